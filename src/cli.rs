@@ -1,0 +1,198 @@
+//! The command line, declared once for parsing, completions and the man page.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::EXIT_CODES_HELP;
+use crate::net::mac::Mac;
+use crate::output::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dhcpnet",
+    version,
+    about = "Addresses for Docker macvlan containers from the LAN's own DHCP server",
+    long_about = "dhcpnet lets containers on macvlan networks take their IPv4 addresses from the DHCP \
+server that already runs on the LAN: it probes the server, leases addresses for container MACs \
+(hostname included), renews and releases them, and keeps records in its state directory.",
+    after_long_help = EXIT_CODES_HELP,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory of dhcpnet's records (leases, links, networks)
+    #[arg(long, global = true, env = "DHCPNET_STATE_DIR", default_value = crate::store::DEFAULT_DIR, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// More messages on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease
+    Probe(ProbeArgs),
+    /// Take leases from the DHCP server for (container) MAC addresses
+    Lease(LeaseArgs),
+    /// Give leases back to the DHCP server (DHCPRELEASE) and forget them
+    Release(ReleaseArgs),
+    /// List the leases dhcpnet holds, with the time left on each
+    Leases(ListArgs),
+    /// Extend leases now (DHCPREQUEST in RENEWING state)
+    Renew(RenewArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man(ManArgs),
+}
+
+fn parse_mac(s: &str) -> Result<Mac, String> {
+    Mac::parse_unicast(s)
+}
+
+fn parse_hostname(s: &str) -> Result<String, String> {
+    crate::dhcp::message::validate_hostname(s).map(|_| s.to_string())
+}
+
+fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
+    crate::dhcp::message::parse_client_id(s)
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400 (e.g. 10 or 2.5)")),
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OutputArg {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Interface to probe (the macvlan parent, e.g. eth0)
+    pub interface: String,
+    /// Give up when no server has answered after this many seconds
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// After the first offer, keep listening this long for other servers
+    #[arg(long, default_value = "1", value_parser = parse_secs, value_name = "SECS")]
+    pub collect: f64,
+    /// MAC address to probe from (default: a random locally administered one)
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// Ask servers to unicast replies instead of broadcasting them
+    #[arg(long)]
+    pub no_broadcast: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+/// Where to lease: a Docker network dhcpnet knows, or an interface.
+#[derive(Debug, Args, Clone)]
+pub struct Target {
+    /// Docker network created by dhcpnet (resolves parent and DHCP interface)
+    #[arg(value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// Interface to lease on (the macvlan parent, e.g. eth0)
+    #[arg(short, long, value_name = "IFACE")]
+    pub interface: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaseArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// MAC address to lease for (default: a random locally administered one)
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// Hostname sent to the server (option 12), shown in its lease table
+    #[arg(long, value_parser = parse_hostname)]
+    pub hostname: Option<String>,
+    /// Client identifier (option 61): hex octets like 01:02:42:ac:11:00:02, or text
+    #[arg(long, value_parser = parse_client_id, value_name = "ID")]
+    pub client_id: Option<Vec<u8>>,
+    /// Vendor class identifier (option 60)
+    #[arg(long, value_name = "TEXT")]
+    pub vendor_class: Option<String>,
+    /// Ask for this address (option 50); the server decides
+    #[arg(long, value_name = "IP")]
+    pub request_ip: Option<std::net::Ipv4Addr>,
+    /// Lease N addresses for N new random MACs at once (prints a JSON array)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100000), value_name = "N")]
+    pub count: u32,
+    /// Give up after this many seconds without a lease
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// Ask servers to unicast replies instead of broadcasting them
+    #[arg(long)]
+    pub no_broadcast: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["mac", "ip", "all"])))]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The lease of this MAC address
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// The lease of this address
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Every lease on the network or interface
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["mac", "ip", "all"])))]
+pub struct RenewArgs {
+    /// The lease of this MAC address
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// The lease of this address
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Every recorded lease
+    #[arg(long)]
+    pub all: bool,
+    /// Give up on a lease after this many seconds without an answer
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate for
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {}

@@ -1,0 +1,190 @@
+//! `dhcpnet lease`: full DORA exchanges for one or many MACs, recorded in the
+//! store.
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Ctx, Place, resolve, secs, stderr_is_tty};
+use crate::cli::LeaseArgs;
+use crate::dhcp::client::Goal;
+use crate::dhcp::message::Identity;
+use crate::dhcp::transport::{self, Job, Options, Outcome};
+use crate::error::{Error, Result};
+use crate::lease::{self, Lease};
+use crate::net::mac::Mac;
+use crate::output;
+
+/// What to lease: one identity per address.
+pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
+    if a.count > 1 && a.mac.is_some() {
+        return Err(Error::Usage("--mac names one MAC; with --count N every lease gets a new random MAC".into()));
+    }
+    if a.count > 1 && a.client_id.is_some() {
+        return Err(Error::Usage("--client-id names one client; it cannot be combined with --count".into()));
+    }
+    let mut macs: Vec<Mac> = Vec::with_capacity(a.count as usize);
+    while macs.len() < a.count as usize {
+        let m = if macs.is_empty() { a.mac.unwrap_or_else(Mac::random_local) } else { Mac::random_local() };
+        if !macs.contains(&m) {
+            macs.push(m);
+        }
+    }
+    Ok(macs
+        .into_iter()
+        .enumerate()
+        .map(|(i, mac)| {
+            let mut id = Identity::new(mac);
+            if let Some(c) = &a.client_id {
+                id.client_id = c.clone();
+            }
+            id.hostname = a.hostname.as_ref().map(|h| if a.count > 1 { format!("{h}-{}", i + 1) } else { h.clone() });
+            id.vendor_class = a.vendor_class.clone();
+            id
+        })
+        .collect())
+}
+
+/// Run the exchanges and record every granted lease. Returns the recorded
+/// leases and the failures, in job order.
+pub async fn acquire(
+    ctx: &Ctx,
+    place: &Place,
+    ids: Vec<Identity>,
+    requested: Option<std::net::Ipv4Addr>,
+    opts: &Options,
+    progress: bool,
+) -> Result<(Vec<Lease>, Vec<(Identity, Error)>)> {
+    let jobs: Vec<Job> = ids.into_iter().map(|id| Job { id, goal: Goal::Acquire { requested } }).collect();
+    let bar = if progress {
+        let b = ProgressBar::new(jobs.len() as u64);
+        if let Ok(s) = ProgressStyle::with_template("{spinner} {pos}/{len} leases {wide_bar} {elapsed}") {
+            b.set_style(s);
+        }
+        Some(b)
+    } else {
+        None
+    };
+    let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    })
+    .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let now = Utc::now();
+    let mut granted = Vec::new();
+    let mut failed = Vec::new();
+    for (job, out) in jobs.into_iter().zip(outcomes) {
+        match out {
+            Outcome::Bound(b) => {
+                if let Some(h) = &job.id.hostname {
+                    if b.server_hostname.as_deref().is_some_and(|s| s != h) {
+                        log::info!("{}: the server knows this client as {:?}", job.id.mac, b.server_hostname);
+                    }
+                }
+                granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
+            }
+            Outcome::Refused { server_id, message } => failed.push((
+                job.id,
+                Error::Refused(format!(
+                    "the DHCP server {server_id} refused the lease (DHCPNAK{}); it may have no free \
+                     address, or a reservation for another client",
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                )),
+            )),
+            Outcome::NoAnswer => failed.push((
+                job.id,
+                Error::NoAnswer(format!(
+                    "no DHCP server answered on {} within {} s: check the server and the cabling/VLAN, \
+                     or allow more time with --timeout",
+                    place.iface.name,
+                    opts.timeout.as_secs_f64()
+                )),
+            )),
+        }
+    }
+    if !granted.is_empty() {
+        record(ctx, place, &granted).await?;
+    }
+    Ok((granted, failed))
+}
+
+/// Store the leases; if that fails, give them back so that no address is
+/// held at the server without dhcpnet knowing.
+async fn record(ctx: &Ctx, place: &Place, granted: &[Lease]) -> Result<()> {
+    let res = lease::update(&ctx.store, |all| {
+        for l in granted {
+            all.retain(|o| !(o.mac == l.mac && o.interface == l.interface));
+            all.push(l.clone());
+        }
+        Ok(())
+    });
+    if let Err(e) = res {
+        for l in granted {
+            let _ = transport::release(&place.iface, &l.identity(), l.ip, l.server_id, l.server_mac).await;
+        }
+        return Err(Error::state(
+            ctx.store.path(lease::FILE),
+            format!("{e}; the {} lease(s) just granted were released again", granted.len()),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
+    let place = resolve(&a.target)?;
+    let ids = identities(&a)?;
+    let opts = Options { timeout: secs(a.timeout), broadcast_flag: !a.no_broadcast, ..Options::default() };
+    let progress = a.count > 1 && stderr_is_tty();
+    let (granted, failed) = acquire(ctx, &place, ids, a.request_ip, &opts, progress).await?;
+    if let Some(ip) = a.request_ip {
+        if let Some(l) = granted.first().filter(|l| l.ip != ip) {
+            log::warn!("asked for {ip}, the server gave {}", l.ip);
+        }
+    }
+    if a.count == 1 {
+        if let Some(l) = granted.first() {
+            output::emit(a.out.output, l, || table(std::slice::from_ref(l)))?;
+        }
+    } else {
+        output::emit(a.out.output, &granted, || table(&granted))?;
+    }
+    conclude(failed, granted.len())
+}
+
+/// Turn failures into the command's result: all failed with one cause, that
+/// cause; some failed, a Partial error that counts them.
+pub fn conclude(mut failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    if succeeded == 0 && failed.len() == 1 {
+        return Err(failed.remove(0).1);
+    }
+    for (id, e) in &failed {
+        log::error!("{}: {e}", id.mac);
+    }
+    if succeeded == 0 {
+        return Err(failed.remove(0).1);
+    }
+    Err(Error::Partial(format!("{} of {} leases failed (see above)", failed.len(), failed.len() + succeeded)))
+}
+
+pub fn table(leases: &[Lease]) -> String {
+    let now = Utc::now();
+    let mut t = output::table(&["IP", "MAC", "HOSTNAME", "GATEWAY", "DNS", "SERVER", "EXPIRES IN"]);
+    for l in leases {
+        t.add_row(vec![
+            format!("{}/{}", l.ip, l.prefix_len),
+            l.mac.to_string(),
+            output::opt(&l.hostname),
+            output::opt(&l.gateway),
+            output::list(&l.dns),
+            l.server_id.to_string(),
+            output::duration(l.seconds_left(now)),
+        ]);
+    }
+    t.to_string()
+}

@@ -1,0 +1,80 @@
+//! One module per subcommand. Each takes its parsed arguments and the shared
+//! context, does its work through the core modules, and returns an `Error`
+//! whose kind decides the exit code.
+
+pub mod completions;
+pub mod lease;
+pub mod leases;
+pub mod man;
+pub mod probe;
+pub mod release;
+pub mod renew;
+
+use std::time::Duration;
+
+use crate::cli::{Cli, Command, Global, Target};
+use crate::error::{Error, Result};
+use crate::net::iface::Interface;
+use crate::store::Store;
+
+pub struct Ctx {
+    pub store: Store,
+}
+
+impl Ctx {
+    pub fn new(g: &Global) -> Ctx {
+        Ctx { store: Store::new(&g.state_dir) }
+    }
+}
+
+/// Where a lease command acts: the interface to send on, and the Docker
+/// network the lease belongs to, if any.
+pub struct Place {
+    pub iface: Interface,
+    pub network: Option<String>,
+}
+
+/// Resolve `NETWORK | --interface IFACE`.
+pub fn resolve(target: &Target) -> Result<Place> {
+    match (&target.network, &target.interface) {
+        (Some(_), Some(_)) => Err(Error::Usage("name either a NETWORK or --interface, not both".into())),
+        (None, None) => Err(Error::Usage(
+            "say where to lease: a Docker NETWORK created by dhcpnet, or --interface IFACE (e.g. --interface eth0)".into(),
+        )),
+        (None, Some(i)) => Ok(Place { iface: Interface::lookup(i)?, network: None }),
+        (Some(n), None) => Err(Error::NotFound(format!(
+            "dhcpnet knows no network named {n}: create it with `dhcpnet create {n} --parent IFACE`, \
+             or lease on an interface with --interface IFACE"
+        ))),
+    }
+}
+
+pub fn secs(v: f64) -> Duration {
+    Duration::from_secs_f64(v)
+}
+
+/// Whether stderr is a terminal (progress bars only then).
+pub fn stderr_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx::new(&cli.global);
+    match cli.command {
+        Command::Probe(a) => runtime()?.block_on(probe::run(&ctx, a)),
+        Command::Lease(a) => runtime()?.block_on(lease::run(&ctx, a)),
+        Command::Release(a) => runtime()?.block_on(release::run(&ctx, a)),
+        Command::Leases(a) => leases::run(&ctx, a),
+        Command::Renew(a) => runtime()?.block_on(renew::run(&ctx, a)),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
+    }
+}

@@ -1,0 +1,131 @@
+//! `dhcpnet probe IFACE`: DISCOVER from a throwaway MAC, report every offer,
+//! never REQUEST (so no server commits a lease).
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::{Ctx, secs};
+use crate::cli::ProbeArgs;
+use crate::dhcp::message::{self, Identity, Route};
+use crate::dhcp::transport::{self, Offer};
+use crate::error::{Error, Result};
+use crate::net::iface::Interface;
+use crate::net::mac::Mac;
+use crate::output;
+
+/// One server's offer, as printed.
+#[derive(Debug, Serialize)]
+pub struct OfferView {
+    pub server_id: Ipv4Addr,
+    pub server_mac: Mac,
+    pub offered_ip: Ipv4Addr,
+    pub subnet: String,
+    pub netmask: Ipv4Addr,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub lease_time: Option<u32>,
+    pub renewal_time: Option<u32>,
+    pub rebinding_time: Option<u32>,
+    pub mtu: Option<u16>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProbeView {
+    pub interface: String,
+    #[serde(flatten)]
+    pub first: OfferView,
+    pub offers: Vec<OfferView>,
+}
+
+fn finite(v: u32) -> Option<u32> {
+    (v != message::INFINITE).then_some(v)
+}
+
+impl From<&Offer> for OfferView {
+    fn from(o: &Offer) -> Self {
+        let p = &o.params;
+        OfferView {
+            server_id: p.server_id,
+            server_mac: o.server_mac,
+            offered_ip: p.ip,
+            subnet: message::subnet_of(p.ip, p.prefix_len),
+            netmask: p.netmask,
+            gateway: p.gateway,
+            dns: p.dns.clone(),
+            domain: p.domain.clone(),
+            lease_time: finite(p.lease_time),
+            renewal_time: finite(p.renewal_time),
+            rebinding_time: finite(p.rebinding_time),
+            mtu: p.mtu,
+            routes: p.routes.clone(),
+        }
+    }
+}
+
+/// Probe `iface` and return the offers; used by `create` as well.
+pub async fn probe(iface: &Interface, mac: Option<Mac>, timeout: f64, collect: f64, broadcast: bool) -> Result<Vec<Offer>> {
+    let id = Identity::new(mac.unwrap_or_else(Mac::random_local));
+    log::info!("probing {} from {}", iface.name, id.mac);
+    let offers = transport::probe(iface, &id, secs(timeout), secs(collect), broadcast).await?;
+    if offers.is_empty() {
+        return Err(Error::NoAnswer(format!(
+            "no DHCP server answered on {} within {timeout} s: check that a DHCP server serves this \
+             segment (and VLAN), that {} is connected, or allow more time with --timeout",
+            iface.name, iface.name
+        )));
+    }
+    if offers.len() > 1 {
+        let list: Vec<String> = offers.iter().map(|o| format!("{} ({})", o.params.server_id, o.server_mac)).collect();
+        log::warn!(
+            "{} DHCP servers answered on {}: {}. More than one server on a segment is often a rogue \
+             one (a home router, a misconfigured VM); dhcpnet leases from whichever answers first",
+            offers.len(),
+            iface.name,
+            list.join(", ")
+        );
+    }
+    Ok(offers)
+}
+
+pub async fn run(_ctx: &Ctx, a: ProbeArgs) -> Result<()> {
+    let iface = Interface::lookup(&a.interface)?;
+    let offers = probe(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await?;
+    let views: Vec<OfferView> = offers.iter().map(OfferView::from).collect();
+    let first = OfferView::from(&offers[0]);
+    let view = ProbeView { interface: iface.name.clone(), first, offers: views };
+    output::emit(a.out.output, &view, || table(&view))
+}
+
+fn table(v: &ProbeView) -> String {
+    let f = &v.first;
+    let secs = |s: Option<u32>| output::duration(s.map(|x| x as i64));
+    let mut out = output::kv_table(&[
+        ("interface", v.interface.clone()),
+        ("server", format!("{} ({})", f.server_id, f.server_mac)),
+        ("subnet", f.subnet.clone()),
+        ("gateway", output::opt(&f.gateway)),
+        ("dns", output::list(&f.dns)),
+        ("domain", output::opt(&f.domain)),
+        ("lease time", secs(f.lease_time)),
+        ("offered", f.offered_ip.to_string()),
+        ("mtu", output::opt(&f.mtu)),
+        ("routes", output::list(&f.routes.iter().map(|r| format!("{} via {}", r.destination, r.gateway)).collect::<Vec<_>>())),
+    ]);
+    if v.offers.len() > 1 {
+        let mut t = output::table(&["SERVER", "MAC", "OFFERED", "SUBNET", "GATEWAY"]);
+        for o in &v.offers {
+            t.add_row(vec![
+                o.server_id.to_string(),
+                o.server_mac.to_string(),
+                o.offered_ip.to_string(),
+                o.subnet.clone(),
+                output::opt(&o.gateway),
+            ]);
+        }
+        out = format!("{out}\n{} servers answered:\n{t}", v.offers.len());
+    }
+    out
+}

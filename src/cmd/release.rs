@@ -1,0 +1,81 @@
+//! `dhcpnet release`: DHCPRELEASE for recorded leases, then forget them.
+
+use super::{Ctx, lease::table};
+use crate::cli::ReleaseArgs;
+use crate::dhcp::transport;
+use crate::error::{Error, Result};
+use crate::lease::{self, Lease, Selector};
+use crate::net::iface::Interface;
+use crate::output;
+
+pub fn selector(mac: Option<crate::net::mac::Mac>, ip: Option<std::net::Ipv4Addr>) -> Selector {
+    match (mac, ip) {
+        (Some(m), _) => Selector::Mac(m),
+        (None, Some(ip)) => Selector::Ip(ip),
+        (None, None) => Selector::All,
+    }
+}
+
+/// Send RELEASE for each lease and drop its record; with the lock held so
+/// no other process renews what is being released. Leases whose interface is
+/// gone are reported and kept.
+pub async fn release_leases(ctx: &Ctx, pick: impl Fn(&Lease) -> bool) -> Result<Vec<Lease>> {
+    let lock = ctx.store.lock()?;
+    let mut all = lease::load(&ctx.store)?;
+    let mut released = Vec::new();
+    let mut first_err = None;
+    let mut kept = Vec::with_capacity(all.len());
+    for l in all.drain(..) {
+        if !pick(&l) {
+            kept.push(l);
+            continue;
+        }
+        let sent = match Interface::lookup(&l.interface) {
+            Ok(iface) => transport::release(&iface, &l.identity(), l.ip, l.server_id, l.server_mac).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => released.push(l),
+            Err(e) => {
+                log::error!("cannot release {} ({}): {e}; the record is kept", l.ip, l.mac);
+                first_err.get_or_insert(e);
+                kept.push(l);
+            }
+        }
+    }
+    lease::save(&ctx.store, &lock, kept)?;
+    match first_err {
+        Some(e) if released.is_empty() => Err(e),
+        Some(_) => Err(Error::Partial(format!("released {} lease(s); some could not be released (see above)", released.len()))),
+        None => Ok(released),
+    }
+}
+
+pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
+    if let Some(i) = &a.target.interface {
+        crate::net::iface::validate_name(i)?;
+    }
+    if a.target.network.is_some() && a.target.interface.is_some() {
+        return Err(Error::Usage("name either a NETWORK or --interface, not both".into()));
+    }
+    if a.all && a.target.network.is_none() && a.target.interface.is_none() {
+        return Err(Error::Usage("--all needs a NETWORK or --interface IFACE, so that it cannot release more than meant".into()));
+    }
+    let sel = selector(a.mac, a.ip);
+    let (iface, net) = (a.target.interface.as_deref(), a.target.network.as_deref());
+    // Fail before touching anything when the selection is empty.
+    let current = lease::load(&ctx.store)?;
+    lease::select(&current, &sel, iface, net)?;
+    let released = release_leases(ctx, |l| {
+        sel.matches(l)
+            && iface.is_none_or(|i| l.interface == i)
+            && net.is_none_or(|n| l.network.as_deref() == Some(n))
+    })
+    .await?;
+    for l in &released {
+        log::info!("released {} ({}) to {}", l.ip, l.mac, l.server_id);
+    }
+    output::emit(a.out.output, &released, || {
+        if released.is_empty() { "no leases to release".into() } else { format!("released:\n{}", table(&released)) }
+    })
+}

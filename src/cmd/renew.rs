@@ -1,0 +1,149 @@
+//! `dhcpnet renew`: one DHCPREQUEST in RENEWING state per selected lease,
+//! now, updating each record with the server's answer.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::{Ctx, secs};
+use crate::cli::RenewArgs;
+use crate::dhcp::client::Goal;
+use crate::dhcp::transport::{self, Job, Options, Outcome};
+use crate::error::{Error, Result};
+use crate::lease::{self, Lease, Status};
+use crate::net::iface::Interface;
+use crate::output;
+
+#[derive(Debug, Serialize)]
+pub struct RenewResult {
+    pub ip: std::net::Ipv4Addr,
+    pub mac: crate::net::mac::Mac,
+    pub interface: String,
+    /// "renewed", "refused" or "no-answer"
+    pub result: String,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    pub message: Option<String>,
+}
+
+/// Renew `targets` (grouped by interface); returns the per-lease results and
+/// writes every renewal (or loss) to the store.
+pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec<(RenewResult, Option<Error>)>> {
+    let mut by_iface: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
+    for l in targets {
+        by_iface.entry(l.interface.clone()).or_default().push(l);
+    }
+    let mut results = Vec::new();
+    let mut updates: Vec<Lease> = Vec::new();
+    for (name, leases) in by_iface {
+        let iface = match Interface::lookup(&name) {
+            Ok(i) => i,
+            Err(e) => {
+                for l in leases {
+                    results.push((res(&l, "no-answer", None, Some(e.to_string())), Some(Error::Interface(e.to_string()))));
+                }
+                continue;
+            }
+        };
+        let jobs: Vec<Job> = leases
+            .iter()
+            .map(|l| Job {
+                id: l.identity(),
+                goal: match l.server_mac {
+                    Some(server_mac) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+                    None => Goal::Rebind { ip: l.ip },
+                },
+            })
+            .collect();
+        let outcomes = transport::run(&iface, &jobs, opts, |_, _| {}).await?;
+        let now = Utc::now();
+        for (l, o) in leases.into_iter().zip(outcomes) {
+            match o {
+                Outcome::Bound(b) => {
+                    let n = l.renewed(&b, now);
+                    if n.ip != l.ip {
+                        log::warn!("{}: the server moved this lease from {} to {}", l.mac, l.ip, n.ip);
+                    }
+                    results.push((res(&n, "renewed", n.expires_at, None), None));
+                    updates.push(n);
+                }
+                Outcome::Refused { server_id, message } => {
+                    let msg = format!(
+                        "the DHCP server {server_id} refused to renew {} for {} (DHCPNAK{}): the address \
+                         is no longer this client's; release it and lease again",
+                        l.ip,
+                        l.mac,
+                        message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                    );
+                    let mut lost = l.clone();
+                    lost.status = Status::Lost;
+                    results.push((res(&l, "refused", l.expires_at, Some(msg.clone())), Some(Error::Refused(msg))));
+                    updates.push(lost);
+                }
+                Outcome::NoAnswer => {
+                    let msg = format!(
+                        "no answer from the DHCP server {} for {} ({}) within {} s; the lease stays as it was",
+                        l.server_id,
+                        l.ip,
+                        l.mac,
+                        opts.timeout.as_secs_f64()
+                    );
+                    results.push((res(&l, "no-answer", l.expires_at, Some(msg.clone())), Some(Error::NoAnswer(msg))));
+                }
+            }
+        }
+    }
+    if !updates.is_empty() {
+        lease::update(&ctx.store, |all| {
+            for u in updates {
+                // Only a record that still exists is updated: a lease
+                // released meanwhile stays released.
+                if let Some(slot) = all.iter_mut().find(|o| o.mac == u.mac && o.interface == u.interface) {
+                    *slot = u;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(results)
+}
+
+fn res(l: &Lease, result: &str, expires_at: Option<chrono::DateTime<Utc>>, message: Option<String>) -> RenewResult {
+    RenewResult { ip: l.ip, mac: l.mac, interface: l.interface.clone(), result: result.into(), expires_at, message }
+}
+
+pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
+    let sel = super::release::selector(a.mac, a.ip);
+    let all = lease::load(&ctx.store)?;
+    let targets: Vec<Lease> = lease::select(&all, &sel, None, None)?.into_iter().cloned().collect();
+    if targets.is_empty() {
+        return output::emit(a.out.output, &Vec::<RenewResult>::new(), || "no leases recorded".into());
+    }
+    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
+    let results = renew(ctx, targets, &opts).await?;
+    let view: Vec<&RenewResult> = results.iter().map(|(r, _)| r).collect();
+    output::emit(a.out.output, &view, || {
+        let mut t = output::table(&["IP", "MAC", "INTERFACE", "RESULT", "EXPIRES IN"]);
+        let now = Utc::now();
+        for r in &view {
+            t.add_row(vec![
+                r.ip.to_string(),
+                r.mac.to_string(),
+                r.interface.clone(),
+                r.result.clone(),
+                output::duration(r.expires_at.map(|e| (e - now).num_seconds())),
+            ]);
+        }
+        t.to_string()
+    })?;
+    let ok = results.iter().filter(|(_, e)| e.is_none()).count();
+    let mut errs: Vec<Error> = results.into_iter().filter_map(|(_, e)| e).collect();
+    for e in &errs {
+        log::error!("{e}");
+    }
+    match (errs.len(), ok) {
+        (0, _) => Ok(()),
+        (_, 0) => Err(errs.remove(0)),
+        (n, _) => Err(Error::Partial(format!("{n} of {} renewals failed (see above)", n + ok))),
+    }
+}

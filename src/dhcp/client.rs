@@ -1,0 +1,335 @@
+//! The RFC 2131 client state machine for one exchange, free of I/O.
+//!
+//! An `Exchange` is fed replies and reports what to do next; the transport
+//! (`super::transport`) owns sockets and clocks. This split keeps every
+//! decision (which reply belongs to us, what a NAK means in each state, what
+//! to send next) reachable from unit tests without root.
+//!
+//! ```text
+//!  Acquire:  SELECTING --OFFER--> REQUESTING --ACK--> bound
+//!                 ^                    |
+//!                 +------- NAK --------+   (restart, at most MAX_NAKS times)
+//!  Renew / Rebind / Reboot:  EXTENDING --ACK--> bound
+//!                                      --NAK--> refused (the lease is lost)
+//! ```
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::{Message, MessageType, Opcode};
+
+use super::message::{self, Identity, Params};
+use crate::net::mac::Mac;
+
+/// NAKs in a row after which acquiring gives up instead of starting over.
+pub const MAX_NAKS: u32 = 3;
+
+/// What the exchange is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Goal {
+    /// INIT: a new lease, optionally asking for an address.
+    Acquire { requested: Option<Ipv4Addr> },
+    /// RENEWING: extend a lease with the server that granted it (unicast).
+    Renew { ip: Ipv4Addr, server_id: Ipv4Addr, server_mac: Mac },
+    /// REBINDING: extend a lease with any server (broadcast).
+    Rebind { ip: Ipv4Addr },
+    /// INIT-REBOOT: ask for a known address back (broadcast, option 50).
+    Reboot { ip: Ipv4Addr },
+}
+
+/// Where a message goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// From 0.0.0.0 to 255.255.255.255, Ethernet broadcast.
+    Broadcast,
+    /// From the client's leased address to the server (renewing).
+    Unicast { src_ip: Ipv4Addr, dst_ip: Ipv4Addr, dst_mac: Mac },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub msg: Message,
+    pub dest: Dest,
+}
+
+/// A reply as the transport received it.
+#[derive(Debug)]
+pub struct Reply<'a> {
+    pub msg: &'a Message,
+    pub src_mac: Mac,
+    pub src_ip: Ipv4Addr,
+}
+
+/// A lease the server acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub params: Params,
+    pub server_mac: Mac,
+    /// The hostname the server echoed back (option 12), if any.
+    pub server_hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Not ours, or not expected now: keep waiting.
+    Ignore,
+    /// Send this new message (retransmission count starts again).
+    Send(Outgoing),
+    /// Start over with a fresh transaction id (after a NAK in REQUESTING).
+    Restart,
+    /// Done: the server acknowledged.
+    Bound(Bound),
+    /// Done: the server refused.
+    Refused { server_id: Ipv4Addr, message: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Selecting,
+    Requesting { offer: Params, server_mac: Mac },
+    Extending,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub id: Identity,
+    pub goal: Goal,
+    xid: u32,
+    broadcast: bool,
+    state: State,
+    naks: u32,
+}
+
+impl Exchange {
+    pub fn new(id: Identity, goal: Goal, broadcast: bool) -> Self {
+        Exchange { id, goal, xid: 0, broadcast, state: State::Done, naks: 0 }
+    }
+
+    pub fn xid(&self) -> u32 {
+        self.xid
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The first message of the exchange, under transaction id `xid`.
+    pub fn start(&mut self, xid: u32) -> Outgoing {
+        self.xid = xid;
+        let id = &self.id;
+        match &self.goal {
+            Goal::Acquire { requested } => {
+                self.state = State::Selecting;
+                Outgoing { msg: message::discover(xid, 0, id, self.broadcast, *requested), dest: Dest::Broadcast }
+            }
+            Goal::Renew { ip, server_id, server_mac } => {
+                self.state = State::Extending;
+                Outgoing {
+                    msg: message::request_extend(xid, 0, id, *ip),
+                    dest: Dest::Unicast { src_ip: *ip, dst_ip: *server_id, dst_mac: *server_mac },
+                }
+            }
+            Goal::Rebind { ip } => {
+                self.state = State::Extending;
+                Outgoing { msg: message::request_extend(xid, 0, id, *ip), dest: Dest::Broadcast }
+            }
+            Goal::Reboot { ip } => {
+                self.state = State::Extending;
+                Outgoing { msg: message::request_reboot(xid, 0, id, self.broadcast, *ip), dest: Dest::Broadcast }
+            }
+        }
+    }
+
+    /// Whether a reply belongs to this exchange at all.
+    fn is_ours(&self, r: &Reply<'_>) -> bool {
+        r.msg.opcode() == Opcode::BootReply
+            && r.msg.xid() == self.xid
+            && r.msg.chaddr().get(..6) == Some(&self.id.mac.0[..])
+    }
+
+    /// Feed one reply.
+    pub fn on_reply(&mut self, r: &Reply<'_>) -> Step {
+        if self.is_done() || !self.is_ours(r) {
+            return Step::Ignore;
+        }
+        let kind = r.msg.opts().msg_type();
+        match (&self.state, kind) {
+            (State::Selecting, Some(MessageType::Offer)) => {
+                let offer = message::params(r.msg, r.src_ip);
+                if offer.ip.is_unspecified() || offer.server_id.is_unspecified() {
+                    return Step::Ignore;
+                }
+                let msg = message::request_selecting(self.xid, 0, &self.id, self.broadcast, offer.ip, offer.server_id);
+                self.state = State::Requesting { offer, server_mac: r.src_mac };
+                Step::Send(Outgoing { msg, dest: Dest::Broadcast })
+            }
+            (State::Requesting { offer, server_mac }, Some(MessageType::Ack)) => {
+                let p = message::params(r.msg, r.src_ip);
+                if p.server_id != offer.server_id || p.ip.is_unspecified() {
+                    return Step::Ignore; // another server's answer to our broadcast REQUEST
+                }
+                let server_mac = *server_mac;
+                self.state = State::Done;
+                Step::Bound(Bound { params: p, server_mac, server_hostname: message::server_hostname(r.msg) })
+            }
+            (State::Requesting { offer, .. }, Some(MessageType::Nak)) => {
+                let from = message::params(r.msg, r.src_ip).server_id;
+                if from != offer.server_id {
+                    return Step::Ignore;
+                }
+                self.naks += 1;
+                if self.naks >= MAX_NAKS {
+                    self.state = State::Done;
+                    Step::Refused { server_id: from, message: message::server_message(r.msg) }
+                } else {
+                    Step::Restart
+                }
+            }
+            (State::Extending, Some(MessageType::Ack)) => {
+                let p = message::params(r.msg, r.src_ip);
+                if p.ip.is_unspecified() {
+                    return Step::Ignore;
+                }
+                if let Goal::Renew { server_id, .. } = &self.goal {
+                    if p.server_id != *server_id {
+                        return Step::Ignore;
+                    }
+                }
+                self.state = State::Done;
+                Step::Bound(Bound { params: p, server_mac: r.src_mac, server_hostname: message::server_hostname(r.msg) })
+            }
+            (State::Extending, Some(MessageType::Nak)) => {
+                self.state = State::Done;
+                Step::Refused {
+                    server_id: message::params(r.msg, r.src_ip).server_id,
+                    message: message::server_message(r.msg),
+                }
+            }
+            _ => Step::Ignore,
+        }
+    }
+
+    /// The message to send again after a timeout, with `secs` updated.
+    pub fn retransmission(&self, last: &Outgoing, secs: u16) -> Outgoing {
+        let mut o = last.clone();
+        o.msg.set_secs(secs);
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhcproto::v4::DhcpOption;
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+    const SERVER_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
+
+    fn ident() -> Identity {
+        Identity::new(Mac([2, 0, 0, 0, 0, 0x42]))
+    }
+
+    fn reply(xid: u32, mac: Mac, kind: MessageType, yiaddr: Ipv4Addr, server: Ipv4Addr) -> Message {
+        let mut m = Message::default();
+        m.set_opcode(Opcode::BootReply).set_xid(xid).set_chaddr(&mac.0).set_yiaddr(yiaddr);
+        m.opts_mut().insert(DhcpOption::MessageType(kind));
+        m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+        m.opts_mut().insert(DhcpOption::AddressLeaseTime(600));
+        m
+    }
+
+    fn feed(x: &mut Exchange, m: &Message) -> Step {
+        x.on_reply(&Reply { msg: m, src_mac: SERVER_MAC, src_ip: SERVER })
+    }
+
+    #[test]
+    fn dora_binds() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        let d = x.start(9);
+        assert_eq!(d.msg.opts().msg_type(), Some(MessageType::Discover));
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let Step::Send(req) = feed(&mut x, &reply(9, ident().mac, MessageType::Offer, ip, SERVER)) else {
+            panic!("no REQUEST")
+        };
+        assert_eq!(req.msg.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(req.msg.xid(), 9);
+        let Step::Bound(b) = feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER)) else {
+            panic!("not bound")
+        };
+        assert_eq!(b.params.ip, ip);
+        assert_eq!(b.server_mac, SERVER_MAC);
+        assert!(x.is_done());
+    }
+
+    #[test]
+    fn foreign_replies_are_ignored() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        x.start(9);
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        assert_eq!(feed(&mut x, &reply(8, ident().mac, MessageType::Offer, ip, SERVER)), Step::Ignore, "xid");
+        assert_eq!(feed(&mut x, &reply(9, Mac([2, 0, 0, 0, 0, 7]), MessageType::Offer, ip, SERVER)), Step::Ignore, "mac");
+        assert_eq!(feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER)), Step::Ignore, "ACK before OFFER");
+        let mut req = reply(9, ident().mac, MessageType::Offer, ip, SERVER);
+        req.set_opcode(Opcode::BootRequest);
+        assert_eq!(feed(&mut x, &req), Step::Ignore, "a request is no reply");
+    }
+
+    #[test]
+    fn ack_from_another_server_is_ignored_while_requesting() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        x.start(1);
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        feed(&mut x, &reply(1, ident().mac, MessageType::Offer, ip, SERVER));
+        let other = Ipv4Addr::new(10, 77, 0, 9);
+        assert_eq!(feed(&mut x, &reply(1, ident().mac, MessageType::Ack, ip, other)), Step::Ignore);
+    }
+
+    #[test]
+    fn nak_restarts_then_gives_up() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        for round in 0..MAX_NAKS {
+            let xid = 100 + round;
+            x.start(xid);
+            feed(&mut x, &reply(xid, ident().mac, MessageType::Offer, ip, SERVER));
+            let step = feed(&mut x, &reply(xid, ident().mac, MessageType::Nak, Ipv4Addr::UNSPECIFIED, SERVER));
+            if round + 1 < MAX_NAKS {
+                assert_eq!(step, Step::Restart);
+            } else {
+                assert!(matches!(step, Step::Refused { server_id, .. } if server_id == SERVER));
+            }
+        }
+    }
+
+    #[test]
+    fn renew_is_unicast_and_nak_is_final() {
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let mut x = Exchange::new(ident(), Goal::Renew { ip, server_id: SERVER, server_mac: SERVER_MAC }, true);
+        let o = x.start(5);
+        assert_eq!(o.dest, Dest::Unicast { src_ip: ip, dst_ip: SERVER, dst_mac: SERVER_MAC });
+        assert_eq!(o.msg.ciaddr(), ip);
+        let mut nak = reply(5, ident().mac, MessageType::Nak, Ipv4Addr::UNSPECIFIED, SERVER);
+        nak.opts_mut().insert(DhcpOption::Message("lease not found".into()));
+        assert_eq!(
+            feed(&mut x, &nak),
+            Step::Refused { server_id: SERVER, message: Some("lease not found".into()) }
+        );
+    }
+
+    #[test]
+    fn rebind_accepts_any_server() {
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let mut x = Exchange::new(ident(), Goal::Rebind { ip }, false);
+        assert_eq!(x.start(5).dest, Dest::Broadcast);
+        let other = Ipv4Addr::new(10, 77, 0, 9);
+        assert!(matches!(feed(&mut x, &reply(5, ident().mac, MessageType::Ack, ip, other)), Step::Bound(_)));
+    }
+
+    #[test]
+    fn retransmission_keeps_xid_and_updates_secs() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        let o = x.start(77);
+        let r = x.retransmission(&o, 4);
+        assert_eq!((r.msg.xid(), r.msg.secs()), (77, 4));
+    }
+}

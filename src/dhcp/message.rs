@@ -1,0 +1,666 @@
+//! DHCPv4 messages: building what a client sends and reading what a server
+//! answers. Pure functions over `dhcproto` types: no sockets, no clocks.
+//!
+//! What goes into each message follows RFC 2131 table 5; the golden-byte
+//! tests at the bottom pin the exact wire format.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use serde::{Deserialize, Serialize};
+
+use crate::net::mac::Mac;
+
+/// The smallest BOOTP message (RFC 951/1542); some relays and servers drop
+/// anything shorter, and dhcproto does not pad on its own.
+pub const MIN_MESSAGE_LEN: usize = 300;
+
+/// Largest DHCP message we accept, advertised in option 57. Servers read it
+/// as the whole IP datagram (as dhclient and dhcpcd send it): the Ethernet MTU.
+pub const MAX_MESSAGE_SIZE: u16 = 1500;
+
+/// Options asked for in option 55, in this order.
+pub const PARAMETER_REQUEST_LIST: [OptionCode; 13] = [
+    OptionCode::SubnetMask,           // 1
+    OptionCode::Router,               // 3
+    OptionCode::DomainNameServer,     // 6
+    OptionCode::DomainName,           // 15
+    OptionCode::InterfaceMtu,         // 26
+    OptionCode::BroadcastAddr,        // 28
+    OptionCode::NtpServers,           // 42
+    OptionCode::AddressLeaseTime,     // 51
+    OptionCode::ServerIdentifier,     // 54
+    OptionCode::Renewal,              // 58
+    OptionCode::Rebinding,            // 59
+    OptionCode::DomainSearch,         // 119
+    OptionCode::ClasslessStaticRoute, // 121
+];
+
+/// Who the client is on the wire: the same identity must be used for every
+/// message of a lease, or the server sees a different client (RFC 4361).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub mac: Mac,
+    /// Contents of option 61 (type octet first).
+    pub client_id: Vec<u8>,
+    pub hostname: Option<String>,
+    pub vendor_class: Option<String>,
+}
+
+impl Identity {
+    pub fn new(mac: Mac) -> Self {
+        Identity { mac, client_id: default_client_id(mac), hostname: None, vendor_class: None }
+    }
+}
+
+/// RFC 2132 §9.14: hardware type 1 (Ethernet) followed by the MAC.
+pub fn default_client_id(mac: Mac) -> Vec<u8> {
+    let mut v = Vec::with_capacity(7);
+    v.push(1);
+    v.extend_from_slice(&mac.0);
+    v
+}
+
+/// Parse `--client-id`: colon-separated hex octets are taken as the exact
+/// contents of option 61; any other text is sent as type 0 (RFC 2132 §9.14:
+/// "an identifier other than a hardware address") followed by the text.
+pub fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
+    if s.is_empty() {
+        return Err("the client identifier is empty".into());
+    }
+    let hex: Option<Vec<u8>> = if s.contains(':') {
+        s.split(':')
+            .map(|p| if p.len() == 2 { u8::from_str_radix(p, 16).ok() } else { None })
+            .collect()
+    } else {
+        None
+    };
+    let id = match hex {
+        Some(bytes) => bytes,
+        None => {
+            let mut v = vec![0u8];
+            v.extend_from_slice(s.as_bytes());
+            v
+        }
+    };
+    if id.len() < 2 {
+        return Err(format!("client identifier {s:?} is too short: RFC 2132 needs at least 2 octets"));
+    }
+    if id.len() > 255 {
+        return Err(format!("client identifier {s:?} is longer than the 255 octets an option holds"));
+    }
+    Ok(id)
+}
+
+pub fn format_client_id(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// A host name for option 12: dot-separated labels of letters, digits and
+/// hyphens, none starting or ending with a hyphen (RFC 1123 §2.1).
+pub fn validate_hostname(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 253 {
+        return Err(format!("hostname {s:?} must be 1 to 253 characters long"));
+    }
+    for label in s.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!(
+                "hostname {s:?} is not valid: each dot-separated label must be 1-63 letters, digits \
+                 or hyphens, not starting or ending with a hyphen (e.g. web-1)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn base(xid: u32, secs: u16, id: &Identity, broadcast: bool) -> Message {
+    let mut m = Message::default();
+    m.set_opcode(Opcode::BootRequest)
+        .set_xid(xid)
+        .set_secs(secs)
+        .set_chaddr(&id.mac.0)
+        .set_flags(if broadcast { Flags::default().set_broadcast() } else { Flags::default() });
+    m
+}
+
+/// Options a client sends in DISCOVER and REQUEST (RFC 2131 table 5 "MAY").
+fn add_request_options(m: &mut Message, id: &Identity, with_hostname: bool) {
+    let o = m.opts_mut();
+    o.insert(DhcpOption::ClientIdentifier(id.client_id.clone()));
+    o.insert(DhcpOption::ParameterRequestList(PARAMETER_REQUEST_LIST.to_vec()));
+    o.insert(DhcpOption::MaxMessageSize(MAX_MESSAGE_SIZE));
+    if with_hostname {
+        if let Some(h) = &id.hostname {
+            o.insert(DhcpOption::Hostname(h.clone()));
+        }
+    }
+    if let Some(v) = &id.vendor_class {
+        o.insert(DhcpOption::ClassIdentifier(v.as_bytes().to_vec()));
+    }
+}
+
+/// DHCPDISCOVER, optionally asking for an address (option 50).
+pub fn discover(xid: u32, secs: u16, id: &Identity, broadcast: bool, requested: Option<Ipv4Addr>) -> Message {
+    let mut m = base(xid, secs, id, broadcast);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    if let Some(ip) = requested {
+        m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    }
+    add_request_options(&mut m, id, true);
+    m
+}
+
+/// DHCPREQUEST in SELECTING state: accept `offered` from `server`.
+pub fn request_selecting(
+    xid: u32,
+    secs: u16,
+    id: &Identity,
+    broadcast: bool,
+    offered: Ipv4Addr,
+    server: Ipv4Addr,
+) -> Message {
+    let mut m = base(xid, secs, id, broadcast);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(offered));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    add_request_options(&mut m, id, true);
+    m
+}
+
+/// DHCPREQUEST in INIT-REBOOT state: ask for a known address back (option 50,
+/// no server identifier, ciaddr zero).
+pub fn request_reboot(xid: u32, secs: u16, id: &Identity, broadcast: bool, ip: Ipv4Addr) -> Message {
+    let mut m = base(xid, secs, id, broadcast);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    add_request_options(&mut m, id, true);
+    m
+}
+
+/// DHCPREQUEST in RENEWING (unicast to the server) or REBINDING (broadcast)
+/// state: ciaddr carries the address, and options 50 and 54 MUST NOT appear.
+pub fn request_extend(xid: u32, secs: u16, id: &Identity, ip: Ipv4Addr) -> Message {
+    let mut m = base(xid, secs, id, false);
+    m.set_ciaddr(ip);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    add_request_options(&mut m, id, true);
+    m
+}
+
+/// DHCPRELEASE: ciaddr, server identifier and the lease's client identifier,
+/// and nothing else (table 5; dnsmasq drops a RELEASE that carries option 50).
+pub fn release(xid: u32, id: &Identity, ip: Ipv4Addr, server: Ipv4Addr) -> Message {
+    let mut m = base(xid, 0, id, false);
+    m.set_ciaddr(ip);
+    let o = m.opts_mut();
+    o.insert(DhcpOption::MessageType(MessageType::Release));
+    o.insert(DhcpOption::ServerIdentifier(server));
+    o.insert(DhcpOption::ClientIdentifier(id.client_id.clone()));
+    m
+}
+
+/// DHCPDECLINE: the offered address is in use (RFC 2131 §3.1.5, RFC 5227).
+pub fn decline(xid: u32, id: &Identity, ip: Ipv4Addr, server: Ipv4Addr) -> Message {
+    let mut m = base(xid, 0, id, false);
+    let o = m.opts_mut();
+    o.insert(DhcpOption::MessageType(MessageType::Decline));
+    o.insert(DhcpOption::RequestedIpAddress(ip));
+    o.insert(DhcpOption::ServerIdentifier(server));
+    o.insert(DhcpOption::ClientIdentifier(id.client_id.clone()));
+    m
+}
+
+/// Encode and pad to the 300-byte BOOTP minimum.
+pub fn encode(m: &Message) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(MIN_MESSAGE_LEN + 64);
+    let mut e = Encoder::new(&mut buf);
+    // Encoding our own well-formed messages only fails on options longer
+    // than 255 octets, which the builders above never create.
+    if m.encode(&mut e).is_err() {
+        log::error!("failed to encode a DHCP message; sending it truncated");
+    }
+    if buf.len() < MIN_MESSAGE_LEN {
+        buf.resize(MIN_MESSAGE_LEN, 0);
+    }
+    buf
+}
+
+/// Options a client reads, with the lengths RFC 2132 allows. Everything
+/// else is dropped before decoding.
+fn option_len_ok(code: u8, len: usize) -> bool {
+    match code {
+        1 | 28 | 50 | 51 | 54 | 58 | 59 => len == 4,
+        3 | 6 | 42 => len >= 4 && len % 4 == 0,
+        53 => len == 1,
+        26 => len == 2,
+        12 | 15 | 56 | 61 | 119 | 121 => len >= 1,
+        _ => false,
+    }
+}
+
+/// Rebuild a message keeping only the options dhcpnet reads, each with a
+/// valid length, pieces of a split option (RFC 3396) joined.
+///
+/// Why: dhcproto's decoder trusts option lengths in places (debug assertions
+/// and unchecked subtractions for some options), so a malformed or hostile
+/// reply could panic or desynchronise it. A reply is input from the network;
+/// it must never take dhcpnet down.
+pub fn sanitize(bytes: &[u8]) -> Option<Vec<u8>> {
+    const FIXED: usize = 240;
+    if bytes.len() < FIXED || bytes[236..240] != dhcproto::v4::MAGIC {
+        return None;
+    }
+    let mut found: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut i = FIXED;
+    while i < bytes.len() {
+        let code = bytes[i];
+        match code {
+            0 => {
+                i += 1;
+                continue;
+            }
+            255 => break,
+            _ => {}
+        }
+        let len = *bytes.get(i + 1)? as usize;
+        let data = bytes.get(i + 2..i + 2 + len)?;
+        match found.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, v)) => v.extend_from_slice(data),
+            None => found.push((code, data.to_vec())),
+        }
+        i += 2 + len;
+    }
+    let mut out = bytes[..FIXED].to_vec();
+    // No option overloading: sname and file are not read as options.
+    for (code, data) in found {
+        if !option_len_ok(code, data.len()) {
+            continue;
+        }
+        // A joined option longer than 255 is split again (RFC 3396).
+        for chunk in data.chunks(255) {
+            out.push(code);
+            out.push(chunk.len() as u8);
+            out.extend_from_slice(chunk);
+        }
+    }
+    out.push(255);
+    Some(out)
+}
+
+/// Decode a reply from the network; None for anything malformed.
+pub fn decode(bytes: &[u8]) -> Option<Message> {
+    let clean = sanitize(bytes)?;
+    Message::decode(&mut Decoder::new(&clean)).ok()
+}
+
+/// A route from option 121 (or 3 for the default route).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub gateway: Ipv4Addr,
+}
+
+/// What a server's OFFER or ACK says about an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    pub ip: Ipv4Addr,
+    pub server_id: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub search: Vec<String>,
+    /// Seconds; `u32::MAX` is an infinite lease.
+    pub lease_time: u32,
+    pub renewal_time: u32,
+    pub rebinding_time: u32,
+    pub mtu: Option<u16>,
+    pub broadcast: Option<Ipv4Addr>,
+    pub ntp: Vec<Ipv4Addr>,
+    pub routes: Vec<Route>,
+}
+
+pub const INFINITE: u32 = u32::MAX;
+
+/// The netmask a classful network implies, used only when a server omits
+/// option 1 (RFC 2131 asks servers to send it; old ones did not).
+fn classful_mask(ip: Ipv4Addr) -> Ipv4Addr {
+    match ip.octets()[0] {
+        0..=127 => Ipv4Addr::new(255, 0, 0, 0),
+        128..=191 => Ipv4Addr::new(255, 255, 0, 0),
+        _ => Ipv4Addr::new(255, 255, 255, 0),
+    }
+}
+
+/// Prefix length of a contiguous netmask, or None for a non-contiguous one.
+pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let p = m.leading_ones();
+    if m.checked_shl(p).unwrap_or(0) == 0 { Some(p as u8) } else { None }
+}
+
+pub fn prefix_to_mask(prefix: u8) -> Ipv4Addr {
+    if prefix == 0 { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::from(u32::MAX << (32 - prefix.min(32) as u32)) }
+}
+
+/// The network address and prefix, as "10.77.0.0/24".
+pub fn subnet_of(ip: Ipv4Addr, prefix: u8) -> String {
+    let net = u32::from(ip) & u32::from(prefix_to_mask(prefix));
+    format!("{}/{}", Ipv4Addr::from(net), prefix)
+}
+
+/// Read the parameters of an OFFER or ACK. `fallback_server` is used when
+/// the server omits option 54 (the IP source address of the reply).
+pub fn params(m: &Message, fallback_server: Ipv4Addr) -> Params {
+    let o = m.opts();
+    let ip = m.yiaddr();
+    let server_id = match o.get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(s)) => *s,
+        _ => fallback_server,
+    };
+    let given_mask = match o.get(OptionCode::SubnetMask) {
+        Some(DhcpOption::SubnetMask(mk)) => mask_to_prefix(*mk).map(|p| (*mk, p)),
+        _ => None,
+    };
+    let (netmask, prefix_len) = given_mask.unwrap_or_else(|| {
+        let mk = classful_mask(ip);
+        (mk, mask_to_prefix(mk).unwrap_or(24))
+    });
+    let routes: Vec<Route> = match o.get(OptionCode::ClasslessStaticRoute) {
+        Some(DhcpOption::ClasslessStaticRoute(rs)) => {
+            rs.iter().map(|(n, g)| Route { destination: n.to_string(), gateway: *g }).collect()
+        }
+        _ => Vec::new(),
+    };
+    // RFC 3442: when option 121 is present the client MUST ignore option 3;
+    // the default gateway is then the gateway of a 0.0.0.0/0 entry, if any.
+    let gateway = if !routes.is_empty() {
+        routes.iter().find(|r| r.destination == "0.0.0.0/0").map(|r| r.gateway)
+    } else {
+        match o.get(OptionCode::Router) {
+            Some(DhcpOption::Router(rs)) => rs.first().copied(),
+            _ => None,
+        }
+    };
+    let ips = |code| match o.get(code) {
+        Some(DhcpOption::DomainNameServer(v)) | Some(DhcpOption::NtpServers(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    let domain = match o.get(OptionCode::DomainName) {
+        Some(DhcpOption::DomainName(d)) => Some(d.trim_end_matches('\0').to_string()).filter(|d| !d.is_empty()),
+        _ => None,
+    };
+    let search = match o.get(OptionCode::DomainSearch) {
+        Some(DhcpOption::DomainSearch(names)) => {
+            names.iter().map(|n| n.to_string().trim_end_matches('.').to_string()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let lease_time = match o.get(OptionCode::AddressLeaseTime) {
+        Some(DhcpOption::AddressLeaseTime(t)) => *t,
+        _ => INFINITE,
+    };
+    let (t1, t2) = timers(
+        lease_time,
+        match o.get(OptionCode::Renewal) {
+            Some(DhcpOption::Renewal(t)) => Some(*t),
+            _ => None,
+        },
+        match o.get(OptionCode::Rebinding) {
+            Some(DhcpOption::Rebinding(t)) => Some(*t),
+            _ => None,
+        },
+    );
+    Params {
+        ip,
+        server_id,
+        netmask,
+        prefix_len,
+        gateway,
+        dns: ips(OptionCode::DomainNameServer),
+        domain,
+        search,
+        lease_time,
+        renewal_time: t1,
+        rebinding_time: t2,
+        mtu: match o.get(OptionCode::InterfaceMtu) {
+            Some(DhcpOption::InterfaceMtu(v)) => Some(*v),
+            _ => None,
+        },
+        broadcast: match o.get(OptionCode::BroadcastAddr) {
+            Some(DhcpOption::BroadcastAddr(v)) => Some(*v),
+            _ => None,
+        },
+        ntp: ips(OptionCode::NtpServers),
+        routes,
+    }
+}
+
+/// T1 and T2 (RFC 2131 §4.4.5): the server's values when they are sane
+/// (T1 < T2 < lease), else 50% and 87.5% of the lease.
+pub fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
+    if lease == INFINITE {
+        return (INFINITE, INFINITE);
+    }
+    let d1 = lease / 2;
+    let d2 = ((lease as u64) * 7 / 8) as u32;
+    let t2 = t2.filter(|&t| t < lease).unwrap_or(d2);
+    let t1 = t1.filter(|&t| t < t2).unwrap_or(d1.min(t2));
+    (t1, t2)
+}
+
+/// The server's explanation in a NAK (option 56), if any.
+pub fn server_message(m: &Message) -> Option<String> {
+    match m.opts().get(OptionCode::Message) {
+        Some(DhcpOption::Message(s)) => Some(s.trim_end_matches('\0').to_string()),
+        _ => None,
+    }
+}
+
+pub fn server_hostname(m: &Message) -> Option<String> {
+    match m.opts().get(OptionCode::Hostname) {
+        Some(DhcpOption::Hostname(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident() -> Identity {
+        let mut id = Identity::new(Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]));
+        id.hostname = Some("web-1".into());
+        id
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The fixed BOOTP header of a client message.
+    fn header(b: &[u8], op: u8, xid: [u8; 4], flags: [u8; 2], ciaddr: [u8; 4]) {
+        assert_eq!(b[0], op);
+        assert_eq!(&b[1..3], &[1, 6], "htype Ethernet, hlen 6");
+        assert_eq!(&b[4..8], &xid);
+        assert_eq!(&b[10..12], &flags);
+        assert_eq!(&b[12..16], &ciaddr);
+        assert_eq!(&b[16..28], &[0; 12], "yiaddr, siaddr, giaddr zero");
+        assert_eq!(&b[28..34], &[0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
+        assert_eq!(&b[34..236], &[0; 202][..], "chaddr padding, sname, file");
+        assert_eq!(&b[236..240], &[99, 130, 83, 99], "magic cookie");
+    }
+
+    #[test]
+    fn discover_golden_bytes() {
+        let b = encode(&discover(0x11223344, 3, &ident(), true, None));
+        assert_eq!(b.len(), 300);
+        header(&b, 1, [0x11, 0x22, 0x33, 0x44], [0x80, 0x00], [0; 4]);
+        assert_eq!(&b[8..10], &[0, 3], "secs");
+        // Options in code order, as dhcproto writes them, then End and padding.
+        let opts = hex(&b[240..]);
+        let want = concat!(
+            "0c05", "7765622d31",                       // 12 hostname "web-1"
+            "3501", "01",                               // 53 DISCOVER
+            "370d", "0103060f1a1c2a33363a3b7779",       // 55 parameter request list
+            "3902", "05dc",                             // 57 max size 1500
+            "3d07", "01", "0242ac110002",               // 61 client id type 1 + MAC
+            "ff"
+        );
+        assert!(opts.starts_with(want), "{opts}");
+        assert!(opts[want.len()..].bytes().all(|c| c == b'0'), "zero padding");
+    }
+
+    #[test]
+    fn request_selecting_carries_50_and_54() {
+        let m = request_selecting(7, 0, &ident(), false, Ipv4Addr::new(10, 77, 0, 50), Ipv4Addr::new(10, 77, 0, 1));
+        let b = encode(&m);
+        header(&b, 1, [0, 0, 0, 7], [0, 0], [0; 4]);
+        let opts = hex(&b[240..]);
+        assert!(opts.starts_with("0c05"));
+        assert!(opts.contains("32040a4d0032"), "50 requested address");
+        assert!(opts.contains("350103"), "53 REQUEST");
+        assert!(opts.contains("36040a4d0001"), "54 server id");
+    }
+
+    #[test]
+    fn release_golden_bytes() {
+        let b = encode(&release(0xdeadbeef, &ident(), Ipv4Addr::new(10, 77, 0, 50), Ipv4Addr::new(10, 77, 0, 1)));
+        assert_eq!(b.len(), 300);
+        header(&b, 1, [0xde, 0xad, 0xbe, 0xef], [0, 0], [10, 77, 0, 50]);
+        let want = concat!("350107", "36040a4d0001", "3d07010242ac110002", "ff");
+        let opts = hex(&b[240..]);
+        assert!(opts.starts_with(want), "{opts}");
+        assert!(!opts[..want.len()].contains("3204"), "no option 50 in RELEASE");
+    }
+
+    #[test]
+    fn renew_has_ciaddr_and_no_50_54() {
+        let m = request_extend(1, 0, &ident(), Ipv4Addr::new(10, 77, 0, 50));
+        assert_eq!(m.ciaddr(), Ipv4Addr::new(10, 77, 0, 50));
+        assert!(m.opts().get(OptionCode::RequestedIpAddress).is_none());
+        assert!(m.opts().get(OptionCode::ServerIdentifier).is_none());
+        assert!(!m.flags().broadcast());
+    }
+
+    #[test]
+    fn decline_carries_requested_address() {
+        let m = decline(1, &ident(), Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Decline));
+        assert!(matches!(m.opts().get(OptionCode::RequestedIpAddress), Some(DhcpOption::RequestedIpAddress(_))));
+        assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
+    }
+
+    fn ack_with(opts: Vec<DhcpOption>) -> Message {
+        let mut m = Message::default();
+        m.set_opcode(Opcode::BootReply).set_yiaddr(Ipv4Addr::new(10, 77, 0, 50));
+        for o in opts {
+            m.opts_mut().insert(o);
+        }
+        m
+    }
+
+    #[test]
+    fn params_read_all_options() {
+        let m = ack_with(vec![
+            DhcpOption::MessageType(MessageType::Ack),
+            DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)),
+            DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
+            DhcpOption::DomainNameServer(vec![Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 3)]),
+            DhcpOption::DomainName("lab.example".into()),
+            DhcpOption::AddressLeaseTime(3600),
+            DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 77, 0, 1)),
+            DhcpOption::InterfaceMtu(1400),
+        ]);
+        let p = params(&m, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(p.prefix_len, 24);
+        assert_eq!(p.gateway, Some(Ipv4Addr::new(10, 77, 0, 1)));
+        assert_eq!(p.dns.len(), 2);
+        assert_eq!(p.domain.as_deref(), Some("lab.example"));
+        assert_eq!((p.lease_time, p.renewal_time, p.rebinding_time), (3600, 1800, 3150));
+        assert_eq!(p.mtu, Some(1400));
+        assert_eq!(subnet_of(p.ip, p.prefix_len), "10.77.0.0/24");
+    }
+
+    #[test]
+    fn classless_routes_win_over_router() {
+        let net: ipnet::Ipv4Net = "0.0.0.0/0".parse().unwrap();
+        let m = ack_with(vec![
+            DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
+            DhcpOption::ClasslessStaticRoute(vec![(net, Ipv4Addr::new(10, 77, 0, 254))]),
+        ]);
+        assert_eq!(params(&m, Ipv4Addr::UNSPECIFIED).gateway, Some(Ipv4Addr::new(10, 77, 0, 254)));
+    }
+
+    #[test]
+    fn missing_mask_is_classful_and_missing_server_id_falls_back() {
+        let p = params(&ack_with(vec![]), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(p.prefix_len, 8);
+        assert_eq!(p.server_id, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(p.lease_time, INFINITE);
+    }
+
+    #[test]
+    fn timers_follow_rfc_defaults_and_reject_insane_values() {
+        assert_eq!(timers(100, None, None), (50, 87));
+        assert_eq!(timers(100, Some(30), Some(60)), (30, 60));
+        assert_eq!(timers(100, Some(90), Some(60)), (50, 60));
+        assert_eq!(timers(100, Some(10), Some(200)), (10, 87));
+        assert_eq!(timers(INFINITE, Some(10), None), (INFINITE, INFINITE));
+    }
+
+    #[test]
+    fn masks_and_prefixes() {
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), Some(32));
+        assert_eq!(mask_to_prefix(Ipv4Addr::UNSPECIFIED), Some(0));
+        assert_eq!(prefix_to_mask(20), Ipv4Addr::new(255, 255, 240, 0));
+        assert_eq!(subnet_of(Ipv4Addr::new(192, 168, 7, 200), 20), "192.168.0.0/20");
+    }
+
+    #[test]
+    fn client_id_parsing() {
+        assert_eq!(parse_client_id("01:02:42:ac:11:00:02").unwrap(), vec![1, 2, 0x42, 0xac, 0x11, 0, 2]);
+        assert_eq!(parse_client_id("web").unwrap(), b"\0web".to_vec());
+        assert!(parse_client_id("").is_err());
+        assert!(parse_client_id("01").is_err() || parse_client_id("01").unwrap().len() >= 2);
+        assert_eq!(format_client_id(&[1, 2, 0xff]), "01:02:ff");
+    }
+
+    #[test]
+    fn hostnames() {
+        for ok in ["web", "web-1", "a.b.c", "x1"] {
+            assert!(validate_hostname(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-web", "web-", "we_b", "a..b", "héllo", &"a".repeat(64)] {
+            assert!(validate_hostname(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700)) {
+            if let Some(m) = decode(&bytes) {
+                let _ = params(&m, Ipv4Addr::UNSPECIFIED);
+                let _ = server_message(&m);
+            }
+        }
+
+        #[test]
+        fn decoding_mutated_replies_never_panics(pos in 240usize..300, val in proptest::prelude::any::<u8>()) {
+            let mut b = encode(&request_selecting(1, 0, &ident(), true, Ipv4Addr::new(10,0,0,2), Ipv4Addr::new(10,0,0,1)));
+            b[pos] = val;
+            if let Some(m) = decode(&b) {
+                let _ = params(&m, Ipv4Addr::UNSPECIFIED);
+            }
+        }
+    }
+}

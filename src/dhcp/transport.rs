@@ -1,0 +1,346 @@
+//! Runs many exchanges over one packet socket on one interface.
+//!
+//! One task, one socket: replies are matched to exchanges by transaction id
+//! (and, inside the exchange, by MAC). A batch is paced to what the server
+//! answers: at most `window` exchanges are in flight, the window grows with
+//! each success and halves when a retransmission timer fires, and
+//! retransmission waits shrink to a few round trips once the server has
+//! shown how fast it is (see `retransmit::Pacer`).
+//!
+//! While an exchange renews an address, the server may ARP for it before it
+//! can unicast the ACK; if no container holds the address right now, nobody
+//! else would answer, so the transport answers for the exchange's MAC.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::client::{Bound, Dest, Exchange, Goal, Outgoing, Reply, Step};
+use super::message::{self, Identity};
+use super::retransmit::{Pacer, jitter_from};
+use crate::error::{Error, Result};
+use crate::net::frame::{self, ARP_REPLY, ARP_REQUEST, Arp, UdpFrame};
+use crate::net::iface::Interface;
+use crate::net::mac::{Mac, random_u32};
+use crate::net::packet::PacketSocket;
+
+pub const CLIENT_PORT: u16 = 68;
+pub const SERVER_PORT: u16 = 67;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Identity,
+    pub goal: Goal,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Bound(Bound),
+    Refused { server_id: Ipv4Addr, message: Option<String> },
+    NoAnswer,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Give up on what has not finished by then (from the start of the run).
+    pub timeout: Duration,
+    /// Ask servers to broadcast replies (BOOTP broadcast flag).
+    pub broadcast_flag: bool,
+    /// Exchanges in flight at first; grows with successes.
+    pub window: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { timeout: Duration::from_secs(30), broadcast_flag: true, window: 8 }
+    }
+}
+
+const MAX_WINDOW: usize = 64;
+
+struct Active {
+    job: usize,
+    ex: Exchange,
+    last: Outgoing,
+    started: Instant,
+    sent_at: Instant,
+    attempt: u32,
+    retransmit_at: Instant,
+}
+
+/// Wrap a DHCP message into a frame for `dest`.
+pub fn frame_for(mac: Mac, out: &Outgoing) -> Vec<u8> {
+    let payload = message::encode(&out.msg);
+    let (src_ip, dst_ip, dst_mac) = match out.dest {
+        Dest::Broadcast => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, Mac::BROADCAST),
+        Dest::Unicast { src_ip, dst_ip, dst_mac } => (src_ip, dst_ip, dst_mac),
+    };
+    frame::build_udp(&UdpFrame {
+        src_mac: mac,
+        dst_mac,
+        src_ip,
+        dst_ip,
+        src_port: CLIENT_PORT,
+        dst_port: SERVER_PORT,
+        payload: &payload,
+    })
+}
+
+/// Open the socket for `iface`, mapping errors to what a person can act on.
+pub fn open_socket(iface: &Interface, arp: bool) -> Result<PacketSocket> {
+    PacketSocket::open(iface.index, arp)
+        .map_err(|e| Error::from_os(&format!("opening a packet socket on {}", iface.name), e, "CAP_NET_RAW"))
+}
+
+/// Let the socket receive unicast frames for `mac` (not needed for the
+/// interface's own address).
+pub fn accept_mac(sock: &PacketSocket, iface: &Interface, mac: Mac) -> Result<()> {
+    if mac != iface.mac {
+        sock.accept_unicast(mac)
+            .map_err(|e| Error::from_os(&format!("adding {mac} to the receive filter of {}", iface.name), e, "CAP_NET_RAW"))?;
+    }
+    Ok(())
+}
+
+fn send_err(iface: &Interface, e: std::io::Error) -> Error {
+    Error::from_os(&format!("sending on {}", iface.name), e, "CAP_NET_RAW")
+}
+
+/// Run `jobs` to completion (or until the timeout); outcomes are in job order.
+/// `on_done` is called once per finished job (for progress bars).
+pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: impl FnMut(usize, &Outcome)) -> Result<Vec<Outcome>> {
+    let needs_arp = jobs.iter().any(|j| matches!(j.goal, Goal::Renew { .. } | Goal::Rebind { .. }));
+    let sock = open_socket(iface, needs_arp)?;
+    for j in jobs {
+        accept_mac(&sock, iface, j.id.mac)?;
+    }
+    let begin = Instant::now();
+    let deadline = begin + opts.timeout;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+    let mut queue: VecDeque<usize> = (0..jobs.len()).collect();
+    let mut active: HashMap<u32, Active> = HashMap::new();
+    let mut window = opts.window.max(1);
+    let mut pacer = Pacer::default();
+    let mut buf = vec![0u8; 2048];
+    let mut remaining = jobs.len();
+
+    while remaining > 0 {
+        // Start queued jobs while the window allows.
+        while active.len() < window {
+            let Some(j) = queue.pop_front() else { break };
+            let mut ex = Exchange::new(jobs[j].id.clone(), jobs[j].goal.clone(), opts.broadcast_flag);
+            let xid = fresh_xid(&active);
+            let out = ex.start(xid);
+            sock.send(&frame_for(jobs[j].id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+            let now = Instant::now();
+            let retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
+            active.insert(xid, Active { job: j, ex, last: out, started: now, sent_at: now, attempt: 0, retransmit_at });
+        }
+        let next_timer = active.values().map(|a| a.retransmit_at).min().unwrap_or(deadline).min(deadline);
+
+        tokio::select! {
+            r = sock.recv(&mut buf) => {
+                let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
+                let frame_bytes = &buf[..n];
+                if let Some(arp) = frame::parse_arp(frame_bytes) {
+                    answer_arp(&sock, &active, &arp).await;
+                    continue;
+                }
+                let Some(udp) = frame::parse_udp(frame_bytes) else { continue };
+                if udp.dst_port != CLIENT_PORT || udp.src_port != SERVER_PORT {
+                    continue;
+                }
+                let Some(msg) = message::decode(udp.payload) else {
+                    log::debug!("ignoring an undecodable DHCP reply from {}", udp.src_ip);
+                    continue;
+                };
+                let xid = msg.xid();
+                let Some(a) = active.get_mut(&xid) else { continue };
+                let reply = Reply { msg: &msg, src_mac: udp.src_mac, src_ip: udp.src_ip };
+                let now = Instant::now();
+                let step = a.ex.on_reply(&reply);
+                if !matches!(step, Step::Ignore) {
+                    pacer.observe(now - a.sent_at);
+                    log::debug!("xid {xid:#010x} {} <- {} {:?}", a.ex.id.mac, udp.src_ip, msg.opts().msg_type());
+                }
+                match step {
+                    Step::Ignore => {}
+                    Step::Send(out) => {
+                        sock.send(&frame_for(a.ex.id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+                        a.last = out;
+                        a.attempt = 0;
+                        a.sent_at = now;
+                        a.retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
+                    }
+                    Step::Restart => {
+                        let Some(mut a) = active.remove(&xid) else { continue };
+                        log::info!("{}: the server refused (DHCPNAK); starting over", a.ex.id.mac);
+                        let nx = fresh_xid(&active);
+                        a.last = a.ex.start(nx);
+                        sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
+                        a.attempt = 0;
+                        a.sent_at = now;
+                        a.retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
+                        active.insert(nx, a);
+                    }
+                    Step::Bound(b) => {
+                        let j = a.job;
+                        active.remove(&xid);
+                        window = (window + 1).min(MAX_WINDOW);
+                        let o = Outcome::Bound(b);
+                        on_done(j, &o);
+                        outcomes[j] = Some(o);
+                        remaining -= 1;
+                    }
+                    Step::Refused { server_id, message } => {
+                        let j = a.job;
+                        active.remove(&xid);
+                        let o = Outcome::Refused { server_id, message };
+                        on_done(j, &o);
+                        outcomes[j] = Some(o);
+                        remaining -= 1;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next_timer.into()) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let mut lost = false;
+                for a in active.values_mut().filter(|a| a.retransmit_at <= now) {
+                    lost = true;
+                    a.attempt += 1;
+                    let secs = (now - a.started).as_secs().min(u16::MAX as u64) as u16;
+                    a.last = a.ex.retransmission(&a.last, secs);
+                    log::debug!("xid {:#010x} {}: no answer, retransmission {}", a.ex.xid(), a.ex.id.mac, a.attempt);
+                    sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
+                    a.sent_at = now;
+                    a.retransmit_at = now + pacer.delay(a.attempt, jitter_from(random_u32()));
+                }
+                if lost {
+                    window = (window / 2).max(1);
+                }
+            }
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(j, o)| {
+            o.unwrap_or_else(|| {
+                on_done(j, &Outcome::NoAnswer);
+                Outcome::NoAnswer
+            })
+        })
+        .collect())
+}
+
+/// A transaction id not in use by another exchange of this run.
+fn fresh_xid(active: &HashMap<u32, Active>) -> u32 {
+    loop {
+        let x = random_u32();
+        if x != 0 && !active.contains_key(&x) {
+            return x;
+        }
+    }
+}
+
+/// Answer "who has IP" for an address an exchange is renewing.
+async fn answer_arp(sock: &PacketSocket, active: &HashMap<u32, Active>, arp: &Arp) {
+    if arp.op != ARP_REQUEST {
+        return;
+    }
+    let owner = active.values().find_map(|a| match a.ex.goal {
+        Goal::Renew { ip, .. } | Goal::Rebind { ip } if ip == arp.target_ip => Some(a.ex.id.mac),
+        _ => None,
+    });
+    if let Some(mac) = owner {
+        let reply = Arp {
+            op: ARP_REPLY,
+            sender_mac: mac,
+            sender_ip: arp.target_ip,
+            target_mac: arp.sender_mac,
+            target_ip: arp.sender_ip,
+        };
+        if let Err(e) = sock.send(&frame::build_arp(&reply)).await {
+            log::debug!("could not answer ARP for {}: {e}", arp.target_ip);
+        }
+    }
+}
+
+/// Send one DHCPRELEASE (there is no reply to wait for). RFC 2131 §4.4.6:
+/// unicast to the server that granted the lease.
+pub async fn release(
+    iface: &Interface,
+    id: &Identity,
+    ip: Ipv4Addr,
+    server_id: Ipv4Addr,
+    server_mac: Option<Mac>,
+) -> Result<()> {
+    let sock = open_socket(iface, false)?;
+    let out = Outgoing {
+        msg: message::release(random_u32(), id, ip, server_id),
+        dest: Dest::Unicast { src_ip: ip, dst_ip: server_id, dst_mac: server_mac.unwrap_or(Mac::BROADCAST) },
+    };
+    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))
+}
+
+/// Offers seen by a probe.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub params: message::Params,
+    pub server_mac: Mac,
+    pub src_ip: Ipv4Addr,
+}
+
+/// DISCOVER (retransmitted on the RFC schedule) until the first OFFER, then
+/// keep listening for `collect` more to hear every server; never REQUEST.
+pub async fn probe(iface: &Interface, id: &Identity, timeout: Duration, collect: Duration, broadcast: bool) -> Result<Vec<Offer>> {
+    let sock = open_socket(iface, false)?;
+    accept_mac(&sock, iface, id.mac)?;
+    let xid = random_u32();
+    let begin = Instant::now();
+    let mut deadline = begin + timeout;
+    let mut msg = message::discover(xid, 0, id, broadcast, None);
+    let out = Outgoing { msg: msg.clone(), dest: Dest::Broadcast };
+    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+    let mut attempt = 0;
+    let mut retransmit_at = begin + super::retransmit::rfc_delay(0, jitter_from(random_u32()));
+    let mut offers: Vec<Offer> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let timer = if offers.is_empty() { retransmit_at.min(deadline) } else { deadline };
+        tokio::select! {
+            r = sock.recv(&mut buf) => {
+                let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
+                let Some(udp) = frame::parse_udp(&buf[..n]) else { continue };
+                if udp.src_port != SERVER_PORT || udp.dst_port != CLIENT_PORT { continue }
+                let Some(m) = message::decode(udp.payload) else { continue };
+                if m.xid() != xid || m.opcode() != dhcproto::v4::Opcode::BootReply
+                    || m.chaddr().get(..6) != Some(&id.mac.0[..])
+                    || m.opts().msg_type() != Some(dhcproto::v4::MessageType::Offer) {
+                    continue;
+                }
+                let params = message::params(&m, udp.src_ip);
+                if offers.iter().any(|o| o.params.server_id == params.server_id) {
+                    continue; // the same server answering a retransmission
+                }
+                if offers.is_empty() {
+                    deadline = deadline.min(Instant::now() + collect);
+                }
+                offers.push(Offer { params, server_mac: udp.src_mac, src_ip: udp.src_ip });
+            }
+            _ = tokio::time::sleep_until(timer.into()) => {
+                let now = Instant::now();
+                if now >= deadline { break; }
+                attempt += 1;
+                msg.set_secs((now - begin).as_secs().min(u16::MAX as u64) as u16);
+                let out = Outgoing { msg: msg.clone(), dest: Dest::Broadcast };
+                sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+                retransmit_at = now + super::retransmit::rfc_delay(attempt, jitter_from(random_u32()));
+            }
+        }
+    }
+    Ok(offers)
+}

@@ -1,0 +1,199 @@
+//! The lease record: what dhcpnet remembers about every address it holds,
+//! and the `leases.json` file that keeps them.
+//!
+//! Field names are a public interface (JSON and YAML output); tests pin them.
+
+use std::net::Ipv4Addr;
+
+use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::dhcp::client::Bound;
+use crate::dhcp::message::{self, Identity, INFINITE, Route};
+use crate::error::{Error, Result};
+use crate::net::mac::Mac;
+use crate::store::{FORMAT_VERSION, Lock, Store};
+
+pub const FILE: &str = "leases.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The server acknowledged the lease and it has not expired.
+    #[default]
+    Bound,
+    /// The server refused to extend it (NAK): the address is no longer ours.
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub subnet: String,
+    pub mac: Mac,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub search: Vec<String>,
+    pub server_id: Ipv4Addr,
+    #[serde(default)]
+    pub server_mac: Option<Mac>,
+    /// Seconds; null for an infinite lease.
+    pub lease_time: Option<u32>,
+    pub renewal_time: Option<u32>,
+    pub rebinding_time: Option<u32>,
+    pub obtained_at: DateTime<Utc>,
+    /// Null for an infinite lease.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub hostname: Option<String>,
+    pub client_id: String,
+    pub interface: String,
+    pub network: Option<String>,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u16>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub status: Status,
+}
+
+fn finite(v: u32) -> Option<u32> {
+    (v != INFINITE).then_some(v)
+}
+
+impl Lease {
+    /// A record for what the server acknowledged at `now`.
+    pub fn from_bound(b: &Bound, id: &Identity, interface: &str, network: Option<&str>, now: DateTime<Utc>) -> Lease {
+        let p = &b.params;
+        let now = now.trunc_subsecs(0);
+        Lease {
+            ip: p.ip,
+            prefix_len: p.prefix_len,
+            subnet: message::subnet_of(p.ip, p.prefix_len),
+            mac: id.mac,
+            gateway: p.gateway,
+            dns: p.dns.clone(),
+            domain: p.domain.clone(),
+            search: p.search.clone(),
+            server_id: p.server_id,
+            server_mac: Some(b.server_mac),
+            lease_time: finite(p.lease_time),
+            renewal_time: finite(p.renewal_time),
+            rebinding_time: finite(p.rebinding_time),
+            obtained_at: now,
+            expires_at: finite(p.lease_time).map(|t| now + ChronoDuration::seconds(t as i64)),
+            hostname: id.hostname.clone(),
+            client_id: message::format_client_id(&id.client_id),
+            interface: interface.to_string(),
+            network: network.map(str::to_string),
+            container: None,
+            mtu: p.mtu,
+            routes: p.routes.clone(),
+            status: Status::Bound,
+        }
+    }
+
+    /// Fold in a renewal's ACK, keeping who the lease belongs to.
+    pub fn renewed(&self, b: &Bound, now: DateTime<Utc>) -> Lease {
+        let id = self.identity();
+        let mut l = Lease::from_bound(b, &id, &self.interface, self.network.as_deref(), now);
+        l.container = self.container.clone();
+        l
+    }
+
+    /// The identity to use on the wire for this lease: same MAC, same option
+    /// 61, same hostname, or the server would see another client.
+    pub fn identity(&self) -> Identity {
+        let mut id = Identity::new(self.mac);
+        if let Ok(cid) = message::parse_client_id(&self.client_id) {
+            id.client_id = cid;
+        }
+        id.hostname = self.hostname.clone();
+        id
+    }
+
+    /// Seconds until expiry (negative once expired); None when infinite.
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> Option<i64> {
+        self.expires_at.map(|e| (e - now).num_seconds())
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.seconds_left(now).is_some_and(|s| s <= 0)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LeaseFile {
+    version: u32,
+    leases: Vec<Lease>,
+}
+
+pub fn load(store: &Store) -> Result<Vec<Lease>> {
+    Ok(store.read::<LeaseFile>(FILE)?.map(|f| f.leases).unwrap_or_default())
+}
+
+pub fn save(store: &Store, lock: &Lock, leases: Vec<Lease>) -> Result<()> {
+    store.write(lock, FILE, &LeaseFile { version: FORMAT_VERSION, leases })
+}
+
+/// Lock, load, change, save. `f` decides; nothing is written if it fails.
+pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Lease>) -> Result<R>) -> Result<R> {
+    let lock = store.lock()?;
+    let mut leases = load(store)?;
+    let r = f(&mut leases)?;
+    save(store, &lock, leases)?;
+    Ok(r)
+}
+
+/// Which recorded leases a command means.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Mac(Mac),
+    Ip(Ipv4Addr),
+    All,
+}
+
+impl Selector {
+    pub fn matches(&self, l: &Lease) -> bool {
+        match self {
+            Selector::Mac(m) => l.mac == *m,
+            Selector::Ip(ip) => l.ip == *ip,
+            Selector::All => true,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Selector::Mac(m) => format!("MAC {m}"),
+            Selector::Ip(ip) => format!("address {ip}"),
+            Selector::All => "any lease".into(),
+        }
+    }
+}
+
+/// Leases matching a selector within a scope (interface and/or network);
+/// an empty result is a NotFound error that says what was searched.
+pub fn select<'a>(leases: &'a [Lease], sel: &Selector, interface: Option<&str>, network: Option<&str>) -> Result<Vec<&'a Lease>> {
+    let found: Vec<&Lease> = leases
+        .iter()
+        .filter(|l| sel.matches(l))
+        .filter(|l| interface.is_none_or(|i| l.interface == i))
+        .filter(|l| network.is_none_or(|n| l.network.as_deref() == Some(n)))
+        .collect();
+    if found.is_empty() && !matches!(sel, Selector::All) {
+        let scope = match (interface, network) {
+            (_, Some(n)) => format!(" on network {n}"),
+            (Some(i), None) => format!(" on interface {i}"),
+            _ => String::new(),
+        };
+        return Err(Error::NotFound(format!(
+            "dhcpnet holds no lease for {}{scope}; `dhcpnet leases` lists the ones it holds",
+            sel.describe()
+        )));
+    }
+    Ok(found)
+}

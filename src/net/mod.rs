@@ -1,0 +1,7 @@
+//! The edges that touch the host's network: interfaces (`iface`), raw frames
+//! (`frame`, pure), packet sockets (`packet`) and MAC addresses (`mac`).
+
+pub mod frame;
+pub mod iface;
+pub mod mac;
+pub mod packet;

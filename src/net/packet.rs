@@ -1,0 +1,187 @@
+//! An AF_PACKET socket bound to one interface, with a kernel BPF filter.
+//!
+//! Why AF_PACKET: dhcpnet speaks DHCP for MAC addresses that are not the
+//! host's (containers'), must not bind UDP port 68 (the host's own DHCP
+//! client may hold it), and must see replies whether the server broadcasts or
+//! unicasts them to the container's MAC. A packet socket sees every frame on
+//! the parent before macvlan hands it to a child, so this works even while a
+//! container with that MAC is up.
+//!
+//! The filter runs in the kernel so that only DHCP replies (UDP to port 68)
+//! and, when asked for, ARP reach user space.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use tokio::io::unix::AsyncFd;
+
+use super::mac::Mac;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+const fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt: 0, jf: 0, k }
+}
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+const BPF_LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+const BPF_LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+const BPF_LD_H_IND: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16;
+const BPF_LDX_MSH: u16 = (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16;
+const BPF_JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const BPF_JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+const BPF_RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// The classic BPF program: accept IPv4/UDP, unfragmented, destination port
+/// 68; and ARP when `arp` is true. Everything else is dropped in the kernel.
+pub fn dhcp_filter(arp: bool) -> Vec<libc::sock_filter> {
+    vec![
+        /* 0 */ stmt(BPF_LD_H_ABS, 12), // ethertype
+        /* 1 */ jump(BPF_JEQ, 0x0800, 0, 7), // IPv4? else -> 9
+        /* 2 */ stmt(BPF_LD_B_ABS, 23), // IP protocol
+        /* 3 */ jump(BPF_JEQ, 17, 0, 6), // UDP? else drop (10)
+        /* 4 */ stmt(BPF_LD_H_ABS, 20), // flags + fragment offset
+        /* 5 */ jump(BPF_JSET, 0x1fff, 4, 0), // a fragment: drop
+        /* 6 */ stmt(BPF_LDX_MSH, 14), // X = IP header length
+        /* 7 */ stmt(BPF_LD_H_IND, 16), // UDP destination port
+        /* 8 */ jump(BPF_JEQ, 68, 2, 1), // port 68: accept (11) else drop (10)
+        /* 9 */ jump(BPF_JEQ, 0x0806, if arp { 1 } else { 0 }, 0), // ARP (A still ethertype)
+        /* 10 */ stmt(BPF_RET, 0),
+        /* 11 */ stmt(BPF_RET, 0x0004_0000),
+    ]
+}
+
+pub struct PacketSocket {
+    fd: AsyncFd<OwnedFd>,
+    ifindex: i32,
+}
+
+impl PacketSocket {
+    /// Open a packet socket on `ifindex` that receives only DHCP replies
+    /// (and ARP if `arp`). Needs CAP_NET_RAW.
+    pub fn open(ifindex: u32, arp: bool) -> io::Result<PacketSocket> {
+        let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+        // Open with protocol 0 so that nothing is queued before the filter is
+        // attached and the socket bound; then bind with ETH_P_ALL.
+        // SAFETY: plain syscall with constant arguments; the result is checked.
+        let raw = cvt(unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
+        })?;
+        // SAFETY: `raw` is a fresh descriptor we own; OwnedFd closes it once.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let prog = dhcp_filter(arp);
+        let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+        // SAFETY: `fprog` points into `prog`, which outlives the call; the
+        // kernel copies the program during setsockopt.
+        cvt(unsafe {
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &fprog as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        })?;
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto as u16;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so the descriptor
+        // stays open and is not closed or reused by anyone else for as long as
+        // it is registered with the reactor.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
+        Ok(PacketSocket { fd, ifindex: ifindex as i32 })
+    }
+
+    /// Ask the interface to accept frames sent to `mac` (PACKET_MR_UNICAST).
+    /// A real NIC filters unicast MACs it does not own; this membership adds
+    /// `mac` to its filter for as long as the socket lives, and the kernel
+    /// removes it when the socket closes, so the parent is never left with a
+    /// stale filter or in promiscuous mode.
+    pub fn accept_unicast(&self, mac: Mac) -> io::Result<()> {
+        // SAFETY: packet_mreq is plain old data; all-zero is a valid value.
+        let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+        mr.mr_ifindex = self.ifindex;
+        mr.mr_type = libc::PACKET_MR_UNICAST as u16;
+        mr.mr_alen = 6;
+        mr.mr_address[..6].copy_from_slice(&mac.0);
+        // SAFETY: `mr` is a valid packet_mreq and the length matches it.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.raw(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mr as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn raw(&self) -> RawFd {
+        self.fd.get_ref().as_raw_fd()
+    }
+
+    /// Send one whole Ethernet frame.
+    pub async fn send(&self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            // SAFETY: `frame` is a valid buffer of the given length.
+            let r = guard.try_io(|fd| {
+                cvt(unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) } as i32)
+            });
+            match r {
+                Ok(res) => return res.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receive one frame into `buf`; returns its length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            // SAFETY: `buf` is a valid writable buffer of the given length.
+            let r = guard.try_io(|fd| {
+                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+            });
+            match r {
+                Ok(res) => return res,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_jumps_stay_inside_the_program() {
+        for arp in [false, true] {
+            let p = dhcp_filter(arp);
+            for (i, ins) in p.iter().enumerate() {
+                if ins.code & libc::BPF_JMP as u16 != 0 && ins.code & 0x07 == libc::BPF_JMP as u16 {
+                    assert!(i + 1 + (ins.jt as usize) < p.len(), "jt of {i}");
+                    assert!(i + 1 + (ins.jf as usize) < p.len(), "jf of {i}");
+                }
+            }
+            assert_eq!(p.last().map(|i| i.k), Some(0x0004_0000));
+        }
+    }
+}
