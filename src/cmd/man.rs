@@ -1,5 +1,6 @@
-//! `dhcpnet man`: the man page (roff) on stdout. `man/dhcpnet.1` is this
-//! output, checked by a test.
+//! `dhcpnet man`: the man page (roff) on stdout; `dhcpnet man --out-dir DIR`
+//! writes it and one page per subcommand (dhcpnet-probe.1 ...). The files in
+//! `man/` are this output, checked by a test.
 
 use clap::CommandFactory;
 
@@ -31,7 +32,38 @@ pub fn generate() -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn run(_a: ManArgs) -> Result<()> {
+/// Pages for each subcommand (and nested ones), named dhcpnet-SUB[-SUB].1.
+pub fn subcommand_pages() -> Result<Vec<(String, Vec<u8>)>> {
+    fn walk(prefix: &str, cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help" && !s.is_hide_set()) {
+            let name = format!("{prefix}-{}", sub.get_name());
+            let page = sub.clone().name(name.clone()).bin_name(name.replace('-', " "));
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(page.clone())
+                .render(&mut buf)
+                .map_err(|e| Error::Other(format!("cannot render the man page of {name}: {e}")))?;
+            out.push((format!("{name}.1"), buf));
+            walk(&name, &page, out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk("dhcpnet", &Cli::command(), &mut out)?;
+    Ok(out)
+}
+
+pub fn run(a: ManArgs) -> Result<()> {
     use std::io::Write;
-    std::io::stdout().write_all(&generate()?).map_err(|e| Error::Other(format!("cannot write to stdout: {e}")))
+    match a.out_dir {
+        None => std::io::stdout().write_all(&generate()?).map_err(|e| Error::Other(format!("cannot write to stdout: {e}"))),
+        Some(dir) => {
+            let io = |e: std::io::Error| Error::Other(format!("cannot write man pages to {}: {e}", dir.display()));
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            std::fs::write(dir.join("dhcpnet.1"), generate()?).map_err(io)?;
+            for (name, page) in subcommand_pages()? {
+                std::fs::write(dir.join(name), page).map_err(io)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,112 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dhcpnet_global_optspecs
+    string join \n state-dir= v/verbose q/quiet h/help V/version
+end
+
+function __fish_dhcpnet_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dhcpnet_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dhcpnet_using_subcommand
+    set -l cmd (__fish_dhcpnet_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s V -l version -d 'Print version'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l timeout -d 'Give up when no server has answered after this many seconds' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l mac -d 'MAC address to probe from (default: a random locally administered one)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l no-broadcast -d 'Ask servers to unicast replies instead of broadcasting them'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s i -l interface -d 'Interface to lease on (the macvlan parent, e.g. eth0)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l mac -d 'MAC address to lease for (default: a random locally administered one)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l hostname -d 'Hostname sent to the server (option 12), shown in its lease table' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l client-id -d 'Client identifier (option 61): hex octets like 01:02:42:ac:11:00:02, or text' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l vendor-class -d 'Vendor class identifier (option 60)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l request-ip -d 'Ask for this address (option 50); the server decides' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l count -d 'Lease N addresses for N new random MACs at once (prints a JSON array)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l timeout -d 'Give up after this many seconds without a lease' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l no-broadcast -d 'Ask servers to unicast replies instead of broadcasting them'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s i -l interface -d 'Interface to lease on (the macvlan parent, e.g. eth0)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l mac -d 'The lease of this MAC address' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l ip -d 'The lease of this address' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l all -d 'Every lease on the network or interface'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l mac -d 'The lease of this MAC address' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l ip -d 'The lease of this address' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l timeout -d 'Give up on a lease after this many seconds without an answer' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l all -d 'Every recorded lease'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -l out-dir -d 'Write dhcpnet.1 and one page per subcommand into this directory' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,227 @@
+//! Test labs: network namespaces joined by a veth pair, a real DHCP server in
+//! one, dhcpnet run in the other. Nothing touches the machine's own
+//! interfaces; everything a lab makes is removed when it is dropped, even
+//! when the test fails.
+//!
+//! Labs need root, iproute2 and the server binaries. Without them a test is
+//! skipped with a message, except under `CI=true`, where that is a failure.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// Skip (or, under CI, fail) when the lab's requirements are missing.
+/// Returns false when the test should return early.
+pub fn require(what: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        missing.push("root (network namespaces and packet sockets need it)".to_string());
+    }
+    for bin in what {
+        if which(bin).is_none() {
+            missing.push(format!("{bin} (see .ci/run for the package)"));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("lab requirements missing: {}", missing.join(", "));
+    if in_ci() {
+        panic!("{msg}; under CI=true a missing lab is a failure");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+pub fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from))
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    out
+}
+
+pub fn must(args: &[&str]) {
+    let out = sh(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// One server namespace, one client namespace, a veth pair between them.
+/// The server side has 10.77.0.1/24 on `veth0`; the client side `veth0` is
+/// up without an address.
+pub struct Lab {
+    pub srv: String,
+    pub cli: String,
+    pub dir: tempfile::TempDir,
+    pub servers: Vec<Child>,
+    pub lease_file: PathBuf,
+}
+
+pub const SERVER_IP: &str = "10.77.0.1";
+pub const IFACE: &str = "veth0";
+
+impl Lab {
+    /// Build the lab, or None when requirements are missing outside CI.
+    pub fn new(needs: &[&str]) -> Option<Lab> {
+        let mut all = vec!["ip"];
+        all.extend_from_slice(needs);
+        if !require(&all) {
+            return None;
+        }
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{n}", std::process::id());
+        let lab = Lab {
+            srv: format!("dhcpnet-s-{tag}"),
+            cli: format!("dhcpnet-c-{tag}"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            servers: Vec::new(),
+            lease_file: PathBuf::new(),
+        };
+        must(&["ip", "netns", "add", &lab.srv]);
+        must(&["ip", "netns", "add", &lab.cli]);
+        must(&["ip", "link", "add", IFACE, "netns", &lab.srv, "type", "veth", "peer", "name", IFACE, "netns", &lab.cli]);
+        must(&["ip", "-n", &lab.srv, "addr", "add", "10.77.0.1/24", "dev", IFACE]);
+        for ns in [&lab.srv, &lab.cli] {
+            must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            must(&["ip", "-n", ns, "link", "set", IFACE, "up"]);
+        }
+        let mut lab = lab;
+        lab.lease_file = lab.dir.path().join("server.leases");
+        Some(lab)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Start dnsmasq on the server side (range .50-.150, 300 s leases, no
+    /// ping delay) and wait until it listens.
+    pub fn start_dnsmasq(&mut self, extra: &[&str]) {
+        self.start_dnsmasq_with_range("10.77.0.50,10.77.0.150,255.255.255.0,300", extra)
+    }
+
+    /// Start dnsmasq with a `--dhcp-range` of your choice.
+    pub fn start_dnsmasq_with_range(&mut self, range: &str, extra: &[&str]) {
+        let lease_file = self.lease_file.to_string_lossy().to_string();
+        let log = std::fs::File::create(self.dir.path().join("dnsmasq.log")).expect("log");
+        let mut args: Vec<String> = [
+            "netns", "exec", &self.srv, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+            "--interface=veth0", "--bind-interfaces", "--no-ping", "--log-dhcp",
+            "--dhcp-option=6,10.77.0.2", "--domain=lab.test", "--dhcp-lease-max=5000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--dhcp-leasefile={lease_file}"));
+        args.push(format!("--dhcp-range={range}"));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new("ip")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start dnsmasq");
+        self.servers.push(child);
+        self.wait_udp67();
+    }
+
+    /// Wait until something in the server namespace listens on UDP 67.
+    pub fn wait_udp67(&self) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            let out = sh(&["ip", "netns", "exec", &self.srv, "ss", "-uln"]);
+            if String::from_utf8_lossy(&out.stdout).contains(":67 ") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the DHCP server did not start listening; log: {}", self.server_log());
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dnsmasq.log")).unwrap_or_default()
+    }
+
+    pub fn stop_servers(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.servers.clear();
+    }
+
+    /// Run dhcpnet in the client namespace with this lab's state directory.
+    pub fn dhcpnet(&self, args: &[&str]) -> Output {
+        let state = self.state_dir();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.cli, env!("CARGO_BIN_EXE_dhcpnet")]);
+        cmd.arg("--state-dir").arg(&state);
+        cmd.args(args);
+        cmd.output().expect("run dhcpnet")
+    }
+
+    /// dnsmasq's lease file as (mac, ip, hostname, client id) rows.
+    pub fn server_leases(&self) -> Vec<(String, String, String, String)> {
+        read_dnsmasq_leases(&self.lease_file)
+    }
+
+    /// The expiry time (epoch seconds) dnsmasq records for `mac`.
+    pub fn server_expiry(&self, mac: &str) -> i64 {
+        std::fs::read_to_string(&self.lease_file)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(mac))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("dnsmasq has no lease for {mac}"))
+    }
+}
+
+pub fn read_dnsmasq_leases(p: &Path) -> Vec<(String, String, String, String)> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 5).then(|| (f[1].to_string(), f[2].to_string(), f[3].to_string(), f[4].to_string()))
+        })
+        .collect()
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_servers();
+        let _ = sh(&["ip", "netns", "del", &self.srv]);
+        let _ = sh(&["ip", "netns", "del", &self.cli]);
+    }
+}
+
+/// stdout as text, with stderr shown when an assertion fails.
+pub fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn ok(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "dhcpnet failed ({:?}): {}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}

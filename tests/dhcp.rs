@@ -1,0 +1,283 @@
+//! The DHCP client against a real dnsmasq in a namespace lab.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{IFACE, Lab, ok, text};
+use serde_json::Value;
+
+fn lab() -> Option<Lab> {
+    let mut lab = Lab::new(&["dnsmasq"])?;
+    lab.start_dnsmasq(&[]);
+    Some(lab)
+}
+
+const LEASE_FIELDS: [&str; 15] = [
+    "ip", "prefix_len", "mac", "gateway", "dns", "domain", "server_id", "lease_time", "obtained_at",
+    "expires_at", "hostname", "client_id", "interface", "network", "status",
+];
+
+#[test]
+fn probe_reports_the_offer_and_commits_nothing() {
+    let Some(lab) = lab() else { return };
+    let v = ok(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.3", "-o", "json"]));
+    for f in [
+        "interface", "server_id", "server_mac", "offered_ip", "subnet", "netmask", "gateway", "dns", "domain",
+        "lease_time", "renewal_time", "rebinding_time", "mtu", "routes", "offers",
+    ] {
+        assert!(v.get(f).is_some(), "probe JSON lacks {f}: {v}");
+    }
+    assert_eq!(v["interface"], IFACE);
+    assert_eq!(v["server_id"], "10.77.0.1");
+    assert_eq!(v["subnet"], "10.77.0.0/24");
+    assert_eq!(v["netmask"], "255.255.255.0");
+    assert_eq!(v["gateway"], "10.77.0.1");
+    assert_eq!(v["dns"], serde_json::json!(["10.77.0.2"]));
+    assert_eq!(v["domain"], "lab.test");
+    assert_eq!(v["lease_time"], 300);
+    assert_eq!(v["offers"].as_array().map(Vec::len), Some(1));
+    // Give dnsmasq a moment to write anything it would have written.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(lab.server_leases().is_empty(), "probe committed a lease: {:?}", lab.server_leases());
+    assert!(lab.server_log().contains("DHCPOFFER"), "dnsmasq saw no DISCOVER");
+    assert!(!lab.server_log().contains("DHCPREQUEST"), "probe sent a REQUEST");
+    let out = lab.dhcpnet(&["leases", "-o", "json"]);
+    assert_eq!(ok(&out), serde_json::json!([]));
+}
+
+#[test]
+fn lease_appears_in_server_table_with_mac_and_hostname_then_release_removes_it() {
+    let Some(lab) = lab() else { return };
+    let mac = "02:42:0a:4d:00:07";
+    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "--hostname", "web-1", "-o", "json"]));
+    for f in LEASE_FIELDS {
+        assert!(v.get(f).is_some(), "lease JSON lacks {f}: {v}");
+    }
+    assert_eq!(v["mac"], mac);
+    assert_eq!(v["hostname"], "web-1");
+    assert_eq!(v["client_id"], "01:02:42:0a:4d:00:07");
+    assert_eq!(v["prefix_len"], 24);
+    assert_eq!(v["gateway"], "10.77.0.1");
+    assert_eq!(v["interface"], IFACE);
+    assert_eq!(v["lease_time"], 300);
+    let ip = v["ip"].as_str().unwrap().to_string();
+    let obtained = chrono_secs(&v["obtained_at"]);
+    let expires = chrono_secs(&v["expires_at"]);
+    assert_eq!(expires - obtained, 300);
+
+    let rows = lab.server_leases();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, mac);
+    assert_eq!(rows[0].1, ip);
+    assert_eq!(rows[0].2, "web-1");
+    assert_eq!(rows[0].3, "01:02:42:0a:4d:00:07");
+
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let left = list[0]["seconds_left"].as_i64().unwrap();
+    assert!((290..=300).contains(&left), "{left}");
+
+    let rel = ok(&lab.dhcpnet(&["release", "--interface", IFACE, "--mac", mac, "-o", "json"]));
+    assert_eq!(rel[0]["ip"], ip.as_str());
+    wait_for(|| lab.server_leases().is_empty(), "dnsmasq to drop the released lease");
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+}
+
+fn chrono_secs(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    assert!(s.ends_with('Z') && s.len() == 20, "not RFC 3339 UTC seconds: {s}");
+    let t = std::process::Command::new("date").args(["-d", s, "+%s"]).output().unwrap();
+    String::from_utf8_lossy(&t.stdout).trim().parse().unwrap()
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn twenty_concurrent_lease_processes_lose_nothing() {
+    let Some(lab) = lab() else { return };
+    let state = lab.state_dir();
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet"), "--state-dir"])
+                .arg(&state)
+                .args(["lease", "-i", IFACE, "--hostname", &format!("c{i}"), "-o", "json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ips = std::collections::BTreeSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        ips.insert(ok(&out)["ip"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ips.len(), 20, "addresses not distinct: {ips:?}");
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let recorded: std::collections::BTreeSet<String> =
+        list.as_array().unwrap().iter().map(|l| l["ip"].as_str().unwrap().to_string()).collect();
+    assert_eq!(recorded, ips, "the store lost records");
+    assert_eq!(lab.server_leases().len(), 20);
+}
+
+#[test]
+fn count_leases_many_macs_in_one_process() {
+    let Some(lab) = lab() else { return };
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--count", "50", "-o", "json"]));
+    let arr = v.as_array().expect("array");
+    assert_eq!(arr.len(), 50);
+    let ips: std::collections::BTreeSet<_> = arr.iter().map(|l| l["ip"].as_str().unwrap()).collect();
+    let macs: std::collections::BTreeSet<_> = arr.iter().map(|l| l["mac"].as_str().unwrap()).collect();
+    assert_eq!((ips.len(), macs.len()), (50, 50));
+    assert_eq!(lab.server_leases().len(), 50);
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])).as_array().map(Vec::len), Some(50));
+    ok(&lab.dhcpnet(&["release", "-i", IFACE, "--all", "-o", "json"]));
+    wait_for(|| lab.server_leases().is_empty(), "dnsmasq to drop 50 released leases");
+}
+
+#[test]
+fn unicast_replies_are_received_without_the_broadcast_flag() {
+    let Some(lab) = lab() else { return };
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--no-broadcast", "--timeout", "5", "-o", "json"]));
+    assert!(v["ip"].as_str().unwrap().starts_with("10.77.0."));
+    let p = ok(&lab.dhcpnet(&["probe", IFACE, "--no-broadcast", "--collect", "0.2", "-o", "json"]));
+    assert_eq!(p["server_id"], "10.77.0.1");
+}
+
+#[test]
+fn renew_extends_the_lease_at_the_server() {
+    let Some(lab) = lab() else { return };
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--hostname", "r1", "-o", "json"]));
+    let before: i64 = lab.server_expiry(v["mac"].as_str().unwrap());
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = ok(&lab.dhcpnet(&["renew", "--all", "-o", "json"]));
+    assert_eq!(r[0]["result"], "renewed", "{r}");
+    let after = lab.server_expiry(v["mac"].as_str().unwrap());
+    assert!(after >= before + 2, "server expiry did not move: {before} -> {after}");
+    let l = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert!(l[0]["expires_at"].as_str() > v["expires_at"].as_str(), "record not updated: {l}");
+    assert_eq!(l[0]["hostname"], "r1");
+}
+
+#[test]
+fn renew_works_while_a_container_with_that_mac_is_up() {
+    let Some(lab) = lab() else { return };
+    let mac = "02:42:0a:4d:00:99";
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--mac", mac, "-o", "json"]));
+    let ip = v["ip"].as_str().unwrap();
+    // A macvlan "container" with the same MAC and the leased address, up on
+    // the same parent, in its own namespace.
+    let ctr = format!("{}-ctr", lab.cli);
+    common::must(&["ip", "netns", "add", &ctr]);
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = common::sh(&["ip", "netns", "del", &self.0]);
+        }
+    }
+    let _del = Del(ctr.clone());
+    common::must(&["ip", "-n", &lab.cli, "link", "add", "mv0", "link", IFACE, "address", mac, "type", "macvlan", "mode", "bridge"]);
+    common::must(&["ip", "-n", &lab.cli, "link", "set", "mv0", "netns", &ctr]);
+    common::must(&["ip", "-n", &ctr, "addr", "add", &format!("{ip}/24"), "dev", "mv0"]);
+    common::must(&["ip", "-n", &ctr, "link", "set", "mv0", "up"]);
+    let ping = common::sh(&["ip", "netns", "exec", &lab.srv, "ping", "-c1", "-W2", ip]);
+    assert!(ping.status.success(), "the container is not reachable: {}", text(&ping));
+    let r = ok(&lab.dhcpnet(&["renew", "--mac", mac, "-o", "json"]));
+    assert_eq!(r[0]["result"], "renewed", "{r}");
+}
+
+#[test]
+fn no_server_is_a_clear_error_within_the_timeout() {
+    let Some(lab) = Lab::new(&[]) else { return };
+    let t = Instant::now();
+    let out = lab.dhcpnet(&["lease", "-i", IFACE, "--timeout", "2"]);
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no DHCP server answered"));
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let out = lab.dhcpnet(&["probe", IFACE, "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+}
+
+#[test]
+fn nak_on_renew_is_reported_and_the_lease_marked_lost() {
+    let Some(mut lab) = lab() else { return };
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "-o", "json"]));
+    // The server forgets the lease and becomes authoritative for another
+    // network only (keeping its address, so the unicast renewal reaches it):
+    // it must NAK the renewal.
+    lab.stop_servers();
+    std::fs::remove_file(&lab.lease_file).unwrap();
+    common::must(&["ip", "-n", &lab.srv, "addr", "add", "10.88.0.1/24", "dev", IFACE]);
+    lab.start_dnsmasq_with_range("10.88.0.50,10.88.0.60,255.255.255.0,300", &["--dhcp-authoritative"]);
+    let out = lab.dhcpnet(&["renew", "--all", "--timeout", "3", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    let l = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(l[0]["status"], "lost");
+    assert_eq!(l[0]["ip"], v["ip"]);
+}
+
+#[test]
+fn bad_input_is_refused_with_documented_codes_and_changes_nothing() {
+    let Some(lab) = lab() else { return };
+    let code = |args: &[&str]| {
+        let o = lab.dhcpnet(args);
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (c, e) = code(&["lease", "-i", IFACE, "--mac", "01:00:5e:00:00:01"]);
+    assert_eq!(c, Some(2), "{e}");
+    assert!(e.contains("multicast"), "{e}");
+    let (c, e) = code(&["lease", "-i", IFACE, "--mac", "nonsense"]);
+    assert_eq!(c, Some(2), "{e}");
+    let (c, e) = code(&["lease", "-i", IFACE, "--hostname", "bad_name"]);
+    assert_eq!(c, Some(2), "{e}");
+    let (c, e) = code(&["lease", "-i", "nosuch0"]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("no interface named nosuch0"), "{e}");
+    let (c, e) = code(&["probe", "lo"]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("loopback"), "{e}");
+    common::must(&["ip", "-n", &lab.cli, "link", "add", "down0", "type", "veth", "peer", "name", "down1"]);
+    let (c, e) = code(&["lease", "-i", "down0"]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("is down"), "{e}");
+    let (c, e) = code(&["release", "-i", IFACE, "--mac", "02:00:00:00:00:01"]);
+    assert_eq!(c, Some(6), "{e}");
+    let (c, _) = code(&["renew", "--ip", "10.77.0.77"]);
+    assert_eq!(c, Some(6));
+    // Nothing was recorded or leased by any of that.
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    assert!(lab.server_leases().is_empty());
+}
+
+#[test]
+fn a_corrupt_state_file_is_named_and_never_replaced() {
+    let Some(lab) = lab() else { return };
+    std::fs::create_dir_all(lab.state_dir()).unwrap();
+    let f = lab.state_dir().join("leases.json");
+    std::fs::write(&f, b"{\"version\": 1, \"leases\": [ garbage").unwrap();
+    for args in [&["leases"][..], &["lease", "-i", IFACE][..]] {
+        let o = lab.dhcpnet(args);
+        assert_eq!(o.status.code(), Some(7), "{args:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("leases.json"), "{e}");
+    }
+    assert_eq!(std::fs::read(&f).unwrap(), b"{\"version\": 1, \"leases\": [ garbage");
+    // The lease taken by the failing command was given back.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(lab.server_leases().is_empty(), "{:?}", lab.server_leases());
+}
+
