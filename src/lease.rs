@@ -116,6 +116,11 @@ impl Lease {
         id
     }
 
+    /// What a DHCPRELEASE of this lease needs.
+    pub fn release_of(&self) -> crate::dhcp::transport::ReleaseOf {
+        crate::dhcp::transport::ReleaseOf { id: self.identity(), ip: self.ip, server_id: self.server_id, server_mac: self.server_mac }
+    }
+
     /// Seconds until expiry (negative once expired); None when infinite.
     pub fn seconds_left(&self, now: DateTime<Utc>) -> Option<i64> {
         self.expires_at.map(|e| (e - now).num_seconds())

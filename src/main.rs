@@ -1,10 +1,33 @@
+use std::io::Write;
+
 use clap::Parser;
 
 fn main() {
     let cli = dhcpnet::cli::Cli::parse();
     dhcpnet::logging::init(cli.global.verbose, cli.global.quiet);
-    if let Err(e) = dhcpnet::cmd::run(cli) {
-        eprintln!("dhcpnet: error: {e}");
-        std::process::exit(e.exit_code() as i32);
+    // One-shot commands hand their packet sockets' slow teardown to a child
+    // (see net::packet::finish); a long-running process closes them itself.
+    if one_shot(&cli.command) {
+        dhcpnet::net::packet::defer_close();
+    }
+    let result = dhcpnet::cmd::run(cli);
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dhcpnet: error: {e}");
+            e.exit_code() as i32
+        }
+    };
+    let _ = std::io::stdout().flush();
+    dhcpnet::net::packet::finish();
+    std::process::exit(code);
+}
+
+/// Commands that run once and exit. Deliberately exhaustive: a new command
+/// must decide.
+fn one_shot(c: &dhcpnet::cli::Command) -> bool {
+    use dhcpnet::cli::Command::*;
+    match c {
+        Probe(_) | Lease(_) | Release(_) | Leases(_) | Renew(_) | Completions(_) | Man(_) => true,
     }
 }

@@ -122,8 +122,9 @@ async fn record(ctx: &Ctx, place: &Place, granted: &[Lease]) -> Result<()> {
         Ok(())
     });
     if let Err(e) = res {
-        for l in granted {
-            let _ = transport::release(&place.iface, &l.identity(), l.ip, l.server_id, l.server_mac).await;
+        let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
+        if let Err(re) = transport::release(&place.iface, &all).await {
+            log::error!("could not release the leases just granted either: {re}");
         }
         return Err(Error::state(
             ctx.store.path(lease::FILE),

@@ -1,5 +1,7 @@
 //! `dhcpnet release`: DHCPRELEASE for recorded leases, then forget them.
 
+use std::collections::BTreeMap;
+
 use super::{Ctx, lease::table};
 use crate::cli::ReleaseArgs;
 use crate::dhcp::transport;
@@ -16,30 +18,31 @@ pub fn selector(mac: Option<crate::net::mac::Mac>, ip: Option<std::net::Ipv4Addr
     }
 }
 
-/// Send RELEASE for each lease and drop its record; with the lock held so
-/// no other process renews what is being released. Leases whose interface is
-/// gone are reported and kept.
+/// Send RELEASE for each picked lease and drop its record, with the lock
+/// held so no other process renews what is being released. One socket per
+/// interface. Leases whose interface is gone (or whose send failed) are
+/// reported and kept.
 pub async fn release_leases(ctx: &Ctx, pick: impl Fn(&Lease) -> bool) -> Result<Vec<Lease>> {
     let lock = ctx.store.lock()?;
-    let mut all = lease::load(&ctx.store)?;
+    let all = lease::load(&ctx.store)?;
+    let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
+    let mut by_iface: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
+    for l in picked {
+        by_iface.entry(l.interface.clone()).or_default().push(l);
+    }
     let mut released = Vec::new();
     let mut first_err = None;
-    let mut kept = Vec::with_capacity(all.len());
-    for l in all.drain(..) {
-        if !pick(&l) {
-            kept.push(l);
-            continue;
-        }
-        let sent = match Interface::lookup(&l.interface) {
-            Ok(iface) => transport::release(&iface, &l.identity(), l.ip, l.server_id, l.server_mac).await,
+    for (name, leases) in by_iface {
+        let sent = match Interface::lookup(&name) {
+            Ok(iface) => transport::release(&iface, &leases.iter().map(Lease::release_of).collect::<Vec<_>>()).await,
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => released.push(l),
+            Ok(()) => released.extend(leases),
             Err(e) => {
-                log::error!("cannot release {} ({}): {e}; the record is kept", l.ip, l.mac);
+                log::error!("cannot release {} lease(s) on {name}: {e}; their records are kept", leases.len());
                 first_err.get_or_insert(e);
-                kept.push(l);
+                kept.extend(leases);
             }
         }
     }

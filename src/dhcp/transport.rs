@@ -269,21 +269,30 @@ async fn answer_arp(sock: &PacketSocket, active: &HashMap<u32, Active>, arp: &Ar
     }
 }
 
-/// Send one DHCPRELEASE (there is no reply to wait for). RFC 2131 §4.4.6:
-/// unicast to the server that granted the lease.
-pub async fn release(
-    iface: &Interface,
-    id: &Identity,
-    ip: Ipv4Addr,
-    server_id: Ipv4Addr,
-    server_mac: Option<Mac>,
-) -> Result<()> {
+/// What a DHCPRELEASE needs to know about a lease.
+#[derive(Debug, Clone)]
+pub struct ReleaseOf {
+    pub id: Identity,
+    pub ip: Ipv4Addr,
+    pub server_id: Ipv4Addr,
+    pub server_mac: Option<Mac>,
+}
+
+/// Send one DHCPRELEASE per lease over one socket (there is no reply to wait
+/// for). RFC 2131 §4.4.6: unicast to the server that granted the lease.
+pub async fn release(iface: &Interface, leases: &[ReleaseOf]) -> Result<()> {
+    if leases.is_empty() {
+        return Ok(());
+    }
     let sock = open_socket(iface, false)?;
-    let out = Outgoing {
-        msg: message::release(random_u32(), id, ip, server_id),
-        dest: Dest::Unicast { src_ip: ip, dst_ip: server_id, dst_mac: server_mac.unwrap_or(Mac::BROADCAST) },
-    };
-    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))
+    for l in leases {
+        let out = Outgoing {
+            msg: message::release(random_u32(), &l.id, l.ip, l.server_id),
+            dest: Dest::Unicast { src_ip: l.ip, dst_ip: l.server_id, dst_mac: l.server_mac.unwrap_or(Mac::BROADCAST) },
+        };
+        sock.send(&frame_for(l.id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+    }
+    Ok(())
 }
 
 /// Offers seen by a probe.

@@ -12,6 +12,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::unix::AsyncFd;
 
@@ -56,8 +58,93 @@ pub fn dhcp_filter(arp: bool) -> Vec<libc::sock_filter> {
 }
 
 pub struct PacketSocket {
-    fd: AsyncFd<OwnedFd>,
+    /// Always Some until dropped.
+    fd: Option<AsyncFd<OwnedFd>>,
     ifindex: i32,
+}
+
+// Closing a packet socket makes the kernel wait for an RCU grace period
+// (packet_release -> synchronize_net), about 10 ms here: more than half of a
+// whole `dhcpnet lease` process. A one-shot command therefore keeps its
+// packet sockets open until it has printed its result, and then hands them
+// to a short-lived child that closes them after the command has exited
+// (`finish`). Long-running processes (the daemon) close them normally.
+static DEFER: AtomicBool = AtomicBool::new(false);
+static DEFERRED: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+/// Keep packet sockets open until `finish` (one-shot commands only).
+pub fn defer_close() {
+    DEFER.store(true, Ordering::Relaxed);
+}
+
+/// Close deferred packet sockets off the caller's critical path: a child
+/// inherits them and waits, on a pipe, until this process has exited; the
+/// last close (and its grace period) then happens in the child. Call right
+/// before exiting, with all output flushed.
+pub fn finish() {
+    let fds = match DEFERRED.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(_) => return,
+    };
+    if fds.is_empty() {
+        return;
+    }
+    let mut pipe = [0 as libc::c_int; 2];
+    // SAFETY: `pipe` is a valid array of two ints for the kernel to fill.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return; // the sockets are closed normally, just more slowly
+    }
+    let keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).chain([pipe[0]]).collect();
+    // SAFETY: this process runs a current-thread runtime and no other
+    // threads, so the child is a faithful copy; the child only makes
+    // async-signal-safe calls (close, read, _exit) before exiting, touching no
+    // allocator, lock or Rust state.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // Child: close everything but the sockets and the pipe's read end
+        // (so it holds no copy of the caller's stdout/stderr pipes), wait
+        // for the parent to exit (EOF on the pipe), then exit, closing the
+        // sockets.
+        let max = 1 << 20;
+        let mut next = 0;
+        let mut sorted = keep.clone();
+        sorted.sort_unstable();
+        for k in sorted {
+            if k > next {
+                // SAFETY: closing descriptors this child does not use.
+                unsafe { libc::syscall(libc::SYS_close_range, next as libc::c_uint, (k - 1) as libc::c_uint, 0) };
+            }
+            next = k + 1;
+        }
+        // SAFETY: as above.
+        unsafe { libc::syscall(libc::SYS_close_range, next as libc::c_uint, max as libc::c_uint, 0) };
+        let mut b = [0u8; 1];
+        // SAFETY: reading into a valid one-byte buffer; then leaving at once.
+        unsafe {
+            while libc::read(pipe[0], b.as_mut_ptr() as *mut libc::c_void, 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::_exit(0);
+        }
+    }
+    // Parent (or fork failed): drop our copies now; the pipe's write end
+    // stays open until this process exits, which releases the child.
+    // SAFETY: closing the read end we own; the write end is deliberately
+    // left open for the kernel to close at exit.
+    unsafe { libc::close(pipe[0]) };
+    drop(fds);
+}
+
+impl Drop for PacketSocket {
+    fn drop(&mut self) {
+        if let Some(afd) = self.fd.take() {
+            if DEFER.load(Ordering::Relaxed) {
+                if let Ok(mut v) = DEFERRED.lock() {
+                    v.push(afd.into_inner());
+                }
+            }
+        }
+    }
 }
 
 impl PacketSocket {
@@ -103,7 +190,7 @@ impl PacketSocket {
         // stays open and is not closed or reused by anyone else for as long as
         // it is registered with the reactor.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
-        Ok(PacketSocket { fd, ifindex: ifindex as i32 })
+        Ok(PacketSocket { fd: Some(fd), ifindex: ifindex as i32 })
     }
 
     /// Ask the interface to accept frames sent to `mac` (PACKET_MR_UNICAST).
@@ -131,14 +218,18 @@ impl PacketSocket {
         Ok(())
     }
 
+    fn afd(&self) -> io::Result<&AsyncFd<OwnedFd>> {
+        self.fd.as_ref().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    }
+
     fn raw(&self) -> RawFd {
-        self.fd.get_ref().as_raw_fd()
+        self.fd.as_ref().map(|f| f.get_ref().as_raw_fd()).unwrap_or(-1)
     }
 
     /// Send one whole Ethernet frame.
     pub async fn send(&self, frame: &[u8]) -> io::Result<()> {
         loop {
-            let mut guard = self.fd.writable().await?;
+            let mut guard = self.afd()?.writable().await?;
             // SAFETY: `frame` is a valid buffer of the given length.
             let r = guard.try_io(|fd| {
                 cvt(unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) } as i32)
@@ -153,7 +244,7 @@ impl PacketSocket {
     /// Receive one frame into `buf`; returns its length.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = self.afd()?.readable().await?;
             // SAFETY: `buf` is a valid writable buffer of the given length.
             let r = guard.try_io(|fd| {
                 let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
