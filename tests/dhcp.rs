@@ -179,14 +179,7 @@ fn renew_works_while_a_container_with_that_mac_is_up() {
     // A macvlan "container" with the same MAC and the leased address, up on
     // the same parent, in its own namespace.
     let ctr = format!("{}-ctr", lab.cli);
-    common::must(&["ip", "netns", "add", &ctr]);
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = common::sh(&["ip", "netns", "del", &self.0]);
-        }
-    }
-    let _del = Del(ctr.clone());
+    let _ctr = common::Netns::add(&ctr);
     common::must(&["ip", "-n", &lab.cli, "link", "add", "mv0", "link", IFACE, "address", mac, "type", "macvlan", "mode", "bridge"]);
     common::must(&["ip", "-n", &lab.cli, "link", "set", "mv0", "netns", &ctr]);
     common::must(&["ip", "-n", &ctr, "addr", "add", &format!("{ip}/24"), "dev", "mv0"]);
@@ -281,3 +274,52 @@ fn a_corrupt_state_file_is_named_and_never_replaced() {
     assert!(lab.server_leases().is_empty(), "{:?}", lab.server_leases());
 }
 
+
+#[test]
+fn two_servers_are_both_reported_with_a_warning() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    // Server side becomes a bridge with a second server namespace behind it.
+    let srv2 = format!("{}-2", lab.srv);
+    let _srv2 = common::Netns::add(&srv2);
+    let s = lab.srv.clone();
+    common::must(&["ip", "-n", &s, "link", "add", "br0", "type", "bridge"]);
+    common::must(&["ip", "-n", &s, "addr", "flush", "dev", IFACE]);
+    common::must(&["ip", "-n", &s, "link", "set", IFACE, "master", "br0"]);
+    common::must(&["ip", "-n", &s, "addr", "add", "10.77.0.1/24", "dev", "br0"]);
+    common::must(&["ip", "-n", &s, "link", "set", "br0", "up"]);
+    common::must(&["ip", "-n", &s, "link", "add", "vb0", "type", "veth", "peer", "name", "veth0", "netns", &srv2]);
+    common::must(&["ip", "-n", &s, "link", "set", "vb0", "master", "br0"]);
+    common::must(&["ip", "-n", &s, "link", "set", "vb0", "up"]);
+    common::must(&["ip", "-n", &srv2, "addr", "add", "10.77.0.9/24", "dev", "veth0"]);
+    common::must(&["ip", "-n", &srv2, "link", "set", "veth0", "up"]);
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    lab.spawn_dnsmasq(&srv2, "veth0", "10.77.0.100,10.77.0.150,255.255.255.0,300", &[]);
+    let out = lab.dhcpnet(&["probe", IFACE, "--collect", "1", "-o", "json"]);
+    let v = ok(&out);
+    let servers: std::collections::BTreeSet<&str> =
+        v["offers"].as_array().unwrap().iter().map(|o| o["server_id"].as_str().unwrap()).collect();
+    assert_eq!(servers, ["10.77.0.1", "10.77.0.9"].into_iter().collect(), "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 DHCP servers answered") && err.contains("rogue"), "{err}");
+}
+
+#[test]
+fn missing_privilege_names_the_capability() {
+    let Some(lab) = lab() else { return };
+    if !common::require(&["setpriv"]) {
+        return;
+    }
+    let state = lab.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.cli, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_dhcpnet"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["lease", "-i", IFACE, "--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CAP_NET_RAW"));
+    assert!(lab.server_leases().is_empty());
+}

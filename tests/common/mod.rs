@@ -140,18 +140,51 @@ impl Lab {
         self.wait_udp67();
     }
 
+    /// Start another dnsmasq in namespace `ns` on `iface` (for labs with
+    /// more than one server); it is stopped with the lab.
+    pub fn spawn_dnsmasq(&mut self, ns: &str, iface: &str, range: &str, extra: &[&str]) {
+        let n = self.servers.len();
+        let log = std::fs::File::create(self.dir.path().join(format!("dnsmasq-{n}.log"))).expect("log");
+        let mut args: Vec<String> = ["netns", "exec", ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--bind-interfaces", "--no-ping"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(format!("--interface={iface}"));
+        args.push(format!("--dhcp-range={range}"));
+        args.push(format!("--dhcp-leasefile={}", self.dir.path().join(format!("server-{n}.leases")).display()));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new("ip").args(&args).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start dnsmasq");
+        self.servers.push(child);
+        wait_udp67_in(ns);
+    }
+
     /// Wait until something in the server namespace listens on UDP 67.
     pub fn wait_udp67(&self) {
+        if !try_wait_udp67(&self.srv) {
+            panic!("the DHCP server did not start listening; log: {}", self.server_log());
+        }
+    }
+}
+
+pub fn wait_udp67_in(ns: &str) {
+    assert!(try_wait_udp67(ns), "no DHCP server started listening in {ns}");
+}
+
+fn try_wait_udp67(ns: &str) -> bool {
+    {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
-            let out = sh(&["ip", "netns", "exec", &self.srv, "ss", "-uln"]);
+            let out = sh(&["ip", "netns", "exec", ns, "ss", "-uln"]);
             if String::from_utf8_lossy(&out.stdout).contains(":67 ") {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("the DHCP server did not start listening; log: {}", self.server_log());
+        false
     }
+}
+
+impl Lab {
 
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dnsmasq.log")).unwrap_or_default()
@@ -224,4 +257,20 @@ pub fn ok(o: &Output) -> serde_json::Value {
         String::from_utf8_lossy(&o.stdout)
     );
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+/// An extra network namespace for a test, deleted when dropped.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn add(name: &str) -> Netns {
+        must(&["ip", "netns", "add", name]);
+        Netns(name.to_string())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.0]);
+    }
 }
