@@ -323,3 +323,23 @@ fn missing_privilege_names_the_capability() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("CAP_NET_RAW"));
     assert!(lab.server_leases().is_empty());
 }
+
+#[test]
+fn a_lossy_link_does_not_lose_or_stall_a_batch() {
+    let Some(lab) = lab() else { return };
+    if !common::require(&["nft"]) {
+        return;
+    }
+    // Drop a quarter of what reaches the server (RFC 2131 retransmission
+    // and the batch pacer have to recover every exchange).
+    let rules = "table inet loss {\n chain in {\n  type filter hook input priority 0;\n  udp dport 67 numgen random mod 100 < 25 drop\n }\n}\n";
+    let f = lab.dir.path().join("loss.nft");
+    std::fs::write(&f, rules).unwrap();
+    common::must(&["ip", "netns", "exec", &lab.srv, "nft", "-f", f.to_str().unwrap()]);
+    let t = Instant::now();
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--count", "40", "--timeout", "30", "-o", "json"]));
+    let took = t.elapsed();
+    assert_eq!(v.as_array().map(Vec::len), Some(40));
+    assert_eq!(lab.server_leases().len(), 40);
+    eprintln!("40 leases through 25% loss took {took:?}");
+}

@@ -136,6 +136,11 @@ pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: i
             let retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
             active.insert(xid, Active { job: j, ex, last: out, started: now, sent_at: now, attempt: 0, retransmit_at });
         }
+        // What the pacer has learned also applies to exchanges already
+        // waiting on the RFC's 4 s: pull their timers in.
+        for a in active.values_mut() {
+            a.retransmit_at = a.retransmit_at.min(a.sent_at + pacer.delay(a.attempt, 0));
+        }
         let next_timer = active.values().map(|a| a.retransmit_at).min().unwrap_or(deadline).min(deadline);
 
         tokio::select! {
