@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 
 pub const DEFAULT_DIR: &str = "/var/lib/dhcpnet";
 pub const FORMAT_VERSION: u32 = 1;
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -60,8 +61,28 @@ impl Store {
             .write(true)
             .open(&p)
             .map_err(|e| Error::state(&p, format!("cannot open the lock file: {e}")))?;
-        f.lock().map_err(|e| Error::state(&p, format!("cannot lock: {e}")))?;
-        Ok(Lock { _file: f })
+        // Writers hold the lock for milliseconds; waiting longer than this
+        // means a stuck process, which a person should hear about.
+        let give_up = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(Lock { _file: f }),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::state(
+                        &p,
+                        format!(
+                            "another dhcpnet process has held the lock for over {} s;                              find it with `fuser {}` and stop it if it is stuck",
+                            LOCK_WAIT.as_secs(),
+                            p.display()
+                        ),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::state(&p, format!("cannot lock: {e}"))),
+            }
+        }
     }
 
     /// Read a JSON document; a missing file is `None`.

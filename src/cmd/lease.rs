@@ -94,6 +94,7 @@ pub async fn acquire(
                     message.map(|m| format!(": {m}")).unwrap_or_default()
                 )),
             )),
+            Outcome::Failed(msg) => failed.push((job.id, Error::Other(msg))),
             Outcome::NoAnswer => failed.push((
                 job.id,
                 Error::NoAnswer(format!(

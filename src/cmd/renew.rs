@@ -20,7 +20,7 @@ pub struct RenewResult {
     pub ip: std::net::Ipv4Addr,
     pub mac: crate::net::mac::Mac,
     pub interface: String,
-    /// "renewed", "refused" or "no-answer"
+    /// "renewed", "refused", "no-answer" or "failed"
     pub result: String,
     pub expires_at: Option<chrono::DateTime<Utc>>,
     pub message: Option<String>,
@@ -79,6 +79,9 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                     lost.status = Status::Lost;
                     results.push((res(&l, "refused", l.expires_at, Some(msg.clone())), Some(Error::Refused(msg))));
                     updates.push(lost);
+                }
+                Outcome::Failed(msg) => {
+                    results.push((res(&l, "failed", l.expires_at, Some(msg.clone())), Some(Error::Other(msg))));
                 }
                 Outcome::NoAnswer => {
                     let msg = format!(

@@ -38,6 +38,8 @@ pub enum Outcome {
     Bound(Bound),
     Refused { server_id: Ipv4Addr, message: Option<String> },
     NoAnswer,
+    /// The run stopped on an error (e.g. the interface disappeared).
+    Failed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -114,9 +116,40 @@ pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: i
     for j in jobs {
         accept_mac(&sock, iface, j.id.mac)?;
     }
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+    let failure = drive(&sock, iface, jobs, opts, &mut outcomes, &mut on_done).await.err();
+    if let Some(e) = &failure {
+        log::error!("stopped before every exchange finished: {e}");
+    }
+    Ok(outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(j, o)| {
+            o.unwrap_or_else(|| {
+                let o = match &failure {
+                    Some(e) => Outcome::Failed(e.to_string()),
+                    None => Outcome::NoAnswer,
+                };
+                on_done(j, &o);
+                o
+            })
+        })
+        .collect())
+}
+
+/// The event loop of `run`: fills `outcomes` as exchanges finish. An error
+/// (the interface went away, say) stops it; what finished stays in
+/// `outcomes`, so granted leases are never lost with the error.
+async fn drive(
+    sock: &PacketSocket,
+    iface: &Interface,
+    jobs: &[Job],
+    opts: &Options,
+    outcomes: &mut [Option<Outcome>],
+    on_done: &mut impl FnMut(usize, &Outcome),
+) -> Result<()> {
     let begin = Instant::now();
     let deadline = begin + opts.timeout;
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     let mut queue: VecDeque<usize> = (0..jobs.len()).collect();
     let mut active: HashMap<u32, Active> = HashMap::new();
     let mut window = opts.window.max(1);
@@ -148,7 +181,7 @@ pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: i
                 let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
                 let frame_bytes = &buf[..n];
                 if let Some(arp) = frame::parse_arp(frame_bytes) {
-                    answer_arp(&sock, &active, &arp).await;
+                    answer_arp(sock, &active, &arp).await;
                     continue;
                 }
                 let Some(udp) = frame::parse_udp(frame_bytes) else { continue };
@@ -229,16 +262,7 @@ pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: i
             }
         }
     }
-    Ok(outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(j, o)| {
-            o.unwrap_or_else(|| {
-                on_done(j, &Outcome::NoAnswer);
-                Outcome::NoAnswer
-            })
-        })
-        .collect())
+    Ok(())
 }
 
 /// A transaction id not in use by another exchange of this run.
