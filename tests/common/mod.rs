@@ -158,6 +158,58 @@ impl Lab {
         wait_udp67_in(ns);
     }
 
+    /// Start kea-dhcp4 on the server side (pool .50-.150, memfile CSV lease
+    /// file at `kea_lease_file()`), and wait until it listens. The interface
+    /// is already up: kea opens no socket on an interface that is down.
+    pub fn start_kea(&mut self, valid_lifetime: u32) {
+        let d = self.dir.path();
+        let conf = serde_json::json!({"Dhcp4": {
+            "interfaces-config": {"interfaces": [IFACE], "dhcp-socket-type": "raw"},
+            "lease-database": {"type": "memfile", "persist": true, "lfc-interval": 0,
+                               "name": self.kea_lease_file().to_string_lossy()},
+            "valid-lifetime": valid_lifetime,
+            "subnet4": [{"id": 1, "subnet": "10.77.0.0/24", "pools": [{"pool": "10.77.0.50 - 10.77.0.150"}],
+                "option-data": [{"name": "routers", "data": "10.77.0.1"},
+                                {"name": "domain-name-servers", "data": "10.77.0.2"}]}],
+            "loggers": [{"name": "kea-dhcp4", "severity": "INFO",
+                "output_options": [{"output": d.join("kea.log").to_string_lossy()}]}]
+        }});
+        let path = d.join("kea.json");
+        std::fs::write(&path, conf.to_string()).expect("write kea config");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.srv, "kea-dhcp4", "-c"])
+            .arg(&path)
+            .env("KEA_PIDFILE_DIR", d)
+            .env("KEA_LOCKFILE_DIR", d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kea-dhcp4");
+        self.servers.push(child);
+        if !try_wait_udp67(&self.srv) {
+            panic!("kea did not start listening: {}", std::fs::read_to_string(d.join("kea.log")).unwrap_or_default());
+        }
+    }
+
+    pub fn kea_lease_file(&self) -> PathBuf {
+        self.dir.path().join("kea-leases4.csv")
+    }
+
+    /// Kea's current view per address: the last CSV row of each (the file
+    /// is append-only). Rows: (address, hwaddr, valid_lifetime, expire, hostname).
+    pub fn kea_leases(&self) -> Vec<(String, String, u64, u64, String)> {
+        let text = std::fs::read_to_string(self.kea_lease_file()).unwrap_or_default();
+        let mut last: std::collections::BTreeMap<String, (String, String, u64, u64, String)> = Default::default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() >= 9 {
+                let row = (f[0].to_string(), f[1].to_string(), f[3].parse().unwrap_or(0), f[4].parse().unwrap_or(0), f[8].to_string());
+                last.insert(f[0].to_string(), row);
+            }
+        }
+        last.into_values().filter(|r| r.2 > 0).collect()
+    }
+
     /// Wait until something in the server namespace listens on UDP 67.
     pub fn wait_udp67(&self) {
         if !try_wait_udp67(&self.srv) {
