@@ -233,7 +233,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__lease)
-            opts="-i -o -v -q -h --interface --mac --hostname --client-id --vendor-class --request-ip --count --timeout --no-broadcast --output --state-dir --verbose --quiet --help"
+            opts="-i -o -v -q -h --interface --mac --hostname --client-id --vendor-class --request-ip --arp-check --count --timeout --no-broadcast --output --state-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +264,10 @@ _dhcpnet() {
                     return 0
                     ;;
                 --request-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arp-check)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

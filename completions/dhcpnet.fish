@@ -54,6 +54,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l hostname -d 'H
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l client-id -d 'Client identifier (option 61): hex octets like 01:02:42:ac:11:00:02, or text' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l vendor-class -d 'Vendor class identifier (option 60)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l request-ip -d 'Ask for this address (option 50); the server decides' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l arp-check -d 'Before using an address, probe it by ARP for SECS (default 1) and decline it if another host answers (RFC 5227 conflict detection)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l count -d 'Lease N addresses for N new random MACs at once (prints a JSON array)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l timeout -d 'Give up after this many seconds without a lease' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s o -l output -d 'Output format' -r -f -a "table\t''

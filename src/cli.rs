@@ -132,6 +132,10 @@ pub struct LeaseArgs {
     /// Ask for this address (option 50); the server decides
     #[arg(long, value_name = "IP")]
     pub request_ip: Option<std::net::Ipv4Addr>,
+    /// Before using an address, probe it by ARP for SECS (default 1) and
+    /// decline it if another host answers (RFC 5227 conflict detection)
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1", value_parser = parse_secs)]
+    pub arp_check: Option<f64>,
     /// Lease N addresses for N new random MACs at once (prints a JSON array)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100000), value_name = "N")]
     pub count: u32,

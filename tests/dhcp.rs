@@ -343,3 +343,30 @@ fn a_lossy_link_does_not_lose_or_stall_a_batch() {
     assert_eq!(lab.server_leases().len(), 40);
     eprintln!("40 leases through 25% loss took {took:?}");
 }
+
+#[test]
+fn arp_check_declines_an_address_already_in_use() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    // A one-address pool, and a host on the LAN (the server's side of the
+    // wire) squatting on that address.
+    lab.start_dnsmasq_with_range("10.77.0.50,10.77.0.50,255.255.255.0,300", &[]);
+    let squat = format!("{}-sq", lab.cli);
+    let _sq = common::Netns::add(&squat);
+    common::must(&["ip", "-n", &lab.srv, "link", "add", "sq0", "link", IFACE, "type", "macvlan", "mode", "bridge"]);
+    common::must(&["ip", "-n", &lab.srv, "link", "set", "sq0", "netns", &squat]);
+    common::must(&["ip", "-n", &squat, "addr", "add", "10.77.0.50/24", "dev", "sq0"]);
+    common::must(&["ip", "-n", &squat, "link", "set", "sq0", "up"]);
+    let out = lab.dhcpnet(&["lease", "-i", IFACE, "--arp-check", "0.6", "--timeout", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("10.77.0.50") && err.contains("in use"), "{err}");
+    assert!(lab.server_log().contains("DHCPDECLINE"), "no DECLINE reached the server: {}", lab.server_log());
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    // Without the squatter the same check passes and the lease is kept.
+    drop(_sq);
+    lab.stop_servers();
+    let _ = std::fs::remove_file(&lab.lease_file);
+    lab.start_dnsmasq_with_range("10.77.0.50,10.77.0.50,255.255.255.0,300", &[]);
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--arp-check", "0.3", "-o", "json"]));
+    assert_eq!(v["ip"], "10.77.0.50");
+}

@@ -64,52 +64,88 @@ pub async fn acquire(
     } else {
         None
     };
-    let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    })
-    .await?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let now = Utc::now();
     let mut granted = Vec::new();
     let mut failed = Vec::new();
-    for (job, out) in jobs.into_iter().zip(outcomes) {
-        match out {
-            Outcome::Bound(b) => {
-                if let Some(h) = &job.id.hostname {
-                    if b.server_hostname.as_deref().is_some_and(|s| s != h) {
-                        log::info!("{}: the server knows this client as {:?}", job.id.mac, b.server_hostname);
-                    }
-                }
-                granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
-            }
-            Outcome::Refused { server_id, message } => failed.push((
-                job.id,
-                Error::Refused(format!(
-                    "the DHCP server {server_id} refused the lease (DHCPNAK{}); it may have no free \
-                     address, or a reservation for another client",
-                    message.map(|m| format!(": {m}")).unwrap_or_default()
-                )),
-            )),
-            Outcome::Failed(msg) => failed.push((job.id, Error::Other(msg))),
-            Outcome::NoAnswer => failed.push((
-                job.id,
-                Error::NoAnswer(format!(
-                    "no DHCP server answered on {} within {} s: check the server and the cabling/VLAN, \
-                     or allow more time with --timeout",
-                    place.iface.name,
-                    opts.timeout.as_secs_f64()
-                )),
-            )),
+    let mut jobs = jobs;
+    // Rounds: an address found in use (ARP check) is declined and the
+    // client starts over (RFC 2131 §3.1.5), at most MAX_DECLINES times.
+    for round in 0..=MAX_DECLINES {
+        if jobs.is_empty() {
+            break;
         }
+        let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        })
+        .await?;
+        let now = Utc::now();
+        let mut bound = Vec::new();
+        for (job, out) in jobs.drain(..).zip(outcomes) {
+            match out {
+                Outcome::Bound(b) => bound.push((job, b)),
+                other => failed.push((job.id, outcome_error(other, place, opts))),
+            }
+        }
+        let conflicts = match opts.arp_check {
+            Some(wait) => {
+                let pairs: Vec<_> = bound.iter().map(|(j, b)| (j.id.mac, b.params.ip)).collect();
+                transport::arp_probe(&place.iface, &pairs, wait).await?
+            }
+            None => vec![None; bound.len()],
+        };
+        for ((job, b), conflict) in bound.into_iter().zip(conflicts) {
+            let Some(other) = conflict else {
+                granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
+                continue;
+            };
+            let ip = b.params.ip;
+            log::warn!("{ip} offered to {} is already in use by {other} (ARP); declining it", job.id.mac);
+            transport::decline(&place.iface, &job.id, ip, b.params.server_id).await?;
+            if round < MAX_DECLINES {
+                if let Some(bar) = &bar {
+                    bar.inc_length(1);
+                }
+                jobs.push(job);
+            } else {
+                failed.push((
+                    job.id,
+                    Error::Refused(format!(
+                        "every address the server offered was already in use (last: {ip}, by {other}); \
+                         the server's pool overlaps hosts with static addresses"
+                    )),
+                ));
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     if !granted.is_empty() {
         record(ctx, place, &granted).await?;
     }
     Ok((granted, failed))
+}
+
+/// DECLINE-and-retry rounds after an ARP conflict.
+const MAX_DECLINES: usize = 2;
+
+fn outcome_error(o: Outcome, place: &Place, opts: &Options) -> Error {
+    match o {
+        Outcome::Bound(_) => Error::Other("internal: a bound outcome is not an error".into()),
+        Outcome::Refused { server_id, message } => Error::Refused(format!(
+            "the DHCP server {server_id} refused the lease (DHCPNAK{}); it may have no free \
+             address, or a reservation for another client",
+            message.map(|m| format!(": {m}")).unwrap_or_default()
+        )),
+        Outcome::Failed(msg) => Error::Other(msg),
+        Outcome::NoAnswer => Error::NoAnswer(format!(
+            "no DHCP server answered on {} within {} s: check the server and the cabling/VLAN, \
+             or allow more time with --timeout",
+            place.iface.name,
+            opts.timeout.as_secs_f64()
+        )),
+    }
 }
 
 /// Store the leases; if that fails, give them back so that no address is
@@ -138,7 +174,12 @@ async fn record(ctx: &Ctx, place: &Place, granted: &[Lease]) -> Result<()> {
 pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
     let place = resolve(&a.target)?;
     let ids = identities(&a)?;
-    let opts = Options { timeout: secs(a.timeout), broadcast_flag: !a.no_broadcast, ..Options::default() };
+    let opts = Options {
+        timeout: secs(a.timeout),
+        broadcast_flag: !a.no_broadcast,
+        arp_check: a.arp_check.map(secs),
+        ..Options::default()
+    };
     let progress = a.count > 1 && stderr_is_tty();
     let (granted, failed) = acquire(ctx, &place, ids, a.request_ip, &opts, progress).await?;
     if let Some(ip) = a.request_ip {

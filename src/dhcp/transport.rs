@@ -50,11 +50,14 @@ pub struct Options {
     pub broadcast_flag: bool,
     /// Exchanges in flight at first; grows with successes.
     pub window: usize,
+    /// After an ACK, probe the address by ARP for this long (RFC 5227) and
+    /// DECLINE it when another host answers for it.
+    pub arp_check: Option<Duration>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { timeout: Duration::from_secs(30), broadcast_flag: true, window: 8 }
+        Options { timeout: Duration::from_secs(30), broadcast_flag: true, window: 8, arp_check: None }
     }
 }
 
@@ -322,6 +325,72 @@ pub async fn release(iface: &Interface, leases: &[ReleaseOf]) -> Result<()> {
         sock.send(&frame_for(l.id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
     }
     Ok(())
+}
+
+/// RFC 5227 address conflict detection for freshly acquired addresses:
+/// send ARP probes (sender address 0.0.0.0) for each `(mac, ip)`, three
+/// spread over `wait`, and report, per pair, the MAC of another host that
+/// answers for the address or probes for it at the same time.
+pub async fn arp_probe(iface: &Interface, pairs: &[(Mac, Ipv4Addr)], wait: Duration) -> Result<Vec<Option<Mac>>> {
+    let mut found: Vec<Option<Mac>> = vec![None; pairs.len()];
+    if pairs.is_empty() {
+        return Ok(found);
+    }
+    let sock = open_socket(iface, true)?;
+    let probe = |mac: Mac, ip: Ipv4Addr| {
+        frame::build_arp(&Arp {
+            op: ARP_REQUEST,
+            sender_mac: mac,
+            sender_ip: Ipv4Addr::UNSPECIFIED,
+            target_mac: Mac([0; 6]),
+            target_ip: ip,
+        })
+    };
+    let end = Instant::now() + wait;
+    let step = wait / 3;
+    let mut next_probe = Instant::now();
+    let mut probes = 0;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        if probes < 3 && Instant::now() >= next_probe {
+            for (mac, ip) in pairs {
+                sock.send(&probe(*mac, *ip)).await.map_err(|e| send_err(iface, e))?;
+            }
+            probes += 1;
+            next_probe += step;
+        }
+        let timer = if probes < 3 { next_probe.min(end) } else { end };
+        tokio::select! {
+            r = sock.recv(&mut buf) => {
+                let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
+                let Some(a) = frame::parse_arp(&buf[..n]) else { continue };
+                for (i, (mac, ip)) in pairs.iter().enumerate() {
+                    if a.sender_mac == *mac {
+                        continue; // our own probe, or a container of ours
+                    }
+                    // Someone using the address, or probing for it too.
+                    let claims = a.sender_ip == *ip || (a.op == ARP_REQUEST && a.sender_ip.is_unspecified() && a.target_ip == *ip);
+                    if claims && found[i].is_none() {
+                        found[i] = Some(a.sender_mac);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(timer.into()) => {
+                if Instant::now() >= end {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Send DHCPDECLINE for an address found in use (broadcast: the client has
+/// no usable address of its own).
+pub async fn decline(iface: &Interface, id: &Identity, ip: Ipv4Addr, server_id: Ipv4Addr) -> Result<()> {
+    let sock = open_socket(iface, false)?;
+    let out = Outgoing { msg: message::decline(random_u32(), id, ip, server_id), dest: Dest::Broadcast };
+    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))
 }
 
 /// Offers seen by a probe.
