@@ -20,8 +20,12 @@ use dhcproto::v4::{Message, MessageType, Opcode};
 use super::message::{self, Identity, Params};
 use crate::net::mac::Mac;
 
-/// NAKs in a row after which acquiring gives up instead of starting over.
-pub const MAX_NAKS: u32 = 3;
+/// NAKs after which acquiring gives up instead of starting over. A server
+/// that refuses every REQUEST is caught after a few; but under a batch, a
+/// server that offers one free address to two clients at once (dnsmasq does)
+/// NAKs the slower one with "address in use", a transient collision that
+/// starting over resolves, so the bound is generous.
+pub const MAX_NAKS: u32 = 8;
 
 /// What the exchange is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -216,6 +216,9 @@ async fn drive(
                     Step::Restart => {
                         let Some(mut a) = active.remove(&xid) else { continue };
                         log::info!("{}: the server refused (DHCPNAK); starting over", a.ex.id.mac);
+                        // Collisions between concurrent offers cause most NAKs
+                        // in a batch: fewer exchanges in flight, fewer collisions.
+                        window = (window / 2).max(1);
                         let nx = fresh_xid(&active);
                         a.last = a.ex.start(nx);
                         sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
