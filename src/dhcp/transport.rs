@@ -62,6 +62,9 @@ impl Default for Options {
 }
 
 const MAX_WINDOW: usize = 64;
+/// Above this many MACs in one run, one promiscuous membership replaces a
+/// unicast filter entry per MAC.
+const MAX_UNICAST_FILTERS: usize = 16;
 
 struct Active {
     job: usize,
@@ -116,8 +119,12 @@ fn send_err(iface: &Interface, e: std::io::Error) -> Error {
 pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: impl FnMut(usize, &Outcome)) -> Result<Vec<Outcome>> {
     let needs_arp = jobs.iter().any(|j| matches!(j.goal, Goal::Renew { .. } | Goal::Rebind { .. }));
     let sock = open_socket(iface, needs_arp)?;
-    for j in jobs {
-        accept_mac(&sock, iface, j.id.mac)?;
+    if jobs.len() > MAX_UNICAST_FILTERS {
+        sock.accept_all().map_err(|e| Error::from_os(&format!("receiving all frames on {}", iface.name), e, "CAP_NET_RAW"))?;
+    } else {
+        for j in jobs {
+            accept_mac(&sock, iface, j.id.mac)?;
+        }
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     let failure = drive(&sock, iface, jobs, opts, &mut outcomes, &mut on_done).await.err();

@@ -199,12 +199,26 @@ impl PacketSocket {
     /// removes it when the socket closes, so the parent is never left with a
     /// stale filter or in promiscuous mode.
     pub fn accept_unicast(&self, mac: Mac) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_UNICAST, Some(mac))
+    }
+
+    /// Receive every frame on the interface (PACKET_MR_PROMISC), for batches
+    /// of many MACs where one filter entry each would make the driver
+    /// reprogram its filter thousands of times. Like `accept_unicast`, the
+    /// kernel drops it when the socket closes.
+    pub fn accept_all(&self) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_PROMISC, None)
+    }
+
+    fn membership(&self, kind: libc::c_int, mac: Option<Mac>) -> io::Result<()> {
         // SAFETY: packet_mreq is plain old data; all-zero is a valid value.
         let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
         mr.mr_ifindex = self.ifindex;
-        mr.mr_type = libc::PACKET_MR_UNICAST as u16;
-        mr.mr_alen = 6;
-        mr.mr_address[..6].copy_from_slice(&mac.0);
+        mr.mr_type = kind as u16;
+        if let Some(mac) = mac {
+            mr.mr_alen = 6;
+            mr.mr_address[..6].copy_from_slice(&mac.0);
+        }
         // SAFETY: `mr` is a valid packet_mreq and the length matches it.
         cvt(unsafe {
             libc::setsockopt(
