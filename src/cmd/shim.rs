@@ -185,7 +185,7 @@ async fn add(ctx: &Ctx, a: ShimAddArgs) -> Result<()> {
     match setup(ctx, &rec, &a).await {
         Ok(()) => {}
         Err(e) => {
-            if let Err(e2) = teardown(ctx, &rec).await {
+            if let Err(e2) = teardown(ctx, &rec, false).await {
                 log::error!("could not undo the half-made shim {}: {e2}", rec.name);
             }
             return Err(e);
@@ -216,7 +216,9 @@ async fn setup(ctx: &Ctx, rec: &LinkRecord, a: &ShimAddArgs) -> Result<()> {
 }
 
 /// Undo a shim: its routes, its address, its lease (RELEASE), its link.
-async fn teardown(ctx: &Ctx, rec: &LinkRecord) -> Result<()> {
+/// Routes and address are only touched on the link dhcpnet made; with
+/// `force` a link that is no longer dhcpnet's is deleted all the same.
+async fn teardown(ctx: &Ctx, rec: &LinkRecord, force: bool) -> Result<()> {
     let nl = Netlink::connect()?;
     let live = nl.get(&rec.name).await?.filter(|l| l.alias.as_deref() == Some(rec.tag().as_str()));
     if let Some(l) = &live {
@@ -244,7 +246,7 @@ async fn teardown(ctx: &Ctx, rec: &LinkRecord) -> Result<()> {
             Ok(())
         })?;
     }
-    links::delete_kind(&ctx.store, &rec.name, false, Some(Kind::Macvlan)).await
+    links::delete_kind(&ctx.store, &rec.name, force, Some(Kind::Macvlan)).await
 }
 
 async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
@@ -263,15 +265,11 @@ async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
     };
     let nl = Netlink::connect()?;
     let (own, _) = links::ownership(&nl, &recs, &rec.name).await?;
-    if matches!(own, Ownership::Mismatch(_) | Ownership::Foreign) {
-        if !a.force {
-            // Let the common rule word the refusal.
-            return links::delete_kind(&ctx.store, &rec.name, false, Some(Kind::Macvlan)).await;
-        }
-        links::delete_owned(&ctx.store, &rec.name, true).await?;
-        return Ok(());
+    if matches!(own, Ownership::Mismatch(_) | Ownership::Foreign) && !a.force {
+        // Let the common rule word the refusal.
+        return links::delete_kind(&ctx.store, &rec.name, false, Some(Kind::Macvlan)).await;
     }
-    teardown(ctx, &rec).await?;
+    teardown(ctx, &rec, a.force).await?;
     log::info!("removed shim {}", rec.name);
     Ok(())
 }
