@@ -482,11 +482,11 @@ pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Ki
     let lock = store.lock()?;
     let mut recs = load(store)?;
     let nl = Netlink::connect()?;
-    if let (Some(k), Some(r)) = (kind, recs.iter().find(|r| r.name == name)) {
-        if r.kind != k || (r.shim && k == Kind::Vlan) {
-            let how = if r.shim { "dhcpnet shim del" } else { "dhcpnet vlan del" };
-            return Err(Error::Usage(format!("{name} is dhcpnet's {}; remove it with `{how} {name}`", r.describe())));
-        }
+    if let (Some(k), Some(r)) = (kind, recs.iter().find(|r| r.name == name))
+        && (r.kind != k || (r.shim && k == Kind::Vlan))
+    {
+        let how = if r.shim { "dhcpnet shim del" } else { "dhcpnet vlan del" };
+        return Err(Error::Usage(format!("{name} is dhcpnet's {}; remove it with `{how} {name}`", r.describe())));
     }
     let (own, live) = ownership(&nl, &recs, name).await?;
     match (&own, &live) {

@@ -28,7 +28,8 @@ const MODULES: [&str; 7] = [
     "drivers/net/veth.ko",
     "drivers/net/macvlan.ko",
 ];
-const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The whole run takes about 15 s here; a hung kernel or step is killed.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The newest module tree of Debian's user-mode-linux package.
 fn uml_modules() -> Option<String> {
@@ -55,7 +56,7 @@ for m in {mods}; do busybox insmod /usr/lib/uml/modules/{modules}/kernel/$m || e
 D="{bin} --state-dir /run/state"
 step() {{
   n=$1; shift
-  "$@" >/run/out 2>/run/err
+  timeout 20 "$@" >/run/out 2>/run/err
   rc=$?
   echo "@@@ $n rc=$rc"
   echo "@@@ $n stdout"; cat /run/out

@@ -221,10 +221,10 @@ impl Netlink {
                 RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
                 _ => None,
             });
-            if let (Some(i), Some(ip)) = (oif, dst) {
-                if i == index {
-                    out.push(ip);
-                }
+            if let (Some(i), Some(ip)) = (oif, dst)
+                && i == index
+            {
+                out.push(ip);
             }
         }
         Ok(out)
