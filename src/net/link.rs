@@ -70,23 +70,12 @@ impl Netlink {
 
     /// The link of that name, or None when there is none.
     pub async fn get(&self, name: &str) -> Result<Option<LiveLink>> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(Some(parse_link(&m))),
-            Ok(None) => Ok(None),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(map_err(&format!("cannot look up link {name}"), e)),
-        }
+        let req = self.handle.link().get().match_name(name.to_string());
+        first(req, &format!("cannot look up link {name}")).await
     }
 
     pub async fn get_index(&self, index: u32) -> Result<Option<LiveLink>> {
-        let mut s = self.handle.link().get().match_index(index).execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(Some(parse_link(&m))),
-            Ok(None) => Ok(None),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(map_err(&format!("cannot look up link #{index}"), e)),
-        }
+        first(self.handle.link().get().match_index(index), &format!("cannot look up link #{index}")).await
     }
 
     /// Name of the link with that index, if any.
@@ -228,6 +217,16 @@ impl Netlink {
             }
         }
         Ok(out)
+    }
+}
+
+/// The one link a by-name or by-index request answers; ENODEV is None.
+async fn first(req: rtnetlink::LinkGetRequest, what: &str) -> Result<Option<LiveLink>> {
+    let mut s = req.execute();
+    match s.try_next().await {
+        Ok(m) => Ok(m.as_ref().map(parse_link)),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(map_err(what, e)),
     }
 }
 
