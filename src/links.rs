@@ -258,7 +258,9 @@ pub fn save(store: &Store, lock: &Lock, links: Vec<LinkRecord>) -> Result<()> {
 /// Whether dhcpnet owns the link called `name`: it is recorded and, if a
 /// link of that name exists, that link carries the record's tag (read from
 /// sysfs, so no runtime is needed). A link with only a tag and no record
-/// counts as owned as well.
+/// counts as owned as well. sysfs shows the network namespace it was
+/// mounted in (as `ip netns exec` arranges), not that of a thread that
+/// switched namespaces with setns(2); such callers should use `ownership`.
 pub fn is_owned(store: &Store, name: &str) -> Result<bool> {
     validate_name(name)?;
     let recs = load(store)?;
