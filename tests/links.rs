@@ -226,3 +226,65 @@ fn the_shim_makes_macvlan_containers_reachable_from_the_host() {
     assert!(lab.server_leases().iter().all(|r| r.1 != shim_ip), "the server still has the shim's lease: {:?}", lab.server_leases());
     assert_eq!(records(&lab)["links"], serde_json::json!([]));
 }
+
+/// Run `f` on a thread that has entered network namespace `ns` (setns only
+/// moves the calling thread), with a tokio runtime for the async API.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns(2) on a namespace fd we hold open; it changes only
+        // this thread's network namespace, and the thread ends after `f`.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
+#[test]
+fn the_library_api_creates_and_deletes_only_owned_links() {
+    use dhcpnet::error::Error;
+    use dhcpnet::links;
+    use dhcpnet::net::mac::Mac;
+    use dhcpnet::store::Store;
+
+    let Some(lab) = Lab::new(&[]) else { return };
+    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "mvhand0", "type", "macvlan"]);
+    let store = Store::new(lab.state_dir());
+    let st = store.clone();
+    let (vlan, made, taken, foreign) = in_netns(&lab.cli, move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let mac: Mac = "02:42:0a:4d:00:42".parse().expect("mac");
+            let vlan = links::add_vlan(&st, IFACE, 10, None).await;
+            let made = links::add_macvlan(&st, IFACE, "mvtest0", Some(mac), false).await;
+            let taken = links::add_macvlan(&st, IFACE, "mvhand0", None, false).await;
+            let foreign = links::delete_owned(&st, "mvhand0", false).await;
+            (vlan, made, taken, foreign)
+        })
+    });
+    assert!(matches!(&vlan, Err(Error::Kernel(m)) if m.contains("8021q")), "{vlan:?}");
+    let rec = made.expect("add_macvlan");
+    assert_eq!(rec.kind, links::Kind::Macvlan);
+    assert_eq!(rec.mac.map(|m| m.to_string()).as_deref(), Some("02:42:0a:4d:00:42"));
+    assert_eq!(rec.mode.as_deref(), Some("bridge"));
+    let l = link(&lab.cli, "mvtest0").expect("mvtest0 exists");
+    assert!(l.contains("alias dhcpnet-owned macvlan parent=veth0") && l.contains("02:42:0a:4d:00:42"), "{l}");
+    assert!(matches!(&taken, Err(Error::Usage(m)) if m.contains("already exists")), "{taken:?}");
+    assert!(matches!(&foreign, Err(Error::NotFound(m)) if m.contains("did not create")), "{foreign:?}");
+    assert!(link(&lab.cli, "mvhand0").is_some());
+    assert_eq!(records(&lab)["links"].as_array().map(Vec::len), Some(1));
+
+    // The state file is lost: the tag on the link still proves ownership.
+    std::fs::remove_file(lab.state_dir().join("links.json")).expect("remove links.json");
+    let st = store.clone();
+    let gone = in_netns(&lab.cli, move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(links::delete_owned(&st, "mvtest0", false))
+    });
+    assert!(gone.is_ok(), "{gone:?}");
+    assert!(link(&lab.cli, "mvtest0").is_none());
+}
