@@ -491,8 +491,19 @@ pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Ki
         return Err(Error::Usage(format!("{name} is dhcpnet's {}; remove it with `{how} {name}`", r.describe())));
     }
     let (own, live) = ownership(&nl, &recs, name).await?;
+    // Not even --force makes `vlan del` remove a veth, a bridge or a NIC.
+    let check_kind = |l: &LiveLink| match kind {
+        Some(k) if l.kind.as_deref() != Some(k.as_str()) => Err(Error::Usage(format!(
+            "{name} is {} link, not a {k} link; this command only deletes {k} links",
+            l.kind.as_deref().map(|k| format!("a {k}")).unwrap_or_else(|| "a plain (physical or loopback)".into())
+        ))),
+        _ => Ok(()),
+    };
     match (&own, &live) {
-        (o, Some(l)) if o.may_delete() => nl.delete(l.index).await?,
+        (o, Some(l)) if o.may_delete() => {
+            check_kind(l)?;
+            nl.delete(l.index).await?
+        }
         (Ownership::Missing, _) => log::info!("{name} was already gone; its record is removed"),
         (Ownership::Unknown, _) => {
             return Err(Error::NotFound(format!(
@@ -507,6 +518,7 @@ pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Ki
                      dhcpnet forgot nothing; if you are sure, delete it with --force"
                 )));
             }
+            check_kind(l)?;
             log::warn!("deleting {name} although {why} (--force)");
             nl.delete(l.index).await?;
         }
@@ -517,6 +529,7 @@ pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Ki
                      If you are sure, delete it with --force"
                 )));
             }
+            check_kind(l)?;
             log::warn!("deleting {name}, which dhcpnet did not create (--force)");
             nl.delete(l.index).await?;
         }

@@ -83,8 +83,15 @@ fn links_dhcpnet_did_not_make_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(err(&o).contains("already exists"), "{}", err(&o));
     assert!(link(&lab.cli, "byhand0").is_some_and(|l| !l.contains("dhcpnet-owned")));
-    // --force is the explicit override.
+    // Not even --force makes `vlan del` delete something that is no VLAN.
     let o = lab.dhcpnet(&["vlan", "del", "byhand0", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    let o = lab.dhcpnet(&["vlan", "del", IFACE, "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("a veth link, not a vlan link"), "{}", err(&o));
+    assert!(link(&lab.cli, IFACE).is_some());
+    // --force is the explicit override.
+    let o = lab.dhcpnet(&["shim", "del", "byhand0", "--force"]);
     assert!(o.status.success(), "{}", err(&o));
     assert!(link(&lab.cli, "byhand0").is_none());
     // Nothing at all by that name.

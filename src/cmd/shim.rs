@@ -256,7 +256,7 @@ async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
             return Err(Error::Usage(format!("{} is not a shim; remove it with `dhcpnet vlan del {}`", a.name, a.name)));
         }
         if a.force {
-            return links::delete_owned(&ctx.store, &a.name, true).await;
+            return links::delete_kind(&ctx.store, &a.name, true, Some(Kind::Macvlan)).await;
         }
         return Err(Error::NotFound(format!(
             "dhcpnet has no shim named {}; `dhcpnet shim list` shows the ones it has",
