@@ -202,7 +202,14 @@ fn boot(script: &Path) -> String {
             eprintln!("user-mode-linux ran for {:.1} s", t.elapsed().as_secs_f64());
             String::from_utf8_lossy(&b).into_owned()
         }
-        Err(_) => panic!("user-mode-linux did not finish within {BOOT_TIMEOUT:?}; it was killed"),
+        Err(_) => {
+            // Killing it closed the pipe: show what it printed until then.
+            let partial = rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+            panic!(
+                "user-mode-linux did not finish within {BOOT_TIMEOUT:?} and was killed; console so far:\n{}",
+                String::from_utf8_lossy(&partial)
+            )
+        }
     }
 }
 
