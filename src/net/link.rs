@@ -62,9 +62,11 @@ pub struct Netlink {
 
 impl Netlink {
     pub fn connect() -> Result<Netlink> {
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Other("internal: netlink used outside the async runtime".into()))?;
         let (conn, handle, _) = rtnetlink::new_connection()
             .map_err(|e| Error::from_os("cannot open a netlink socket", e, CAP))?;
-        tokio::spawn(conn);
+        rt.spawn(conn);
         Ok(Netlink { handle })
     }
 
