@@ -36,6 +36,9 @@ complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "leases" -d 'List th
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l timeout -d 'Give up when no server has answered after this many seconds' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers' -r
@@ -103,11 +106,94 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -l state-dir -d 'Di
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "add" -d 'Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet\'s'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "del" -d 'Delete a VLAN sub-interface dhcpnet created (others are refused)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -l name -d 'Name of the new link (default PARENT.VID; at most 15 bytes)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -l force -d 'Delete it even if dhcpnet did not create it, or it no longer matches the record'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet\'s'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "del" -d 'Delete a VLAN sub-interface dhcpnet created (others are refused)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "list" -d 'List the shims, with their addresses and routes'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l name -d 'Name of the shim link (default shim-PARENT; at most 15 bytes)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l mac -d 'MAC address of the shim (default: a random locally administered one)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l hostname -d 'Hostname sent to the DHCP server for the shim\'s lease' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l timeout -d 'Give up after this many seconds without a lease' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -l force -d 'Delete it even if dhcpnet did not create it, or it no longer matches the record'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the shims, with their addresses and routes'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "add" -d 'Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet\'s'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "del" -d 'Delete a VLAN sub-interface dhcpnet created (others are refused)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "list" -d 'List the shims, with their addresses and routes'

@@ -54,6 +54,14 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     Man(ManArgs),
+    /// VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes
+    #[command(subcommand)]
+    Vlan(VlanCommand),
+    /// The host shim: a macvlan link that lets the host reach its macvlan containers
+    #[command(subcommand)]
+    Shim(ShimCommand),
+    /// Recreate the links dhcpnet owns that are missing (after a reboot); idempotent
+    Restore(ListArgs),
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -203,4 +211,74 @@ pub struct ManArgs {
     /// Write dhcpnet.1 and one page per subcommand into this directory
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+fn parse_vid(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(v) if (1..=4094).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a VLAN ID: 802.1Q VIDs are 1 to 4094")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VlanCommand {
+    /// Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet's
+    Add(VlanAddArgs),
+    /// Delete a VLAN sub-interface dhcpnet created (others are refused)
+    Del(LinkDelArgs),
+    /// List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VlanAddArgs {
+    /// Parent interface (e.g. eth0)
+    pub parent: String,
+    /// VLAN ID, 1-4094
+    #[arg(value_parser = parse_vid)]
+    pub vid: u16,
+    /// Name of the new link (default PARENT.VID; at most 15 bytes)
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkDelArgs {
+    /// The link to delete
+    pub name: String,
+    /// Delete it even if dhcpnet did not create it, or it no longer matches the record
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShimCommand {
+    /// Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it
+    Add(ShimAddArgs),
+    /// Remove a shim: routes, address, lease (DHCPRELEASE) and link
+    Del(LinkDelArgs),
+    /// List the shims, with their addresses and routes
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShimAddArgs {
+    /// Parent interface of the macvlan containers (e.g. eth0)
+    pub parent: String,
+    /// Name of the shim link (default shim-PARENT; at most 15 bytes)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// MAC address of the shim (default: a random locally administered one)
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// Hostname sent to the DHCP server for the shim's lease
+    #[arg(long, value_parser = parse_hostname)]
+    pub hostname: Option<String>,
+    /// Give up after this many seconds without a lease
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub out: OutputArg,
 }

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod dhcp;
 pub mod error;
 pub mod lease;
+pub mod links;
 pub mod logging;
 pub mod net;
 pub mod output;

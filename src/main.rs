@@ -29,5 +29,6 @@ fn one_shot(c: &dhcpnet::cli::Command) -> bool {
     use dhcpnet::cli::Command::*;
     match c {
         Probe(_) | Lease(_) | Release(_) | Leases(_) | Renew(_) | Completions(_) | Man(_) => true,
+        Vlan(_) | Shim(_) | Restore(_) => true,
     }
 }

@@ -123,6 +123,7 @@ pub async fn acquire(
     }
     if !granted.is_empty() {
         record(ctx, place, &granted).await?;
+        super::shim::after_lease_change(&ctx.store, &place.iface.name).await;
     }
     Ok((granted, failed))
 }

@@ -9,6 +9,9 @@ pub mod man;
 pub mod probe;
 pub mod release;
 pub mod renew;
+pub mod restore;
+pub mod shim;
+pub mod vlan;
 
 use std::time::Duration;
 
@@ -76,5 +79,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Renew(a) => runtime()?.block_on(renew::run(&ctx, a)),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Vlan(c) => runtime()?.block_on(vlan::run(&ctx, c)),
+        Command::Shim(c) => runtime()?.block_on(shim::run(&ctx, c)),
+        Command::Restore(a) => runtime()?.block_on(restore::run(&ctx, a)),
     }
 }

@@ -47,6 +47,13 @@ pub async fn release_leases(ctx: &Ctx, pick: impl Fn(&Lease) -> bool) -> Result<
         }
     }
     lease::save(&ctx.store, &lock, kept)?;
+    drop(lock);
+    let mut ifaces: Vec<&str> = released.iter().map(|l| l.interface.as_str()).collect();
+    ifaces.sort_unstable();
+    ifaces.dedup();
+    for i in ifaces {
+        super::shim::after_lease_change(&ctx.store, i).await;
+    }
     match first_err {
         Some(e) if released.is_empty() => Err(e),
         Some(_) => Err(Error::Partial(format!("released {} lease(s); some could not be released (see above)", released.len()))),

@@ -97,6 +97,9 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
         }
     }
     if !updates.is_empty() {
+        let mut ifaces: Vec<String> = updates.iter().map(|u| u.interface.clone()).collect();
+        ifaces.sort_unstable();
+        ifaces.dedup();
         lease::update(&ctx.store, |all| {
             for u in updates {
                 // Only a record that still exists is updated: a lease
@@ -107,6 +110,10 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
             }
             Ok(())
         })?;
+        // A lease lost to a NAK must not stay routed through a shim.
+        for i in &ifaces {
+            super::shim::after_lease_change(&ctx.store, i).await;
+        }
     }
     Ok(results)
 }

@@ -3,5 +3,6 @@
 
 pub mod frame;
 pub mod iface;
+pub mod link;
 pub mod mac;
 pub mod packet;
