@@ -62,6 +62,8 @@ pub enum Command {
     Shim(ShimCommand),
     /// Recreate the links dhcpnet owns that are missing (after a reboot); idempotent
     Restore(ListArgs),
+    /// Renew leases on time, serve Docker's IPAM plugin, release leases of removed containers
+    Daemon(DaemonArgs),
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -281,4 +283,23 @@ pub struct ShimAddArgs {
     pub timeout: f64,
     #[command(flatten)]
     pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`)
+    #[arg(long, value_name = "PATH", default_value = crate::daemon::plugin::DEFAULT_SOCKET)]
+    pub plugin_socket: Option<PathBuf>,
+    /// Do not serve the IPAM plugin
+    #[arg(long)]
+    pub no_plugin: bool,
+    /// Do not follow Docker's events (no release on container removal)
+    #[arg(long)]
+    pub no_docker: bool,
+    /// Docker CLI used to follow events (honours DOCKER_HOST)
+    #[arg(long, env = "DHCPNET_DOCKER", default_value = "docker", value_name = "PATH")]
+    pub docker: String,
+    /// Give up on one DHCP exchange after this many seconds (retried later)
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod daemon;
 pub mod dhcp;
 pub mod error;
 pub mod lease;

@@ -30,5 +30,6 @@ fn one_shot(c: &dhcpnet::cli::Command) -> bool {
     match c {
         Probe(_) | Lease(_) | Release(_) | Leases(_) | Renew(_) | Completions(_) | Man(_) => true,
         Vlan(_) | Shim(_) | Restore(_) => true,
+        Daemon(_) => false,
     }
 }

@@ -3,6 +3,7 @@
 //! whose kind decides the exit code.
 
 pub mod completions;
+pub mod daemon;
 pub mod lease;
 pub mod leases;
 pub mod man;
@@ -82,5 +83,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Vlan(c) => runtime()?.block_on(vlan::run(&ctx, c)),
         Command::Shim(c) => runtime()?.block_on(shim::run(&ctx, c)),
         Command::Restore(a) => runtime()?.block_on(restore::run(&ctx, a)),
+        Command::Daemon(a) => runtime()?.block_on(daemon::run(&ctx, a)),
     }
 }

@@ -1,0 +1,55 @@
+//! `dhcpnet daemon`: renew every recorded lease on time, serve Docker's IPAM
+//! plugin API, and follow Docker's events. See `crate::daemon`.
+
+use std::rc::Rc;
+
+use super::{Ctx, secs};
+use crate::cli::DaemonArgs;
+use crate::daemon::{Shared, events, plugin, renew};
+use crate::dhcp::transport::Options;
+use crate::error::{Error, Result};
+
+pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
+    std::fs::create_dir_all(ctx.store.dir()).map_err(|e| {
+        Error::state(ctx.store.dir(), format!("cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"))
+    })?;
+    let shared = Rc::new(Shared::new(ctx.store.clone()));
+    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
+    let socket = plugin::socket_path(a.plugin_socket.as_ref());
+    let listener = if a.no_plugin { None } else { Some(plugin::bind(&socket).await?) };
+    log::warn!(
+        "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
+        env!("CARGO_PKG_VERSION"),
+        ctx.store.dir().display(),
+        if a.no_plugin { "off".to_string() } else { socket.display().to_string() },
+        if a.no_docker { "off" } else { "on" },
+    );
+    let local = tokio::task::LocalSet::new();
+    let result = local
+        .run_until(async {
+            if let Some(l) = listener {
+                let (s, o) = (shared.clone(), opts.clone());
+                tokio::task::spawn_local(async move {
+                    if let Err(e) = plugin::serve(s, l, o).await {
+                        log::error!("the IPAM plugin stopped: {e}");
+                    }
+                });
+            }
+            if !a.no_docker {
+                let f = events::Follower { shared: shared.clone(), docker: a.docker.clone(), opts: opts.clone() };
+                tokio::task::spawn_local(async move { f.run().await });
+            }
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| Error::Other(format!("cannot handle SIGTERM: {e}")))?;
+            tokio::select! {
+                r = renew::run(&shared, opts.clone()) => r,
+                _ = tokio::signal::ctrl_c() => { log::warn!("interrupted; leases stay recorded"); Ok(()) }
+                _ = term.recv() => { log::warn!("stopping; leases stay recorded and are renewed at the next start"); Ok(()) }
+            }
+        })
+        .await;
+    if !a.no_plugin {
+        let _ = std::fs::remove_file(&socket);
+    }
+    result
+}

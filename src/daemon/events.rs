@@ -1,0 +1,350 @@
+//! Following Docker: release the leases of removed containers, tell the DHCP
+//! server the hostname of containers that start, and reconcile at start-up.
+//!
+//! This runs beside the plugin, never inside a handler: it talks to the
+//! engine through the `docker` CLI (`docker events`, `docker inspect`,
+//! `docker ps`), and when the engine is not there it says so and waits for it
+//! while renewals go on.
+
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::Shared;
+use crate::cmd::Ctx;
+use crate::dhcp::client::Goal;
+use crate::dhcp::transport::{self, Job, Options, Outcome};
+use crate::lease::{self, Lease};
+use crate::net::iface::Interface;
+use crate::net::mac::Mac;
+
+/// How long to wait before looking for the engine again.
+pub const ENGINE_RETRY: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub action: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// One line of `docker events --format '{{json .}}'`.
+pub fn parse_event(line: &str) -> Option<Event> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    if v.get("Type").and_then(Value::as_str) != Some("container") {
+        return None;
+    }
+    let action = v.get("Action").or_else(|| v.get("status")).and_then(Value::as_str)?.to_string();
+    let actor = v.get("Actor");
+    let id = actor.and_then(|a| a.get("ID")).or_else(|| v.get("id")).and_then(Value::as_str)?.to_string();
+    let name = actor
+        .and_then(|a| a.get("Attributes"))
+        .and_then(|a| a.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(Event { action, id, name })
+}
+
+/// What `docker inspect` says about a container that matters here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub hostname: Option<String>,
+    pub macs: Vec<Mac>,
+}
+
+pub fn parse_inspect(json: &str) -> Vec<Container> {
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|c| {
+            let id = c.get("Id")?.as_str()?.to_string();
+            let name = c.get("Name").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_string();
+            let hostname = c
+                .pointer("/Config/Hostname")
+                .and_then(Value::as_str)
+                .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok())
+                .map(str::to_string);
+            let macs = c
+                .pointer("/NetworkSettings/Networks")
+                .and_then(Value::as_object)
+                .map(|nets| {
+                    nets.values()
+                        .filter_map(|n| n.get("MacAddress")?.as_str())
+                        .filter_map(|m| Mac::parse_unicast(m).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Container { id, name, hostname, macs })
+        })
+        .collect()
+}
+
+/// Whether the lease's `container` field names this container (full id,
+/// a short id of 12 or more characters, or the name).
+pub fn owned_by(l: &Lease, id: &str, name: Option<&str>) -> bool {
+    match l.container.as_deref() {
+        None | Some("") => false,
+        Some(c) => c == id || (c.len() >= 12 && id.starts_with(c)) || name == Some(c),
+    }
+}
+
+/// Leases whose container is gone: `existing` is (id, name) of every container.
+pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
+    leases
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.container.is_some() && !existing.iter().any(|(id, name)| owned_by(l, id, Some(name))))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+pub struct Follower {
+    pub shared: Rc<Shared>,
+    pub docker: String,
+    pub opts: Options,
+}
+
+impl Follower {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.docker);
+        c.stdin(Stdio::null()).kill_on_drop(true);
+        c
+    }
+
+    async fn engine_version(&self) -> Result<String, String> {
+        let out = self
+            .cmd()
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .await
+            .map_err(|e| format!("cannot run {}: {e}", self.docker))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Follow the engine for as long as the daemon runs.
+    pub async fn run(&self) {
+        let mut said_missing = false;
+        loop {
+            match self.engine_version().await {
+                Ok(v) => {
+                    log::warn!("Docker engine {v} reached: following container events (releases on removal, hostnames on start)");
+                    said_missing = false;
+                    if let Err(e) = self.follow().await {
+                        log::warn!("stopped following Docker events: {e}; trying again in {} s", ENGINE_RETRY.as_secs());
+                    }
+                }
+                Err(e) => {
+                    if !said_missing {
+                        log::warn!(
+                            "the Docker engine cannot be reached ({e}): following container events is off until it \
+                             appears, and the IPAM plugin waits on its socket for the engine; renewals go on"
+                        );
+                        said_missing = true;
+                    }
+                }
+            }
+            tokio::time::sleep(ENGINE_RETRY).await;
+        }
+    }
+
+    async fn follow(&self) -> Result<(), String> {
+        let mut child = self
+            .cmd()
+            .args([
+                "events", "--format", "{{json .}}", "--filter", "type=container", "--filter", "event=destroy",
+                "--filter", "event=start",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {} events: {e}", self.docker))?;
+        let stdout = child.stdout.take().ok_or("no output from docker events")?;
+        // Events arriving while reconciling wait in the pipe.
+        self.reconcile().await;
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await.map_err(|e| format!("reading docker events: {e}"))? {
+            let Some(ev) = parse_event(&line) else { continue };
+            match ev.action.as_str() {
+                "destroy" => self.destroyed(&ev.id, ev.name.as_deref()).await,
+                "start" => self.started(&ev.id).await,
+                _ => {}
+            }
+        }
+        let _ = child.kill().await;
+        Err("the engine closed the event stream".into())
+    }
+
+    /// Release the leases of containers that no longer exist, and attach
+    /// running containers to the leases of their MACs.
+    async fn reconcile(&self) {
+        let out = match self.cmd().args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]).output().await {
+            Ok(o) if o.status.success() => o,
+            _ => {
+                log::warn!("could not list containers; start-up reconciliation skipped");
+                return;
+            }
+        };
+        let existing: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect();
+        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        let gone: Vec<Lease> = orphans(&leases, &existing).into_iter().map(|i| leases[i].clone()).collect();
+        if !gone.is_empty() {
+            log::warn!("{} lease(s) belong to containers that no longer exist; releasing them", gone.len());
+            self.release(|l| gone.iter().any(|g| g.mac == l.mac && g.interface == l.interface)).await;
+        }
+        for (id, _) in existing {
+            self.started(&id).await;
+        }
+    }
+
+    async fn release(&self, pick: impl Fn(&Lease) -> bool) {
+        let ctx = Ctx { store: self.shared.store.clone() };
+        let _gate = self.shared.gate.lock().await;
+        match crate::cmd::release::release_leases(&ctx, pick).await {
+            Ok(r) => {
+                for l in r {
+                    log::warn!("released {} ({}) of removed container {}", l.ip, l.mac, l.container.unwrap_or_default());
+                }
+            }
+            Err(e) => log::error!("releasing the leases of a removed container: {e}"),
+        }
+    }
+
+    async fn destroyed(&self, id: &str, name: Option<&str>) {
+        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        if leases.iter().any(|l| owned_by(l, id, name)) {
+            self.release(|l| owned_by(l, id, name)).await;
+        }
+    }
+
+    /// A container started: note it on the leases of its MACs, and send its
+    /// hostname (option 12) where the lease was taken without one.
+    async fn started(&self, id: &str) {
+        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        if leases.is_empty() {
+            return;
+        }
+        let out = match self.cmd().args(["inspect", "--type", "container", id]).output().await {
+            Ok(o) if o.status.success() => o,
+            _ => return,
+        };
+        let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout)).into_iter().next() else { return };
+        let mine: Vec<Lease> = leases.into_iter().filter(|l| c.macs.contains(&l.mac)).collect();
+        for l in mine {
+            let mut n = l.clone();
+            if n.container.is_none() {
+                n.container = Some(c.id.clone());
+            }
+            if l.hostname.is_none() {
+                if let Some(h) = &c.hostname {
+                    match self.send_hostname(&l, h).await {
+                        Some(r) => {
+                            n = r;
+                            n.container = Some(c.id.clone());
+                            log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac);
+                        }
+                        None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
+                    }
+                }
+            }
+            if n != l {
+                let _gate = self.shared.gate.lock().await;
+                let r = lease::update(&self.shared.store, |all| {
+                    if let Some(slot) = all.iter_mut().find(|o| o.mac == n.mac && o.interface == n.interface) {
+                        *slot = n.clone();
+                    }
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    log::error!("cannot record container {} on its lease: {e}", c.name);
+                }
+            }
+        }
+    }
+
+    /// A DHCPREQUEST (renewing) that carries the hostname; the new record.
+    async fn send_hostname(&self, l: &Lease, hostname: &str) -> Option<Lease> {
+        let iface = Interface::lookup(&l.interface).ok()?;
+        let mut id = l.identity();
+        id.hostname = Some(hostname.to_string());
+        let goal = match l.server_mac {
+            Some(server_mac) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+            None => Goal::Rebind { ip: l.ip },
+        };
+        let out = transport::run(&iface, &[Job { id, goal }], &self.opts, |_, _| {}).await.ok()?;
+        match out.into_iter().next()? {
+            Outcome::Bound(b) => {
+                let mut n = l.renewed(&b, Utc::now());
+                n.hostname = Some(hostname.to_string());
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_20_events() {
+        let line = r#"{"status":"destroy","id":"abc123","from":"busybox","Type":"container","Action":"destroy","Actor":{"ID":"abc123","Attributes":{"image":"busybox","name":"web"}},"scope":"local","time":1,"timeNano":1}"#;
+        assert_eq!(parse_event(line), Some(Event { action: "destroy".into(), id: "abc123".into(), name: Some("web".into()) }));
+        assert_eq!(parse_event(r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"}}"#), None);
+        assert_eq!(parse_event("not json"), None);
+        assert_eq!(parse_event(r#"{"Type":"container"}"#), None);
+    }
+
+    #[test]
+    fn parses_inspect() {
+        let j = r#"[{"Id":"abcdef0123456789","Name":"/web","Config":{"Hostname":"web-1"},
+            "NetworkSettings":{"Networks":{"mcv0":{"MacAddress":"02:42:0a:4d:00:07"},"bridge":{"MacAddress":""}}}}]"#;
+        let c = parse_inspect(j);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].name, "web");
+        assert_eq!(c[0].hostname.as_deref(), Some("web-1"));
+        assert_eq!(c[0].macs, vec![Mac([2, 0x42, 10, 0x4d, 0, 7])]);
+        assert!(parse_inspect("[]").is_empty());
+        assert!(parse_inspect("garbage").is_empty());
+    }
+
+    fn with_container(c: Option<&str>) -> Lease {
+        let mut l: Lease = serde_json::from_value(serde_json::json!({
+            "ip": "10.0.0.5", "prefix_len": 24, "subnet": "10.0.0.0/24", "mac": "02:00:00:00:00:05",
+            "gateway": null, "dns": [], "domain": null, "server_id": "10.0.0.1", "lease_time": 100,
+            "renewal_time": 50, "rebinding_time": 87, "obtained_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-01T00:01:40Z", "hostname": null, "client_id": "01:02:00:00:00:00:05",
+            "interface": "eth0", "network": null
+        }))
+        .unwrap();
+        l.container = c.map(str::to_string);
+        l
+    }
+
+    #[test]
+    fn ownership_and_orphans() {
+        let full = "0123456789abcdef0123456789abcdef";
+        assert!(owned_by(&with_container(Some(full)), full, None));
+        assert!(owned_by(&with_container(Some("0123456789ab")), full, None));
+        assert!(!owned_by(&with_container(Some("0123")), full, None));
+        assert!(owned_by(&with_container(Some("web")), full, Some("web")));
+        assert!(!owned_by(&with_container(None), full, Some("web")));
+        let leases = [with_container(Some("web")), with_container(None), with_container(Some("gone"))];
+        let existing = [(full.to_string(), "web".to_string())];
+        assert_eq!(orphans(&leases, &existing), vec![2]);
+    }
+}

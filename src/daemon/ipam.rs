@@ -1,0 +1,407 @@
+//! Docker's IPAM remote API: the requests and answers, and every decision
+//! that needs no network (pool identifiers, subnet checks, the gateway,
+//! recognising a discovered pool the engine refused). Pure and unit-tested;
+//! `plugin` does the I/O.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
+pub const ADDRESS_TYPE_OPTION: &str = "RequestAddressType";
+pub const GATEWAY_TYPE: &str = "com.docker.network.gateway";
+pub const INTERFACE_OPTION: &str = "dhcp_interface";
+pub const LOCAL_SPACE: &str = "dhcpnet-local";
+pub const GLOBAL_SPACE: &str = "dhcpnet-global";
+
+/// The calls of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Activate,
+    Capabilities,
+    AddressSpaces,
+    RequestPool,
+    ReleasePool,
+    RequestAddress,
+    ReleaseAddress,
+}
+
+pub fn route(path: &str) -> Option<Call> {
+    Some(match path {
+        "/Plugin.Activate" => Call::Activate,
+        "/IpamDriver.GetCapabilities" => Call::Capabilities,
+        "/IpamDriver.GetDefaultAddressSpaces" => Call::AddressSpaces,
+        "/IpamDriver.RequestPool" => Call::RequestPool,
+        "/IpamDriver.ReleasePool" => Call::ReleasePool,
+        "/IpamDriver.RequestAddress" => Call::RequestAddress,
+        "/IpamDriver.ReleaseAddress" => Call::ReleaseAddress,
+        _ => return None,
+    })
+}
+
+/// The answers that need no work.
+pub fn fixed_answer(c: Call) -> Option<Value> {
+    match c {
+        Call::Activate => Some(json!({"Implements": ["IpamDriver"]})),
+        Call::Capabilities => Some(json!({"RequiresMACAddress": true, "RequiresRequestReplay": false})),
+        Call::AddressSpaces => {
+            Some(json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE}))
+        }
+        _ => None,
+    }
+}
+
+pub fn error(msg: impl std::fmt::Display) -> Value {
+    json!({ "Error": msg.to_string() })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PoolRequest {
+    pub address_space: String,
+    pub pool: String,
+    pub sub_pool: String,
+    pub options: Option<HashMap<String, String>>,
+    #[serde(rename = "V6")]
+    pub v6: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AddressRequest {
+    #[serde(rename = "PoolID")]
+    pub pool_id: String,
+    pub address: String,
+    pub options: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReleaseAddressRequest {
+    #[serde(rename = "PoolID")]
+    pub pool_id: String,
+    pub address: String,
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8], call: &str) -> Result<T, String> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { body };
+    serde_json::from_slice(body).map_err(|e| format!("dhcpnet could not read the engine's {call} request ({e})"))
+}
+
+/// An IPv4 network in CIDR form, normalised to its network address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub net: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(ip: Ipv4Addr, prefix: u8) -> Cidr {
+        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+        Cidr { net: Ipv4Addr::from(u32::from(ip) & mask), prefix }
+    }
+
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (ip, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a subnet like 192.168.1.0/24"))?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s:?} is not an IPv4 subnet like 192.168.1.0/24"))?;
+        let prefix: u8 = p.parse().ok().filter(|&p| p <= 32).ok_or_else(|| format!("{s:?} has a bad prefix length"))?;
+        Ok(Cidr::new(ip, prefix))
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        Cidr::new(ip, self.prefix).net == self.net
+    }
+
+    /// The first usable host address (the network address plus one).
+    pub fn first_usable(&self) -> Ipv4Addr {
+        if self.prefix >= 31 { self.net } else { Ipv4Addr::from(u32::from(self.net) + 1) }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+/// What the engine hands back on every later call: everything a handler
+/// needs, so that the plugin keeps no state of its own across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolId {
+    pub iface: String,
+    pub subnet: Cidr,
+    /// The DHCP server's router, if it named one.
+    pub router: Option<Ipv4Addr>,
+}
+
+impl PoolId {
+    pub fn encode(&self) -> String {
+        format!("dhcpnet:{}:{}:{}", self.iface, self.subnet, self.router.map(|r| r.to_string()).unwrap_or_default())
+    }
+
+    pub fn decode(s: &str) -> Result<PoolId, String> {
+        let bad = || {
+            format!("the pool {s:?} was not made by this dhcpnet; recreate the network with `docker network create --ipam-driver dhcpnet ...`")
+        };
+        let mut p = s.split(':');
+        if p.next() != Some("dhcpnet") {
+            return Err(bad());
+        }
+        let (Some(iface), Some(subnet), Some(router), None) = (p.next(), p.next(), p.next(), p.next()) else {
+            return Err(bad());
+        };
+        let subnet = Cidr::parse(subnet).map_err(|_| bad())?;
+        let router = if router.is_empty() { None } else { Some(router.parse().map_err(|_| bad())?) };
+        if iface.is_empty() {
+            return Err(bad());
+        }
+        Ok(PoolId { iface: iface.to_string(), subnet, router })
+    }
+
+    /// The gateway the engine gives the network when `--gateway` was not
+    /// passed: the DHCP server's router when it is in the subnet, else the
+    /// first usable address.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.router.filter(|r| self.subnet.contains(*r)).unwrap_or_else(|| self.subnet.first_usable())
+    }
+}
+
+/// What the DHCP server said when probed for a pool request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub subnet: Cidr,
+    pub router: Option<Ipv4Addr>,
+}
+
+pub const STP_MESSAGE: &str = "is a VLAN interface: a VLAN link that was just created may carry no traffic \
+for 30-50 s while the switch's spanning tree settles, so a DHCP probe there cannot be trusted to find the \
+subnet. Pass the VLAN's subnet with --subnet (and --gateway if it is not the first address)";
+
+/// RequestPool's checks (the same rules as `dhcpnet create`). `offer` is
+/// None when the server did not answer.
+pub fn decide_pool(
+    iface: &str,
+    requested: Option<Cidr>,
+    is_vlan: bool,
+    offer: Option<&Offered>,
+) -> Result<PoolId, String> {
+    match (requested, offer) {
+        (None, _) if is_vlan => Err(format!("{iface} {STP_MESSAGE}")),
+        (None, None) => Err(format!(
+            "no DHCP server answered on {iface}, so dhcpnet cannot discover the subnet: check that \
+             {iface} is the interface on the DHCP server's LAN, or pass --subnet and --gateway"
+        )),
+        (None, Some(o)) => Ok(PoolId { iface: iface.into(), subnet: o.subnet, router: o.router }),
+        (Some(want), Some(o)) if want != o.subnet => Err(format!(
+            "the DHCP server on {iface} hands out addresses in {}, not in {want}: pass --subnet {} \
+             (or choose the interface of the LAN that {want} belongs to)",
+            o.subnet, o.subnet
+        )),
+        (Some(want), o) => Ok(PoolId { iface: iface.into(), subnet: want, router: o.and_then(|o| o.router) }),
+    }
+}
+
+pub const REFUSED_DISCOVERY: &str = "the engine refused the subnet dhcpnet discovered on {iface} ({subnet}) \
+and asked for another; that happens when the subnet overlaps a route of this host (for example the \
+parent interface's own address). A DHCP server has only one subnet to offer: pass it explicitly with \
+--subnet {subnet} --gateway GATEWAY, or create the network with `dhcpnet create`";
+
+/// Recognises the engine asking again for a pool without a subnet after
+/// refusing the one discovered (it overlapped a host route): answering the
+/// same subnet again would make it ask forever.
+#[derive(Debug, Default)]
+pub struct Discoveries {
+    pending: HashMap<String, (Cidr, Instant)>,
+}
+
+/// How long after a discovery a second request means "refused".
+pub const REASK_WINDOW: Duration = Duration::from_secs(30);
+
+impl Discoveries {
+    /// A discovery without --subnet on `iface` at `now`: the subnet handed
+    /// out just before, if this is the engine asking again.
+    pub fn asked_again(&self, iface: &str, now: Instant) -> Option<Cidr> {
+        self.pending.get(iface).filter(|(_, at)| now.duration_since(*at) < REASK_WINDOW).map(|(c, _)| *c)
+    }
+
+    pub fn handed_out(&mut self, iface: &str, subnet: Cidr, now: Instant) {
+        self.pending.insert(iface.to_string(), (subnet, now));
+    }
+
+    /// The engine used the pool (asked for its gateway): it accepted it.
+    pub fn accepted(&mut self, iface: &str) {
+        self.pending.remove(iface);
+    }
+
+    pub fn forget(&mut self, iface: &str) {
+        self.pending.remove(iface);
+    }
+}
+
+pub fn refused_discovery(iface: &str, subnet: Cidr) -> String {
+    REFUSED_DISCOVERY.replace("{iface}", iface).replace("{subnet}", &subnet.to_string())
+}
+
+/// What a RequestAddress asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressAsk {
+    /// The network's gateway (`requested`: the one passed with --gateway).
+    Gateway { requested: Option<Ipv4Addr> },
+    /// A lease for a container's MAC, optionally a given address (--ip).
+    Lease { mac: crate::net::mac::Mac, requested: Option<Ipv4Addr> },
+}
+
+pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, String> {
+    let opts = r.options.clone().unwrap_or_default();
+    let requested = if r.address.is_empty() {
+        None
+    } else {
+        let ip: Ipv4Addr = r
+            .address
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("{:?} is not an IPv4 address", r.address))?;
+        if !pool.subnet.contains(ip) {
+            return Err(format!("{ip} is not in the network's subnet {}", pool.subnet));
+        }
+        Some(ip)
+    };
+    if opts.get(ADDRESS_TYPE_OPTION).map(String::as_str) == Some(GATEWAY_TYPE) {
+        return Ok(AddressAsk::Gateway { requested });
+    }
+    let Some(mac) = opts.get(MAC_OPTION).filter(|m| !m.is_empty()) else {
+        return Err(format!(
+            "the engine sent no MAC address ({MAC_OPTION}) with the address request; dhcpnet leases \
+             per MAC, and asks for it in its capabilities: restart the Docker engine so it reads them again"
+        ));
+    };
+    let mac = crate::net::mac::Mac::parse_unicast(mac).map_err(|e| format!("the engine's MAC address: {e}"))?;
+    Ok(AddressAsk::Lease { mac, requested })
+}
+
+pub fn address_answer(ip: Ipv4Addr, prefix: u8) -> Value {
+    json!({ "Address": format!("{ip}/{prefix}"), "Data": {} })
+}
+
+pub fn pool_answer(p: &PoolId) -> Value {
+    json!({ "PoolID": p.encode(), "Pool": p.subnet.to_string(), "Data": {} })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> PoolId {
+        PoolId { iface: "eth0".into(), subnet: Cidr::parse("10.77.0.0/24").unwrap(), router: Some("10.77.0.1".parse().unwrap()) }
+    }
+
+    #[test]
+    fn routes_and_fixed_answers() {
+        assert_eq!(route("/Plugin.Activate"), Some(Call::Activate));
+        assert_eq!(route("/IpamDriver.ReleaseAddress"), Some(Call::ReleaseAddress));
+        assert_eq!(route("/NetworkDriver.CreateNetwork"), None);
+        assert_eq!(fixed_answer(Call::Activate).unwrap(), json!({"Implements": ["IpamDriver"]}));
+        assert_eq!(fixed_answer(Call::Capabilities).unwrap()["RequiresMACAddress"], true);
+        assert!(fixed_answer(Call::RequestPool).is_none());
+    }
+
+    #[test]
+    fn pool_ids_round_trip_and_foreign_ones_are_refused() {
+        let p = pool();
+        assert_eq!(p.encode(), "dhcpnet:eth0:10.77.0.0/24:10.77.0.1");
+        assert_eq!(PoolId::decode(&p.encode()).unwrap(), p);
+        let q = PoolId { router: None, ..pool() };
+        assert_eq!(PoolId::decode(&q.encode()).unwrap(), q);
+        for bad in ["", "LocalDefault/10.0.0.0/8", "dhcpnet:eth0:10.77.0.0/24", "dhcpnet::10.0.0.0/8:", "dhcpnet:e:x:", "dhcpnet:e:10.0.0.0/8:zz"] {
+            assert!(PoolId::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidr_parsing_normalises() {
+        assert_eq!(Cidr::parse("10.77.0.9/24").unwrap().to_string(), "10.77.0.0/24");
+        assert!(Cidr::parse("10.77.0.0").is_err());
+        assert!(Cidr::parse("10.77.0.0/33").is_err());
+        assert!(Cidr::parse("fe80::/64").is_err());
+        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().first_usable(), Ipv4Addr::new(10, 0, 0, 1));
+    }
+
+    #[test]
+    fn gateway_is_the_router_else_the_first_usable_address() {
+        assert_eq!(pool().gateway(), Ipv4Addr::new(10, 77, 0, 1));
+        let p = PoolId { router: Some("192.168.9.1".parse().unwrap()), subnet: Cidr::parse("10.77.0.0/24").unwrap(), ..pool() };
+        assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 1));
+        let p = PoolId { router: Some("10.77.0.254".parse().unwrap()), ..pool() };
+        assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 254));
+    }
+
+    #[test]
+    fn pool_rules() {
+        let offer = Offered { subnet: Cidr::parse("10.77.0.0/24").unwrap(), router: Some("10.77.0.1".parse().unwrap()) };
+        let want = Cidr::parse("10.77.0.0/24").ok();
+        assert_eq!(decide_pool("eth0", None, false, Some(&offer)).unwrap(), pool());
+        assert_eq!(decide_pool("eth0", want, false, Some(&offer)).unwrap(), pool());
+        let e = decide_pool("eth0", Cidr::parse("10.9.0.0/16").ok(), false, Some(&offer)).unwrap_err();
+        assert!(e.contains("10.77.0.0/24, not in 10.9.0.0/16") && e.contains("--subnet 10.77.0.0/24"), "{e}");
+        let e = decide_pool("eth0.10", None, true, Some(&offer)).unwrap_err();
+        assert!(e.contains("spanning tree") && e.contains("--subnet"), "{e}");
+        assert!(decide_pool("eth0.10", want, true, Some(&offer)).is_ok());
+        assert!(decide_pool("eth0", None, false, None).unwrap_err().contains("pass --subnet"));
+        // A server that does not answer now does not block a network the user described.
+        assert_eq!(decide_pool("eth0", want, false, None).unwrap().router, None);
+    }
+
+    #[test]
+    fn a_second_discovery_soon_after_the_first_is_a_refusal() {
+        let mut d = Discoveries::default();
+        let t0 = Instant::now();
+        let c = Cidr::parse("10.77.0.0/24").unwrap();
+        assert_eq!(d.asked_again("eth0", t0), None);
+        d.handed_out("eth0", c, t0);
+        assert_eq!(d.asked_again("eth0", t0 + Duration::from_secs(1)), Some(c));
+        assert_eq!(d.asked_again("eth1", t0 + Duration::from_secs(1)), None);
+        assert_eq!(d.asked_again("eth0", t0 + REASK_WINDOW), None);
+        d.accepted("eth0");
+        assert_eq!(d.asked_again("eth0", t0 + Duration::from_secs(1)), None);
+        let m = refused_discovery("eth0", c);
+        assert!(m.contains("--subnet 10.77.0.0/24") && m.contains("dhcpnet create") && m.contains("route"), "{m}");
+    }
+
+    #[test]
+    fn address_requests() {
+        let mut opts = HashMap::new();
+        opts.insert(MAC_OPTION.to_string(), "02:42:0a:4d:00:07".to_string());
+        let r = AddressRequest { pool_id: pool().encode(), address: String::new(), options: Some(opts.clone()) };
+        assert_eq!(
+            address_ask(&r, &pool()).unwrap(),
+            AddressAsk::Lease { mac: crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7]), requested: None }
+        );
+        let r = AddressRequest { address: "10.77.0.99".into(), options: Some(opts.clone()), ..r };
+        assert!(matches!(address_ask(&r, &pool()).unwrap(), AddressAsk::Lease { requested: Some(ip), .. } if ip == Ipv4Addr::new(10, 77, 0, 99)));
+        let r = AddressRequest { address: "10.9.0.99".into(), options: Some(opts), ..r };
+        assert!(address_ask(&r, &pool()).unwrap_err().contains("not in the network's subnet"));
+        let r = AddressRequest { address: String::new(), options: None, ..r };
+        assert!(address_ask(&r, &pool()).unwrap_err().contains("no MAC address"));
+        let mut g = HashMap::new();
+        g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());
+        let r = AddressRequest { options: Some(g), ..r };
+        assert_eq!(address_ask(&r, &pool()).unwrap(), AddressAsk::Gateway { requested: None });
+        assert_eq!(address_answer(Ipv4Addr::new(10, 77, 0, 5), 24), json!({"Address": "10.77.0.5/24", "Data": {}}));
+    }
+
+    #[test]
+    fn requests_decode_from_the_engine_json() {
+        let body = br#"{"AddressSpace":"dhcpnet-local","Pool":"","SubPool":"","Options":{"dhcp_interface":"eth0"},"V6":false}"#;
+        let r: PoolRequest = decode(body, "RequestPool").unwrap();
+        assert_eq!(r.options.unwrap().get(INTERFACE_OPTION).map(String::as_str), Some("eth0"));
+        let r: PoolRequest = decode(b"", "RequestPool").unwrap();
+        assert!(r.pool.is_empty());
+        let r: ReleaseAddressRequest = decode(br#"{"PoolID":"x","Address":"10.0.0.1"}"#, "ReleaseAddress").unwrap();
+        assert_eq!(r.address, "10.0.0.1");
+        assert!(decode::<PoolRequest>(b"{nope", "RequestPool").unwrap_err().contains("could not read"));
+    }
+}

@@ -1,0 +1,274 @@
+//! The renewal loop: sleep until the next deadline (or until another process
+//! changes the records), then renew, rebind or reacquire what is due.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::Shared;
+use super::schedule::{self, Action, Backoff, Key};
+use super::watch::Watch;
+use crate::dhcp::client::Goal;
+use crate::dhcp::transport::{self, Job, Options, Outcome};
+use crate::error::Result;
+use crate::lease::{self, FILE, Lease, Status};
+use crate::net::iface::Interface;
+
+/// Longest single sleep: a guard against wall-clock jumps, not a poll.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// What became of one due lease.
+#[derive(Debug)]
+enum Fate {
+    /// Write this record (renewed, lost, or reacquired).
+    Update(Lease),
+    /// Nothing answered: try again later.
+    Retry(Backoff),
+}
+
+pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
+    let mut watch = match Watch::new(shared.store.dir(), FILE) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("{e}; leases added by other dhcpnet processes are seen at the next deadline");
+            None
+        }
+    };
+    let mut backoff: HashMap<Key, Backoff> = HashMap::new();
+    let mut first = true;
+    loop {
+        let leases = match lease::load(&shared.store) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("{e}; renewals wait until the file can be read again");
+                Vec::new()
+            }
+        };
+        backoff.retain(|k, _| leases.iter().any(|l| schedule::key(l) == *k));
+        let now = Utc::now();
+        let plan = schedule::plan(&leases, &backoff, now);
+        if first {
+            log::info!("holding {} lease(s); {} due now", leases.len(), plan.due.len());
+            first = false;
+        }
+        if !plan.due.is_empty() {
+            let due: Vec<(Lease, Action)> = plan.due.iter().map(|&(i, a)| (leases[i].clone(), a)).collect();
+            attend(shared, due, &opts, &mut backoff).await;
+            continue;
+        }
+        let sleep = plan
+            .next
+            .map(|n| (n - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        log::debug!("next renewal in {:.1} s", sleep.as_secs_f64());
+        match &mut watch {
+            Some(w) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(sleep) => {}
+                    r = w.changed() => {
+                        if let Err(e) = r {
+                            log::warn!("{e}; no longer watching the state directory");
+                            watch = None;
+                        } else {
+                            log::debug!("the records changed; planning again");
+                        }
+                    }
+                }
+            }
+            None => tokio::time::sleep(sleep).await,
+        }
+    }
+}
+
+fn goal(l: &Lease, a: Action) -> Goal {
+    match (a, l.server_mac) {
+        (Action::Renew, Some(server_mac)) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+        (Action::Renew | Action::Rebind, _) => Goal::Rebind { ip: l.ip },
+        (Action::Reacquire, _) => Goal::Reboot { ip: l.ip },
+    }
+}
+
+async fn exchange(iface: &Interface, jobs: &[Job], opts: &Options) -> Vec<Outcome> {
+    match transport::run(iface, jobs, opts, |_, _| {}).await {
+        // A run that stopped on an error is retried like one nobody answered.
+        Ok(o) => o
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Failed(msg) => {
+                    log::error!("{msg}");
+                    Outcome::NoAnswer
+                }
+                o => o,
+            })
+            .collect(),
+        Err(e) => {
+            log::error!("{e}");
+            vec![Outcome::NoAnswer; jobs.len()]
+        }
+    }
+}
+
+/// Renew, rebind or reacquire `due` (one batch per interface) and record
+/// the results.
+async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, backoff: &mut HashMap<Key, Backoff>) {
+    let mut by_iface: BTreeMap<String, Vec<(Lease, Action)>> = BTreeMap::new();
+    for (l, a) in due {
+        by_iface.entry(l.interface.clone()).or_default().push((l, a));
+    }
+    let mut fates: Vec<(Key, Fate)> = Vec::new();
+    for (name, items) in by_iface {
+        let now = Utc::now();
+        let iface = match Interface::lookup(&name) {
+            Ok(i) => i,
+            Err(e) => {
+                log::error!("cannot renew {} lease(s) on {name}: {e}", items.len());
+                for (l, a) in items {
+                    fates.push((schedule::key(&l), Fate::Retry(schedule::retry_after(&l, a, now))));
+                }
+                continue;
+            }
+        };
+        let jobs: Vec<Job> = items.iter().map(|(l, a)| Job { id: l.identity(), goal: goal(l, *a) }).collect();
+        let outcomes = exchange(&iface, &jobs, opts).await;
+        let now = Utc::now();
+        let mut again: Vec<Lease> = Vec::new();
+        for ((l, a), o) in items.into_iter().zip(outcomes) {
+            let k = schedule::key(&l);
+            match o {
+                Outcome::Bound(b) => {
+                    let n = l.renewed(&b, now);
+                    if l.status == Status::Lost || a == Action::Reacquire {
+                        log::warn!("{} ({}): got the address {} back from {}", l.mac, name, n.ip, n.server_id);
+                    } else {
+                        log::info!("{} ({}): {} renewed until {}", l.mac, name, n.ip, fmt_expiry(&n));
+                    }
+                    moved(&l, &n);
+                    fates.push((k, Fate::Update(n)));
+                }
+                Outcome::Refused { server_id, message } => {
+                    log::error!(
+                        "LEASE LOST: the DHCP server {server_id} refused {} for {} on {name} (DHCPNAK{}); asking for the address again",
+                        l.ip,
+                        l.mac,
+                        message.map(|m| format!(": {m}")).unwrap_or_default()
+                    );
+                    again.push(l);
+                }
+                Outcome::NoAnswer if a == Action::Reacquire || l.is_expired(now) => {
+                    if l.status != Status::Lost {
+                        log::error!(
+                            "LEASE LOST: {} for {} on {name} expired with no answer from any DHCP server; \
+                             the server may give it to another client. Retrying every {} s",
+                            l.ip,
+                            l.mac,
+                            schedule::LOST_RETRY.num_seconds()
+                        );
+                    }
+                    let mut lost = l.clone();
+                    lost.status = Status::Lost;
+                    fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                    if l.status != Status::Lost {
+                        fates.push((k, Fate::Update(lost)));
+                    }
+                }
+                Outcome::NoAnswer | Outcome::Failed(_) => {
+                    let b = schedule::retry_after(&l, a, now);
+                    log::warn!(
+                        "{} ({}): no answer to {} of {}; trying again in {} s (expires {})",
+                        l.mac,
+                        name,
+                        if a == Action::Renew { "renewing" } else { "rebinding" },
+                        l.ip,
+                        (b.until - now).num_seconds(),
+                        fmt_expiry(&l)
+                    );
+                    fates.push((k, Fate::Retry(b)));
+                }
+            }
+        }
+        if again.is_empty() {
+            continue;
+        }
+        // Refused: the address is not ours any more; DISCOVER asking for it.
+        let jobs: Vec<Job> =
+            again.iter().map(|l| Job { id: l.identity(), goal: Goal::Acquire { requested: Some(l.ip) } }).collect();
+        let outcomes = exchange(&iface, &jobs, opts).await;
+        let now = Utc::now();
+        for (l, o) in again.into_iter().zip(outcomes) {
+            let k = schedule::key(&l);
+            match o {
+                Outcome::Bound(b) => {
+                    let n = l.renewed(&b, now);
+                    if n.ip == l.ip {
+                        log::warn!("{} ({}): got the address {} back", l.mac, name, n.ip);
+                    }
+                    moved(&l, &n);
+                    fates.push((k, Fate::Update(n)));
+                }
+                Outcome::Refused { .. } | Outcome::NoAnswer | Outcome::Failed(_) => {
+                    log::error!("LEASE LOST: {} ({}) could not get {} or any address back; retrying later", l.mac, name, l.ip);
+                    let mut lost = l.clone();
+                    lost.status = Status::Lost;
+                    fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                    fates.push((k, Fate::Update(lost)));
+                }
+            }
+        }
+    }
+    let mut updates: Vec<Lease> = Vec::new();
+    for (k, f) in fates {
+        match f {
+            Fate::Retry(b) => {
+                backoff.insert(k, b);
+            }
+            Fate::Update(l) => {
+                if l.status == Status::Bound {
+                    backoff.remove(&k);
+                }
+                updates.push(l);
+            }
+        }
+    }
+    if updates.is_empty() {
+        return;
+    }
+    let _gate = shared.gate.lock().await;
+    let r = lease::update(&shared.store, |all| {
+        for u in updates {
+            // A lease released meanwhile by another process stays released.
+            if let Some(slot) = all.iter_mut().find(|o| o.mac == u.mac && o.interface == u.interface) {
+                let container = slot.container.clone();
+                let hostname = slot.hostname.clone();
+                *slot = u;
+                // Keep what others recorded meanwhile (container, hostname).
+                slot.container = slot.container.clone().or(container);
+                slot.hostname = slot.hostname.clone().or(hostname);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        log::error!("cannot record renewals: {e}");
+    }
+}
+
+/// Say so loudly when the server moved a lease to another address.
+fn moved(old: &Lease, new: &Lease) {
+    if new.ip != old.ip {
+        log::error!(
+            "ADDRESS CHANGED: {} on {} now holds {} instead of {}; a running container's static \
+             address cannot follow: restart the container{} so it takes the new address",
+            old.mac,
+            old.interface,
+            new.ip,
+            old.ip,
+            old.container.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        );
+    }
+}
+
+fn fmt_expiry(l: &Lease) -> String {
+    l.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into())
+}

@@ -1,0 +1,291 @@
+//! When each recorded lease needs attention, free of I/O and clocks.
+//!
+//! RFC 2131 §4.4.5: at T1 the client REQUESTs from the server that granted
+//! the lease (RENEWING, unicast); at T2 from any server (REBINDING,
+//! broadcast); at expiry the lease is gone. After an attempt that got no
+//! answer, the next one waits half the time left until the next boundary
+//! (T2, or expiry), but at least `MIN_RETRY` (the RFC's 60 s), and never
+//! past that boundary. A lease that was lost (NAK or expiry) is retried
+//! every `LOST_RETRY`.
+//!
+//! The daemon keeps the retry times in memory only: after a restart every
+//! overdue lease is due at once, which is what "kill -9 loses nothing" needs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::dhcp::message::{INFINITE, timers};
+use crate::lease::{Lease, Status};
+use crate::net::mac::Mac;
+
+pub const MIN_RETRY: Duration = Duration::seconds(60);
+pub const LOST_RETRY: Duration = Duration::seconds(60);
+
+/// A lease's identity in the records (one lease per MAC and interface).
+pub type Key = (Mac, String);
+
+pub fn key(l: &Lease) -> Key {
+    (l.mac, l.interface.clone())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Past T1: DHCPREQUEST to the granting server (unicast).
+    Renew,
+    /// Past T2: DHCPREQUEST to any server (broadcast).
+    Rebind,
+    /// Past expiry, or refused: the address is no longer ours; ask for it back.
+    Reacquire,
+}
+
+/// The instants that matter for one lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub t1: DateTime<Utc>,
+    pub t2: DateTime<Utc>,
+    pub expiry: DateTime<Utc>,
+}
+
+/// T1, T2 and expiry of a lease; None for an infinite one.
+pub fn deadlines(l: &Lease) -> Option<Deadlines> {
+    let lease = l.lease_time?;
+    let expiry = l.expires_at?;
+    let (t1, t2) = timers(lease, l.renewal_time, l.rebinding_time);
+    if t1 == INFINITE {
+        return None;
+    }
+    let at = |s: u32| l.obtained_at + Duration::seconds(s as i64);
+    Some(Deadlines { t1: at(t1), t2: at(t2), expiry })
+}
+
+/// An attempt that got no answer: do not try again before `until`. It only
+/// applies to the lease as it was (`obtained_at`); a renewed record starts
+/// afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub obtained_at: DateTime<Utc>,
+    /// The phase it was for: crossing into the next phase (T2, expiry)
+    /// acts at once.
+    pub action: Action,
+    pub until: DateTime<Utc>,
+}
+
+/// What the lease needs at `now`, ignoring back-off.
+pub fn phase(l: &Lease, now: DateTime<Utc>) -> Option<Action> {
+    if l.status == Status::Lost {
+        return Some(Action::Reacquire);
+    }
+    let d = deadlines(l)?;
+    if now >= d.expiry {
+        Some(Action::Reacquire)
+    } else if now >= d.t2 {
+        Some(Action::Rebind)
+    } else if now >= d.t1 {
+        Some(Action::Renew)
+    } else {
+        None
+    }
+}
+
+/// When the lease next needs attention (None: never, e.g. infinite).
+pub fn next_due(l: &Lease, backoff: Option<&Backoff>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let backoff = backoff
+        .filter(|b| b.obtained_at == l.obtained_at && Some(b.action) == phase(l, now))
+        .map(|b| b.until);
+    if l.status == Status::Lost {
+        return Some(backoff.unwrap_or(now));
+    }
+    let d = deadlines(l)?;
+    let boundary = match phase(l, now) {
+        None => return Some(d.t1),
+        Some(Action::Renew) => Some(d.t2),
+        Some(Action::Rebind) => Some(d.expiry),
+        Some(Action::Reacquire) => None,
+    };
+    Some(match (backoff, boundary) {
+        (Some(b), Some(x)) => b.min(x),
+        (Some(b), None) => b,
+        (None, _) => now,
+    })
+}
+
+/// When to try again after an attempt at `now` for `action` got no answer.
+pub fn retry_after(l: &Lease, action: Action, now: DateTime<Utc>) -> Backoff {
+    let until = match (action, deadlines(l)) {
+        (Action::Renew, Some(d)) => now + ((d.t2 - now) / 2).max(MIN_RETRY),
+        (Action::Rebind, Some(d)) => now + ((d.expiry - now) / 2).max(MIN_RETRY),
+        _ => now + LOST_RETRY,
+    };
+    Backoff { obtained_at: l.obtained_at, action, until }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Indices into the leases given, with what each needs now.
+    pub due: Vec<(usize, Action)>,
+    /// The earliest instant something is due after now, if any.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// Which leases need attention at `now`, and when to wake up next.
+pub fn plan(leases: &[Lease], backoff: &HashMap<Key, Backoff>, now: DateTime<Utc>) -> Plan {
+    let mut due = Vec::new();
+    let mut next: Option<DateTime<Utc>> = None;
+    for (i, l) in leases.iter().enumerate() {
+        let Some(at) = next_due(l, backoff.get(&key(l)), now) else { continue };
+        if at <= now {
+            if let Some(a) = phase(l, now) {
+                due.push((i, a));
+            }
+        } else {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    Plan { due, next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn lease(mac_last: u8, lease_time: u32, t1: Option<u32>, t2: Option<u32>) -> Lease {
+        Lease {
+            ip: std::net::Ipv4Addr::new(10, 0, 0, mac_last),
+            prefix_len: 24,
+            subnet: "10.0.0.0/24".into(),
+            mac: Mac([2, 0, 0, 0, 0, mac_last]),
+            gateway: None,
+            dns: vec![],
+            domain: None,
+            search: vec![],
+            server_id: std::net::Ipv4Addr::new(10, 0, 0, 1),
+            server_mac: None,
+            lease_time: Some(lease_time),
+            renewal_time: t1,
+            rebinding_time: t2,
+            obtained_at: t(0),
+            expires_at: Some(t(lease_time as i64)),
+            hostname: None,
+            client_id: "01:02:00:00:00:00:01".into(),
+            interface: "eth0".into(),
+            network: None,
+            container: None,
+            mtu: None,
+            routes: vec![],
+            status: Status::Bound,
+        }
+    }
+
+    #[test]
+    fn phases_follow_t1_t2_and_expiry() {
+        let l = lease(1, 100, Some(50), Some(87));
+        assert_eq!(phase(&l, t(49)), None);
+        assert_eq!(phase(&l, t(50)), Some(Action::Renew));
+        assert_eq!(phase(&l, t(86)), Some(Action::Renew));
+        assert_eq!(phase(&l, t(87)), Some(Action::Rebind));
+        assert_eq!(phase(&l, t(100)), Some(Action::Reacquire));
+    }
+
+    #[test]
+    fn missing_or_insane_timers_default_to_half_and_seven_eighths() {
+        let l = lease(1, 1000, None, None);
+        let d = deadlines(&l).unwrap();
+        assert_eq!((d.t1, d.t2, d.expiry), (t(500), t(875), t(1000)));
+        // T1 after T2 and T2 after the lease are ignored.
+        let l = lease(1, 1000, Some(900), Some(2000));
+        let d = deadlines(&l).unwrap();
+        assert_eq!((d.t1, d.t2), (t(500), t(875)));
+    }
+
+    #[test]
+    fn infinite_leases_are_never_due() {
+        let mut l = lease(1, 100, None, None);
+        l.lease_time = None;
+        l.expires_at = None;
+        let p = plan(&[l], &HashMap::new(), t(1_000_000));
+        assert_eq!(p, Plan { due: vec![], next: None });
+    }
+
+    #[test]
+    fn plan_sleeps_until_the_earliest_t1() {
+        let a = lease(1, 100, None, None); // T1 at 50
+        let mut b = lease(2, 40, None, None); // T1 at 20
+        b.obtained_at = t(10);
+        b.expires_at = Some(t(50));
+        let p = plan(&[a, b], &HashMap::new(), t(0));
+        assert!(p.due.is_empty());
+        assert_eq!(p.next, Some(t(30)));
+    }
+
+    #[test]
+    fn overdue_leases_are_due_at_once_after_a_restart() {
+        let leases = [lease(1, 100, None, None), lease(2, 100, None, None), lease(3, 100, None, None)];
+        // No back-off remembered (a fresh daemon): each is due in its phase.
+        assert_eq!(plan(&leases, &HashMap::new(), t(60)).due, vec![(0, Action::Renew), (1, Action::Renew), (2, Action::Renew)]);
+        assert_eq!(plan(&leases[..1], &HashMap::new(), t(90)).due, vec![(0, Action::Rebind)]);
+        assert_eq!(plan(&leases[..1], &HashMap::new(), t(500)).due, vec![(0, Action::Reacquire)]);
+    }
+
+    #[test]
+    fn no_answer_backs_off_half_the_time_to_the_next_boundary_but_not_past_it() {
+        let l = lease(1, 10_000, None, None); // T1 5000, T2 8750
+        let b = retry_after(&l, Action::Renew, t(5000));
+        assert_eq!(b.until, t(5000 + 1875));
+        let mut m = HashMap::new();
+        m.insert(key(&l), b);
+        let p = plan(std::slice::from_ref(&l), &m, t(5001));
+        assert!(p.due.is_empty());
+        assert_eq!(p.next, Some(t(6875)));
+        // Close to T2 the 60 s minimum applies, but T2 still wins.
+        let b = retry_after(&l, Action::Renew, t(8740));
+        assert_eq!(b.until, t(8800));
+        m.insert(key(&l), b);
+        assert_eq!(plan(std::slice::from_ref(&l), &m, t(8741)).next, Some(t(8750)));
+        assert_eq!(plan(std::slice::from_ref(&l), &m, t(8750)).due, vec![(0, Action::Rebind)]);
+    }
+
+    #[test]
+    fn a_renewed_record_forgets_the_old_back_off() {
+        let l = lease(1, 100, None, None);
+        let mut m = HashMap::new();
+        m.insert(key(&l), retry_after(&l, Action::Renew, t(50)));
+        let mut renewed = l.clone();
+        renewed.obtained_at = t(55);
+        renewed.expires_at = Some(t(155));
+        assert_eq!(plan(&[renewed], &m, t(60)).next, Some(t(105)));
+    }
+
+    #[test]
+    fn lost_leases_are_retried_every_minute() {
+        let mut l = lease(1, 100, None, None);
+        l.status = Status::Lost;
+        assert_eq!(plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due, vec![(0, Action::Reacquire)]);
+        let mut m = HashMap::new();
+        m.insert(key(&l), retry_after(&l, Action::Reacquire, t(10)));
+        let p = plan(std::slice::from_ref(&l), &m, t(11));
+        assert!(p.due.is_empty());
+        assert_eq!(p.next, Some(t(70)));
+    }
+
+    #[test]
+    fn ten_thousand_leases_plan_quickly() {
+        let leases: Vec<Lease> = (0..10_000u32)
+            .map(|i| {
+                let mut l = lease((i % 250) as u8 + 1, 3600, None, None);
+                l.mac = Mac([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+                l.obtained_at = t(i as i64);
+                l.expires_at = Some(t(i as i64 + 3600));
+                l
+            })
+            .collect();
+        let p = plan(&leases, &HashMap::new(), t(0));
+        assert!(p.due.is_empty());
+        assert_eq!(p.next, Some(t(1800)));
+    }
+}
