@@ -250,7 +250,10 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
         Ok(())
     });
     if let Err(e) = r {
-        log::error!("cannot record renewals: {e}");
+        // Not recorded means due again at once: wait instead of asking the
+        // server over and over.
+        log::error!("cannot record renewals: {e}; trying again in {} s", schedule::MIN_RETRY.num_seconds());
+        tokio::time::sleep(Duration::from_secs(schedule::MIN_RETRY.num_seconds() as u64)).await;
     }
 }
 

@@ -1,0 +1,272 @@
+//! `dhcpnet daemon` against real servers in namespace labs: renewals against
+//! kea with 20 s leases (across a kill -9), and the IPAM plugin API spoken
+//! over its socket the way the Docker engine speaks it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{IFACE, Lab, ok};
+use serde_json::{Value, json};
+
+/// A `dhcpnet daemon` in the lab's client namespace; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(lab: &Lab, extra: &[&str], name: &str) -> Daemon {
+        let log = lab.dir.path().join(format!("{name}.log"));
+        let f = std::fs::File::create(&log).expect("daemon log");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+            .arg("--state-dir")
+            .arg(lab.state_dir())
+            .args(["-vv", "daemon", "--no-docker"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(f));
+        Daemon { child: cmd.spawn().expect("start dhcpnet daemon"), log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to write anything on the way out.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Wait for `f` to hold, up to `limit`; the last value of `f` on failure.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if t.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------- kea
+
+/// Start kea-dhcp4 on the lab's server side: 10.77.0.50-150, the given
+/// valid-lifetime, T1 at half, T2 at 7/8 (kea's defaults when asked to
+/// compute them). Returns the memfile path.
+fn start_kea(lab: &mut Lab, valid: u32) -> PathBuf {
+    let dir = lab.dir.path();
+    let leases = dir.join("kea-leases4.csv");
+    let conf = json!({"Dhcp4": {
+        "interfaces-config": {"interfaces": [IFACE], "dhcp-socket-type": "raw"},
+        "lease-database": {"type": "memfile", "persist": true, "name": leases, "lfc-interval": 0},
+        "valid-lifetime": valid,
+        "calculate-tee-times": true,
+        "subnet4": [{"id": 1, "subnet": "10.77.0.0/24", "pools": [{"pool": "10.77.0.50 - 10.77.0.150"}],
+                     "option-data": [{"name": "routers", "data": "10.77.0.1"}]}],
+        "loggers": [{"name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 40,
+                     "output_options": [{"output": dir.join("kea.log")}]}]
+    }});
+    let conf_path = dir.join("kea.json");
+    std::fs::write(&conf_path, conf.to_string()).expect("kea config");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.srv, "kea-dhcp4", "-c"])
+        .arg(&conf_path)
+        .env("KEA_PIDFILE_DIR", dir)
+        .env("KEA_LOCKFILE_DIR", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("kea.stderr")).expect("kea stderr")))
+        .spawn()
+        .expect("start kea-dhcp4");
+    lab.servers.push(child);
+    let up = wait_for(Duration::from_secs(15), || {
+        std::fs::read_to_string(dir.join("kea.log")).ok().filter(|l| l.contains("DHCP4_STARTED")).map(|_| ())
+    });
+    assert!(
+        up.is_some(),
+        "kea did not start: {}{}",
+        std::fs::read_to_string(dir.join("kea.stderr")).unwrap_or_default(),
+        std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default()
+    );
+    leases
+}
+
+/// The latest expiry (epoch seconds) kea's memfile holds for `mac`
+/// (address,hwaddr,client_id,valid_lifetime,expire,...; rows are appended).
+fn kea_expiry(file: &Path, mac: &str) -> Option<i64> {
+    std::fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some(mac))
+        .filter_map(|l| l.split(',').nth(4)?.parse::<i64>().ok())
+        .max()
+}
+
+#[test]
+fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    let kea = start_kea(&mut lab, 20);
+    let mac = "02:42:0a:4d:00:21";
+    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
+    assert_eq!(v["lease_time"], 20);
+    let e0 = kea_expiry(&kea, mac).expect("kea recorded the lease");
+
+    let mut d = Daemon::start(&lab, &["--no-plugin"], "daemon-1");
+    // T1 is 10 s after the lease: the daemon renews by itself.
+    let e1 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
+    let e1 = e1.unwrap_or_else(|| panic!("kea's expiry did not move; daemon log:\n{}", d.log()));
+
+    // A lease taken by another dhcpnet process is picked up without a restart.
+    let mac2 = "02:42:0a:4d:00:22";
+    ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac2, "-o", "json"]));
+    let f0 = kea_expiry(&kea, mac2).expect("kea recorded the second lease");
+    let moved = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac2).filter(|&e| e > f0));
+    assert!(moved.is_some(), "the second lease was not renewed; daemon log:\n{}", d.log());
+
+    d.kill9();
+    // Stay down past T1 (10 s before expiry), so the lease is overdue at restart.
+    let e = kea_expiry(&kea, mac).unwrap_or(e1);
+    let now = chrono::Utc::now().timestamp();
+    let until_overdue = (e - 7 - now).max(0) as u64;
+    std::thread::sleep(Duration::from_secs(until_overdue));
+    let before = kea_expiry(&kea, mac).unwrap_or(e);
+    let restarted = Instant::now();
+    let d2 = Daemon::start(&lab, &["--no-plugin"], "daemon-2");
+    let e2 = wait_for(Duration::from_secs(6), || kea_expiry(&kea, mac).filter(|&x| x > before));
+    assert!(
+        e2.is_some(),
+        "after a kill -9 and restart the overdue lease was not renewed at once ({:?}); log:\n{}",
+        restarted.elapsed(),
+        d2.log()
+    );
+    // And renewals go on after that.
+    let e3 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&x| Some(x) > e2));
+    assert!(e3.is_some(), "renewals stopped after the restart; log:\n{}", d2.log());
+    // The records follow the ACKs.
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let rec = list.as_array().and_then(|a| a.iter().find(|l| l["mac"] == mac)).cloned().expect("record kept");
+    assert_eq!(rec["status"], "bound");
+    assert_eq!(rec["ip"], v["ip"]);
+    assert!(rec["seconds_left"].as_i64().unwrap_or(0) > 0, "{rec}");
+}
+
+// ---------------------------------------------------------------- plugin
+
+/// One HTTP/1.1 POST over the plugin socket, as the engine sends it.
+fn post(sock: &Path, path: &str, body: &Value) -> Value {
+    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let b = body.to_string();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+        b.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn wait_socket(p: &Path, d: &Daemon) {
+    let up = wait_for(Duration::from_secs(10), || UnixStream::connect(p).ok().map(|_| ()));
+    assert!(up.is_some(), "the plugin socket did not appear; log:\n{}", d.log());
+}
+
+#[test]
+fn ipam_plugin_api_leases_releases_and_checks_pools() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    lab.start_dnsmasq(&[]);
+    let sock = lab.dir.path().join("plugin.sock");
+    let sock_s = sock.to_string_lossy().to_string();
+    let d = Daemon::start(&lab, &["--plugin-socket", &sock_s], "plugin");
+    wait_socket(&sock, &d);
+
+    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
+    assert_eq!(post(&sock, "/IpamDriver.GetCapabilities", &json!({}))["RequiresMACAddress"], true);
+    let spaces = post(&sock, "/IpamDriver.GetDefaultAddressSpaces", &json!({}));
+    assert!(spaces["LocalDefaultAddressSpace"].is_string(), "{spaces}");
+
+    // No dhcp_interface: an error that says what to pass.
+    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"AddressSpace": "dhcpnet-local", "Pool": "", "Options": {}}));
+    assert!(e["Error"].as_str().unwrap_or_default().contains("dhcp_interface=IFACE"), "{e}");
+    // A subnet the server contradicts.
+    let opts = json!({"dhcp_interface": IFACE});
+    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "192.168.99.0/24", "Options": opts}));
+    assert!(e["Error"].as_str().unwrap_or_default().contains("--subnet 10.77.0.0/24"), "{e}");
+    // The right subnet, then discovery without one.
+    let p = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.77.0.0/24", "Options": opts}));
+    assert_eq!(p["Pool"], "10.77.0.0/24", "{p}");
+    let pool_id = p["PoolID"].as_str().expect("PoolID").to_string();
+    let p2 = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": opts}));
+    assert_eq!(p2["Pool"], "10.77.0.0/24", "{p2}");
+    // The engine refusing the discovered pool asks again: a clear error, not a loop.
+    post(&sock, "/IpamDriver.ReleasePool", &json!({"PoolID": p2["PoolID"]}));
+    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": opts}));
+    let msg = e["Error"].as_str().unwrap_or_default();
+    assert!(msg.contains("--subnet 10.77.0.0/24") && msg.contains("dhcpnet create"), "{e}");
+
+    // Gateway: the server's router.
+    let g = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"RequestAddressType": "com.docker.network.gateway"}}));
+    assert_eq!(g["Address"], "10.77.0.1/24", "{g}");
+
+    // A container's address: leased for the engine's MAC.
+    let mac = "02:42:0a:4d:00:31";
+    let a = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"com.docker.network.endpoint.macaddress": mac}}));
+    let addr = a["Address"].as_str().unwrap_or_else(|| panic!("{a}")).to_string();
+    let ip = addr.trim_end_matches("/24").to_string();
+    assert!(lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip), "{:?}", lab.server_leases());
+
+    // docker run --ip: that address, or a clear refusal.
+    let mac2 = "02:42:0a:4d:00:32";
+    let a2 = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.120",
+        "Options": {"com.docker.network.endpoint.macaddress": mac2}}));
+    assert_eq!(a2["Address"], "10.77.0.120/24", "{a2}");
+    let mac3 = "02:42:0a:4d:00:33";
+    let e = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.120",
+        "Options": {"com.docker.network.endpoint.macaddress": mac3}}));
+    assert!(e["Error"].as_str().unwrap_or_default().contains("would not give 10.77.0.120"), "{e}");
+    assert!(!lab.server_leases().iter().any(|r| r.0 == mac3), "the refused lease was kept: {:?}", lab.server_leases());
+    // No MAC: an error a person can act on.
+    let e = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "", "Options": {}}));
+    assert!(e["Error"].as_str().unwrap_or_default().contains("no MAC address"), "{e}");
+
+    // ReleaseAddress carries no MAC: the address maps to the lease.
+    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": ip})), json!({}));
+    let gone = wait_for(Duration::from_secs(5), || (!lab.server_leases().iter().any(|r| r.0 == mac)).then_some(()));
+    assert!(gone.is_some(), "dnsmasq still holds {ip}: {:?}", lab.server_leases());
+    // Releasing the gateway (network rm) is fine and touches no lease.
+    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.1"})), json!({}));
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let macs: Vec<&str> = list.as_array().map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(macs, vec![mac2], "{list}");
+
+    // Garbage never kills the server.
+    let mut s = UnixStream::connect(&sock).expect("connect");
+    s.write_all(b"NONSENSE\r\n\r\n").expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
+    drop(d);
+}
