@@ -27,8 +27,10 @@ impl Daemon {
         cmd.args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
             .arg("--state-dir")
             .arg(lab.state_dir())
-            .args(["-vv", "daemon", "--no-docker"])
+            .args(["-vv", "daemon"])
             .args(extra)
+            // Where no engine listens: the daemon must renew all the same.
+            .env("DOCKER_HOST", format!("unix://{}", lab.dir.path().join("no-engine.sock").display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(f));
@@ -128,7 +130,7 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     assert_eq!(v["lease_time"], 20);
     let e0 = kea_expiry(&kea, mac).expect("kea recorded the lease");
 
-    let mut d = Daemon::start(&lab, &["--no-plugin"], "daemon-1");
+    let mut d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-1");
     // T1 is 10 s after the lease: the daemon renews by itself.
     let e1 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
     let e1 = e1.unwrap_or_else(|| panic!("kea's expiry did not move; daemon log:\n{}", d.log()));
@@ -148,7 +150,8 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     std::thread::sleep(Duration::from_secs(until_overdue));
     let before = kea_expiry(&kea, mac).unwrap_or(e);
     let restarted = Instant::now();
-    let d2 = Daemon::start(&lab, &["--no-plugin"], "daemon-2");
+    // This time with event following on, and no engine to follow.
+    let d2 = Daemon::start(&lab, &["--no-plugin", "--docker", "/usr/bin/docker"], "daemon-2");
     let e2 = wait_for(Duration::from_secs(6), || kea_expiry(&kea, mac).filter(|&x| x > before));
     assert!(
         e2.is_some(),
@@ -159,6 +162,7 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     // And renewals go on after that.
     let e3 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&x| Some(x) > e2));
     assert!(e3.is_some(), "renewals stopped after the restart; log:\n{}", d2.log());
+    assert!(d2.log().contains("following container events is off until it appears"), "{}", d2.log());
     // The records follow the ACKs.
     let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
     let rec = list.as_array().and_then(|a| a.iter().find(|l| l["mac"] == mac)).cloned().expect("record kept");
@@ -197,7 +201,7 @@ fn ipam_plugin_api_leases_releases_and_checks_pools() {
     lab.start_dnsmasq(&[]);
     let sock = lab.dir.path().join("plugin.sock");
     let sock_s = sock.to_string_lossy().to_string();
-    let d = Daemon::start(&lab, &["--plugin-socket", &sock_s], "plugin");
+    let d = Daemon::start(&lab, &["--no-docker", "--plugin-socket", &sock_s], "plugin");
     wait_socket(&sock, &d);
 
     assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));

@@ -206,6 +206,35 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
     engine.import_busybox();
     let daemon = Daemon::start(&lab, &engine);
 
+    let parent = format!("parent={IFACE}");
+    let dhcp_if = format!("dhcp_interface={IFACE}");
+    let create = |name: &str, subnet: Option<&str>| {
+        let mut a = vec!["network", "create", "-d", "macvlan", "--ipam-driver", "dhcpnet", "-o", &parent, "--ipam-opt", &dhcp_if];
+        if let Some(s) = subnet {
+            a.extend(["--subnet", s]);
+        }
+        a.push(name);
+        engine.docker(&a)
+    };
+    // A subnet the DHCP server contradicts is refused, naming the right one.
+    let o = create("wrong", Some("192.168.99.0/24"));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("--subnet 10.77.0.0/24"), "{err}");
+    // Without --subnet the subnet is discovered...
+    let o = create("found", None);
+    assert!(o.status.success(), "{}\ndaemon:\n{}", String::from_utf8_lossy(&o.stderr), daemon.log());
+    let found = &serde_json::from_str::<Value>(&engine.must(&["network", "inspect", "found"])).expect("json")[0];
+    assert_eq!(found["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24", "{found}");
+    engine.must(&["network", "rm", "found"]);
+    // ...unless it overlaps a route of the host: the engine refuses it and
+    // asks again, and the answer says what to do.
+    common::must(&["ip", "-n", &lab.cli, "addr", "add", "10.77.0.9/24", "dev", IFACE]);
+    let o = create("overlap", None);
+    common::must(&["ip", "-n", &lab.cli, "addr", "del", "10.77.0.9/24", "dev", IFACE]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "the engine accepted an overlapping pool; daemon:\n{}", daemon.log());
+    assert!(err.contains("--subnet 10.77.0.0/24") && err.contains("dhcpnet create"), "{err}\ndaemon:\n{}", daemon.log());
+
     engine.must(&[
         "network", "create", "-d", "macvlan", "--ipam-driver", "dhcpnet", "--subnet", "10.77.0.0/24", "-o",
         &format!("parent={IFACE}"), "--ipam-opt", &format!("dhcp_interface={IFACE}"), "mcv0",
