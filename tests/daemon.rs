@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{IFACE, Lab, ok};
+use common::{IFACE, Lab, ok, wait_for};
 use serde_json::{Value, json};
 
 /// A `dhcpnet daemon` in the lab's client namespace; killed when dropped.
@@ -54,19 +54,6 @@ impl Drop for Daemon {
     }
 }
 
-/// Wait for `f` to hold, up to `limit`; the last value of `f` on failure.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if t.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 // ---------------------------------------------------------------- kea
 

@@ -10,9 +10,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{IFACE, Lab, ok, which};
+use common::{IFACE, Lab, ok, wait_for, which};
 use serde_json::Value;
 
 const DOCKER: &str = "/usr/bin/docker";
@@ -20,16 +20,15 @@ const PLUGIN_SOCKET: &str = "/run/docker/plugins/dhcpnet.sock";
 const PLUGIN_LOCK: &str = "/run/lock/dhcpnet-plugin-tests.lock";
 const IMAGE: &str = "dhcpnet-test-busybox:1";
 
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if t.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(250));
+
+/// SIGTERM, `grace` to exit, then SIGKILL.
+fn terminate(child: &mut Child, grace: Duration) {
+    // SAFETY: kill(2) with the pid of a child this test spawned and has not
+    // reaped yet (so the pid cannot have been reused); no memory is involved.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    if wait_for(grace, || child.try_wait().ok().flatten()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -97,15 +96,9 @@ impl Engine {
         for l in ["sh", "sleep", "hostname", "ip"] {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(l));
         }
-        let tar = Command::new("tar").arg("-C").arg(&root).args(["-cf", "-", "."]).stdout(Stdio::piped()).spawn().expect("tar");
-        let o = Command::new(DOCKER)
-            .arg("-H")
-            .arg(self.host())
-            .args(["import", "-", IMAGE])
-            .stdin(tar.stdout.expect("tar stdout"))
-            .output()
-            .expect("docker import");
-        assert!(o.status.success(), "docker import: {}", String::from_utf8_lossy(&o.stderr));
+        let tarball = self.dir.join("rootfs.tar");
+        common::must(&["tar", "-C", &root.to_string_lossy(), "-cf", &tarball.to_string_lossy(), "."]);
+        self.must(&["import", &tarball.to_string_lossy(), IMAGE]);
     }
 }
 
@@ -116,17 +109,7 @@ impl Drop for Engine {
             let _ = self.docker(&["rm", "-f", id]);
         }
         let _ = self.docker(&["network", "prune", "-f"]);
-        // SAFETY: kill(2) with a pid this test spawned; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, Duration::from_secs(20));
     }
 }
 
@@ -163,17 +146,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: kill(2) with a pid this test spawned.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, Duration::from_secs(5));
         let _ = std::fs::remove_file(PLUGIN_SOCKET);
     }
 }

@@ -248,16 +248,14 @@ impl Follower {
             if n.container.is_none() {
                 n.container = Some(c.id.clone());
             }
-            if l.hostname.is_none() {
-                if let Some(h) = &c.hostname {
-                    match self.send_hostname(&l, h).await {
-                        Some(r) => {
-                            n = r;
-                            n.container = Some(c.id.clone());
-                            log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac);
-                        }
-                        None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
+            if let (None, Some(h)) = (&l.hostname, &c.hostname) {
+                match self.send_hostname(&l, h).await {
+                    Some(r) => {
+                        n = r;
+                        n.container = Some(c.id.clone());
+                        log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac);
                     }
+                    None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
                 }
             }
             if n != l {

@@ -254,17 +254,17 @@ pub enum AddressAsk {
     Lease { mac: crate::net::mac::Mac, requested: Option<Ipv4Addr> },
 }
 
+/// An address as the engine sends it: `A.B.C.D` or `A.B.C.D/N`.
+pub fn parse_address(s: &str) -> Result<Ipv4Addr, String> {
+    s.split('/').next().and_then(|a| a.parse().ok()).ok_or_else(|| format!("{s:?} is not an IPv4 address"))
+}
+
 pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, String> {
     let opts = r.options.clone().unwrap_or_default();
     let requested = if r.address.is_empty() {
         None
     } else {
-        let ip: Ipv4Addr = r
-            .address
-            .split('/')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("{:?} is not an IPv4 address", r.address))?;
+        let ip = parse_address(&r.address)?;
         if !pool.subnet.contains(ip) {
             return Err(format!("{ip} is not in the network's subnet {}", pool.subnet));
         }
@@ -390,6 +390,8 @@ mod tests {
         g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());
         let r = AddressRequest { options: Some(g), ..r };
         assert_eq!(address_ask(&r, &pool()).unwrap(), AddressAsk::Gateway { requested: None });
+        assert_eq!(parse_address("10.77.0.5/24"), Ok(Ipv4Addr::new(10, 77, 0, 5)));
+        assert!(parse_address("fe80::1").is_err());
         assert_eq!(address_answer(Ipv4Addr::new(10, 77, 0, 5), 24), json!({"Address": "10.77.0.5/24", "Data": {}}));
     }
 

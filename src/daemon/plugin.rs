@@ -151,10 +151,9 @@ impl Plugin {
         };
         let iface = Interface::lookup(name).map_err(|e| e.to_string())?;
         let requested = if r.pool.is_empty() { None } else { Some(Cidr::parse(&r.pool)?) };
-        if requested.is_none() {
-            if let Some(prev) = self.discoveries.borrow().asked_again(name, Instant::now()) {
-                return Err(ipam::refused_discovery(name, prev));
-            }
+        let again = self.discoveries.borrow().asked_again(name, Instant::now());
+        if let (None, Some(prev)) = (requested, again) {
+            return Err(ipam::refused_discovery(name, prev));
         }
         let vlan = is_vlan(name);
         let offer = if vlan && requested.is_none() { None } else { self.probe(&iface).await? };
@@ -241,12 +240,7 @@ impl Plugin {
     async fn release_address(&self, body: &[u8]) -> std::result::Result<Value, String> {
         let r: ipam::ReleaseAddressRequest = ipam::decode(body, "ReleaseAddress")?;
         let pool = PoolId::decode(&r.pool_id)?;
-        let ip: Ipv4Addr = r
-            .address
-            .split('/')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("{:?} is not an IPv4 address", r.address))?;
+        let ip = ipam::parse_address(&r.address)?;
         let ctx = self.ctx();
         let held = crate::lease::load(&ctx.store)
             .map_err(|e| e.to_string())?

@@ -22,7 +22,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 enum Fate {
     /// Write this record (renewed, lost, or reacquired).
-    Update(Lease),
+    Update(Box<Lease>),
     /// Nothing answered: try again later.
     Retry(Backoff),
 }
@@ -145,7 +145,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                         log::info!("{} ({}): {} renewed until {}", l.mac, name, n.ip, fmt_expiry(&n));
                     }
                     moved(&l, &n);
-                    fates.push((k, Fate::Update(n)));
+                    fates.push((k, Fate::Update(Box::new(n))));
                 }
                 Outcome::Refused { server_id, message } => {
                     log::error!(
@@ -170,7 +170,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     lost.status = Status::Lost;
                     fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
                     if l.status != Status::Lost {
-                        fates.push((k, Fate::Update(lost)));
+                        fates.push((k, Fate::Update(Box::new(lost))));
                     }
                 }
                 Outcome::NoAnswer | Outcome::Failed(_) => {
@@ -205,14 +205,14 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                         log::warn!("{} ({}): got the address {} back", l.mac, name, n.ip);
                     }
                     moved(&l, &n);
-                    fates.push((k, Fate::Update(n)));
+                    fates.push((k, Fate::Update(Box::new(n))));
                 }
                 Outcome::Refused { .. } | Outcome::NoAnswer | Outcome::Failed(_) => {
                     log::error!("LEASE LOST: {} ({}) could not get {} or any address back; retrying later", l.mac, name, l.ip);
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
                     fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
-                    fates.push((k, Fate::Update(lost)));
+                    fates.push((k, Fate::Update(Box::new(lost))));
                 }
             }
         }
@@ -227,7 +227,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                 if l.status == Status::Bound {
                     backoff.remove(&k);
                 }
-                updates.push(l);
+                updates.push(*l);
             }
         }
     }

@@ -77,7 +77,7 @@ impl Watch {
             });
             match r {
                 Ok(Ok(n)) => {
-                    if event_names(&buf[..n]).iter().any(|f| *f == self.file) {
+                    if event_names(&buf[..n]).contains(&self.file) {
                         return Ok(());
                     }
                 }

@@ -326,3 +326,17 @@ impl Drop for Netns {
         let _ = sh(&["ip", "netns", "del", &self.0]);
     }
 }
+
+/// Wait until `f` gives a value, checking every 200 ms, up to `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if t.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
