@@ -203,6 +203,13 @@ fn ipam_plugin_api_leases_releases_and_checks_pools() {
     let opts = json!({"dhcp_interface": IFACE});
     let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "192.168.99.0/24", "Options": opts}));
     assert!(e["Error"].as_str().unwrap_or_default().contains("--subnet 10.77.0.0/24"), "{e}");
+    // A VLAN interface (Docker creates veth0.10 itself, after this call):
+    // no discovery there, the spanning-tree message; with --subnet it is taken.
+    let vopts = json!({"dhcp_interface": "veth0.10"});
+    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": vopts}));
+    assert!(e["Error"].as_str().unwrap_or_default().contains("spanning tree"), "{e}");
+    let v = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.88.0.0/24", "Options": vopts}));
+    assert_eq!(v["Pool"], "10.88.0.0/24", "{v}");
     // The right subnet, then discovery without one.
     let p = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.77.0.0/24", "Options": opts}));
     assert_eq!(p["Pool"], "10.77.0.0/24", "{p}");

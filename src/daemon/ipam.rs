@@ -176,6 +176,12 @@ pub struct Offered {
     pub router: Option<Ipv4Addr>,
 }
 
+/// `PARENT.VID` with VID in 1..=4094, the way VLAN links are named.
+pub fn vlan_name(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(base, vid)| !base.is_empty() && vid.parse::<u16>().is_ok_and(|v| (1..=4094).contains(&v)))
+}
+
 pub const STP_MESSAGE: &str = "is a VLAN interface: a VLAN link that was just created may carry no traffic \
 for 30-50 s while the switch's spanning tree settles, so a DHCP probe there cannot be trusted to find the \
 subnet. Pass the VLAN's subnet with --subnet (and --gateway if it is not the first address)";
@@ -337,6 +343,12 @@ mod tests {
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 1));
         let p = PoolId { router: Some("10.77.0.254".parse().unwrap()), ..pool() };
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 254));
+    }
+
+    #[test]
+    fn vlan_names() {
+        assert!(vlan_name("eth0.10") && vlan_name("enp3s0.4094") && vlan_name("a.b.1"));
+        assert!(!vlan_name("eth0") && !vlan_name("eth0.0") && !vlan_name("eth0.4095") && !vlan_name(".10") && !vlan_name("eth0.x"));
     }
 
     #[test]

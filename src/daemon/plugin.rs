@@ -149,19 +149,26 @@ impl Plugin {
                 ipam::INTERFACE_OPTION
             ));
         };
-        let iface = Interface::lookup(name).map_err(|e| e.to_string())?;
         let requested = if r.pool.is_empty() { None } else { Some(Cidr::parse(&r.pool)?) };
         let again = self.discoveries.borrow().asked_again(name, Instant::now());
         if let (None, Some(prev)) = (requested, again) {
             return Err(ipam::refused_discovery(name, prev));
         }
+        // On a VLAN interface spanning tree may hold DHCP back: no probe there
+        // (the interface may not even exist yet: Docker creates eth0.10 for
+        // `-o parent=eth0.10` after asking for the pool).
         let vlan = is_vlan(name);
-        let offer = if vlan && requested.is_none() { None } else { self.probe(&iface).await? };
+        let offer = if vlan {
+            None
+        } else {
+            let iface = Interface::lookup(name).map_err(|e| e.to_string())?;
+            self.probe(&iface).await?
+        };
         let pool = ipam::decide_pool(name, requested, vlan, offer.as_ref())?;
         if requested.is_none() {
             self.discoveries.borrow_mut().handed_out(name, pool.subnet, Instant::now());
         } else if offer.is_none() {
-            log::warn!("no DHCP server answered on {name}; accepting the subnet {} as given", pool.subnet);
+            log::warn!("no answer from a DHCP server on {name} (or a VLAN interface); accepting the subnet {} as given", pool.subnet);
         }
         Ok(ipam::pool_answer(&pool))
     }
@@ -262,9 +269,11 @@ impl Plugin {
     }
 }
 
-/// Whether `name` is an 802.1Q VLAN link.
+/// Whether `name` is an 802.1Q VLAN link: the kernel says so, or it is named
+/// like one (`eth0.10`), as Docker names the links it creates.
 fn is_vlan(name: &str) -> bool {
-    Path::new("/proc/net/vlan").join(name).exists()
+    ipam::vlan_name(name)
+        || Path::new("/proc/net/vlan").join(name).exists()
         || std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("uevent"))
             .is_ok_and(|u| u.lines().any(|l| l == "DEVTYPE=vlan"))
 }
