@@ -19,6 +19,9 @@ _dhcpnet() {
             dhcpnet,completions)
                 cmd="dhcpnet__subcmd__completions"
                 ;;
+            dhcpnet,daemon)
+                cmd="dhcpnet__subcmd__daemon"
+                ;;
             dhcpnet,help)
                 cmd="dhcpnet__subcmd__help"
                 ;;
@@ -51,6 +54,9 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,completions)
                 cmd="dhcpnet__subcmd__help__subcmd__completions"
+                ;;
+            dhcpnet__subcmd__help,daemon)
+                cmd="dhcpnet__subcmd__help__subcmd__daemon"
                 ;;
             dhcpnet__subcmd__help,help)
                 cmd="dhcpnet__subcmd__help__subcmd__help"
@@ -155,7 +161,7 @@ _dhcpnet() {
 
     case "${cmd}" in
         dhcpnet)
-            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore help"
+            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,8 +196,38 @@ _dhcpnet() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dhcpnet__subcmd__daemon)
+            opts="-v -q -h --plugin-socket --no-plugin --no-docker --docker --timeout --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --plugin-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dhcpnet__subcmd__help)
-            opts="probe lease release leases renew completions man vlan shim restore help"
+            opts="probe lease release leases renew completions man vlan shim restore daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,6 +241,20 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__daemon)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
