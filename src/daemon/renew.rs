@@ -234,6 +234,9 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
     if updates.is_empty() {
         return;
     }
+    let mut ifaces: Vec<String> = updates.iter().map(|u| u.interface.clone()).collect();
+    ifaces.sort_unstable();
+    ifaces.dedup();
     let _gate = shared.gate.lock().await;
     let r = lease::update(&shared.store, |all| {
         for u in updates {
@@ -249,6 +252,10 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
         }
         Ok(())
     });
+    // Host shims route to every leased address: follow lost and moved ones.
+    for i in &ifaces {
+        crate::cmd::shim::after_lease_change(&shared.store, i).await;
+    }
     if let Err(e) = r {
         // Not recorded means due again at once: wait instead of asking the
         // server over and over.
