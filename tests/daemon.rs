@@ -61,6 +61,12 @@ impl Drop for Daemon {
 /// valid-lifetime, T1 at half, T2 at 7/8 (kea's defaults when asked to
 /// compute them). Returns the memfile path.
 fn start_kea(lab: &mut Lab, valid: u32) -> PathBuf {
+    start_kea_with(lab, valid, "10.77.0.50 - 10.77.0.150", false, "kea")
+}
+
+/// kea with a pool of your choice; `authoritative` makes it NAK requests
+/// for addresses it did not lease. `name` names its config and log files.
+fn start_kea_with(lab: &mut Lab, valid: u32, pool: &str, authoritative: bool, name: &str) -> PathBuf {
     let dir = lab.dir.path();
     let leases = dir.join("kea-leases4.csv");
     let conf = json!({"Dhcp4": {
@@ -68,12 +74,13 @@ fn start_kea(lab: &mut Lab, valid: u32) -> PathBuf {
         "lease-database": {"type": "memfile", "persist": true, "name": leases, "lfc-interval": 0},
         "valid-lifetime": valid,
         "calculate-tee-times": true,
-        "subnet4": [{"id": 1, "subnet": "10.77.0.0/24", "pools": [{"pool": "10.77.0.50 - 10.77.0.150"}],
+        "authoritative": authoritative,
+        "subnet4": [{"id": 1, "subnet": "10.77.0.0/24", "pools": [{"pool": pool}],
                      "option-data": [{"name": "routers", "data": "10.77.0.1"}]}],
         "loggers": [{"name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 40,
-                     "output_options": [{"output": dir.join("kea.log")}]}]
+                     "output_options": [{"output": dir.join(format!("{name}.log"))}]}]
     }});
-    let conf_path = dir.join("kea.json");
+    let conf_path = dir.join(format!("{name}.json"));
     std::fs::write(&conf_path, conf.to_string()).expect("kea config");
     let child = Command::new("ip")
         .args(["netns", "exec", &lab.srv, "kea-dhcp4", "-c"])
@@ -81,18 +88,18 @@ fn start_kea(lab: &mut Lab, valid: u32) -> PathBuf {
         .env("KEA_PIDFILE_DIR", dir)
         .env("KEA_LOCKFILE_DIR", dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join("kea.stderr")).expect("kea stderr")))
+        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("kea stderr")))
         .spawn()
         .expect("start kea-dhcp4");
     lab.servers.push(child);
     let up = wait_for(Duration::from_secs(15), || {
-        std::fs::read_to_string(dir.join("kea.log")).ok().filter(|l| l.contains("DHCP4_STARTED")).map(|_| ())
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).ok().filter(|l| l.contains("DHCP4_STARTED")).map(|_| ())
     });
     assert!(
         up.is_some(),
         "kea did not start: {}{}",
-        std::fs::read_to_string(dir.join("kea.stderr")).unwrap_or_default(),
-        std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default()
+        std::fs::read_to_string(dir.join(format!("{name}.stderr"))).unwrap_or_default(),
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
     );
     leases
 }
@@ -156,6 +163,37 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     assert_eq!(rec["status"], "bound");
     assert_eq!(rec["ip"], v["ip"]);
     assert!(rec["seconds_left"].as_i64().unwrap_or(0) > 0, "{rec}");
+}
+
+#[test]
+fn a_nak_marks_the_lease_lost_says_so_and_takes_an_address_again() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    start_kea(&mut lab, 20);
+    let mac = "02:42:0a:4d:00:23";
+    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
+    let old_ip = v["ip"].as_str().expect("ip").to_string();
+    // The server is replaced by one that forgot the lease and hands out
+    // another range, authoritatively: the renewal at T1 gets a DHCPNAK.
+    lab.stop_servers();
+    let _ = std::fs::remove_file(lab.dir.path().join("kea-leases4.csv"));
+    start_kea_with(&mut lab, 20, "10.77.0.160 - 10.77.0.170", true, "kea-2");
+    let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-nak");
+    let moved = wait_for(Duration::from_secs(40), || {
+        let l = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+        let rec = l.as_array()?.iter().find(|x| x["mac"] == mac)?.clone();
+        (rec["status"] == "bound" && rec["ip"] != old_ip.as_str()).then_some(rec)
+    });
+    let rec = moved.unwrap_or_else(|| {
+        let kea = std::fs::read_to_string(lab.dir.path().join("kea-2.log")).unwrap_or_default();
+        let kea: Vec<&str> = kea.lines().filter(|l| !l.contains("RECLAIM") && !l.contains("HOSTS_") && l.contains("DEBUG")).collect();
+        panic!("the lease did not move; daemon log:\n{}\nkea:\n{}", d.log(), kea.join("\n"))
+    });
+    let new_ip = rec["ip"].as_str().unwrap_or_default();
+    let last: u8 = new_ip.rsplit('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
+    assert!((160..=170).contains(&last), "{rec}");
+    let log = d.log();
+    assert!(log.contains("LEASE LOST") && log.contains(&old_ip), "{log}");
+    assert!(log.contains("ADDRESS CHANGED") && log.contains(new_ip) && log.contains("cannot follow"), "{log}");
 }
 
 // ---------------------------------------------------------------- plugin

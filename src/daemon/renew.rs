@@ -110,16 +110,20 @@ async fn exchange(iface: &Interface, jobs: &[Job], opts: &Options) -> Vec<Outcom
     }
 }
 
-/// Renew, rebind or reacquire `due` (one batch per interface) and record
-/// the results.
+/// Renew, rebind or reacquire `due` (one batch per interface and action)
+/// and record the results.
 async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, backoff: &mut HashMap<Key, Backoff>) {
-    let mut by_iface: BTreeMap<String, Vec<(Lease, Action)>> = BTreeMap::new();
+    let mut by_iface: BTreeMap<(String, u8), Vec<(Lease, Action)>> = BTreeMap::new();
     for (l, a) in due {
-        by_iface.entry(l.interface.clone()).or_default().push((l, a));
+        by_iface.entry((l.interface.clone(), a as u8)).or_default().push((l, a));
     }
     let mut fates: Vec<(Key, Fate)> = Vec::new();
-    for (name, items) in by_iface {
+    for ((name, _), items) in by_iface {
         let now = Utc::now();
+        // A renewal gives up at T2 and a rebinding at expiry, so that the
+        // next step starts on time even with short leases.
+        let budget = items.iter().map(|(l, a)| schedule::exchange_budget(l, *a, now, opts.timeout)).min();
+        let opts = &Options { timeout: budget.unwrap_or(opts.timeout), ..opts.clone() };
         let iface = match Interface::lookup(&name) {
             Ok(i) => i,
             Err(e) => {
@@ -168,7 +172,11 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     }
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
-                    fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                    if a == Action::Reacquire {
+                        fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                    }
+                    // Expired while renewing or rebinding: ask for the address
+                    // back (broadcast INIT-REBOOT) at once.
                     if l.status != Status::Lost {
                         fates.push((k, Fate::Update(Box::new(lost))));
                     }

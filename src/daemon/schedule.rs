@@ -29,7 +29,7 @@ pub fn key(l: &Lease) -> Key {
     (l.mac, l.interface.clone())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     /// Past T1: DHCPREQUEST to the granting server (unicast).
     Renew,
@@ -118,6 +118,22 @@ pub fn retry_after(l: &Lease, action: Action, now: DateTime<Utc>) -> Backoff {
         _ => now + LOST_RETRY,
     };
     Backoff { obtained_at: l.obtained_at, action, until }
+}
+
+/// The shortest time one exchange is given, however close the boundary.
+pub const MIN_EXCHANGE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long an exchange for `action` may run from `now`: at most `max`, and
+/// a renewal no later than T2, a rebinding no later than expiry (each then
+/// moves on to the next step), but never less than `MIN_EXCHANGE`.
+pub fn exchange_budget(l: &Lease, action: Action, now: DateTime<Utc>, max: std::time::Duration) -> std::time::Duration {
+    let until = match (action, deadlines(l)) {
+        (Action::Renew, Some(d)) => Some(d.t2),
+        (Action::Rebind, Some(d)) => Some(d.expiry),
+        _ => None,
+    };
+    let left = until.and_then(|u| (u - now).to_std().ok()).unwrap_or(max);
+    left.min(max).max(MIN_EXCHANGE)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +275,19 @@ mod tests {
         renewed.obtained_at = t(55);
         renewed.expires_at = Some(t(155));
         assert_eq!(plan(&[renewed], &m, t(60)).next, Some(t(105)));
+    }
+
+    #[test]
+    fn exchanges_stop_at_the_next_boundary() {
+        use std::time::Duration as D;
+        let l = lease(1, 20, None, None); // T1 10, T2 17.5 (17), expiry 20
+        let max = D::from_secs(10);
+        assert_eq!(exchange_budget(&l, Action::Renew, t(10), max), D::from_secs(7));
+        assert_eq!(exchange_budget(&l, Action::Rebind, t(17), max), D::from_secs(3));
+        assert_eq!(exchange_budget(&l, Action::Rebind, t(19), max), MIN_EXCHANGE);
+        assert_eq!(exchange_budget(&l, Action::Reacquire, t(30), max), max);
+        let long = lease(2, 3600, None, None);
+        assert_eq!(exchange_budget(&long, Action::Renew, t(1800), max), max);
     }
 
     #[test]
