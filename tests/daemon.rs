@@ -129,6 +129,12 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     let e1 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
     let e1 = e1.unwrap_or_else(|| panic!("kea's expiry did not move; daemon log:\n{}", d.log()));
 
+    // A second daemon on the same records refuses to run (exit 7, state).
+    let mut twin = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "twin");
+    let st = wait_for(Duration::from_secs(10), || twin.child.try_wait().ok().flatten());
+    assert_eq!(st.and_then(|s| s.code()), Some(7), "a second daemon ran; its log:\n{}", twin.log());
+    assert!(twin.log().contains("another dhcpnet daemon is running"), "{}", twin.log());
+
     // A lease taken by another dhcpnet process is picked up without a restart.
     let mac2 = "02:42:0a:4d:00:22";
     ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac2, "-o", "json"]));

@@ -13,6 +13,7 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
     std::fs::create_dir_all(ctx.store.dir()).map_err(|e| {
         Error::state(ctx.store.dir(), format!("cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"))
     })?;
+    let _one = single_instance(ctx)?;
     let shared = Rc::new(Shared::new(ctx.store.clone()));
     let opts = Options { timeout: secs(a.timeout), ..Options::default() };
     let socket = plugin::socket_path(a.plugin_socket.as_ref());
@@ -52,4 +53,25 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         let _ = std::fs::remove_file(&socket);
     }
     result
+}
+
+/// One daemon per state directory: two would renew every lease twice. The
+/// lock is released by the kernel when the process ends, however it ends.
+fn single_instance(ctx: &Ctx) -> Result<std::fs::File> {
+    let p = ctx.store.path("daemon.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::state(&p, format!("cannot open: {e}")))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::state(
+            &p,
+            "another dhcpnet daemon is running with this state directory; stop it first \
+             (e.g. `systemctl stop dhcpnet`), or give this one another --state-dir",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::state(&p, format!("cannot lock: {e}"))),
+    }
 }
