@@ -230,6 +230,16 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
     });
     assert!(named.is_some(), "no hostname in dnsmasq's table: {:?}\ndaemon:\n{}", lab.server_leases(), daemon.log());
 
+    // docker run --ip: that address from the server, or a clear refusal.
+    engine.must(&["run", "-d", "--net", "mcv0", "--ip", "10.77.0.140", "--name", "pinned", IMAGE, "sleep", "600"]);
+    let p = inspect(&engine, "pinned");
+    assert_eq!(p["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"], "10.77.0.140", "{p}");
+    let o = engine.docker(&["run", "-d", "--net", "mcv0", "--ip", "10.77.0.140", "--name", "clash", IMAGE, "sleep", "600"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("would not give 10.77.0.140"), "{err}");
+    let _ = engine.docker(&["rm", "-f", "clash"]);
+    engine.must(&["rm", "-f", "pinned"]);
+
     // docker rm -f gives the address back.
     engine.must(&["rm", "-f", "web"]);
     let gone = wait_for(Duration::from_secs(20), || released(&lab, &ip, &mac).then_some(()));
