@@ -200,6 +200,7 @@ fn a_nak_marks_the_lease_lost_says_so_and_takes_an_address_again() {
     let log = d.log();
     assert!(log.contains("LEASE LOST") && log.contains(&old_ip), "{log}");
     assert!(log.contains("ADDRESS CHANGED") && log.contains(new_ip) && log.contains("cannot follow"), "{log}");
+    eprintln!("daemon log:\n{log}"); // shown with --nocapture
 }
 
 // ---------------------------------------------------------------- plugin

@@ -164,7 +164,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     if l.status != Status::Lost {
                         log::error!(
                             "LEASE LOST: {} for {} on {name} expired with no answer from any DHCP server; \
-                             the server may give it to another client. Retrying every {} s",
+                             the server may give it to another client. Asking for it back now, then every {} s",
                             l.ip,
                             l.mac,
                             schedule::LOST_RETRY.num_seconds()
@@ -183,13 +183,20 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                 }
                 Outcome::NoAnswer | Outcome::Failed(_) => {
                     let b = schedule::retry_after(&l, a, now);
+                    // The back-off, or the next step (T2, expiry) if sooner.
+                    let next = schedule::next_due(&l, Some(&b), now).unwrap_or(b.until);
+                    let secs = (next - now).num_seconds().max(0);
+                    let then = match (a, schedule::phase(&l, next)) {
+                        (Action::Renew, Some(Action::Rebind)) => format!("asking any server (rebinding) in {secs} s"),
+                        (Action::Rebind, Some(Action::Reacquire)) => format!("the lease runs out in {secs} s"),
+                        _ => format!("trying again in {secs} s"),
+                    };
                     log::warn!(
-                        "{} ({}): no answer to {} of {}; trying again in {} s (expires {})",
+                        "{} ({}): no answer to {} of {}; {then} (expires {})",
                         l.mac,
                         name,
                         if a == Action::Renew { "renewing" } else { "rebinding" },
                         l.ip,
-                        (b.until - now).num_seconds(),
                         fmt_expiry(&l)
                     );
                     fates.push((k, Fate::Retry(b)));
