@@ -9,10 +9,12 @@
 pub mod cli;
 pub mod cmd;
 pub mod dhcp;
+pub mod docker;
 pub mod error;
 pub mod lease;
 pub mod links;
 pub mod logging;
 pub mod net;
+pub mod network;
 pub mod output;
 pub mod store;

@@ -1,0 +1,118 @@
+//! `dhcpnet delete NET [--force]`: refuse while containers are attached
+//! (unless --force: then `rm` each), release every lease on NET, `docker
+//! network rm`, delete the links dhcpnet created for NET, forget NET.
+//!
+//! The record is marked `deleting` before the first change; every step
+//! reports; a failure midway leaves the record, and a second `delete`
+//! skips what is already done and finishes.
+
+use serde::Serialize;
+
+use super::{Ctx, release::release_leases, rm::remove, step};
+use crate::cli::DeleteArgs;
+use crate::error::{Error, Result};
+use crate::network::{self, from_docker};
+use crate::output;
+
+#[derive(Debug, Serialize)]
+struct Deleted {
+    network: String,
+    containers_removed: Vec<String>,
+    leases_released: Vec<std::net::Ipv4Addr>,
+    docker_network_removed: bool,
+    links_deleted: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
+    let docker = ctx.docker();
+    let name = a.network.as_str();
+    let info = docker.network_inspect(name).await?;
+    let rec = match (network::find(&ctx.store, name)?, &info) {
+        (Some(r), _) => r,
+        (None, Some(i)) => from_docker(i).ok_or_else(|| {
+            Error::NotFound(format!(
+                "Docker's network {name} was not created by dhcpnet: remove it with `docker network rm {name}`"
+            ))
+        })?,
+        (None, None) => return Err(network::not_found(name)),
+    };
+    if let Some(i) = &info {
+        if !rec.id.is_empty() && i.id != rec.id {
+            log::warn!(
+                "Docker's network {name} ({}) is not the one dhcpnet created ({}); deleting it as asked",
+                &i.id[..i.id.len().min(12)],
+                &rec.id[..rec.id.len().min(12)]
+            );
+        }
+    }
+    let attached: Vec<(String, String)> = info.as_ref().map(|i| i.containers.clone()).unwrap_or_default();
+    if !attached.is_empty() && !a.force {
+        let names: Vec<&str> = attached.iter().map(|(_, n)| n.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "network {name} still has containers attached: {}. Remove them with `dhcpnet rm {}`, or \
+             delete with --force to remove them too",
+            names.join(", "),
+            names.join(" ")
+        )));
+    }
+    let marked = rec.clone();
+    network::update(&ctx.store, |nets| {
+        nets.retain(|n| n.name != marked.name);
+        let mut m = marked;
+        m.deleting = true;
+        nets.push(m);
+        Ok(())
+    })?;
+    let mut done = Deleted {
+        network: name.to_string(),
+        containers_removed: Vec::new(),
+        leases_released: Vec::new(),
+        docker_network_removed: false,
+        links_deleted: Vec::new(),
+    };
+    for (id, cname) in &attached {
+        let r = remove(ctx, &docker, id).await.map_err(|e| {
+            Error::Docker(format!("removing container {cname} failed: {e}; run `dhcpnet delete {name} --force` again to finish"))
+        })?;
+        done.leases_released.extend(r.released);
+        done.containers_removed.push(cname.clone());
+    }
+    let released = release_leases(ctx, |l| l.network.as_deref() == Some(name)).await.map_err(|e| {
+        Error::Partial(format!("releasing the leases on {name} failed: {e}; run `dhcpnet delete {name}` again to finish"))
+    })?;
+    step(&format!("released {} lease(s) on {name}", released.len()));
+    done.leases_released.extend(released.iter().map(|l| l.ip));
+    if info.is_some() {
+        let out = docker.run(&["network", "rm", name]).await?;
+        if !out.success() {
+            return Err(Error::Docker(format!(
+                "`docker network rm {name}` failed: {}; run `dhcpnet delete {name}` again to finish",
+                out.message()
+            )));
+        }
+        done.docker_network_removed = true;
+        step(&format!("removed Docker network {name}"));
+    } else {
+        step(&format!("Docker has no network {name} (any more)"));
+    }
+    if let Some(link) = &rec.owned_link {
+        return Err(Error::Kernel(format!(
+            "network {name} owns the link {link}, and this build of dhcpnet cannot delete links it created: \
+             delete it with `ip link del {link}`, then run `dhcpnet delete {name}` again"
+        )));
+    }
+    network::update(&ctx.store, |nets| {
+        nets.retain(|n| n.name != name);
+        Ok(())
+    })?;
+    step(&format!("forgot network {name}"));
+    output::emit(a.out.output, &done, || {
+        output::kv_table(&[
+            ("network", done.network.clone()),
+            ("containers removed", output::list(&done.containers_removed)),
+            ("leases released", output::list(&done.leases_released)),
+            ("docker network removed", if done.docker_network_removed { "yes".into() } else { "no (was gone)".into() }),
+            ("links deleted", output::list(&done.links_deleted)),
+        ])
+    })
+}
