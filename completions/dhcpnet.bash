@@ -19,6 +19,12 @@ _dhcpnet() {
             dhcpnet,completions)
                 cmd="dhcpnet__subcmd__completions"
                 ;;
+            dhcpnet,create)
+                cmd="dhcpnet__subcmd__create"
+                ;;
+            dhcpnet,delete)
+                cmd="dhcpnet__subcmd__delete"
+                ;;
             dhcpnet,help)
                 cmd="dhcpnet__subcmd__help"
                 ;;
@@ -43,6 +49,12 @@ _dhcpnet() {
             dhcpnet,restore)
                 cmd="dhcpnet__subcmd__restore"
                 ;;
+            dhcpnet,rm)
+                cmd="dhcpnet__subcmd__rm"
+                ;;
+            dhcpnet,run)
+                cmd="dhcpnet__subcmd__run"
+                ;;
             dhcpnet,shim)
                 cmd="dhcpnet__subcmd__shim"
                 ;;
@@ -51,6 +63,12 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,completions)
                 cmd="dhcpnet__subcmd__help__subcmd__completions"
+                ;;
+            dhcpnet__subcmd__help,create)
+                cmd="dhcpnet__subcmd__help__subcmd__create"
+                ;;
+            dhcpnet__subcmd__help,delete)
+                cmd="dhcpnet__subcmd__help__subcmd__delete"
                 ;;
             dhcpnet__subcmd__help,help)
                 cmd="dhcpnet__subcmd__help__subcmd__help"
@@ -75,6 +93,12 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,restore)
                 cmd="dhcpnet__subcmd__help__subcmd__restore"
+                ;;
+            dhcpnet__subcmd__help,rm)
+                cmd="dhcpnet__subcmd__help__subcmd__rm"
+                ;;
+            dhcpnet__subcmd__help,run)
+                cmd="dhcpnet__subcmd__help__subcmd__run"
                 ;;
             dhcpnet__subcmd__help,shim)
                 cmd="dhcpnet__subcmd__help__subcmd__shim"
@@ -155,7 +179,7 @@ _dhcpnet() {
 
     case "${cmd}" in
         dhcpnet)
-            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore help"
+            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore create run rm delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,8 +214,84 @@ _dhcpnet() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dhcpnet__subcmd__create)
+            opts="-o -v -q -h --parent --subnet --gateway --dhcp-interface --vlan --timeout --dry-run --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subnet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dhcp-interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vlan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__delete)
+            opts="-o -v -q -h --force --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dhcpnet__subcmd__help)
-            opts="probe lease release leases renew completions man vlan shim restore help"
+            opts="probe lease release leases renew completions man vlan shim restore create run rm delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,6 +305,34 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -317,6 +445,34 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -687,6 +843,62 @@ _dhcpnet() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__rm)
+            opts="-o -v -q -h --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__run)
+            opts="-v -q -h --hostname --mac --timeout --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hostname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mac)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state-dir)
