@@ -245,7 +245,14 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut c) = child {
-            stop_pid(c.id() as i32);
+            // Our own child: reap it while waiting (a zombie still "exists").
+            // SAFETY: signalling our own child process; no memory involved.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let t = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
             let _ = c.wait();
         }
         remove_tree(&self.dir);
