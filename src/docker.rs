@@ -140,6 +140,11 @@ pub fn is_mac_address_riddle(stderr: &str) -> bool {
     stderr.contains("mac-address") && stderr.contains("requires API version")
 }
 
+/// The 12-character form of a container or network id, as docker shows it.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
 /// Quote one argument for display as a POSIX shell word.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));

@@ -161,7 +161,7 @@ fn create_by_probe_run_rm_recreate_delete() {
 
 #[test]
 fn create_with_subnet_infers_gateway_and_warns_without_server() {
-    let Some((lab, e)) = setup(false) else { return };
+    let Some((mut lab, e)) = setup(false) else { return };
     let net = format!("dn-subnet-{}", std::process::id());
     let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
     let parent = lab.parent().to_string();
@@ -171,6 +171,15 @@ fn create_with_subnet_infers_gateway_and_warns_without_server() {
     assert_eq!(created["gateway"], "10.78.0.1", "the first usable address");
     assert!(stderr(&out).contains("warning") && stderr(&out).contains("no DHCP server answered"), "{}", stderr(&out));
     assert_eq!(e.docker_ok(&["network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", &net]), "10.78.0.1");
+
+    // Now a server answers, but from 10.77.0.0/24: its address is never
+    // handed to a container, and the lease goes back.
+    lab.start_dnsmasq(&[]);
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "stray", IMAGE, "sleep", "600"]);
+    assert_eq!(code(&r), Some(5), "{}", stderr(&r));
+    assert!(stderr(&r).contains("outside") && stderr(&r).contains("10.78.0.0/24"), "{}", stderr(&r));
+    assert!(lab.server_leases().is_empty(), "the lease was released: {:?}", lab.server_leases());
+    assert!(!e.docker(&["inspect", "stray"]).status.success(), "no container was started");
     // Known to Docker by its labels even when dhcpnet's records are lost.
     std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
     let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));

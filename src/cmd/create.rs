@@ -183,7 +183,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
 pub fn table(n: &Network) -> String {
     output::kv_table(&[
         ("network", n.name.clone()),
-        ("id", n.id.chars().take(12).collect()),
+        ("id", crate::docker::short_id(&n.id)),
         ("parent", n.parent.clone()),
         ("dhcp interface", n.dhcp_interface.clone()),
         ("subnet", n.subnet.to_string()),

@@ -40,8 +40,8 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         if !rec.id.is_empty() && i.id != rec.id {
             log::warn!(
                 "Docker's network {name} ({}) is not the one dhcpnet created ({}); deleting it as asked",
-                &i.id[..i.id.len().min(12)],
-                &rec.id[..rec.id.len().min(12)]
+                crate::docker::short_id(&i.id),
+                crate::docker::short_id(&rec.id)
             );
         }
     }

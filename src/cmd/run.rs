@@ -184,7 +184,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         if let Some(c) = docker.inspect_container(name).await? {
             return Err(Error::Usage(format!(
                 "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
-                &c.id[..c.id.len().min(12)]
+                crate::docker::short_id(&c.id)
             )));
         }
     }
@@ -194,7 +194,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
             if docker.inspect_container(cid).await?.is_some() {
                 return Err(Error::Usage(format!(
                     "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
-                    &cid[..cid.len().min(12)],
+                    crate::docker::short_id(cid),
                     l.ip
                 )));
             }
