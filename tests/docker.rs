@@ -160,7 +160,7 @@ fn create_by_probe_run_rm_recreate_delete() {
 }
 
 #[test]
-fn create_with_subnet_infers_gateway_and_warns_without_server() {
+fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
     let Some((mut lab, e)) = setup(false) else { return };
     let net = format!("dn-subnet-{}", std::process::id());
     let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
@@ -180,11 +180,34 @@ fn create_with_subnet_infers_gateway_and_warns_without_server() {
     assert!(stderr(&r).contains("outside") && stderr(&r).contains("10.78.0.0/24"), "{}", stderr(&r));
     assert!(lab.server_leases().is_empty(), "the lease was released: {:?}", lab.server_leases());
     assert!(!e.docker(&["inspect", "stray"]).status.success(), "no container was started");
-    // Known to Docker by its labels even when dhcpnet's records are lost.
+    // Known to Docker by its labels even when dhcpnet's records are lost;
+    // a delete that fails midway (here `docker network rm`) leaves a record
+    // that the next delete finishes.
     std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
+    let wrapper = lab.dir.path().join("docker-failing-rm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = network ] && [ \"$2\" = rm ]; then echo 'Error: simulated failure' >&2; exit 1; fi\nexec {} \"$@\"\n",
+            e.cli.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut env = e.env();
+    env.retain(|(k, _)| k != "DHCPNET_DOCKER");
+    env.push(("DHCPNET_DOCKER".into(), wrapper.display().to_string()));
+    let failed = lab.dhcpnet_root(&["delete", &net], &env);
+    assert_eq!(code(&failed), Some(10), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("simulated failure") && stderr(&failed).contains("again"), "{}", stderr(&failed));
+    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    assert_eq!(recs["networks"][0]["deleting"], true, "{recs}");
+    assert!(e.has_network(&net));
     let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
     assert_eq!(del["docker_network_removed"], true);
     assert!(!e.has_network(&net));
+    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    assert_eq!(recs["networks"], serde_json::json!([]));
 }
 
 #[test]
