@@ -128,6 +128,20 @@ fn create_by_probe_run_rm_recreate_delete() {
     assert!(stderr(&bad).contains("released"), "{}", stderr(&bad));
     assert_eq!(lab.server_leases().len(), before, "the lease was released: {:?}", lab.server_leases());
 
+    // Attached with --rm: docker's output is the user's; once the container
+    // is gone its lease is released.
+    let att = dhcpnet(&lab, &e, &["run", &net, "--", "--rm", IMAGE, "sh", "-c", "ip -4 addr show eth0"]);
+    assert!(att.status.success(), "{}", stderr(&att));
+    assert!(text(&att).contains("inet 10.77.0."), "the container's own output: {}", text(&att));
+    assert_eq!(lab.server_leases().len(), before, "released after --rm: {:?}", lab.server_leases());
+    // Attached, ending with status 3: that status comes through, the
+    // stopped container keeps its lease until `rm`.
+    let three = dhcpnet(&lab, &e, &["run", &net, "--", "--name", "three", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(code(&three), Some(3), "{}", stderr(&three));
+    assert_eq!(lab.server_leases().len(), before + 1);
+    ok(&dhcpnet(&lab, &e, &["rm", "three", "-o", "json"]));
+    assert_eq!(lab.server_leases().len(), before);
+
     // A CLI newer than the engine is explained before any lease is taken.
     if std::path::Path::new("/usr/local/bin/docker").is_file() {
         let mut env = e.env();
