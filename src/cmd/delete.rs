@@ -36,15 +36,20 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         })?,
         (None, None) => return Err(network::not_found(name)),
     };
-    if let Some(i) = &info {
-        if !rec.id.is_empty() && i.id != rec.id {
+    // A Docker network of that name that dhcpnet did not make (another id,
+    // no dhcpnet labels) is not ours to remove: only the records go.
+    let info = match info {
+        Some(i) if !rec.id.is_empty() && i.id != rec.id && from_docker(&i).is_none() => {
             log::warn!(
-                "Docker's network {name} ({}) is not the one dhcpnet created ({}); deleting it as asked",
+                "Docker's network {name} ({}) is not the one dhcpnet created ({}) and has no dhcpnet labels: \
+                 leaving it alone, forgetting dhcpnet's record",
                 crate::docker::short_id(&i.id),
                 crate::docker::short_id(&rec.id)
             );
+            None
         }
-    }
+        other => other,
+    };
     let attached: Vec<(String, String)> = info.as_ref().map(|i| i.containers.clone()).unwrap_or_default();
     if !attached.is_empty() && !a.force {
         let names: Vec<&str> = attached.iter().map(|(_, n)| n.as_str()).collect();
