@@ -198,6 +198,10 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
     // a delete that fails midway (here `docker network rm`) leaves a record
     // that the next delete finishes.
     std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
+    let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
+    assert_eq!(l["interface"], parent.as_str(), "the DHCP interface, from Docker's labels");
+    assert_eq!(l["network"], net.as_str());
+    assert_eq!(lab.server_leases().len(), 1);
     let wrapper = lab.dir.path().join("docker-failing-rm");
     std::fs::write(
         &wrapper,
@@ -217,6 +221,7 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
     let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
     assert_eq!(recs["networks"][0]["deleting"], true, "{recs}");
     assert!(e.has_network(&net));
+    assert!(lab.server_leases().is_empty(), "the leases on NET were released before the failure");
     let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
     assert_eq!(del["docker_network_removed"], true);
     assert!(!e.has_network(&net));
