@@ -262,6 +262,24 @@ fn refusals_and_dry_run() {
         )
     );
     assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+
+    // --vlan: the dry run names the VLAN link dhcpnet would create and own.
+    let o = lab.dhcpnet_root(&["create", "dryv", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24", "--timeout", "0.2", "--dry-run"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vlan_link = format!("{parent}.10");
+    assert!(text(&o).contains(&format!("--opt parent={vlan_link} ")), "{}", text(&o));
+    assert!(text(&o).contains(&format!("--label io.dhcpnet.owned-link={vlan_link} ")), "{}", text(&o));
+    assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists(), "a dry run creates no link");
+    // For real, on a kernel without 802.1Q (as here) it fails with exit 9
+    // and leaves nothing behind; with 802.1Q it creates PARENT.VID.
+    let vlan_ok = std::path::Path::new("/proc/net/vlan/config").exists();
+    if !vlan_ok {
+        let o = lab.dhcpnet_root(&["create", "v10", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24"], &env);
+        assert_eq!(code(&o), Some(9), "{}", stderr(&o));
+        assert!(stderr(&o).contains("8021q"), "{}", stderr(&o));
+        assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists());
+        assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+    }
     let o = lab.dhcpnet_root(&["lease", "dry"], &env);
     assert_eq!(code(&o), Some(6), "{}", stderr(&o));
 }

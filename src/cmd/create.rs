@@ -9,6 +9,7 @@ use super::{Ctx, probe::probe, step};
 use crate::cli::CreateArgs;
 use crate::docker::{LABEL_DHCP_INTERFACE, LABEL_MANAGED, LABEL_OWNED_LINK, LABEL_PARENT, LABEL_VLAN};
 use crate::error::{Error, Result};
+use crate::links;
 use crate::net::iface::{Interface, validate_name};
 use crate::network::{self, Network, Subnet, vlan_of, vlan_needs_subnet};
 use crate::output;
@@ -107,19 +108,11 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         };
         return Err(vlan_needs_subnet(&shown));
     }
-    if a.vlan.is_some() {
-        if parent_vlan.is_some() {
-            return Err(Error::Usage(format!(
-                "{} is already a VLAN sub-interface: give either --parent {} alone, or --parent BASE --vlan VID",
-                a.parent, a.parent
-            )));
-        }
-        return Err(Error::Kernel(
-            "--vlan needs dhcpnet's own VLAN link support, which this build does not have yet. Use \
-             --parent PARENT.VID instead (e.g. --parent eth0.10 --subnet ...): Docker then creates that \
-             VLAN link itself and removes it with the network"
-                .into(),
-        ));
+    if a.vlan.is_some() && parent_vlan.is_some() {
+        return Err(Error::Usage(format!(
+            "{} is already a VLAN sub-interface: give either --parent {} alone, or --parent BASE --vlan VID",
+            a.parent, a.parent
+        )));
     }
     if let Some(n) = network::find(&ctx.store, &a.network)? {
         return Err(Error::Usage(format!(
@@ -130,20 +123,56 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             if n.deleting { format!(": finish deleting it with `dhcpnet delete {}`", n.name) } else { String::new() }
         )));
     }
-    let dhcp_iface = a.dhcp_interface.clone().unwrap_or_else(|| a.parent.clone());
-    let (subnet, gateway) = subnet_and_gateway(&a, &dhcp_iface).await?;
+    // --vlan: dhcpnet creates PARENT.VID, owned by the network and deleted
+    // with it. A link of that name that dhcpnet already owned (`vlan add`)
+    // is used but stays the user's; one that someone else made is refused
+    // by the links rules. --dry-run only works out the name.
+    let (parent, owned_link, created_link) = match a.vlan {
+        None => (a.parent.clone(), None, None),
+        Some(vid) => {
+            let name = links::link_name(None, &format!("{}.{vid}", a.parent))?;
+            let existed = std::path::Path::new("/sys/class/net").join(&name).exists();
+            if a.dry_run {
+                (name.clone(), (!existed).then_some(name), None)
+            } else {
+                let rec = links::add_vlan(&ctx.store, &a.parent, vid, None).await?;
+                if existed {
+                    step(&format!("using {} ({}), which dhcpnet already owned", rec.name, rec.describe()));
+                    (rec.name, None, None)
+                } else {
+                    step(&format!("created {} ({}), owned by network {}", rec.name, rec.describe(), a.network));
+                    (rec.name.clone(), Some(rec.name.clone()), Some(rec.name))
+                }
+            }
+        }
+    };
+    // Undo what this command created, then report `e`.
+    let made = async |ctx: &Ctx, e: Error| -> Error {
+        if let Some(l) = &created_link {
+            match links::delete_owned(&ctx.store, l, false).await {
+                Ok(()) => step(&format!("deleted {l} again")),
+                Err(de) => log::error!("cannot delete {l} again: {de}; remove it with `dhcpnet vlan del {l}`"),
+            }
+        }
+        e
+    };
+    let dhcp_iface = a.dhcp_interface.clone().unwrap_or_else(|| parent.clone());
+    let (subnet, gateway) = match subnet_and_gateway(&a, &dhcp_iface).await {
+        Ok(v) => v,
+        Err(e) => return Err(made(ctx, e).await),
+    };
     if !subnet.contains(gateway) {
-        return Err(Error::Usage(format!("the gateway {gateway} is outside the subnet {subnet}")));
+        return Err(made(ctx, Error::Usage(format!("the gateway {gateway} is outside the subnet {subnet}"))).await);
     }
     let mut net = Network {
         name: a.network.clone(),
         id: String::new(),
-        parent: a.parent.clone(),
+        parent,
         dhcp_interface: dhcp_iface,
         subnet,
         gateway,
-        vlan: parent_vlan,
-        owned_link: None,
+        vlan: a.vlan.or(parent_vlan),
+        owned_link: owned_link.clone(),
         created_at: Utc::now().trunc_subsecs(0),
         deleting: false,
         members: Vec::new(),
@@ -154,9 +183,12 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         let view = DryRun { dry_run: true, command: docker.command_line(&args), argv: args.clone() };
         return output::emit(a.out.output, &view, || view.command.clone());
     }
-    let out = docker.run(&args).await?;
+    let out = match docker.run(&args).await {
+        Ok(o) => o,
+        Err(e) => return Err(made(ctx, e).await),
+    };
     if !out.success() {
-        return Err(Error::Docker(format!("`docker network create` failed: {}", out.message())));
+        return Err(made(ctx, Error::Docker(format!("`docker network create` failed: {}", out.message()))).await);
     }
     net.id = out.stdout.trim().to_string();
     step(&format!("created Docker network {} ({} on {}, gateway {})", net.name, net.subnet, net.parent, net.gateway));
@@ -169,13 +201,13 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     if let Err(e) = saved {
         let undo = docker.run(&["network", "rm", net.name.as_str()]).await;
         let undone = matches!(undo, Ok(ref o) if o.success());
-        return Err(Error::state(
+        return Err(made(ctx, Error::state(
             ctx.store.path(network::FILE),
             format!(
                 "{e}; {}",
                 if undone { "the Docker network was removed again".to_string() } else { format!("remove the Docker network with `docker network rm {}`", net.name) }
             ),
-        ));
+        )).await);
     }
     output::emit(a.out.output, &net, || table(&net))
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{Ctx, release::release_leases, rm::remove, step};
 use crate::cli::DeleteArgs;
 use crate::error::{Error, Result};
+use crate::links;
 use crate::network::{self, from_docker};
 use crate::output;
 
@@ -101,10 +102,21 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         step(&format!("Docker has no network {name} (any more)"));
     }
     if let Some(link) = &rec.owned_link {
-        return Err(Error::Kernel(format!(
-            "network {name} owns the link {link}, and this build of dhcpnet cannot delete links it created: \
-             delete it with `ip link del {link}`, then run `dhcpnet delete {name}` again"
-        )));
+        match links::delete_owned(&ctx.store, link, false).await {
+            Ok(()) => {
+                done.links_deleted.push(link.clone());
+                step(&format!("deleted {link}"));
+            }
+            // Gone already, records and all (an earlier delete got that far).
+            Err(Error::NotFound(_)) if !std::path::Path::new("/sys/class/net").join(link).exists() => {
+                step(&format!("{link} is gone already"));
+            }
+            Err(e) => {
+                return Err(Error::Partial(format!(
+                    "deleting {link} failed: {e}; run `dhcpnet delete {name}` again to finish"
+                )));
+            }
+        }
     }
     network::update(&ctx.store, |nets| {
         nets.retain(|n| n.name != name);
