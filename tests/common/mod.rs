@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod uml;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
