@@ -33,15 +33,15 @@ fn picker(what: &str, info: Option<&ContainerInfo>, nets: &[Network]) -> impl Fn
     let name = info.map(|c| c.name.clone()).unwrap_or_else(|| what.to_string());
     let mut macs: Vec<(String, Mac)> = Vec::new();
     for n in nets {
-        if let Some(ep) = info.and_then(|c| c.networks.get(&n.name)) {
-            if let Some(m) = ep.mac {
-                macs.push((n.name.clone(), m));
-            }
+        if let Some(ep) = info.and_then(|c| c.networks.get(&n.name))
+            && let Some(m) = ep.mac
+        {
+            macs.push((n.name.clone(), m));
         }
-        if info.is_none() {
-            if let Some(m) = n.member(&name) {
-                macs.push((n.name.clone(), m.mac));
-            }
+        if info.is_none()
+            && let Some(m) = n.member(&name)
+        {
+            macs.push((n.name.clone(), m.mac));
         }
     }
     move |l: &Lease| {

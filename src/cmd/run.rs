@@ -180,25 +180,25 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     }
     let user = scan(&a.docker_args)?;
     docker.check_mac_address_support().await?;
-    if let Some(name) = &user.name {
-        if let Some(c) = docker.inspect_container(name).await? {
-            return Err(Error::Usage(format!(
-                "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
-                crate::docker::short_id(&c.id)
-            )));
-        }
+    if let Some(name) = &user.name
+        && let Some(c) = docker.inspect_container(name).await?
+    {
+        return Err(Error::Usage(format!(
+            "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
+            crate::docker::short_id(&c.id)
+        )));
     }
     let (mac, requested) = pick_mac(&net, a.mac, user.name.as_deref());
-    if let Some(l) = lease::load(&ctx.store)?.iter().find(|l| l.mac == mac && l.interface == net.dhcp_interface) {
-        if let Some(cid) = &l.container {
-            if docker.inspect_container(cid).await?.is_some() {
-                return Err(Error::Usage(format!(
-                    "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
-                    crate::docker::short_id(cid),
-                    l.ip
-                )));
-            }
-        }
+    let held = lease::load(&ctx.store)?.into_iter().find(|l| l.mac == mac && l.interface == net.dhcp_interface);
+    if let Some(l) = held
+        && let Some(cid) = &l.container
+        && docker.inspect_container(cid).await?.is_some()
+    {
+        return Err(Error::Usage(format!(
+            "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
+            crate::docker::short_id(cid),
+            l.ip
+        )));
     }
     let hostname = match (&a.hostname, &user.name) {
         (Some(h), _) => Some(h.clone()),

@@ -161,10 +161,10 @@ impl Engine {
             if t.elapsed() > Duration::from_secs(60) {
                 panic!("dockerd did not come up in 60 s; log:\n{}", engine.log());
             }
-            if let Some(c) = engine.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    panic!("dockerd exited ({st}); log:\n{}", engine.log());
-                }
+            if let Some(c) = engine.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("dockerd exited ({st}); log:\n{}", engine.log());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
