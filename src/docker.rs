@@ -405,6 +405,23 @@ impl Docker {
         }))
     }
 
+    /// Every container on `network`, running or stopped, as (id, name):
+    /// `docker network inspect` lists only the running ones.
+    pub async fn containers_on(&self, network: &str) -> Result<Vec<(String, String)>> {
+        let filter = format!("network={network}");
+        let out = self.check(&["ps", "-a", "--no-trunc", "--filter", filter.as_str(), "--format", "{{.ID}} {{.Names}}"]).await?;
+        let mut v: Vec<(String, String)> = out
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let (id, name) = l.trim().split_once(' ')?;
+                Some((id.to_string(), name.to_string()))
+            })
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(v)
+    }
+
     /// `docker network inspect`; None when there is no such network.
     pub async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>> {
         let out = self.run(&["network", "inspect", "--", name]).await?;

@@ -157,7 +157,9 @@ fn create_by_probe_run_rm_recreate_delete() {
         }
     }
 
-    // delete refuses while containers are attached, naming them.
+    // delete refuses while containers are attached, naming them (a stopped
+    // one too, though `docker network inspect` does not list it).
+    e.docker_ok(&["stop", "-t", "0", "db"]);
     let refused = dhcpnet(&lab, &e, &["delete", &net]);
     assert_eq!(code(&refused), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("web-1") && stderr(&refused).contains("db"), "{}", stderr(&refused));

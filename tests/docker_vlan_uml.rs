@@ -3,7 +3,7 @@
 //! probes across it, records it as the network's, and `delete` removes it; a
 //! failed `docker network create` removes it again. There is no Docker
 //! Engine inside UML: a fake docker CLI (DHCPNET_DOCKER) logs its arguments
-//! and answers `network create/inspect/rm`; tests/docker.rs covers the real
+//! and answers `network create/inspect/rm` and `ps` (no containers); tests/docker.rs covers the real
 //! engine.
 
 mod common;
@@ -33,6 +33,8 @@ case "$1 $2" in
     cat "{dir}/inspect-$4.json"; exit 0;;
   "network rm")
     rm -f "/run/net-$3"; echo "$3"; exit 0;;
+  "ps -a")
+    exit 0;;
 esac
 echo "fake docker: unexpected: $*" >&2
 exit 1

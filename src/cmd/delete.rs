@@ -51,7 +51,18 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         }
         other => other,
     };
-    let attached: Vec<(String, String)> = info.as_ref().map(|i| i.containers.clone()).unwrap_or_default();
+    let attached: Vec<(String, String)> = match &info {
+        Some(i) => {
+            let mut all = docker.containers_on(&i.name).await?;
+            for c in &i.containers {
+                if !all.iter().any(|(id, _)| *id == c.0) {
+                    all.push(c.clone());
+                }
+            }
+            all
+        }
+        None => Vec::new(),
+    };
     if !attached.is_empty() && !a.force {
         let names: Vec<&str> = attached.iter().map(|(_, n)| n.as_str()).collect();
         return Err(Error::Usage(format!(
