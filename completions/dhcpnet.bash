@@ -19,8 +19,14 @@ _dhcpnet() {
             dhcpnet,completions)
                 cmd="dhcpnet__subcmd__completions"
                 ;;
+            dhcpnet,create)
+                cmd="dhcpnet__subcmd__create"
+                ;;
             dhcpnet,daemon)
                 cmd="dhcpnet__subcmd__daemon"
+                ;;
+            dhcpnet,delete)
+                cmd="dhcpnet__subcmd__delete"
                 ;;
             dhcpnet,help)
                 cmd="dhcpnet__subcmd__help"
@@ -46,6 +52,12 @@ _dhcpnet() {
             dhcpnet,restore)
                 cmd="dhcpnet__subcmd__restore"
                 ;;
+            dhcpnet,rm)
+                cmd="dhcpnet__subcmd__rm"
+                ;;
+            dhcpnet,run)
+                cmd="dhcpnet__subcmd__run"
+                ;;
             dhcpnet,shim)
                 cmd="dhcpnet__subcmd__shim"
                 ;;
@@ -55,8 +67,14 @@ _dhcpnet() {
             dhcpnet__subcmd__help,completions)
                 cmd="dhcpnet__subcmd__help__subcmd__completions"
                 ;;
+            dhcpnet__subcmd__help,create)
+                cmd="dhcpnet__subcmd__help__subcmd__create"
+                ;;
             dhcpnet__subcmd__help,daemon)
                 cmd="dhcpnet__subcmd__help__subcmd__daemon"
+                ;;
+            dhcpnet__subcmd__help,delete)
+                cmd="dhcpnet__subcmd__help__subcmd__delete"
                 ;;
             dhcpnet__subcmd__help,help)
                 cmd="dhcpnet__subcmd__help__subcmd__help"
@@ -81,6 +99,12 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,restore)
                 cmd="dhcpnet__subcmd__help__subcmd__restore"
+                ;;
+            dhcpnet__subcmd__help,rm)
+                cmd="dhcpnet__subcmd__help__subcmd__rm"
+                ;;
+            dhcpnet__subcmd__help,run)
+                cmd="dhcpnet__subcmd__help__subcmd__run"
                 ;;
             dhcpnet__subcmd__help,shim)
                 cmd="dhcpnet__subcmd__help__subcmd__shim"
@@ -161,7 +185,7 @@ _dhcpnet() {
 
     case "${cmd}" in
         dhcpnet)
-            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore daemon help"
+            opts="-v -q -h -V --state-dir --verbose --quiet --help --version probe lease release leases renew completions man vlan shim restore daemon create run rm delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,6 +209,56 @@ _dhcpnet() {
                 return 0
             fi
             case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__create)
+            opts="-o -v -q -h --parent --subnet --gateway --dhcp-interface --vlan --timeout --dry-run --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subnet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dhcp-interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vlan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -226,8 +300,34 @@ _dhcpnet() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dhcpnet__subcmd__delete)
+            opts="-o -v -q -h --force --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dhcpnet__subcmd__help)
-            opts="probe lease release leases renew completions man vlan shim restore daemon help"
+            opts="probe lease release leases renew completions man vlan shim restore daemon create run rm delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,7 +354,35 @@ _dhcpnet() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dhcpnet__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dhcpnet__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -367,6 +495,34 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -737,6 +893,62 @@ _dhcpnet() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__rm)
+            opts="-o -v -q -h --output --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__run)
+            opts="-v -q -h --hostname --mac --timeout --state-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hostname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mac)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state-dir)

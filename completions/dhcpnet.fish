@@ -40,6 +40,10 @@ complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "vlan" -d 'VLAN sub-
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "daemon" -d 'Renew leases on time, serve Docker\'s IPAM plugin, release leases of removed containers'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "create" -d 'Create a Docker macvlan network whose containers get addresses by DHCP'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "run" -d 'Lease an address for a new container\'s MAC, then `docker run` it with that address'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "rm" -d 'Remove containers (`docker rm -f`) and release their leases'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "delete" -d 'Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l timeout -d 'Give up when no server has answered after this many seconds' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers' -r
@@ -190,18 +194,58 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-docker -d 
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "daemon" -d 'Renew leases on time, serve Docker\'s IPAM plugin, release leases of removed containers'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l parent -d 'Interface the macvlan network sits on (e.g. eth0, or eth0.10 for a VLAN Docker creates)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l subnet -d 'Subnet of the LAN (default: learnt from the DHCP server\'s offer)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l gateway -d 'Gateway (default: from the offer, or the first usable address of --subnet)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dhcp-interface -d 'Interface to talk DHCP on for this network (default: the parent)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l vlan -d 'Put the network on VLAN VID: dhcpnet creates (and later deletes) PARENT.VID itself' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l timeout -d 'How long to wait for the DHCP server\'s offer' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dry-run -d 'Print the docker command that would run, and change nothing'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l hostname -d 'Hostname for the container and the DHCP server (default: the container\'s --name)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l mac -d 'MAC address for the container (default: the one its --name had on NETWORK, else a random one)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l timeout -d 'Give up after this many seconds without a lease' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+yaml\t''"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -l force -d 'Remove attached containers first (`dhcpnet rm` each) instead of refusing'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s q -l quiet -d 'Only errors on stderr'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "probe" -d 'Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "lease" -d 'Take leases from the DHCP server for (container) MAC addresses'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "release" -d 'Give leases back to the DHCP server (DHCPRELEASE) and forget them'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "leases" -d 'List the leases dhcpnet holds, with the time left on each'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "renew" -d 'Extend leases now (DHCPREQUEST in RENEWING state)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "daemon" -d 'Renew leases on time, serve Docker\'s IPAM plugin, release leases of removed containers'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "create" -d 'Create a Docker macvlan network whose containers get addresses by DHCP'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "run" -d 'Lease an address for a new container\'s MAC, then `docker run` it with that address'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "rm" -d 'Remove containers (`docker rm -f`) and release their leases'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "delete" -d 'Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "add" -d 'Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet\'s'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "del" -d 'Delete a VLAN sub-interface dhcpnet created (others are refused)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'

@@ -64,6 +64,14 @@ pub enum Command {
     Restore(ListArgs),
     /// Renew leases on time, serve Docker's IPAM plugin, release leases of removed containers
     Daemon(DaemonArgs),
+    /// Create a Docker macvlan network whose containers get addresses by DHCP
+    Create(CreateArgs),
+    /// Lease an address for a new container's MAC, then `docker run` it with that address
+    Run(RunArgs),
+    /// Remove containers (`docker rm -f`) and release their leases
+    Rm(RmArgs),
+    /// Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links
+    Delete(DeleteArgs),
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -302,4 +310,88 @@ pub struct DaemonArgs {
     /// Give up on one DHCP exchange after this many seconds (retried later)
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,
+}
+
+fn parse_subnet(s: &str) -> Result<crate::network::Subnet, String> {
+    s.parse()
+}
+
+fn parse_network_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a usable network name: letters, digits, '_', '.' and '-', starting with a letter or digit"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name of the Docker network to create
+    #[arg(value_parser = parse_network_name)]
+    pub network: String,
+    /// Interface the macvlan network sits on (e.g. eth0, or eth0.10 for a VLAN Docker creates)
+    #[arg(long, value_name = "IFACE")]
+    pub parent: String,
+    /// Subnet of the LAN (default: learnt from the DHCP server's offer)
+    #[arg(long, value_parser = parse_subnet, value_name = "CIDR")]
+    pub subnet: Option<crate::network::Subnet>,
+    /// Gateway (default: from the offer, or the first usable address of --subnet)
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// Interface to talk DHCP on for this network (default: the parent)
+    #[arg(long, value_name = "IFACE")]
+    pub dhcp_interface: Option<String>,
+    /// Put the network on VLAN VID: dhcpnet creates (and later deletes) PARENT.VID itself
+    #[arg(long, value_parser = parse_vid, value_name = "VID")]
+    pub vlan: Option<u16>,
+    /// How long to wait for the DHCP server's offer
+    #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// Print the docker command that would run, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Network created by `dhcpnet create`
+    pub network: String,
+    /// Hostname for the container and the DHCP server (default: the container's --name)
+    #[arg(long, value_parser = parse_hostname)]
+    pub hostname: Option<String>,
+    /// MAC address for the container (default: the one its --name had on NETWORK, else a random one)
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<Mac>,
+    /// Give up after this many seconds without a lease
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// Arguments for `docker run`, after `--` (options, IMAGE, COMMAND...)
+    #[arg(last = true, required = true, value_name = "DOCKER_RUN_ARGS")]
+    pub docker_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Containers (names or ids)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Network created by `dhcpnet create`
+    pub network: String,
+    /// Remove attached containers first (`dhcpnet rm` each) instead of refusing
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
 }

@@ -58,6 +58,10 @@ pub enum Error {
     Partial(String),
     #[error("{0}")]
     Other(String),
+    /// A command dhcpnet ran for the user (`docker run`) failed: the process
+    /// exits with that command's own status.
+    #[error("{msg}")]
+    Passthrough { code: i32, msg: String },
 }
 
 impl Error {
@@ -74,6 +78,16 @@ impl Error {
             Error::Docker(_) => ExitCode::Docker,
             Error::Partial(_) => ExitCode::Partial,
             Error::Other(_) => ExitCode::Failure,
+            Error::Passthrough { .. } => ExitCode::Docker,
+        }
+    }
+
+    /// The process exit status for this error: the documented code, or the
+    /// passed-through status of the command dhcpnet ran for the user.
+    pub fn process_code(&self) -> i32 {
+        match self {
+            Error::Passthrough { code, .. } if (1..=255).contains(code) => *code,
+            e => e.exit_code() as i32,
         }
     }
 
@@ -116,4 +130,5 @@ Exit codes:
   8   missing privilege (CAP_NET_RAW / CAP_NET_ADMIN)
   9   the kernel lacks a needed feature (e.g. 802.1Q)
   10  Docker failed or cannot be reached
-  11  a batch partly failed (some items succeeded)";
+  11  a batch partly failed (some items succeeded)
+`dhcpnet run` exits with docker's own status when `docker run` fails.";

@@ -15,7 +15,7 @@ fn main() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("dhcpnet: error: {e}");
-            e.exit_code() as i32
+            e.process_code()
         }
     };
     let _ = std::io::stdout().flush();
@@ -31,5 +31,8 @@ fn one_shot(c: &dhcpnet::cli::Command) -> bool {
         Probe(_) | Lease(_) | Release(_) | Leases(_) | Renew(_) | Completions(_) | Man(_) => true,
         Vlan(_) | Shim(_) | Restore(_) => true,
         Daemon(_) => false,
+        Create(_) | Rm(_) | Delete(_) => true,
+        // `docker run` may stay attached for hours: close sockets when done.
+        Run(_) => false,
     }
 }

@@ -173,7 +173,7 @@ async fn record(ctx: &Ctx, place: &Place, granted: &[Lease]) -> Result<()> {
 }
 
 pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
-    let place = resolve(&a.target)?;
+    let place = resolve(ctx, &a.target).await?;
     let ids = identities(&a)?;
     let opts = Options {
         timeout: secs(a.timeout),

@@ -4,6 +4,8 @@
 
 pub mod completions;
 pub mod daemon;
+pub mod create;
+pub mod delete;
 pub mod lease;
 pub mod leases;
 pub mod man;
@@ -11,6 +13,8 @@ pub mod probe;
 pub mod release;
 pub mod renew;
 pub mod restore;
+pub mod rm;
+pub mod run;
 pub mod shim;
 pub mod vlan;
 
@@ -29,6 +33,11 @@ impl Ctx {
     pub fn new(g: &Global) -> Ctx {
         Ctx { store: Store::new(&g.state_dir) }
     }
+
+    /// The docker CLI to use (`DHCPNET_DOCKER`, default `docker`).
+    pub fn docker(&self) -> crate::docker::Docker {
+        crate::docker::Docker::from_env()
+    }
 }
 
 /// Where a lease command acts: the interface to send on, and the Docker
@@ -38,18 +47,24 @@ pub struct Place {
     pub network: Option<String>,
 }
 
-/// Resolve `NETWORK | --interface IFACE`.
-pub fn resolve(target: &Target) -> Result<Place> {
+/// Resolve `NETWORK | --interface IFACE`: a network resolves to its DHCP
+/// interface, from dhcpnet's records or else from Docker's labels.
+pub async fn resolve(ctx: &Ctx, target: &Target) -> Result<Place> {
     match (&target.network, &target.interface) {
         (Some(_), Some(_)) => Err(Error::Usage("name either a NETWORK or --interface, not both".into())),
         (None, None) => Err(Error::Usage(
             "say where to lease: a Docker NETWORK created by dhcpnet, or --interface IFACE (e.g. --interface eth0)".into(),
         )),
         (None, Some(i)) => Ok(Place { iface: Interface::lookup(i)?, network: None }),
-        (Some(n), None) => Err(Error::NotFound(format!(
-            "dhcpnet knows no network named {n}: create it with `dhcpnet create {n} --parent IFACE`, \
-             or lease on an interface with --interface IFACE"
-        ))),
+        (Some(n), None) => {
+            let net = crate::network::lookup(&ctx.store, &ctx.docker(), n).await?;
+            if net.deleting {
+                return Err(Error::NotFound(format!(
+                    "network {n} is being deleted (an earlier `dhcpnet delete {n}` stopped midway): finish it with `dhcpnet delete {n}`"
+                )));
+            }
+            Ok(Place { iface: Interface::lookup(&net.dhcp_interface)?, network: Some(net.name) })
+        }
     }
 }
 
@@ -84,5 +99,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Shim(c) => runtime()?.block_on(shim::run(&ctx, c)),
         Command::Restore(a) => runtime()?.block_on(restore::run(&ctx, a)),
         Command::Daemon(a) => runtime()?.block_on(daemon::run(&ctx, a)),
+        Command::Create(a) => runtime()?.block_on(create::run(&ctx, a)),
+        Command::Run(a) => runtime()?.block_on(run::run(&ctx, a)),
+        Command::Rm(a) => runtime()?.block_on(rm::run(&ctx, a)),
+        Command::Delete(a) => runtime()?.block_on(delete::run(&ctx, a)),
+    }
+}
+
+/// Report one step of a multi-step command on stderr (not with --quiet).
+pub fn step(msg: &str) {
+    if log::max_level() >= log::LevelFilter::Warn {
+        eprintln!("dhcpnet: {msg}");
     }
 }

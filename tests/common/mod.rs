@@ -8,6 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
+pub mod uml;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -70,6 +73,9 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     pub servers: Vec<Child>,
     pub lease_file: PathBuf,
+    /// For labs built by `with_root_parent`: the veth end in the root
+    /// namespace (a macvlan parent for Docker); `cli` is then empty.
+    pub root_link: Option<String>,
 }
 
 pub const SERVER_IP: &str = "10.77.0.1";
@@ -91,6 +97,7 @@ impl Lab {
             dir: tempfile::tempdir().expect("tempdir"),
             servers: Vec::new(),
             lease_file: PathBuf::new(),
+            root_link: None,
         };
         must(&["ip", "netns", "add", &lab.srv]);
         must(&["ip", "netns", "add", &lab.cli]);
@@ -103,6 +110,83 @@ impl Lab {
         let mut lab = lab;
         lab.lease_file = lab.dir.path().join("server.leases");
         Some(lab)
+    }
+
+    /// A lab whose client side is a veth end in the ROOT namespace, named
+    /// `dnp<pid>-<n>` (unique per test), up without an address: the parent
+    /// of a Docker macvlan network. Its peer `veth0` in the server namespace
+    /// has 10.77.0.1/24. Nothing else in the root namespace is touched.
+    pub fn with_root_parent(needs: &[&str]) -> Option<Lab> {
+        let mut all = vec!["ip"];
+        all.extend_from_slice(needs);
+        if !require(&all) {
+            return None;
+        }
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id() % 100_000;
+        let parent = format!("dnp{pid}-{n}");
+        let mut lab = Lab {
+            srv: format!("dhcpnet-s-{pid}-{n}"),
+            cli: String::new(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            servers: Vec::new(),
+            lease_file: PathBuf::new(),
+            root_link: Some(parent.clone()),
+        };
+        lab.lease_file = lab.dir.path().join("server.leases");
+        must(&["ip", "netns", "add", &lab.srv]);
+        must(&["ip", "link", "add", &parent, "type", "veth", "peer", "name", IFACE, "netns", &lab.srv]);
+        must(&["ip", "-n", &lab.srv, "addr", "add", "10.77.0.1/24", "dev", IFACE]);
+        must(&["ip", "-n", &lab.srv, "link", "set", "lo", "up"]);
+        must(&["ip", "-n", &lab.srv, "link", "set", IFACE, "up"]);
+        // No IPv6 link-local chatter from the root end; it only carries the lab.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{parent}/disable_ipv6"), "1");
+        must(&["ip", "link", "set", &parent, "up"]);
+        Some(lab)
+    }
+
+    /// The root-namespace parent of a `with_root_parent` lab.
+    pub fn parent(&self) -> &str {
+        self.root_link.as_deref().expect("a lab made by Lab::with_root_parent")
+    }
+
+    /// Run dhcpnet in the ROOT namespace with this lab's state directory
+    /// and extra environment (for `with_root_parent` labs).
+    pub fn dhcpnet_root(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhcpnet"));
+        cmd.arg("--state-dir").arg(self.state_dir());
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run dhcpnet")
+    }
+
+    /// Also serve DNS on 10.77.0.2 in the server namespace (a second
+    /// dnsmasq), answering `name` with `ip`: proof that a client resolves
+    /// through the DNS server the DHCP server named.
+    pub fn start_dns(&mut self, name: &str, ip: &str) {
+        must(&["ip", "-n", &self.srv, "addr", "add", "10.77.0.2/24", "dev", IFACE]);
+        let log = std::fs::File::create(self.dir.path().join("dns.log")).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.srv, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53"])
+            .args(["--listen-address=10.77.0.2", "--bind-interfaces", "--no-resolv", "--no-hosts", "--log-queries"])
+            .arg(format!("--address=/{name}/{ip}"))
+            .arg(format!("--pid-file={}", self.dir.path().join("dns.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start dnsmasq (DNS)");
+        self.servers.push(child);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            let out = sh(&["ip", "netns", "exec", &self.srv, "ss", "-uln"]);
+            if String::from_utf8_lossy(&out.stdout).contains("10.77.0.2:53 ") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the DNS server did not start listening");
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -291,7 +375,15 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.stop_servers();
         let _ = sh(&["ip", "netns", "del", &self.srv]);
-        let _ = sh(&["ip", "netns", "del", &self.cli]);
+        if !self.cli.is_empty() {
+            let _ = sh(&["ip", "netns", "del", &self.cli]);
+        }
+        if let Some(l) = &self.root_link {
+            // Gone with its peer's namespace already, normally.
+            if Path::new("/sys/class/net").join(l).exists() {
+                let _ = sh(&["ip", "link", "del", l]);
+            }
+        }
     }
 }
 

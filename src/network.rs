@@ -1,0 +1,317 @@
+//! The Docker networks dhcpnet created, and the `networks.json` file that
+//! keeps them: parent, DHCP interface, subnet and gateway, the links
+//! dhcpnet owns for them, and the MAC each container name had, so that a
+//! container re-created with the same name gets the same MAC (and so the
+//! same address) back.
+//!
+//! Field names are a public interface (JSON and YAML output).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::net::mac::Mac;
+use crate::store::{FORMAT_VERSION, Store};
+
+pub const FILE: &str = "networks.json";
+
+/// An IPv4 subnet in CIDR form, host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn new(ip: Ipv4Addr, prefix: u8) -> Subnet {
+        let prefix = prefix.min(32);
+        Subnet { addr: Ipv4Addr::from(u32::from(ip) & mask(prefix)), prefix }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & mask(self.prefix) == u32::from(self.addr)
+    }
+
+    /// The first address a host may use: the one after the network
+    /// address (the address itself for /31 and /32).
+    pub fn first_usable(&self) -> Ipv4Addr {
+        if self.prefix >= 31 { self.addr } else { Ipv4Addr::from(u32::from(self.addr) + 1) }
+    }
+
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix))
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32)) }
+}
+
+impl fmt::Display for Subnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Subnet {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Subnet, String> {
+        let bad = || format!("{s:?} is not an IPv4 subnet in CIDR form (e.g. 192.168.1.0/24)");
+        let (ip, len) = s.split_once('/').ok_or_else(bad)?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+        let prefix: u8 = len.parse().map_err(|_| bad())?;
+        if prefix > 32 {
+            return Err(bad());
+        }
+        let net = Subnet::new(ip, prefix);
+        if net.addr != ip {
+            return Err(format!("{s} has host bits set: the subnet is {net}"));
+        }
+        if prefix > 30 {
+            return Err(format!("{s} is too small for containers: use a prefix of /30 or shorter"));
+        }
+        Ok(net)
+    }
+}
+
+impl Serialize for Subnet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Subnet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Subnet, D::Error> {
+        let s = String::deserialize(d)?;
+        let (ip, len) = s.split_once('/').ok_or_else(|| serde::de::Error::custom(format!("bad subnet {s:?}")))?;
+        let ip: Ipv4Addr = ip.parse().map_err(serde::de::Error::custom)?;
+        let len: u8 = len.parse().map_err(serde::de::Error::custom)?;
+        Ok(Subnet::new(ip, len))
+    }
+}
+
+/// A container name dhcpnet has run on a network, and the MAC it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub mac: Mac,
+    /// The last address it was given (asked for again when it is re-created).
+    pub ip: Option<Ipv4Addr>,
+    /// The current (or last) container id.
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    /// Docker's network id.
+    pub id: String,
+    /// The macvlan parent (`-o parent=`).
+    pub parent: String,
+    /// Where dhcpnet talks DHCP for this network's containers.
+    pub dhcp_interface: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// A link dhcpnet created for this network and deletes with it.
+    #[serde(default)]
+    pub owned_link: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Set once `delete` has begun; a later `delete` finishes the job.
+    #[serde(default)]
+    pub deleting: bool,
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+impl Network {
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// Remember that container `name` has `mac` (and `ip`, `container`).
+    pub fn remember(&mut self, name: &str, mac: Mac, ip: Option<Ipv4Addr>, container: Option<String>) {
+        self.members.retain(|m| m.name != name);
+        self.members.push(Member { name: name.to_string(), mac, ip, container });
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NetworkFile {
+    version: u32,
+    networks: Vec<Network>,
+}
+
+pub fn load(store: &Store) -> Result<Vec<Network>> {
+    Ok(store.read::<NetworkFile>(FILE)?.map(|f| f.networks).unwrap_or_default())
+}
+
+pub fn find(store: &Store, name: &str) -> Result<Option<Network>> {
+    Ok(load(store)?.into_iter().find(|n| n.name == name))
+}
+
+/// Lock, load, change, save. Nothing is written if `f` fails.
+pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Network>) -> Result<R>) -> Result<R> {
+    let lock = store.lock()?;
+    let mut nets = load(store)?;
+    let r = f(&mut nets)?;
+    store.write(&lock, FILE, &NetworkFile { version: FORMAT_VERSION, networks: nets })?;
+    Ok(r)
+}
+
+/// Change the record of `name` (if there is one).
+pub fn update_one(store: &Store, name: &str, f: impl FnOnce(&mut Network)) -> Result<()> {
+    update(store, |nets| {
+        if let Some(n) = nets.iter_mut().find(|n| n.name == name) {
+            f(n);
+        }
+        Ok(())
+    })
+}
+
+/// Whether an interface name is an 802.1Q sub-interface (`eth0.10`), by its
+/// name or by the kernel's VLAN table. Returns the VLAN id when known.
+pub fn vlan_of(iface: &str) -> Option<u16> {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/net/vlan/{iface}")) {
+        // "eth0.10  VID: 10  REORDER_HDR: 1 ..."
+        let vid = text.split_whitespace().skip_while(|w| *w != "VID:").nth(1).and_then(|v| v.parse().ok());
+        if vid.is_some() {
+            return vid;
+        }
+    }
+    let (base, vid) = iface.rsplit_once('.')?;
+    let vid: u16 = vid.parse().ok()?;
+    (!base.is_empty() && (1..=4094).contains(&vid)).then_some(vid)
+}
+
+/// The message for a VLAN parent without `--subnet`.
+pub fn vlan_needs_subnet(parent: &str) -> Error {
+    Error::Usage(format!(
+        "{parent} is a VLAN parent and no --subnet was given: a new VLAN sub-interface can stay blocked \
+         by spanning tree for up to 50 s while the switch port converges, and DHCP with it, so dhcpnet \
+         does not probe the server to learn the subnet there. Give the subnet (and gateway) yourself, \
+         e.g. --subnet 192.168.10.0/24 --gateway 192.168.10.1"
+    ))
+}
+
+/// The record of network `name`; when dhcpnet's records lack it but Docker
+/// has a network of that name with dhcpnet's labels (records lost, or made
+/// on another state directory), the record is rebuilt from Docker and kept.
+pub async fn lookup(store: &Store, docker: &crate::docker::Docker, name: &str) -> Result<Network> {
+    if let Some(n) = find(store, name)? {
+        return Ok(n);
+    }
+    let info = match docker.network_inspect(name).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(not_found(name)),
+        Err(e) => {
+            return Err(Error::NotFound(format!(
+                "dhcpnet has no record of a network named {name}, and asking Docker failed ({e});                  create it with `dhcpnet create {name} --parent IFACE`"
+            )));
+        }
+    };
+    let n = from_docker(&info).ok_or_else(|| {
+        Error::NotFound(format!(
+            "Docker's network {name} was not created by dhcpnet (it has no {} label): create one with              `dhcpnet create NAME --parent IFACE`",
+            crate::docker::LABEL_DHCP_INTERFACE
+        ))
+    })?;
+    log::info!("rebuilt dhcpnet's record of {name} from Docker's labels (DHCP on {})", n.dhcp_interface);
+    let rec = n.clone();
+    update(store, |nets| {
+        nets.retain(|x| x.name != rec.name);
+        nets.push(rec);
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// A record from a Docker network carrying dhcpnet's labels.
+pub fn from_docker(info: &crate::docker::NetworkInfo) -> Option<Network> {
+    use crate::docker::{LABEL_DHCP_INTERFACE, LABEL_OWNED_LINK, LABEL_PARENT, LABEL_VLAN};
+    let dhcp_interface = info.labels.get(LABEL_DHCP_INTERFACE)?.clone();
+    let parent = info.options.get("parent").or_else(|| info.labels.get(LABEL_PARENT))?.clone();
+    let subnet: Subnet = {
+        let s = info.subnet.as_deref()?;
+        let (ip, len) = s.split_once('/')?;
+        Subnet::new(ip.parse().ok()?, len.parse().ok()?)
+    };
+    Some(Network {
+        name: info.name.clone(),
+        id: info.id.clone(),
+        parent,
+        dhcp_interface,
+        gateway: info.gateway.unwrap_or_else(|| subnet.first_usable()),
+        subnet,
+        vlan: info.labels.get(LABEL_VLAN).and_then(|v| v.parse().ok()),
+        owned_link: info.labels.get(LABEL_OWNED_LINK).cloned(),
+        created_at: Utc::now(),
+        deleting: false,
+        members: Vec::new(),
+    })
+}
+
+pub fn not_found(name: &str) -> Error {
+    Error::NotFound(format!(
+        "dhcpnet knows no network named {name} (neither its records nor Docker's labels): \
+         create it with `dhcpnet create {name} --parent IFACE`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let s: Subnet = "10.77.0.0/24".parse().unwrap();
+        assert_eq!(s.first_usable(), Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(s.broadcast(), Ipv4Addr::new(10, 77, 0, 255));
+        assert!(s.contains(Ipv4Addr::new(10, 77, 0, 200)));
+        assert!(!s.contains(Ipv4Addr::new(10, 78, 0, 1)));
+        assert!("10.77.0.5/24".parse::<Subnet>().unwrap_err().contains("10.77.0.0/24"));
+        assert!("10.77.0.0".parse::<Subnet>().is_err());
+        assert!("10.77.0.0/33".parse::<Subnet>().is_err());
+        assert!("fe80::/64".parse::<Subnet>().is_err());
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"10.77.0.0/24\"");
+        assert_eq!(serde_json::from_str::<Subnet>("\"10.77.0.0/24\"").unwrap(), s);
+        assert_eq!(Subnet::new(Ipv4Addr::new(10, 1, 2, 3), 8).to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn vlan_names() {
+        assert_eq!(vlan_of("eth0.10"), Some(10));
+        assert_eq!(vlan_of("bond0.4094"), Some(4094));
+        assert_eq!(vlan_of("eth0"), None);
+        assert_eq!(vlan_of("eth0.0"), None);
+        assert_eq!(vlan_of("eth0.5000"), None);
+        assert_eq!(vlan_of(".10"), None);
+    }
+
+    #[test]
+    fn members_are_remembered_by_name() {
+        let mut n = Network {
+            name: "n".into(),
+            id: "x".into(),
+            parent: "eth0".into(),
+            dhcp_interface: "eth0".into(),
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 0, 0, 1),
+            vlan: None,
+            owned_link: None,
+            created_at: Utc::now(),
+            deleting: false,
+            members: vec![],
+        };
+        let m: Mac = "02:00:00:00:00:01".parse().unwrap();
+        n.remember("web", m, None, None);
+        n.remember("web", m, Some(Ipv4Addr::new(10, 0, 0, 9)), Some("abc".into()));
+        assert_eq!(n.members.len(), 1);
+        assert_eq!(n.member("web").unwrap().ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+    }
+}

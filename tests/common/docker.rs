@@ -1,0 +1,273 @@
+//! A Docker Engine of the tests' own: `dockerd` with its own data root,
+//! exec root, socket, pid file and an empty config file, no bridge and no
+//! iptables, so it touches nothing else on the machine (not docker0, not a
+//! system engine, not /etc/docker/daemon.json). It holds one image,
+//! `dhcpnet-test/busybox`, imported from busybox-static (no registry).
+//!
+//! `engine()` starts it on first use and shares it between the tests of one
+//! test binary; it stops (containers and all) and its directory is removed
+//! when the last test holding it is done, panicking or not. Engines left by
+//! killed test processes are stopped and removed the next time. Starting is
+//! serialized across test binaries (and worktrees) with a file lock.
+//!
+//! Under CI=true a missing dockerd/containerd/runc/busybox is a failure.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::{require, which};
+
+pub const IMAGE: &str = "dhcpnet-test/busybox:latest";
+const LOCK: &str = "/tmp/dhcpnet-test-engine.lock";
+const PREFIX: &str = "dhcpnet-engine-";
+
+static ENGINE: Mutex<Weak<Engine>> = Mutex::new(Weak::new());
+
+pub struct Engine {
+    /// Everything of this engine lives here.
+    pub dir: PathBuf,
+    /// `unix:///.../docker.sock`, for DOCKER_HOST.
+    pub host: String,
+    /// The docker CLI that matches the engine (Debian's /usr/bin/docker
+    /// when present; DHCPNET_TEST_DOCKER overrides).
+    pub cli: PathBuf,
+    child: Mutex<Option<Child>>,
+}
+
+/// The shared engine, started when needed; None (test skipped) when the
+/// requirements are missing outside CI.
+pub fn engine() -> Option<Arc<Engine>> {
+    if !require(&["dockerd", "containerd", "runc", "busybox", "tar"]) {
+        return None;
+    }
+    let mut slot = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = slot.upgrade() {
+        return Some(e);
+    }
+    let e = Arc::new(Engine::start());
+    *slot = Arc::downgrade(&e);
+    Some(e)
+}
+
+fn docker_cli() -> PathBuf {
+    if let Some(p) = std::env::var_os("DHCPNET_TEST_DOCKER") {
+        return PathBuf::from(p);
+    }
+    let debian = Path::new("/usr/bin/docker");
+    if debian.is_file() {
+        return debian.to_path_buf();
+    }
+    which("docker").unwrap_or_else(|| panic!("no docker CLI found (install docker.io, see .ci/run)"))
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists; it
+    // has no other effect and no memory is involved.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+fn read_pid(p: &Path) -> Option<i32> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// Stop a dockerd by pid: TERM, wait up to 20 s, then KILL.
+fn stop_pid(pid: i32) {
+    // SAFETY: sending a signal to a pid we read from our own engine's pid
+    // file; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let t = Instant::now();
+    while alive(pid) && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if alive(pid) {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Unmount whatever is still mounted under `dir` (deepest first), then
+/// remove it.
+fn remove_tree(dir: &Path) {
+    let prefix = dir.to_string_lossy().to_string();
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let _ = Command::new("umount").args(["-l", &m]).output();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Engines whose test process is gone: stop them and remove their trees.
+fn reap_stale() {
+    let Ok(rd) = std::fs::read_dir("/tmp") else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with(PREFIX) {
+            continue;
+        }
+        let dir = e.path();
+        if read_pid(&dir.join("owner")).is_some_and(alive) {
+            continue;
+        }
+        if let Some(pid) = read_pid(&dir.join("dockerd.pid")).filter(|p| alive(*p)) {
+            stop_pid(pid);
+        }
+        remove_tree(&dir);
+    }
+}
+
+impl Engine {
+    fn start() -> Engine {
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(LOCK).expect("engine lock file");
+        lock.lock().expect("lock the engine lock file");
+        reap_stale();
+        let dir = PathBuf::from(format!("/tmp/{PREFIX}{}", std::process::id()));
+        remove_tree(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("engine dir");
+        std::fs::create_dir_all(dir.join("exec")).expect("engine dir");
+        std::fs::write(dir.join("owner"), std::process::id().to_string()).expect("owner file");
+        std::fs::write(dir.join("daemon.json"), "{}\n").expect("daemon.json");
+        let sock = dir.join("docker.sock");
+        let host = format!("unix://{}", sock.display());
+        let log = File::create(dir.join("dockerd.log")).expect("dockerd log");
+        let child = Command::new("dockerd")
+            .arg("--config-file").arg(dir.join("daemon.json"))
+            .arg("--data-root").arg(dir.join("data"))
+            .arg("--exec-root").arg(dir.join("exec"))
+            .arg("--pidfile").arg(dir.join("dockerd.pid"))
+            .arg("-H").arg(&host)
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"])
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start dockerd");
+        let engine = Engine { dir, host, cli: docker_cli(), child: Mutex::new(Some(child)) };
+        let t = Instant::now();
+        loop {
+            let out = engine.docker(&["version", "--format", "{{.Server.Version}}"]);
+            if out.status.success() {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                panic!("dockerd did not come up in 60 s; log:\n{}", engine.log());
+            }
+            if let Some(c) = engine.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("dockerd exited ({st}); log:\n{}", engine.log());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        engine.import_busybox();
+        drop(lock);
+        engine
+    }
+
+    /// `docker import` a root holding busybox-static and its applets.
+    fn import_busybox(&self) {
+        let root = self.dir.join("image-root");
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).expect("image dir");
+        }
+        let busybox = which("busybox").expect("busybox");
+        std::fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+        for applet in ["sh", "cat", "sleep", "ip", "hostname", "ls", "nslookup", "grep", "ifconfig", "echo"] {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+        let mut tar = Command::new("tar")
+            .arg("-C").arg(&root)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("tar");
+        let stdout = tar.stdout.take().expect("tar stdout");
+        let out = Command::new(&self.cli)
+            .args(["import", "-", IMAGE])
+            .env("DOCKER_HOST", &self.host)
+            .stdin(Stdio::from(stdout))
+            .output()
+            .expect("docker import");
+        let _ = tar.wait();
+        assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Run the matching docker CLI against this engine.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(&self.cli).args(args).env("DOCKER_HOST", &self.host).output().expect("run docker")
+    }
+
+    /// stdout of a docker command that must succeed.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The environment that points dhcpnet (and any docker CLI) at this engine.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DOCKER_HOST".into(), self.host.clone()),
+            ("DHCPNET_DOCKER".into(), self.cli.to_string_lossy().to_string()),
+        ]
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Whether Docker has a network of that name.
+    pub fn has_network(&self, name: &str) -> bool {
+        self.docker(&["network", "inspect", name]).status.success()
+    }
+
+    /// Remove every container on `network`, then the network (for cleanup
+    /// guards; errors ignored).
+    pub fn remove_network(&self, network: &str) {
+        let ids = self.docker(&["ps", "-aq", "--filter", &format!("network={network}")]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        let _ = self.docker(&["network", "rm", network]);
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut c) = child {
+            // Our own child: reap it while waiting (a zombie still "exists").
+            // SAFETY: signalling our own child process; no memory involved.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let t = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        remove_tree(&self.dir);
+    }
+}
+
+/// Removes a Docker network and its containers when dropped (declare it
+/// after the lab, so it goes first).
+pub struct NetworkGuard {
+    pub engine: Arc<Engine>,
+    pub name: String,
+}
+
+impl Drop for NetworkGuard {
+    fn drop(&mut self) {
+        self.engine.remove_network(&self.name);
+    }
+}

@@ -1,0 +1,287 @@
+//! `create` / `run` / `rm` / `delete` against a real Docker Engine (see
+//! common/docker.rs): the macvlan parent is a veth end in the root namespace
+//! made by the test, its peer in a namespace with dnsmasq. Nothing is sent
+//! on the machine's own interfaces. Needs root, dockerd and dnsmasq; skipped
+//! without them, except under CI=true where that is a failure.
+
+mod common;
+
+use std::process::Output;
+use std::sync::Arc;
+
+use common::docker::{Engine, IMAGE, NetworkGuard, engine};
+use common::{Lab, ok, text};
+use serde_json::Value;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+/// A lab whose parent is in the root namespace, with dnsmasq (unless
+/// `server` is false), and the shared engine.
+fn setup(server: bool) -> Option<(Lab, Arc<Engine>)> {
+    let mut lab = Lab::with_root_parent(&["dnsmasq", "ss"])?;
+    let engine = engine()?;
+    if server {
+        lab.start_dnsmasq(&[]);
+    }
+    Some((lab, engine))
+}
+
+fn dhcpnet(lab: &Lab, e: &Engine, args: &[&str]) -> Output {
+    lab.dhcpnet_root(args, &e.env())
+}
+
+/// (ip, mac) of a container on `net`, from Docker.
+fn endpoint(e: &Engine, container: &str, net: &str) -> (String, String) {
+    let f = format!("{{{{with index .NetworkSettings.Networks \"{net}\"}}}}{{{{.IPAddress}}}} {{{{.MacAddress}}}}{{{{end}}}}");
+    let s = e.docker_ok(&["inspect", "--format", &f, container]);
+    let mut it = s.split_whitespace();
+    (it.next().unwrap_or_default().to_string(), it.next().unwrap_or_default().to_string())
+}
+
+fn leases_json(lab: &Lab, e: &Engine) -> Vec<Value> {
+    ok(&dhcpnet(lab, e, &["leases", "-o", "json"])).as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn create_by_probe_run_rm_recreate_delete() {
+    let Some((mut lab, e)) = setup(true) else { return };
+    lab.start_dns("dns-check.lab.test", "10.77.0.222");
+    let net = format!("dn-main-{}", std::process::id());
+    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let parent = lab.parent().to_string();
+
+    // create by probe: subnet and gateway from dnsmasq's offer.
+    let created = ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "-o", "json"]));
+    assert_eq!(created["subnet"], "10.77.0.0/24");
+    assert_eq!(created["gateway"], "10.77.0.1");
+    assert_eq!(created["dhcp_interface"], parent.as_str());
+    let inspect: Value = serde_json::from_str(&e.docker_ok(&["network", "inspect", "--format", "{{json .}}", &net])).unwrap();
+    assert_eq!(inspect["Driver"], "macvlan");
+    assert_eq!(inspect["Options"]["parent"], parent.as_str());
+    assert_eq!(inspect["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
+    assert_eq!(inspect["IPAM"]["Config"][0]["Gateway"], "10.77.0.1");
+    assert_eq!(inspect["Labels"]["io.dhcpnet.dhcp-interface"], parent.as_str());
+
+    // Two containers; the hostname comes from --name, or from --hostname.
+    let r1 = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600"]);
+    assert!(r1.status.success(), "run web-1: {}", stderr(&r1));
+    let r2 = dhcpnet(&lab, &e, &["run", &net, "--hostname", "db-main", "--", "-d", "--name", "db", IMAGE, "sleep", "600"]);
+    assert!(r2.status.success(), "run db: {}", stderr(&r2));
+    let server = lab.server_leases();
+    let leases = leases_json(&lab, &e);
+    for (name, host) in [("web-1", "web-1"), ("db", "db-main")] {
+        let (ip, mac) = endpoint(&e, name, &net);
+        assert!(ip.starts_with("10.77.0."), "{name} has address {ip:?}");
+        assert!(
+            server.iter().any(|(m, i, h, _)| *m == mac && *i == ip && h == host),
+            "dnsmasq should hold {mac} {ip} {host}: {server:?}"
+        );
+        let id = e.docker_ok(&["inspect", "--format", "{{.Id}}", name]);
+        let l = leases.iter().find(|l| l["mac"] == mac.as_str()).unwrap_or_else(|| panic!("no record for {mac}: {leases:?}"));
+        assert_eq!(l["container"], id.as_str(), "the lease records the container id");
+        assert_eq!(l["network"], net.as_str());
+        assert_eq!(e.docker_ok(&["exec", name, "hostname"]), host);
+        let resolv = e.docker_ok(&["exec", name, "cat", "/etc/resolv.conf"]);
+        assert!(resolv.contains("search lab.test"), "{name} resolv.conf: {resolv}");
+        // Docker 20.10 writes its embedded resolver (127.0.0.11) into
+        // resolv.conf on user-defined networks and forwards to the --dns
+        // servers: the DHCP DNS is either there directly or behind it.
+        let dns = e.docker_ok(&["inspect", "--format", "{{json .HostConfig.Dns}}", name]);
+        assert!(resolv.contains("nameserver 10.77.0.2") || dns.contains("10.77.0.2"), "{name}: {resolv} / {dns}");
+        let look = e.docker(&["exec", name, "nslookup", "dns-check.lab.test"]);
+        assert!(
+            String::from_utf8_lossy(&look.stdout).contains("10.77.0.222"),
+            "{name} resolves through the DHCP DNS: {} {}",
+            text(&look),
+            stderr(&look)
+        );
+    }
+
+    // `lease NET` resolves the network's DHCP interface.
+    let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "--hostname", "extra", "-o", "json"]));
+    assert_eq!(l["interface"], parent.as_str());
+    assert_eq!(l["network"], net.as_str());
+    let extra_ip = l["ip"].as_str().unwrap().to_string();
+    ok(&dhcpnet(&lab, &e, &["release", &net, "--ip", &extra_ip, "-o", "json"]));
+    assert!(!lab.server_leases().iter().any(|(_, i, _, _)| *i == extra_ip));
+
+    // rm releases at the server; the same --name gets its MAC and address back.
+    let (ip1, mac1) = endpoint(&e, "web-1", &net);
+    let rm = dhcpnet(&lab, &e, &["rm", "web-1"]);
+    assert!(rm.status.success(), "rm: {}", stderr(&rm));
+    assert!(!lab.server_leases().iter().any(|(m, _, _, _)| *m == mac1), "rm released at the server");
+    assert!(!e.docker(&["inspect", "web-1"]).status.success(), "the container is gone");
+    let again = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600"]);
+    assert!(again.status.success(), "re-run: {}", stderr(&again));
+    assert_eq!(endpoint(&e, "web-1", &net), (ip1.clone(), mac1.clone()), "re-created web-1 keeps MAC and address");
+
+    // A docker failure gives the lease back and passes docker's status through.
+    let before = lab.server_leases().len();
+    let bad = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--pull", "never", "--name", "bad", "no-such-image:latest"]);
+    assert_eq!(code(&bad), Some(125), "docker's status comes through: {}", stderr(&bad));
+    assert!(stderr(&bad).contains("released"), "{}", stderr(&bad));
+    assert_eq!(lab.server_leases().len(), before, "the lease was released: {:?}", lab.server_leases());
+
+    // Attached with --rm: docker's output is the user's; once the container
+    // is gone its lease is released.
+    let att = dhcpnet(&lab, &e, &["run", &net, "--", "--rm", IMAGE, "sh", "-c", "ip -4 addr show eth0"]);
+    assert!(att.status.success(), "{}", stderr(&att));
+    assert!(text(&att).contains("inet 10.77.0."), "the container's own output: {}", text(&att));
+    assert_eq!(lab.server_leases().len(), before, "released after --rm: {:?}", lab.server_leases());
+    // Attached, ending with status 3: that status comes through, the
+    // stopped container keeps its lease until `rm`.
+    let three = dhcpnet(&lab, &e, &["run", &net, "--", "--name", "three", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(code(&three), Some(3), "{}", stderr(&three));
+    assert_eq!(lab.server_leases().len(), before + 1);
+    ok(&dhcpnet(&lab, &e, &["rm", "three", "-o", "json"]));
+    assert_eq!(lab.server_leases().len(), before);
+
+    // A CLI newer than the engine is explained before any lease is taken.
+    if std::path::Path::new("/usr/local/bin/docker").is_file() {
+        let mut env = e.env();
+        env.retain(|(k, _)| k != "DHCPNET_DOCKER");
+        env.push(("DHCPNET_DOCKER".into(), "/usr/local/bin/docker".into()));
+        let v = lab.dhcpnet_root(&["run", &net, "--", "-d", "--name", "newer", IMAGE, "sleep", "600"], &env);
+        if !v.status.success() {
+            assert_eq!(code(&v), Some(10), "{}", stderr(&v));
+            assert!(stderr(&v).contains("DHCPNET_DOCKER"), "{}", stderr(&v));
+            assert_eq!(lab.server_leases().len(), before);
+        } else {
+            ok(&dhcpnet(&lab, &e, &["rm", "newer", "-o", "json"]));
+        }
+    }
+
+    // delete refuses while containers are attached, naming them (a stopped
+    // one too, though `docker network inspect` does not list it).
+    e.docker_ok(&["stop", "-t", "0", "db"]);
+    let refused = dhcpnet(&lab, &e, &["delete", &net]);
+    assert_eq!(code(&refused), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("web-1") && stderr(&refused).contains("db"), "{}", stderr(&refused));
+    assert!(e.has_network(&net));
+    // --force removes them, releases everything, removes the network.
+    let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "--force", "-o", "json"]));
+    assert_eq!(del["docker_network_removed"], true);
+    assert!(!e.has_network(&net), "the Docker network is gone");
+    assert!(lab.server_leases().is_empty(), "no lease left at the server: {:?}", lab.server_leases());
+    assert!(leases_json(&lab, &e).is_empty());
+    assert_eq!(e.docker_ok(&["ps", "-aq", "--filter", "name=web-1"]), "");
+    // A second delete finds nothing to do.
+    assert_eq!(code(&dhcpnet(&lab, &e, &["delete", &net])), Some(6));
+}
+
+#[test]
+fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
+    let Some((mut lab, e)) = setup(false) else { return };
+    let net = format!("dn-subnet-{}", std::process::id());
+    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let parent = lab.parent().to_string();
+    // Not the main test's 10.77.0.0/24: one engine refuses overlapping pools.
+    let out = dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "--subnet", "10.78.0.0/24", "--timeout", "1", "-o", "json"]);
+    let created = ok(&out);
+    assert_eq!(created["gateway"], "10.78.0.1", "the first usable address");
+    assert!(stderr(&out).contains("warning") && stderr(&out).contains("no DHCP server answered"), "{}", stderr(&out));
+    assert_eq!(e.docker_ok(&["network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", &net]), "10.78.0.1");
+
+    // Now a server answers, but from 10.77.0.0/24: its address is never
+    // handed to a container, and the lease goes back.
+    lab.start_dnsmasq(&[]);
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "stray", IMAGE, "sleep", "600"]);
+    assert_eq!(code(&r), Some(5), "{}", stderr(&r));
+    assert!(stderr(&r).contains("outside") && stderr(&r).contains("10.78.0.0/24"), "{}", stderr(&r));
+    assert!(lab.server_leases().is_empty(), "the lease was released: {:?}", lab.server_leases());
+    assert!(!e.docker(&["inspect", "stray"]).status.success(), "no container was started");
+    // Known to Docker by its labels even when dhcpnet's records are lost;
+    // a delete that fails midway (here `docker network rm`) leaves a record
+    // that the next delete finishes.
+    std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
+    let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
+    assert_eq!(l["interface"], parent.as_str(), "the DHCP interface, from Docker's labels");
+    assert_eq!(l["network"], net.as_str());
+    assert_eq!(lab.server_leases().len(), 1);
+    let wrapper = lab.dir.path().join("docker-failing-rm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = network ] && [ \"$2\" = rm ]; then echo 'Error: simulated failure' >&2; exit 1; fi\nexec {} \"$@\"\n",
+            e.cli.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut env = e.env();
+    env.retain(|(k, _)| k != "DHCPNET_DOCKER");
+    env.push(("DHCPNET_DOCKER".into(), wrapper.display().to_string()));
+    let failed = lab.dhcpnet_root(&["delete", &net], &env);
+    assert_eq!(code(&failed), Some(10), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("simulated failure") && stderr(&failed).contains("again"), "{}", stderr(&failed));
+    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    assert_eq!(recs["networks"][0]["deleting"], true, "{recs}");
+    assert!(e.has_network(&net));
+    assert!(lab.server_leases().is_empty(), "the leases on NET were released before the failure");
+    let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
+    assert_eq!(del["docker_network_removed"], true);
+    assert!(!e.has_network(&net));
+    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    assert_eq!(recs["networks"], serde_json::json!([]));
+}
+
+#[test]
+fn refusals_and_dry_run() {
+    // No engine needed: nothing here may reach Docker.
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else { return };
+    lab.start_dnsmasq(&[]);
+    let parent = lab.parent().to_string();
+    let env = vec![("DHCPNET_DOCKER".to_string(), "/nonexistent/docker".to_string())];
+
+    // A VLAN parent without --subnet: spanning tree, asks for --subnet.
+    for args in [vec!["create", "v", "--parent", "eth0.10"], vec!["create", "v", "--parent", parent.as_str(), "--vlan", "10"]] {
+        let o = lab.dhcpnet_root(&args, &env);
+        assert_eq!(code(&o), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("spanning tree") && stderr(&o).contains("--subnet"), "{}", stderr(&o));
+    }
+
+    // A --subnet the server contradicts: refused, naming the server's subnet.
+    let o = lab.dhcpnet_root(&["create", "m", "--parent", &parent, "--subnet", "192.168.50.0/24"], &env);
+    assert_eq!(code(&o), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("10.77.0.0/24"), "{}", stderr(&o));
+
+    // --dry-run prints the exact docker command and changes nothing.
+    let o = lab.dhcpnet_root(&["create", "dry", "--parent", &parent, "--dry-run"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cmd = text(&o);
+    assert_eq!(
+        cmd.trim(),
+        format!(
+            "/nonexistent/docker network create --driver macvlan --subnet 10.77.0.0/24 --gateway 10.77.0.1 \
+             --opt parent={parent} --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface={parent} \
+             --label io.dhcpnet.parent={parent} dry"
+        )
+    );
+    assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+
+    // --vlan: the dry run names the VLAN link dhcpnet would create and own.
+    let o = lab.dhcpnet_root(&["create", "dryv", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24", "--timeout", "0.2", "--dry-run"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vlan_link = format!("{parent}.10");
+    assert!(text(&o).contains(&format!("--opt parent={vlan_link} ")), "{}", text(&o));
+    assert!(text(&o).contains(&format!("--label io.dhcpnet.owned-link={vlan_link} ")), "{}", text(&o));
+    assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists(), "a dry run creates no link");
+    // For real, on a kernel without 802.1Q (as here) it fails with exit 9
+    // and leaves nothing behind; with 802.1Q it creates PARENT.VID.
+    let vlan_ok = std::path::Path::new("/proc/net/vlan/config").exists();
+    if !vlan_ok {
+        let o = lab.dhcpnet_root(&["create", "v10", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24"], &env);
+        assert_eq!(code(&o), Some(9), "{}", stderr(&o));
+        assert!(stderr(&o).contains("8021q"), "{}", stderr(&o));
+        assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists());
+        assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+    }
+    let o = lab.dhcpnet_root(&["lease", "dry"], &env);
+    assert_eq!(code(&o), Some(6), "{}", stderr(&o));
+}
