@@ -174,6 +174,33 @@ pub fn update_one(store: &Store, name: &str, f: impl FnOnce(&mut Network)) -> Re
     })
 }
 
+/// Whether a member record names container `id` (the full id, or a short
+/// id of 12 or more characters either way round).
+fn names_container(recorded: &str, id: &str) -> bool {
+    !recorded.is_empty() && (recorded == id || (recorded.len() >= 12 && id.starts_with(recorded)) || (id.len() >= 12 && recorded.starts_with(id)))
+}
+
+/// Container `id` is gone: no member record keeps its id any more (the
+/// name and MAC stay, so a container re-created with that name gets its
+/// address back). Returns how many records changed; nothing is written
+/// (and no lock taken) when none names it.
+pub fn forget_container(store: &Store, id: &str) -> Result<usize> {
+    let names = |n: &Network| n.members.iter().any(|m| m.container.as_deref().is_some_and(|c| names_container(c, id)));
+    if !load(store)?.iter().any(names) {
+        return Ok(0);
+    }
+    update(store, |nets| {
+        let mut changed = 0;
+        for m in nets.iter_mut().flat_map(|n| n.members.iter_mut()) {
+            if m.container.as_deref().is_some_and(|c| names_container(c, id)) {
+                m.container = None;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    })
+}
+
 /// Whether an interface name is an 802.1Q sub-interface (`eth0.10`), by its
 /// name or by the kernel's VLAN table. Returns the VLAN id when known.
 pub fn vlan_of(iface: &str) -> Option<u16> {

@@ -313,3 +313,47 @@ fn ipam_plugin_api_leases_releases_and_checks_pools() {
     assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
     drop(d);
 }
+
+// ---------------------------------------------------------------- links
+
+/// `ip -d link show` of `name` in namespace `ns`, if it exists.
+fn link_in(ns: &str, name: &str) -> Option<String> {
+    let o = common::sh(&["ip", "-n", ns, "-d", "link", "show", "dev", name]);
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).to_string())
+}
+
+#[test]
+fn the_daemon_rebuilds_owned_links_at_start_up() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    lab.start_dnsmasq(&[]);
+    // An owned macvlan (the shim) with its leased address...
+    let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "--mac", "02:42:0a:4d:00:98", "-o", "json"]));
+    assert_eq!(v["state"], "owned", "{v}");
+    let ip = v["ip"].as_str().expect("shim ip").to_string();
+    // ...gone behind dhcpnet's back, as after a reboot.
+    common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
+    assert!(link_in(&lab.cli, "shim-veth0").is_none());
+
+    let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-restore");
+    let back = wait_for(Duration::from_secs(10), || link_in(&lab.cli, "shim-veth0").filter(|l| l.contains(",UP")));
+    let l = back.unwrap_or_else(|| panic!("the shim was not rebuilt at start-up; daemon log:\n{}", d.log()));
+    assert!(l.contains("02:42:0a:4d:00:98") && l.contains("alias dhcpnet-owned macvlan parent=veth0"), "{l}");
+    let addr = wait_for(Duration::from_secs(5), || {
+        let a = common::sh(&["ip", "-n", &lab.cli, "-4", "addr", "show", "dev", "shim-veth0"]);
+        String::from_utf8_lossy(&a.stdout).contains(&format!("{ip}/32")).then_some(())
+    });
+    assert!(addr.is_some(), "the shim's address was not put back; daemon log:\n{}", d.log());
+    let said = wait_for(Duration::from_secs(5), || d.log().contains("shim-veth0").then_some(()));
+    assert!(said.is_some() && d.log().contains("recreated"), "the daemon did not say what it rebuilt:\n{}", d.log());
+
+    // A link that cannot be rebuilt is logged loudly; start-up goes on.
+    drop(d);
+    common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
+    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "shim-veth0", "type", "macvlan", "mode", "bridge"]);
+    let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-conflict");
+    let said = wait_for(Duration::from_secs(10), || d.log().contains("could not restore link shim-veth0").then_some(()));
+    assert!(said.is_some(), "no loud error about the conflicting link:\n{}", d.log());
+    std::thread::sleep(Duration::from_millis(500));
+    let mut d = d;
+    assert!(matches!(d.child.try_wait(), Ok(None)), "the daemon stopped:\n{}", d.log());
+}

@@ -14,6 +14,7 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         Error::state(ctx.store.dir(), format!("cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"))
     })?;
     let _one = single_instance(ctx)?;
+    restore_links(ctx).await;
     let shared = Rc::new(Shared::new(ctx.store.clone()));
     let opts = Options { timeout: secs(a.timeout), ..Options::default() };
     let socket = plugin::socket_path(a.plugin_socket.as_ref());
@@ -53,6 +54,34 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         let _ = std::fs::remove_file(&socket);
     }
     result
+}
+
+/// After a reboot the links dhcpnet owns are gone: rebuild them (as
+/// `dhcpnet restore` does) before Docker starts its containers on them (the
+/// unit is ordered before docker.service). Never fatal: renewals matter more,
+/// so failures are logged loudly and start-up goes on.
+async fn restore_links(ctx: &Ctx) {
+    match crate::links::restore(&ctx.store).await {
+        Ok(rows) => {
+            for r in &rows {
+                match (r.failed(), r.action.as_str()) {
+                    (true, _) => log::error!(
+                        "could not restore link {} ({} on {}): {}; fix it, then run `dhcpnet restore`",
+                        r.name,
+                        r.kind,
+                        r.parent,
+                        r.message.as_deref().unwrap_or(&r.action)
+                    ),
+                    (false, "present") => log::info!("link {} is present", r.name),
+                    (false, action) => log::warn!("link {} ({} on {}): {action}", r.name, r.kind, r.parent),
+                }
+            }
+        }
+        Err(e) => log::error!("could not restore the links dhcpnet owns: {e}; run `dhcpnet restore` to retry"),
+    }
+    if let Err(e) = super::shim::restore_shims(&ctx.store).await {
+        log::error!("could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry");
+    }
 }
 
 /// One daemon per state directory: two would renew every lease twice. The

@@ -78,15 +78,7 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
         step(&format!("released {} ({}) to {}", l.ip, l.mac, l.server_id));
     }
     if let Some(c) = &info {
-        let id = c.id.clone();
-        network::update(&ctx.store, |nets| {
-            for m in nets.iter_mut().flat_map(|n| n.members.iter_mut()) {
-                if m.container.as_deref() == Some(id.as_str()) {
-                    m.container = None;
-                }
-            }
-            Ok(())
-        })?;
+        network::forget_container(&ctx.store, &c.id)?;
     }
     Ok(Removed {
         container: info.as_ref().map(|c| c.name.clone()).unwrap_or_else(|| what.to_string()),

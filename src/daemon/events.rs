@@ -205,6 +205,17 @@ impl Follower {
             log::warn!("{} lease(s) belong to containers that no longer exist; releasing them", gone.len());
             self.release(|l| gone.iter().any(|g| g.mac == l.mac && g.interface == l.interface)).await;
         }
+        // Member records of containers removed while the daemon was away.
+        let recorded: Vec<String> = crate::network::load(&self.shared.store)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|n| n.members.into_iter().filter_map(|m| m.container))
+            .collect();
+        for c in recorded {
+            if !existing.iter().any(|(id, name)| *name == c || id.starts_with(&c) || c.starts_with(id.as_str())) {
+                self.forget(&c).await;
+            }
+        }
         for (id, _) in existing {
             self.started(&id).await;
         }
@@ -227,6 +238,23 @@ impl Follower {
         let leases = lease::load(&self.shared.store).unwrap_or_default();
         if leases.iter().any(|l| owned_by(l, id, name)) {
             self.release(|l| owned_by(l, id, name)).await;
+        }
+        self.forget(id).await;
+    }
+
+    /// networks.json keeps a removed container's name and MAC (for its
+    /// re-creation) but no longer its id, as `dhcpnet rm` leaves it.
+    async fn forget(&self, id: &str) {
+        let _gate = self.shared.gate.lock().await;
+        match crate::network::forget_container(&self.shared.store, id) {
+            Ok(0) => {}
+            Ok(_) => log::info!("container {} is gone: forgotten in {}", crate::docker::short_id(id), crate::network::FILE),
+            Err(e) => log::error!(
+                "cannot forget removed container {} in {}: {e}; `dhcpnet rm {}` does it",
+                crate::docker::short_id(id),
+                crate::network::FILE,
+                crate::docker::short_id(id)
+            ),
         }
     }
 
