@@ -9,9 +9,15 @@ mod common;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::docker::{Engine, IMAGE, NetworkGuard, engine};
-use common::{Lab, ok, text};
+use std::time::Duration;
+
+use common::docker::{Daemon, Engine, IMAGE, NetworkGuard, engine};
+use common::{Lab, ok, text, wait_for};
 use serde_json::Value;
+
+/// Held by the tests that give a network 10.77.0.0/24 on the shared engine,
+/// which refuses a pool that overlaps another network's.
+static SUBNET_10_77: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
@@ -51,6 +57,7 @@ fn leases_json(lab: &Lab, e: &Engine) -> Vec<Value> {
 #[test]
 fn create_by_probe_run_rm_recreate_delete() {
     let Some((mut lab, e)) = setup(true) else { return };
+    let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
     lab.start_dns("dns-check.lab.test", "10.77.0.222");
     let net = format!("dn-main-{}", std::process::id());
     let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
@@ -284,4 +291,70 @@ fn refusals_and_dry_run() {
     }
     let o = lab.dhcpnet_root(&["lease", "dry"], &env);
     assert_eq!(code(&o), Some(6), "{}", stderr(&o));
+}
+
+/// networks.json's member records of `net` as (name, container).
+fn members(lab: &Lab, net: &str) -> Vec<(String, Value)> {
+    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    recs["networks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == net))
+        .and_then(|n| n["members"].as_array())
+        .map(|m| m.iter().map(|m| (m["name"].as_str().unwrap_or_default().to_string(), m["container"].clone())).collect())
+        .unwrap_or_default()
+}
+
+/// With `dhcpnet daemon` following the engine, a container started by
+/// `dhcpnet run` and removed by plain `docker rm -f` (or a `--rm` container
+/// that ends) has its lease released at the server and its records dropped.
+#[test]
+fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
+    let Some((lab, e)) = setup(true) else { return };
+    let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
+    let net = format!("dn-follow-{}", std::process::id());
+    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let parent = lab.parent().to_string();
+    // The lab server's 10.77.0.0/24, which the main test's network has too
+    // (SUBNET_10_77, taken above and released after the guard's cleanup).
+    ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "--subnet", "10.77.0.0/24", "-o", "json"]));
+    let d = Daemon::start(&lab, &e, &["--no-plugin"], "daemon-follow");
+
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-1", IMAGE, "sleep", "600"]);
+    assert!(r.status.success(), "run fol-1: {}", stderr(&r));
+    let (ip, mac) = endpoint(&e, "fol-1", &net);
+    let id = e.docker_ok(&["inspect", "--format", "{{.Id}}", "fol-1"]);
+    assert!(lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip), "{:?}", lab.server_leases());
+    assert!(members(&lab, &net).contains(&("fol-1".into(), Value::from(id.as_str()))), "{:?}", members(&lab, &net));
+
+    // Plain docker, no dhcpnet rm.
+    e.docker_ok(&["rm", "-f", "fol-1"]);
+    let gone = wait_for(Duration::from_secs(20), || lab.released(&ip, &mac).then_some(()));
+    assert!(gone.is_some(), "no DHCPRELEASE of {ip} {mac} at the server; daemon log:\n{}", d.log());
+    assert!(!lab.server_leases().iter().any(|r| r.0 == mac), "dnsmasq still holds {mac}: {:?}", lab.server_leases());
+    let dropped = wait_for(Duration::from_secs(10), || leases_json(&lab, &e).is_empty().then_some(()));
+    assert!(dropped.is_some(), "records left: {:?}; daemon log:\n{}", leases_json(&lab, &e), d.log());
+    // networks.json keeps the name and MAC (for re-creation), not the container.
+    let forgotten = wait_for(Duration::from_secs(10), || {
+        let m = members(&lab, &net);
+        (m.iter().any(|(n, _)| n == "fol-1") && !m.iter().any(|(_, c)| *c == Value::from(id.as_str()))).then_some(())
+    });
+    assert!(forgotten.is_some(), "networks.json still lists {id}: {:?}; daemon log:\n{}", members(&lab, &net), d.log());
+
+    // `dhcpnet run -- -d --rm`: the container ends, Docker removes it, the
+    // follower releases its lease (the destroy event).
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--rm", "--name", "fol-2", IMAGE, "sleep", "3"]);
+    assert!(r.status.success(), "run fol-2: {}", stderr(&r));
+    let l = leases_json(&lab, &e);
+    let rec = l.iter().find(|l| l["container"].is_string()).cloned().unwrap_or_else(|| panic!("no record for fol-2: {l:?}"));
+    let (ip2, mac2) = (rec["ip"].as_str().unwrap_or_default().to_string(), rec["mac"].as_str().unwrap_or_default().to_string());
+    assert!(lab.server_leases().iter().any(|r| r.0 == mac2 && r.1 == ip2), "{:?}", lab.server_leases());
+    let gone = wait_for(Duration::from_secs(30), || lab.released(&ip2, &mac2).then_some(()));
+    assert!(gone.is_some(), "no DHCPRELEASE of {ip2} {mac2} after the --rm container ended; daemon log:\n{}", d.log());
+    assert!(!e.docker(&["inspect", "fol-2"]).status.success(), "Docker removed fol-2");
+    let dropped = wait_for(Duration::from_secs(10), || leases_json(&lab, &e).is_empty().then_some(()));
+    assert!(dropped.is_some(), "records left: {:?}", leases_json(&lab, &e));
+    let m = members(&lab, &net);
+    assert!(m.iter().all(|(_, c)| c.is_null()), "networks.json still lists a container: {m:?}");
+    drop(d);
 }

@@ -271,3 +271,75 @@ impl Drop for NetworkGuard {
         self.engine.remove_network(&self.name);
     }
 }
+
+/// Docker finds plugins only in /run/docker/plugins, which every engine on
+/// the machine shares: a test serving `dhcpnet.sock` there holds this lock
+/// (across test binaries and worktrees) until it is done.
+pub const PLUGIN_SOCKET: &str = "/run/docker/plugins/dhcpnet.sock";
+const PLUGIN_LOCK: &str = "/run/lock/dhcpnet-plugin-tests.lock";
+
+/// Hold the plugin socket's lock (released when the file is dropped).
+pub fn plugin_lock() -> File {
+    std::fs::create_dir_all("/run/lock").expect("/run/lock");
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(PLUGIN_LOCK).expect("plugin lock file");
+    lock.lock().expect("lock the plugin lock file");
+    lock
+}
+
+/// `dhcpnet daemon` in the root namespace with the lab's state directory,
+/// following this engine (DOCKER_HOST, DHCPNET_DOCKER). Stopped (SIGTERM,
+/// then SIGKILL) when dropped; a plugin socket it was given is removed.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+    socket: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Start it with `extra` arguments; wait until it follows the engine's
+    /// events and (with `--plugin-socket`) serves the plugin.
+    pub fn start(lab: &super::Lab, engine: &Engine, extra: &[&str], name: &str) -> Daemon {
+        let log = lab.dir.path().join(format!("{name}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhcpnet"));
+        cmd.arg("--state-dir").arg(lab.state_dir()).args(["-vv", "daemon"]).args(extra);
+        for (k, v) in engine.env() {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(File::create(&log).expect("daemon log")))
+            .spawn()
+            .expect("start dhcpnet daemon");
+        let socket = extra.iter().position(|a| *a == "--plugin-socket").and_then(|i| extra.get(i + 1)).map(PathBuf::from);
+        let d = Daemon { child, log, socket };
+        if !extra.contains(&"--no-docker") {
+            let up = super::wait_for(Duration::from_secs(20), || d.log().contains("following container events").then_some(()));
+            assert!(up.is_some(), "the daemon does not follow the engine; log:\n{}", d.log());
+        }
+        if let Some(s) = &d.socket {
+            let up = super::wait_for(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(s).ok());
+            assert!(up.is_some(), "plugin socket {} missing; log:\n{}", s.display(), d.log());
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a child this test spawned and has not reaped
+        // (so the pid cannot have been reused); no memory is involved.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        if super::wait_for(Duration::from_secs(5), || self.child.try_wait().ok().flatten()).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(s) = &self.socket {
+            let _ = std::fs::remove_file(s);
+        }
+    }
+}

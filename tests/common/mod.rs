@@ -326,6 +326,12 @@ impl Lab {
         std::fs::read_to_string(self.dir.path().join("dnsmasq.log")).unwrap_or_default()
     }
 
+    /// dnsmasq logged the RELEASE of `ip` by `mac` (its lease file is
+    /// rewritten in place, so an empty read proves nothing).
+    pub fn released(&self, ip: &str, mac: &str) -> bool {
+        self.server_log().lines().any(|l| l.contains("DHCPRELEASE(veth0)") && l.contains(&format!(" {ip} {mac}")))
+    }
+
     pub fn stop_servers(&mut self) {
         for c in &mut self.servers {
             let _ = c.kill();
