@@ -341,4 +341,40 @@ mod tests {
         assert_eq!(n.members.len(), 1);
         assert_eq!(n.member("web").unwrap().ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
     }
+
+    #[test]
+    fn a_removed_container_is_forgotten_but_its_name_and_mac_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let full = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(forget_container(&store, full).unwrap(), 0, "no file: nothing to do");
+        let m: Mac = "02:00:00:00:00:01".parse().unwrap();
+        update(&store, |nets| {
+            nets.push(Network {
+                name: "n".into(),
+                id: "x".into(),
+                parent: "eth0".into(),
+                dhcp_interface: "eth0".into(),
+                subnet: "10.0.0.0/24".parse().unwrap(),
+                gateway: Ipv4Addr::new(10, 0, 0, 1),
+                vlan: None,
+                owned_link: None,
+                created_at: Utc::now(),
+                deleting: false,
+                members: vec![],
+            });
+            nets[0].remember("web", m, None, Some(full.into()));
+            nets[0].remember("db", m, None, Some("fedcba987654".into()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(forget_container(&store, "0123").unwrap(), 0, "too short an id matches nothing");
+        assert_eq!(forget_container(&store, "0123456789abcdef").unwrap(), 1);
+        let n = find(&store, "n").unwrap().unwrap();
+        assert_eq!(n.member("web").unwrap().container, None);
+        assert_eq!(n.member("web").unwrap().mac, m);
+        assert_eq!(n.member("db").unwrap().container.as_deref(), Some("fedcba987654"));
+        assert_eq!(forget_container(&store, &format!("fedcba987654{}", "0".repeat(52))).unwrap(), 1);
+        assert_eq!(find(&store, "n").unwrap().unwrap().member("db").unwrap().container, None);
+    }
 }

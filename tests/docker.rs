@@ -307,7 +307,8 @@ fn members(lab: &Lab, net: &str) -> Vec<(String, Value)> {
 
 /// With `dhcpnet daemon` following the engine, a container started by
 /// `dhcpnet run` and removed by plain `docker rm -f` (or a `--rm` container
-/// that ends) has its lease released at the server and its records dropped.
+/// that ends, or one removed while no daemon ran) has its lease released at
+/// the server and its records dropped.
 #[test]
 fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     let Some((lab, e)) = setup(true) else { return };
@@ -337,7 +338,7 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     // networks.json keeps the name and MAC (for re-creation), not the container.
     let forgotten = wait_for(Duration::from_secs(10), || {
         let m = members(&lab, &net);
-        (m.iter().any(|(n, _)| n == "fol-1") && !m.iter().any(|(_, c)| *c == Value::from(id.as_str()))).then_some(())
+        (m.iter().any(|(n, _)| n == "fol-1") && !m.iter().any(|(_, c)| *c == id.as_str())).then_some(())
     });
     assert!(forgotten.is_some(), "networks.json still lists {id}: {:?}; daemon log:\n{}", members(&lab, &net), d.log());
 
@@ -356,5 +357,18 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     assert!(dropped.is_some(), "records left: {:?}", leases_json(&lab, &e));
     let m = members(&lab, &net);
     assert!(m.iter().all(|(_, c)| c.is_null()), "networks.json still lists a container: {m:?}");
+
+    // Removed while no daemon ran: released when it starts (reconciliation).
     drop(d);
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-3", IMAGE, "sleep", "600"]);
+    assert!(r.status.success(), "run fol-3: {}", stderr(&r));
+    let (ip3, mac3) = endpoint(&e, "fol-3", &net);
+    e.docker_ok(&["rm", "-f", "fol-3"]);
+    let d = Daemon::start(&lab, &e, &["--no-plugin"], "daemon-reconcile");
+    let gone = wait_for(Duration::from_secs(20), || lab.released(&ip3, &mac3).then_some(()));
+    assert!(gone.is_some(), "no DHCPRELEASE of {ip3} {mac3} at start-up; daemon log:\n{}", d.log());
+    let clean = wait_for(Duration::from_secs(10), || {
+        (leases_json(&lab, &e).is_empty() && members(&lab, &net).iter().all(|(_, c)| c.is_null())).then_some(())
+    });
+    assert!(clean.is_some(), "records left: {:?} {:?}; daemon log:\n{}", leases_json(&lab, &e), members(&lab, &net), d.log());
 }
