@@ -320,9 +320,8 @@ mod tests {
         assert_eq!(vlan_of(".10"), None);
     }
 
-    #[test]
-    fn members_are_remembered_by_name() {
-        let mut n = Network {
+    fn sample() -> Network {
+        Network {
             name: "n".into(),
             id: "x".into(),
             parent: "eth0".into(),
@@ -334,7 +333,12 @@ mod tests {
             created_at: Utc::now(),
             deleting: false,
             members: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn members_are_remembered_by_name() {
+        let mut n = sample();
         let m: Mac = "02:00:00:00:00:01".parse().unwrap();
         n.remember("web", m, None, None);
         n.remember("web", m, Some(Ipv4Addr::new(10, 0, 0, 9)), Some("abc".into()));
@@ -350,19 +354,7 @@ mod tests {
         assert_eq!(forget_container(&store, full).unwrap(), 0, "no file: nothing to do");
         let m: Mac = "02:00:00:00:00:01".parse().unwrap();
         update(&store, |nets| {
-            nets.push(Network {
-                name: "n".into(),
-                id: "x".into(),
-                parent: "eth0".into(),
-                dhcp_interface: "eth0".into(),
-                subnet: "10.0.0.0/24".parse().unwrap(),
-                gateway: Ipv4Addr::new(10, 0, 0, 1),
-                vlan: None,
-                owned_link: None,
-                created_at: Utc::now(),
-                deleting: false,
-                members: vec![],
-            });
+            nets.push(sample());
             nets[0].remember("web", m, None, Some(full.into()));
             nets[0].remember("db", m, None, Some("fedcba987654".into()));
             Ok(())
