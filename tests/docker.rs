@@ -358,6 +358,18 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     let m = members(&lab, &net);
     assert!(m.iter().all(|(_, c)| c.is_null()), "networks.json still lists a container: {m:?}");
 
+    // `dhcpnet rm` with the daemon running: whichever of the two releases
+    // first, rm reports the address as released.
+    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-4", IMAGE, "sleep", "600"]);
+    assert!(r.status.success(), "run fol-4: {}", stderr(&r));
+    let (ip4, mac4) = endpoint(&e, "fol-4", &net);
+    let rm = dhcpnet(&lab, &e, &["rm", "fol-4", "-o", "json"]);
+    eprintln!("dhcpnet rm with the daemon running:\n{}", stderr(&rm)); // shown with --nocapture
+    let rm = ok(&rm);
+    assert_eq!(rm[0]["released"], serde_json::json!([ip4.as_str()]), "{rm}; daemon log:\n{}", d.log());
+    assert!(lab.released(&ip4, &mac4), "no DHCPRELEASE of {ip4} {mac4}");
+    assert!(leases_json(&lab, &e).is_empty(), "{:?}", leases_json(&lab, &e));
+
     // Removed while no daemon ran: released when it starts (reconciliation).
     drop(d);
     let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-3", IMAGE, "sleep", "600"]);

@@ -59,8 +59,8 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
     let info = docker.inspect_container(what).await?;
     let nets = network::load(&ctx.store)?;
     let pick = picker(what, info.as_ref(), &nets);
-    let held = lease::load(&ctx.store)?.iter().filter(|l| pick(l)).count();
-    if info.is_none() && held == 0 {
+    let held: Vec<Lease> = lease::load(&ctx.store)?.into_iter().filter(|l| pick(l)).collect();
+    if info.is_none() && held.is_empty() {
         return Err(Error::NotFound(format!(
             "Docker has no container {what}, and dhcpnet holds no lease for one: `docker ps -a` and `dhcpnet leases` list what there is"
         )));
@@ -73,9 +73,21 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
     } else {
         log::warn!("Docker has no container {what}; releasing the leases dhcpnet recorded for it");
     }
-    let released = if held > 0 { release_leases(ctx, &pick).await? } else { Vec::new() };
+    let mut released = if held.is_empty() { Vec::new() } else { release_leases(ctx, &pick).await? };
     for l in &released {
         step(&format!("released {} ({}) to {}", l.ip, l.mac, l.server_id));
+    }
+    // A running `dhcpnet daemon` sees the container's destroy event too and
+    // may have released its leases first: say so, and count them.
+    if released.len() < held.len() {
+        let left = lease::load(&ctx.store)?;
+        let same = |a: &Lease, b: &Lease| a.mac == b.mac && a.interface == b.interface;
+        for l in held {
+            if !released.iter().any(|r| same(r, &l)) && !left.iter().any(|r| same(r, &l)) {
+                step(&format!("{} ({}) was released by the running dhcpnet daemon", l.ip, l.mac));
+                released.push(l);
+            }
+        }
     }
     if let Some(c) = &info {
         network::forget_container(&ctx.store, &c.id)?;
