@@ -193,7 +193,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-plugin -d 
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-docker -d 'Do not follow Docker\'s events (no release on container removal)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s q -l quiet -d 'Only errors on stderr'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l parent -d 'Interface the macvlan network sits on (e.g. eth0, or eth0.10 for a VLAN Docker creates)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l subnet -d 'Subnet of the LAN (default: learnt from the DHCP server\'s offer)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l gateway -d 'Gateway (default: from the offer, or the first usable address of --subnet)' -r

@@ -63,6 +63,10 @@ pub enum Command {
     /// Recreate the links dhcpnet owns that are missing (after a reboot); idempotent
     Restore(ListArgs),
     /// Renew leases on time, serve Docker's IPAM plugin, release leases of removed containers
+    ///
+    /// At start-up it first rebuilds the links dhcpnet owns that are missing (as `dhcpnet restore`
+    /// does, for the systemd unit that runs before docker.service after a reboot); a link it
+    /// cannot rebuild is logged as an error and start-up goes on.
     Daemon(DaemonArgs),
     /// Create a Docker macvlan network whose containers get addresses by DHCP
     Create(CreateArgs),
