@@ -137,12 +137,11 @@ pub fn finish() {
 
 impl Drop for PacketSocket {
     fn drop(&mut self) {
-        if let Some(afd) = self.fd.take() {
-            if DEFER.load(Ordering::Relaxed) {
-                if let Ok(mut v) = DEFERRED.lock() {
-                    v.push(afd.into_inner());
-                }
-            }
+        if let Some(afd) = self.fd.take()
+            && DEFER.load(Ordering::Relaxed)
+            && let Ok(mut v) = DEFERRED.lock()
+        {
+            v.push(afd.into_inner());
         }
     }
 }
