@@ -374,18 +374,24 @@ impl Docker {
         Ok(v)
     }
 
-    /// `docker inspect --type container`; None when there is no such container.
-    pub async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>> {
-        let out = self.run(&["container", "inspect", "--", name_or_id]).await?;
+    /// `docker KIND inspect NAME`: the first object it lists; None when there
+    /// is no such object.
+    async fn inspect<T: serde::de::DeserializeOwned>(&self, kind: &str, name: &str) -> Result<Option<T>> {
+        let out = self.run(&[kind, "inspect", "--", name]).await?;
         if !out.success() {
             if is_no_such(&out.stderr) {
                 return Ok(None);
             }
-            return Err(Error::Docker(format!("`docker container inspect {name_or_id}` failed: {}", out.message())));
+            return Err(Error::Docker(format!("`docker {kind} inspect {name}` failed: {}", out.message())));
         }
-        let raw: Vec<RawContainer> = serde_json::from_str(&out.stdout)
-            .map_err(|e| Error::Docker(format!("cannot read `docker container inspect {name_or_id}`: {e}")))?;
-        let Some(c) = raw.into_iter().next() else { return Ok(None) };
+        let raw: Vec<T> = serde_json::from_str(&out.stdout)
+            .map_err(|e| Error::Docker(format!("cannot read `docker {kind} inspect {name}`: {e}")))?;
+        Ok(raw.into_iter().next())
+    }
+
+    /// `docker inspect --type container`; None when there is no such container.
+    pub async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>> {
+        let Some(c) = self.inspect::<RawContainer>("container", name_or_id).await? else { return Ok(None) };
         let networks = c
             .network_settings
             .and_then(|n| n.networks)
@@ -424,16 +430,7 @@ impl Docker {
 
     /// `docker network inspect`; None when there is no such network.
     pub async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>> {
-        let out = self.run(&["network", "inspect", "--", name]).await?;
-        if !out.success() {
-            if is_no_such(&out.stderr) {
-                return Ok(None);
-            }
-            return Err(Error::Docker(format!("`docker network inspect {name}` failed: {}", out.message())));
-        }
-        let raw: Vec<RawNetwork> = serde_json::from_str(&out.stdout)
-            .map_err(|e| Error::Docker(format!("cannot read `docker network inspect {name}`: {e}")))?;
-        let Some(n) = raw.into_iter().next() else { return Ok(None) };
+        let Some(n) = self.inspect::<RawNetwork>("network", name).await? else { return Ok(None) };
         let first = n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.'))));
         let mut containers: Vec<(String, String)> = n
             .containers

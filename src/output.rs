@@ -1,6 +1,8 @@
 //! Rendering results: a table for people, JSON or YAML for scripts.
 //! Data goes to stdout; messages go to stderr (see `logging`).
 
+use std::io::{ErrorKind, Write};
+
 use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
@@ -27,8 +29,17 @@ pub fn emit<T: Serialize + ?Sized>(format: Format, value: &T, table: impl FnOnce
             .trim_end()
             .to_string(),
     };
-    println!("{text}");
-    Ok(())
+    write_stdout(format!("{text}\n").as_bytes())
+}
+
+/// Write `bytes` to stdout. A reader that went away (`dhcpnet leases -o json
+/// | head -1`) ends the output quietly: a broken pipe is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(Error::Other(format!("cannot write to stdout: {e}"))),
+        _ => Ok(()),
+    }
 }
 
 /// A table with dhcpnet's look.

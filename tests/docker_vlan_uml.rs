@@ -8,7 +8,13 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::uml::Timeouts;
 use serde_json::{Value, json};
+
+/// A hung kernel or step is killed.
+const TIMEOUTS: Timeouts = Timeouts { step: Duration::from_secs(30), boot: Duration::from_secs(90) };
 
 fn fake_docker(dir: &std::path::Path) -> std::path::PathBuf {
     let inspect = json!([{
@@ -69,28 +75,18 @@ step links $D vlan list -o json
 "#,
         docker = docker.display()
     );
-    let (steps, console) = common::uml::run(dir.path(), &modules, &steps);
-    let get = |n: &str| steps.get(n).cloned().unwrap_or_else(|| panic!("step {n} missing; console:\n{console}"));
-    let ok = |n: &str| {
-        let s = get(n);
-        assert_eq!(s.rc, Some(0), "step {n} failed: {s:?}");
-        s
-    };
-    let js = |n: &str| -> Value {
-        let s = ok(n);
-        serde_json::from_str(&s.stdout).unwrap_or_else(|e| panic!("{n}: not JSON ({e}): {s:?}"))
-    };
+    let run = common::uml::run(dir.path(), &modules, &steps, TIMEOUTS);
 
     // create --vlan: the link is dhcpnet's, the network sits on it.
-    let c = js("create");
+    let c = run.json("create");
     assert_eq!(c["parent"], "v0.10", "{c}");
     assert_eq!(c["dhcp_interface"], "v0.10", "{c}");
     assert_eq!(c["owned_link"], "v0.10", "{c}");
     assert_eq!(c["vlan"], 10, "{c}");
     assert_eq!(c["gateway"], "10.88.10.1", "{c}");
-    let show = ok("show").stdout;
+    let show = &run.ok("show").stdout;
     assert!(show.contains("vlan protocol 802.1Q id 10") && show.contains("alias dhcpnet-owned"), "{show}");
-    let log = ok("dockerlog").stdout;
+    let log = &run.ok("dockerlog").stdout;
     assert!(
         log.contains(
             "network create --driver macvlan --subnet 10.88.10.0/24 --gateway 10.88.10.1 --opt parent=v0.10 \
@@ -100,21 +96,21 @@ step links $D vlan list -o json
         "{log}"
     );
     // lease NET goes out on the VLAN link.
-    let l = js("lease");
+    let l = run.json("lease");
     assert_eq!(l["interface"], "v0.10", "{l}");
     assert!(l["ip"].as_str().is_some_and(|i| i.starts_with("10.88.10.")), "{l}");
     // delete: leases released, network removed, link deleted.
-    let d = js("delete");
+    let d = run.json("delete");
     assert_eq!(d["links_deleted"], json!(["v0.10"]), "{d}");
     assert_eq!(d["docker_network_removed"], true, "{d}");
-    assert_ne!(get("gone").rc, Some(0), "v0.10 still exists");
-    assert!(!ok("srv").stdout.contains("uml-c"), "the lease was released: {:?}", get("srv"));
+    assert_ne!(run.get("gone").rc, Some(0), "v0.10 still exists");
+    assert!(!run.ok("srv").stdout.contains("uml-c"), "the lease was released: {:?}", run.get("srv"));
     // A failed docker network create deletes the VLAN link it had made.
-    let f = get("failcreate");
+    let f = run.get("failcreate");
     assert_eq!(f.rc, Some(10), "{f:?}");
     assert!(f.stderr.contains("simulated failure") && f.stderr.contains("deleted v0.20 again"), "{f:?}");
-    assert_ne!(get("gone20").rc, Some(0), "v0.20 still exists");
-    let nets: Value = serde_json::from_str(&ok("nets").stdout).expect("networks.json");
+    assert_ne!(run.get("gone20").rc, Some(0), "v0.20 still exists");
+    let nets: Value = serde_json::from_str(&run.ok("nets").stdout).expect("networks.json");
     assert_eq!(nets["networks"], json!([]), "{nets}");
-    assert_eq!(js("links"), json!([]));
+    assert_eq!(run.json("links"), json!([]));
 }

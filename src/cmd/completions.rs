@@ -5,6 +5,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
 use crate::error::Result;
+use crate::output;
 
 pub fn generate(shell: clap_complete::Shell) -> Vec<u8> {
     let mut out = Vec::new();
@@ -13,8 +14,5 @@ pub fn generate(shell: clap_complete::Shell) -> Vec<u8> {
 }
 
 pub fn run(a: CompletionsArgs) -> Result<()> {
-    use std::io::Write;
-    std::io::stdout()
-        .write_all(&generate(a.shell))
-        .map_err(|e| crate::error::Error::Other(format!("cannot write to stdout: {e}")))
+    output::write_stdout(&generate(a.shell))
 }

@@ -183,10 +183,10 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
     };
     let progress = a.count > 1 && stderr_is_tty();
     let (granted, failed) = acquire(ctx, &place, ids, a.request_ip, &opts, progress).await?;
-    if let Some(ip) = a.request_ip {
-        if let Some(l) = granted.first().filter(|l| l.ip != ip) {
-            log::warn!("asked for {ip}, the server gave {}", l.ip);
-        }
+    if let Some(ip) = a.request_ip
+        && let Some(l) = granted.first().filter(|l| l.ip != ip)
+    {
+        log::warn!("asked for {ip}, the server gave {}", l.ip);
     }
     if a.count == 1 {
         if let Some(l) = granted.first() {

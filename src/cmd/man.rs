@@ -6,6 +6,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, ManArgs};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
+use crate::output;
 
 pub fn generate() -> Result<Vec<u8>> {
     let cmd = Cli::command();
@@ -53,9 +54,8 @@ pub fn subcommand_pages() -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 pub fn run(a: ManArgs) -> Result<()> {
-    use std::io::Write;
     match a.out_dir {
-        None => std::io::stdout().write_all(&generate()?).map_err(|e| Error::Other(format!("cannot write to stdout: {e}"))),
+        None => output::write_stdout(&generate()?),
         Some(dir) => {
             let io = |e: std::io::Error| Error::Other(format!("cannot write man pages to {}: {e}", dir.display()));
             std::fs::create_dir_all(&dir).map_err(io)?;

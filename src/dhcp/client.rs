@@ -194,10 +194,10 @@ impl Exchange {
                 if p.ip.is_unspecified() {
                     return Step::Ignore;
                 }
-                if let Goal::Renew { server_id, .. } = &self.goal {
-                    if p.server_id != *server_id {
-                        return Step::Ignore;
-                    }
+                if let Goal::Renew { server_id, .. } = &self.goal
+                    && p.server_id != *server_id
+                {
+                    return Step::Ignore;
                 }
                 self.state = State::Done;
                 Step::Bound(Bound { params: p, server_mac: r.src_mac, server_hostname: message::server_hostname(r.msg) })

@@ -135,10 +135,8 @@ fn add_request_options(m: &mut Message, id: &Identity, with_hostname: bool) {
     o.insert(DhcpOption::ClientIdentifier(id.client_id.clone()));
     o.insert(DhcpOption::ParameterRequestList(PARAMETER_REQUEST_LIST.to_vec()));
     o.insert(DhcpOption::MaxMessageSize(MAX_MESSAGE_SIZE));
-    if with_hostname {
-        if let Some(h) = &id.hostname {
-            o.insert(DhcpOption::Hostname(h.clone()));
-        }
+    if with_hostname && let Some(h) = &id.hostname {
+        o.insert(DhcpOption::Hostname(h.clone()));
     }
     if let Some(v) = &id.vendor_class {
         o.insert(DhcpOption::ClassIdentifier(v.as_bytes().to_vec()));
@@ -236,7 +234,7 @@ pub fn encode(m: &Message) -> Vec<u8> {
 fn option_len_ok(code: u8, len: usize) -> bool {
     match code {
         1 | 28 | 50 | 51 | 54 | 58 | 59 => len == 4,
-        3 | 6 | 42 => len >= 4 && len % 4 == 0,
+        3 | 6 | 42 => len >= 4 && len.is_multiple_of(4),
         53 => len == 1,
         26 => len == 2,
         12 | 15 | 56 | 61 | 119 | 121 => len >= 1,

@@ -23,6 +23,26 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
+/// setsockopt(2) with `value`, its length being the size of `T`.
+///
+/// # Safety
+/// Any pointer inside `value` must be valid for the kernel to read during
+/// the call (the kernel copies what it needs).
+unsafe fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a valid T for the whole call and the length is its
+    // size; the caller vouches for what it points to.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            value as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 const fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt: 0, jf: 0, k }
 }
@@ -137,12 +157,11 @@ pub fn finish() {
 
 impl Drop for PacketSocket {
     fn drop(&mut self) {
-        if let Some(afd) = self.fd.take() {
-            if DEFER.load(Ordering::Relaxed) {
-                if let Ok(mut v) = DEFERRED.lock() {
-                    v.push(afd.into_inner());
-                }
-            }
+        if let Some(afd) = self.fd.take()
+            && DEFER.load(Ordering::Relaxed)
+            && let Ok(mut v) = DEFERRED.lock()
+        {
+            v.push(afd.into_inner());
         }
     }
 }
@@ -164,15 +183,7 @@ impl PacketSocket {
         let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
         // SAFETY: `fprog` points into `prog`, which outlives the call; the
         // kernel copies the program during setsockopt.
-        cvt(unsafe {
-            libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                &fprog as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-            )
-        })?;
+        unsafe { setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog) }?;
         // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -219,17 +230,8 @@ impl PacketSocket {
             mr.mr_alen = 6;
             mr.mr_address[..6].copy_from_slice(&mac.0);
         }
-        // SAFETY: `mr` is a valid packet_mreq and the length matches it.
-        cvt(unsafe {
-            libc::setsockopt(
-                self.raw(),
-                libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
-                &mr as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-            )
-        })?;
-        Ok(())
+        // SAFETY: packet_mreq holds no pointers.
+        unsafe { setsockopt(self.raw(), libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr) }
     }
 
     fn afd(&self) -> io::Result<&AsyncFd<OwnedFd>> {

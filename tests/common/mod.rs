@@ -55,8 +55,7 @@ pub fn which(bin: &str) -> Option<PathBuf> {
 }
 
 pub fn sh(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    out
+    Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 pub fn must(args: &[&str]) {

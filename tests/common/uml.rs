@@ -1,19 +1,21 @@
-//! Running a shell script on a real 802.1Q kernel: Debian's user-mode-linux
-//! (a Linux that runs as a process, the host's files as its read-only root)
-//! boots `init.sh`, which loads 8021q/veth/macvlan, builds a lab (v0 in the
-//! root namespace, v1 in namespace `srv`, VLAN 10 on v1 with dnsmasq serving
-//! 10.88.10.0/24), then runs the caller's steps. Each `step NAME CMD...`
-//! prints its exit code, stdout and stderr between markers on the console;
-//! `run` returns them parsed. Nothing leaves the UML kernel.
-//!
-//! (tests/vlan_uml.rs has its own copy of this harness; it could move here.)
+//! Running a shell script on a real 802.1Q kernel, which the host kernel of
+//! the build machines lacks: Debian's user-mode-linux (a Linux that runs as a
+//! process, the host's files as its read-only root) boots `init.sh`, which
+//! loads 8021q/veth/macvlan, builds a lab (v0 in the root namespace, v1 in
+//! namespace `srv`, VLAN 10 on v1 with dnsmasq serving 10.88.10.0/24), then
+//! runs the caller's steps. Each `step NAME CMD...` prints its exit code,
+//! stdout and stderr between markers on the console; `run` returns them
+//! parsed, and every failure it reports shows the whole console. Nothing
+//! leaves the UML kernel: its network is a veth pair inside it.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 const MODULES: [&str; 7] = [
     "net/llc/llc.ko",
@@ -24,7 +26,14 @@ const MODULES: [&str; 7] = [
     "drivers/net/veth.ko",
     "drivers/net/macvlan.ko",
 ];
-const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long one step may take inside UML, and the whole boot; a hung
+/// kernel or step is killed.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub step: Duration,
+    pub boot: Duration,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Step {
@@ -33,7 +42,38 @@ pub struct Step {
     pub stderr: String,
 }
 
-/// The UML module tree, or None (skip; a failure under CI) when UML is missing.
+/// The steps of one boot by name, and the whole console.
+pub struct Run {
+    pub steps: HashMap<String, Step>,
+    pub console: String,
+}
+
+impl Run {
+    fn ctx(&self, what: &str) -> String {
+        format!("{what}\n--- console ---\n{}", self.console)
+    }
+
+    /// Step `n`, which must have run.
+    pub fn get(&self, n: &str) -> &Step {
+        self.steps.get(n).unwrap_or_else(|| panic!("{}", self.ctx(&format!("step {n} missing"))))
+    }
+
+    /// Step `n`, which must have exited 0.
+    pub fn ok(&self, n: &str) -> &Step {
+        let s = self.get(n);
+        assert_eq!(s.rc, Some(0), "step {n} failed: {s:?}");
+        s
+    }
+
+    /// The stdout of step `n`, which must have exited 0, as JSON.
+    pub fn json(&self, n: &str) -> Value {
+        let s = self.ok(n);
+        serde_json::from_str(&s.stdout).unwrap_or_else(|e| panic!("{n}: not JSON ({e}): {s:?}"))
+    }
+}
+
+/// The newest module tree of Debian's user-mode-linux package, or None
+/// (skip; a failure under CI) when UML is missing.
 pub fn available() -> Option<String> {
     if !super::require(&["linux", "dnsmasq", "ip", "busybox"]) {
         return None;
@@ -52,14 +92,12 @@ pub fn available() -> Option<String> {
     m
 }
 
-/// Boot UML with the lab and `steps` (shell, may use `step` and `$D`, which
-/// is dhcpnet with a state directory on /run); return the steps by name and
-/// the whole console.
-pub fn run(dir: &Path, modules: &str, steps: &str) -> (HashMap<String, Step>, String) {
-    let bin = env!("CARGO_BIN_EXE_dhcpnet");
+fn init_script(bin: &str, modules: &str, steps: &str, step_timeout: Duration) -> String {
     let mods = MODULES.join(" ");
-    let script = format!(
+    let step_secs = step_timeout.as_secs();
+    format!(
         r#"#!/bin/sh
+# Runs as PID 1 inside user-mode-linux.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -70,13 +108,15 @@ for m in {mods}; do busybox insmod /usr/lib/uml/modules/{modules}/kernel/$m || e
 D="{bin} --state-dir /run/state"
 step() {{
   n=$1; shift
-  timeout 30 "$@" >/run/out 2>/run/err
+  timeout {step_secs} "$@" >/run/out 2>/run/err
   rc=$?
   echo "@@@ $n rc=$rc"
   echo "@@@ $n stdout"; cat /run/out
   echo "@@@ $n stderr"; cat /run/err
   echo "@@@ $n end"
 }}
+# The lab: v0 (client, root namespace) <-> v1 (namespace srv); VLAN 10 on v1
+# carries dnsmasq.
 ip netns add srv
 ip link add v0 type veth peer name v1 netns srv
 ip link set lo up; ip link set v0 up
@@ -93,15 +133,23 @@ echo "@@@ ready"
 echo "@@@ done"
 busybox poweroff -f
 "#
-    );
+    )
+}
+
+/// Boot UML with the lab and `steps` (shell, may use `step` and `$D`, which
+/// is dhcpnet with a state directory on /run), `modules` being what
+/// `available` returned; return the steps by name and the whole console.
+pub fn run(dir: &Path, modules: &str, steps: &str, timeouts: Timeouts) -> Run {
     let path = dir.join("init.sh");
+    let script = init_script(env!("CARGO_BIN_EXE_dhcpnet"), modules, steps, timeouts.step);
     std::fs::write(&path, script).expect("write init.sh");
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod init.sh");
-    let console = boot(&path);
-    assert!(!console.contains("@@@ insmod-failed"), "a module did not load:\n{console}");
-    assert!(console.contains("@@@ ready"), "the lab inside UML did not come up:\n{console}");
-    assert!(console.contains("@@@ done"), "the script inside UML did not finish:\n{console}");
-    (parse(&console), console)
+    let console = boot(&path, timeouts.boot);
+    let run = Run { steps: parse(&console), console };
+    assert!(!run.console.contains("@@@ insmod-failed"), "{}", run.ctx("a module did not load"));
+    assert!(run.console.contains("@@@ ready"), "{}", run.ctx("the lab inside UML did not come up"));
+    assert!(run.console.contains("@@@ done"), "{}", run.ctx("the script inside UML did not finish"));
+    run
 }
 
 fn parse(console: &str) -> HashMap<String, Step> {
@@ -132,7 +180,7 @@ fn parse(console: &str) -> HashMap<String, Step> {
     steps
 }
 
-/// Kills the UML process group when dropped (UML forks helpers).
+/// Kills the whole UML process group when dropped (UML forks helpers).
 struct Group(std::process::Child);
 
 impl Drop for Group {
@@ -144,7 +192,7 @@ impl Drop for Group {
     }
 }
 
-fn boot(script: &Path) -> String {
+fn boot(script: &Path, timeout: Duration) -> String {
     let mut child = Command::new("linux")
         .args(["mem=384M", "quiet", "rootfstype=hostfs", "rootflags=/", "ro"])
         .arg(format!("init={}", script.display()))
@@ -163,13 +211,21 @@ fn boot(script: &Path) -> String {
         let _ = stdout.read_to_end(&mut buf);
         let _ = tx.send(buf);
     });
-    let out = rx.recv_timeout(TIMEOUT);
+    let t = Instant::now();
+    let out = rx.recv_timeout(timeout);
     drop(group);
     match out {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(b) => {
+            eprintln!("user-mode-linux ran for {:.1} s", t.elapsed().as_secs_f64());
+            String::from_utf8_lossy(&b).into_owned()
+        }
         Err(_) => {
+            // Killing it closed the pipe: show what it printed until then.
             let partial = rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-            panic!("user-mode-linux did not finish within {TIMEOUT:?}; console so far:\n{}", String::from_utf8_lossy(&partial))
+            panic!(
+                "user-mode-linux did not finish within {timeout:?} and was killed; console so far:\n{}",
+                String::from_utf8_lossy(&partial)
+            )
         }
     }
 }
