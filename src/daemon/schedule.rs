@@ -6,7 +6,8 @@
 //! answer, the next one waits half the time left until the next boundary
 //! (T2, or expiry), but at least `MIN_RETRY` (the RFC's 60 s), and never
 //! past that boundary. A lease that was lost (NAK or expiry) is retried
-//! every `LOST_RETRY`.
+//! every `LOST_RETRY`. Nothing is due sooner than `MIN_RENEW_AFTER` after
+//! the lease was obtained, whatever the server's timers say.
 //!
 //! The daemon keeps the retry times in memory only: after a restart every
 //! overdue lease is due at once, which is what "kill -9 loses nothing" needs.
@@ -21,6 +22,14 @@ use crate::net::mac::Mac;
 
 pub const MIN_RETRY: Duration = Duration::seconds(60);
 pub const LOST_RETRY: Duration = Duration::seconds(60);
+
+/// The soonest a lease is renewed, rebound or asked back after it was
+/// obtained, whatever the server's T1, T2 and lease time say: a server that
+/// sends T1 = 0, or leases of a second or two, must not make the daemon
+/// renew in a tight loop. A successful renewal records a new `obtained_at`
+/// (the time of its ACK), so this is also the least gap between two
+/// renewals of one lease.
+pub const MIN_RENEW_AFTER: Duration = Duration::seconds(10);
 
 /// A lease's identity in the records (one lease per MAC and interface).
 pub type Key = (Mac, String);
@@ -39,7 +48,9 @@ pub enum Action {
     Reacquire,
 }
 
-/// The instants that matter for one lease.
+/// The instants that matter for one lease, as scheduled: none sooner than
+/// `MIN_RENEW_AFTER` after `obtained_at` (a lease shorter than that is asked
+/// back once it has passed, not the moment it runs out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
     pub t1: DateTime<Utc>,
@@ -55,8 +66,9 @@ pub fn deadlines(l: &Lease) -> Option<Deadlines> {
     if t1 == INFINITE {
         return None;
     }
-    let at = |s: u32| l.obtained_at + Duration::seconds(s as i64);
-    Some(Deadlines { t1: at(t1), t2: at(t2), expiry })
+    let floor = l.obtained_at + MIN_RENEW_AFTER;
+    let at = |s: u32| (l.obtained_at + Duration::seconds(s as i64)).max(floor);
+    Some(Deadlines { t1: at(t1), t2: at(t2), expiry: expiry.max(floor) })
 }
 
 /// An attempt that got no answer: do not try again before `until`. It only
@@ -159,7 +171,9 @@ pub fn plan(leases: &[Lease], backoff: &HashMap<Key, Backoff>, now: DateTime<Utc
     let mut next: Option<DateTime<Utc>> = None;
     for (i, l) in leases.iter().enumerate() {
         let Some(at) = next_due(l, backoff.get(&key(l)), now) else { continue };
-        if at <= now + slack(l) {
+        // The slack never takes a lease before its floor.
+        let early = slack(l).min((at - (l.obtained_at + MIN_RENEW_AFTER)).max(Duration::zero()));
+        if at <= now + early {
             // What it needs when it falls due (now, or within the slack).
             if let Some(a) = phase(l, at.max(now)) {
                 due.push((i, a));
@@ -342,5 +356,64 @@ mod tests {
         let p = plan(&leases, &HashMap::new(), t(0));
         assert!(p.due.is_empty());
         assert_eq!(p.next, Some(t(1800)));
+    }
+
+    /// Drive `plan` like the renewal loop does, with every exchange answered
+    /// at once by a server sending `t1`/`lease_time`: the number of
+    /// renewals in `secs` seconds.
+    fn renewals_in(lease_time: u32, t1: Option<u32>, t2: Option<u32>, secs: i64) -> usize {
+        let mut l = lease(1, lease_time, t1, t2);
+        let mut now = t(0);
+        let mut count = 0;
+        while now < t(secs) {
+            let p = plan(std::slice::from_ref(&l), &HashMap::new(), now);
+            if p.due.is_empty() {
+                // Never a wake-up in the past or at the same instant.
+                let next = p.next.expect("a finite lease is due again some time");
+                assert!(next > now, "next {next} is not after now {now}");
+                now = next;
+                continue;
+            }
+            count += 1;
+            // The ACK comes back at once (obtained_at is kept in whole seconds).
+            l.obtained_at = now;
+            l.expires_at = Some(now + Duration::seconds(lease_time as i64));
+            assert!(count < 10_000, "tight renewal loop");
+        }
+        count
+    }
+
+    #[test]
+    fn a_server_t1_of_zero_does_not_make_a_tight_loop() {
+        let l = lease(1, 3600, Some(0), Some(0));
+        let d = deadlines(&l).unwrap();
+        assert_eq!((d.t1, d.t2), (t(10), t(10)));
+        // Right after the ACK (and within the 5 s slack) nothing is due.
+        for s in 0..10 {
+            let p = plan(std::slice::from_ref(&l), &HashMap::new(), t(s));
+            assert!(p.due.is_empty(), "due at {s} s");
+            assert_eq!(p.next, Some(t(10)));
+        }
+        assert_eq!(plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due, vec![(0, Action::Rebind)]);
+        // An hour of a server answering at once: one renewal per 10 s (at 10, 20, .. 3590 s).
+        assert_eq!(renewals_in(3600, Some(0), Some(0), 3600), 359);
+        assert_eq!(renewals_in(3600, Some(0), None, 3600), 359);
+    }
+
+    #[test]
+    fn a_lease_of_one_second_is_asked_back_every_ten_seconds_not_in_a_loop() {
+        let l = lease(1, 1, None, None);
+        let d = deadlines(&l).unwrap();
+        assert_eq!((d.t1, d.t2, d.expiry), (t(10), t(10), t(10)));
+        assert_eq!(phase(&l, t(1)), None);
+        assert_eq!(phase(&l, t(10)), Some(Action::Reacquire));
+        let p = plan(std::slice::from_ref(&l), &HashMap::new(), t(1));
+        assert!(p.due.is_empty());
+        assert_eq!(p.next, Some(t(10)));
+        assert_eq!(renewals_in(1, None, None, 600), 59);
+        assert_eq!(renewals_in(2, Some(0), Some(1), 600), 59);
+        // Leases long enough keep the server's timers.
+        assert_eq!(renewals_in(20, None, None, 600), 59);
+        assert_eq!(renewals_in(100, None, None, 1000), 19);
     }
 }
