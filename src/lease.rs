@@ -154,6 +154,50 @@ pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Lease>) -> Result<R>) ->
     Ok(r)
 }
 
+/// Whether the record `now` is still the lease `was`: the same grant
+/// (`obtained_at`, address, server) in the same state. A renewal, a loss or
+/// a new lease for the MAC since changes one of them.
+pub fn same_lease(now: &Lease, was: &Lease) -> bool {
+    now.obtained_at == was.obtained_at && now.ip == was.ip && now.server_id == was.server_id && now.status == was.status
+}
+
+/// What an exchange made of a recorded lease: `was` is the record as it
+/// stood before the exchange, `new` the record the server's answer makes.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub was: Lease,
+    pub new: Lease,
+}
+
+/// Fold exchange results into the records (call with the lock held). A
+/// result replaces its record only while that record is still `was`
+/// (`same_lease`): a lease released meanwhile stays released, and a newer
+/// record (renewed, re-leased, lost) is not overwritten. The container and
+/// hostname recorded meanwhile are kept.
+///
+/// Returns the addresses an exchange bound that no record reflects (its
+/// record went away, or now holds another address): the caller must give
+/// them back (DHCPRELEASE), or the server holds them for nobody.
+pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
+    let mut stale = Vec::new();
+    for Renewal { was, mut new } in results {
+        match all.iter_mut().find(|o| o.mac == was.mac && o.interface == was.interface) {
+            Some(slot) if same_lease(slot, &was) => {
+                new.container = slot.container.take().or(new.container);
+                new.hostname = slot.hostname.take().or(new.hostname);
+                *slot = new;
+            }
+            _ => {
+                let reflected = all.iter().any(|o| o.mac == new.mac && o.interface == new.interface && o.ip == new.ip);
+                if new.status == Status::Bound && !reflected {
+                    stale.push(new);
+                }
+            }
+        }
+    }
+    stale
+}
+
 /// Which recorded leases a command means.
 #[derive(Debug, Clone)]
 pub enum Selector {
@@ -201,4 +245,72 @@ pub fn select<'a>(leases: &'a [Lease], sel: &Selector, interface: Option<&str>, 
         )));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(mac_last: u8, ip_last: u8, obtained: &str) -> Lease {
+        serde_json::from_value(serde_json::json!({
+            "ip": format!("10.0.0.{ip_last}"), "prefix_len": 24, "subnet": "10.0.0.0/24",
+            "mac": format!("02:00:00:00:00:{mac_last:02x}"), "gateway": null, "dns": [], "domain": null,
+            "server_id": "10.0.0.1", "lease_time": 100, "renewal_time": 50, "rebinding_time": 87,
+            "obtained_at": obtained, "expires_at": "2026-01-01T01:00:00Z", "hostname": null,
+            "client_id": "01:02:00:00:00:00:05", "interface": "eth0", "network": null
+        }))
+        .expect("a valid record")
+    }
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-01T00:00:50Z";
+    const T2: &str = "2026-01-01T00:00:55Z";
+
+    #[test]
+    fn a_renewal_replaces_the_record_it_started_from_keeping_container_and_hostname() {
+        let was = rec(5, 5, T0);
+        let mut all = vec![was.clone(), rec(6, 6, T0)];
+        // Noted meanwhile by the event follower.
+        all[0].container = Some("web".into());
+        all[0].hostname = Some("web-1".into());
+        let stale = apply_renewals(&mut all, vec![Renewal { was, new: rec(5, 5, T1) }]);
+        assert!(stale.is_empty());
+        assert_eq!(all[0].obtained_at, rec(5, 5, T1).obtained_at);
+        assert_eq!((all[0].container.as_deref(), all[0].hostname.as_deref()), (Some("web"), Some("web-1")));
+        assert_eq!(all[1], rec(6, 6, T0));
+    }
+
+    #[test]
+    fn a_lease_released_during_the_exchange_stays_released_and_the_binding_is_given_back() {
+        let was = rec(5, 5, T0);
+        let mut all = vec![rec(6, 6, T0)];
+        let stale = apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]);
+        assert_eq!(all, vec![rec(6, 6, T0)], "no record came back");
+        assert_eq!(stale, vec![rec(5, 5, T1)]);
+        // A loss (NAK) of a released lease binds nothing: nothing to give back.
+        let mut lost = rec(5, 5, T0);
+        lost.status = Status::Lost;
+        assert!(apply_renewals(&mut all, vec![Renewal { was, new: lost }]).is_empty());
+        assert_eq!(all, vec![rec(6, 6, T0)]);
+    }
+
+    #[test]
+    fn a_newer_record_is_not_overwritten() {
+        let was = rec(5, 5, T0);
+        // Re-leased meanwhile (`lease --mac`) at the same address: kept, and
+        // nothing released (that would end the new lease at the server).
+        let mut all = vec![rec(5, 5, T2)];
+        assert!(apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]).is_empty());
+        assert_eq!(all, vec![rec(5, 5, T2)]);
+        // Re-leased at another address: kept, and the old one given back.
+        let mut all = vec![rec(5, 7, T2)];
+        assert_eq!(apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]), vec![rec(5, 5, T1)]);
+        assert_eq!(all, vec![rec(5, 7, T2)]);
+        // Marked lost meanwhile: the same grant in another state is not it.
+        let mut lost = rec(5, 5, T0);
+        lost.status = Status::Lost;
+        let mut all = vec![lost.clone()];
+        assert!(apply_renewals(&mut all, vec![Renewal { was, new: rec(5, 5, T1) }]).is_empty());
+        assert_eq!(all, vec![lost]);
+    }
 }

@@ -11,7 +11,7 @@ use crate::cli::RenewArgs;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease, Status};
+use crate::lease::{self, Lease, Renewal, Status};
 use crate::net::iface::Interface;
 use crate::output;
 
@@ -34,7 +34,7 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
         by_iface.entry(l.interface.clone()).or_default().push(l);
     }
     let mut results = Vec::new();
-    let mut updates: Vec<Lease> = Vec::new();
+    let mut updates: Vec<Renewal> = Vec::new();
     for (name, leases) in by_iface {
         let iface = match Interface::lookup(&name) {
             Ok(i) => i,
@@ -65,7 +65,7 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                         log::warn!("{}: the server moved this lease from {} to {}", l.mac, l.ip, n.ip);
                     }
                     results.push((res(&n, "renewed", n.expires_at, None), None));
-                    updates.push(n);
+                    updates.push(Renewal { was: l, new: n });
                 }
                 Outcome::Refused { server_id, message } => {
                     let msg = format!(
@@ -78,7 +78,7 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
                     results.push((res(&l, "refused", l.expires_at, Some(msg.clone())), Some(Error::Refused(msg))));
-                    updates.push(lost);
+                    updates.push(Renewal { was: l, new: lost });
                 }
                 Outcome::Failed(msg) => {
                     results.push((res(&l, "failed", l.expires_at, Some(msg.clone())), Some(Error::Other(msg))));
@@ -97,25 +97,52 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
         }
     }
     if !updates.is_empty() {
-        let mut ifaces: Vec<String> = updates.iter().map(|u| u.interface.clone()).collect();
+        let mut ifaces: Vec<String> = updates.iter().map(|u| u.new.interface.clone()).collect();
         ifaces.sort_unstable();
         ifaces.dedup();
-        lease::update(&ctx.store, |all| {
-            for u in updates {
-                // Only a record that still exists is updated: a lease
-                // released meanwhile stays released.
-                if let Some(slot) = all.iter_mut().find(|o| o.mac == u.mac && o.interface == u.interface) {
-                    *slot = u;
-                }
+        // Only a record that is still the lease renewed is updated: one
+        // released or replaced meanwhile stays as it is.
+        let stale = lease::update(&ctx.store, |all| Ok(lease::apply_renewals(all, updates)))?;
+        give_back(&stale).await;
+        for s in &stale {
+            if let Some(r) = results.iter_mut().find(|(r, _)| r.mac == s.mac && r.interface == s.interface) {
+                let msg = format!(
+                    "{} ({}) was released or leased again while it was being renewed; the renewed {} was given back",
+                    s.mac, s.interface, s.ip
+                );
+                *r = (res(s, "failed", None, Some(msg.clone())), Some(Error::Other(msg)));
             }
-            Ok(())
-        })?;
+        }
         // A lease lost to a NAK must not stay routed through a shim.
         for i in &ifaces {
             super::shim::after_lease_change(&ctx.store, i).await;
         }
     }
     Ok(results)
+}
+
+/// DHCPRELEASE addresses an exchange bound that no record reflects any more
+/// (`lease::apply_renewals`), so that the server does not hold them for
+/// nobody. Failures are only logged: the server frees them at expiry.
+pub async fn give_back(stale: &[Lease]) {
+    let mut by_iface: BTreeMap<&str, Vec<&Lease>> = BTreeMap::new();
+    for l in stale {
+        log::warn!(
+            "{} ({}): {} was bound while its record was released or replaced; giving it back to {}",
+            l.mac, l.interface, l.ip, l.server_id
+        );
+        by_iface.entry(l.interface.as_str()).or_default().push(l);
+    }
+    for (name, leases) in by_iface {
+        let all: Vec<_> = leases.iter().map(|l| l.release_of()).collect();
+        let sent = match Interface::lookup(name) {
+            Ok(iface) => transport::release(&iface, &all).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            log::error!("could not give back {} address(es) on {name}: {e}; the server frees them when they expire", all.len());
+        }
+    }
 }
 
 fn res(l: &Lease, result: &str, expires_at: Option<chrono::DateTime<Utc>>, message: Option<String>) -> RenewResult {
