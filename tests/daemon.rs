@@ -314,6 +314,68 @@ fn ipam_plugin_api_leases_releases_and_checks_pools() {
     drop(d);
 }
 
+/// RequestAddress for `mac` in `pool_id`, timed.
+fn request_address(sock: &Path, pool_id: &str, mac: &str) -> (Value, Duration) {
+    let t = Instant::now();
+    let v = post(sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"com.docker.network.endpoint.macaddress": mac}}));
+    (v, t.elapsed())
+}
+
+#[test]
+fn a_slow_exchange_or_a_held_state_lock_stalls_no_other_plugin_call() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    // The server ignores this container: its exchange runs until --timeout.
+    let slow = "02:42:0a:4d:00:41";
+    lab.start_dnsmasq(&[&format!("--dhcp-host={slow},ignore")]);
+    let sock = lab.dir.path().join("plugin.sock");
+    let sock_s = sock.to_string_lossy().to_string();
+    let d = Daemon::start(&lab, &["--no-docker", "--plugin-socket", &sock_s, "--timeout", "6"], "plugin-slow");
+    wait_socket(&sock, &d);
+    let p = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE}}));
+    let pool_id = p["PoolID"].as_str().unwrap_or_else(|| panic!("{p}")).to_string();
+    let first = "02:42:0a:4d:00:40";
+    let (a, _) = request_address(&sock, &pool_id, first);
+    let ip = a["Address"].as_str().unwrap_or_else(|| panic!("{a}")).trim_end_matches("/24").to_string();
+
+    let (s2, id2) = (sock.clone(), pool_id.clone());
+    let slow_call = std::thread::spawn(move || request_address(&s2, &id2, slow));
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile another container gets its address, and the first is
+    // released, without waiting for the slow exchange.
+    let (b, took) = request_address(&sock, &pool_id, "02:42:0a:4d:00:42");
+    assert!(b["Address"].is_string(), "{b}");
+    assert!(took < Duration::from_secs(3), "RequestAddress waited {took:?} behind a slow exchange; log:\n{}", d.log());
+    let t = Instant::now();
+    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": ip})), json!({}));
+    assert!(t.elapsed() < Duration::from_secs(3), "ReleaseAddress waited {:?} behind a slow exchange", t.elapsed());
+    assert!(!lab.server_leases().iter().any(|r| r.0 == first), "{ip} not released: {:?}", lab.server_leases());
+    let (e, took) = slow_call.join().expect("slow call");
+    assert!(e["Error"].as_str().unwrap_or_default().contains(slow), "{e}");
+    assert!(took >= Duration::from_secs(5), "the ignored request ended after {took:?}");
+
+    // Another process holds the state directory's lock for 3 s: calls that
+    // need no records answer at once, and a lease waits for the lock.
+    let lock = std::fs::OpenOptions::new().write(true).open(lab.state_dir().join("lock")).expect("lock file");
+    lock.lock().expect("take the state lock");
+    let held = Instant::now();
+    let (s3, id3) = (sock.clone(), pool_id.clone());
+    let waiting = std::thread::spawn(move || request_address(&s3, &id3, "02:42:0a:4d:00:43"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
+    assert!(t.elapsed() < Duration::from_secs(1), "the daemon stalled {:?} on a held state lock", t.elapsed());
+    assert!(!waiting.is_finished(), "a lease was recorded under another process's lock");
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(held.elapsed()));
+    lock.unlock().expect("unlock");
+    let (c, _) = waiting.join().expect("waiting call");
+    assert!(c["Address"].is_string(), "{c}; log:\n{}", d.log());
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let mut macs: Vec<&str> = list.as_array().map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect()).unwrap_or_default();
+    macs.sort_unstable();
+    assert_eq!(macs, vec!["02:42:0a:4d:00:42", "02:42:0a:4d:00:43"], "{list}");
+}
+
 // ---------------------------------------------------------------- links
 
 /// `ip -d link show` of `name` in namespace `ns`, if it exists.

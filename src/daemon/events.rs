@@ -16,7 +16,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use super::Shared;
-use crate::cmd::Ctx;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
 use crate::lease::{self, Lease};
@@ -203,7 +202,7 @@ impl Follower {
         let gone: Vec<Lease> = orphans(&leases, &existing).into_iter().map(|i| leases[i].clone()).collect();
         if !gone.is_empty() {
             log::warn!("{} lease(s) belong to containers that no longer exist; releasing them", gone.len());
-            self.release(|l| gone.iter().any(|g| g.mac == l.mac && g.interface == l.interface)).await;
+            self.release(move |l| gone.iter().any(|g| g.mac == l.mac && g.interface == l.interface)).await;
         }
         // Member records of containers removed while the daemon was away.
         let recorded: Vec<String> = crate::network::load(&self.shared.store)
@@ -221,10 +220,8 @@ impl Follower {
         }
     }
 
-    async fn release(&self, pick: impl Fn(&Lease) -> bool) {
-        let ctx = Ctx { store: self.shared.store.clone() };
-        let _gate = self.shared.gate.lock().await;
-        match crate::cmd::release::release_leases(&ctx, pick).await {
+    async fn release(&self, pick: impl Fn(&Lease) -> bool + Send + 'static) {
+        match self.shared.release(pick).await {
             Ok(r) => {
                 for l in r {
                     log::warn!("released {} ({}) of removed container {}", l.ip, l.mac, l.container.unwrap_or_default());
@@ -237,7 +234,8 @@ impl Follower {
     async fn destroyed(&self, id: &str, name: Option<&str>) {
         let leases = lease::load(&self.shared.store).unwrap_or_default();
         if leases.iter().any(|l| owned_by(l, id, name)) {
-            self.release(|l| owned_by(l, id, name)).await;
+            let (id, name) = (id.to_string(), name.map(str::to_string));
+            self.release(move |l| owned_by(l, &id, name.as_deref())).await;
         }
         self.forget(id).await;
     }
@@ -245,8 +243,12 @@ impl Follower {
     /// networks.json keeps a removed container's name and MAC (for its
     /// re-creation) but no longer its id, as `dhcpnet rm` leaves it.
     async fn forget(&self, id: &str) {
-        let _gate = self.shared.gate.lock().await;
-        match crate::network::forget_container(&self.shared.store, id) {
+        let (store, owned) = (self.shared.store.clone(), id.to_string());
+        let r = {
+            let _gate = self.shared.gate.lock().await;
+            super::off_thread(move || crate::network::forget_container(&store, &owned)).await
+        };
+        match r {
             Ok(0) => {}
             Ok(_) => log::info!("container {} is gone: forgotten in {}", crate::docker::short_id(id), crate::network::FILE),
             Err(e) => log::error!(
@@ -272,31 +274,27 @@ impl Follower {
         let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout)).into_iter().next() else { return };
         let mine: Vec<Lease> = leases.into_iter().filter(|l| c.macs.contains(&l.mac)).collect();
         for l in mine {
-            let mut n = l.clone();
-            if n.container.is_none() {
-                n.container = Some(c.id.clone());
-            }
-            if let (None, Some(h)) = (&l.hostname, &c.hostname) {
-                match self.send_hostname(&l, h).await {
-                    Some(r) => {
-                        n = r;
-                        n.container = Some(c.id.clone());
-                        log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac);
+            let renewed = match (&l.hostname, &c.hostname) {
+                (None, Some(h)) => {
+                    let r = self.send_hostname(&l, h).await;
+                    match &r {
+                        Some(_) => log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac),
+                        None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
                     }
-                    None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
+                    r
                 }
+                _ => None,
+            };
+            if l.container.is_some() && renewed.is_none() {
+                continue;
             }
-            if n != l {
-                let _gate = self.shared.gate.lock().await;
-                let r = lease::update(&self.shared.store, |all| {
-                    if let Some(slot) = all.iter_mut().find(|o| o.mac == n.mac && o.interface == n.interface) {
-                        *slot = n.clone();
-                    }
-                    Ok(())
-                });
-                if let Err(e) = r {
-                    log::error!("cannot record container {} on its lease: {e}", c.name);
-                }
+            // The records may have changed during `docker inspect` and the
+            // exchange (the renewal loop, a release): only what this knows is
+            // written, on the record as it is now.
+            let cid = c.id.clone();
+            match self.shared.update_leases(move |all| Ok(note_started(all, &l, &cid, renewed))).await {
+                Ok(stale) => crate::cmd::renew::give_back(&stale).await,
+                Err(e) => log::error!("cannot record container {} on its lease: {e}", c.name),
             }
         }
     }
@@ -320,6 +318,27 @@ impl Follower {
             _ => None,
         }
     }
+}
+
+/// What `started` learnt, on the current records: the container on the
+/// record of `was`'s MAC (where none is noted), and the hostname renewal
+/// `renewed` if that record is still the lease it renewed (else it is
+/// dropped: the renewal loop or a release got there first). Returns what the
+/// renewal bound that no record reflects, to be given back.
+pub fn note_started(all: &mut [Lease], was: &Lease, container: &str, renewed: Option<Lease>) -> Vec<Lease> {
+    let stale = match renewed {
+        Some(mut n) => {
+            n.container = Some(container.to_string());
+            lease::apply_renewals(all, vec![lease::Renewal { was: was.clone(), new: n }])
+        }
+        None => Vec::new(),
+    };
+    if let Some(slot) = all.iter_mut().find(|o| o.mac == was.mac && o.interface == was.interface)
+        && slot.container.is_none()
+    {
+        slot.container = Some(container.to_string());
+    }
+    stale
 }
 
 #[cfg(test)]
@@ -372,5 +391,54 @@ mod tests {
         let leases = [with_container(Some("web")), with_container(None), with_container(Some("gone"))];
         let existing = [(full.to_string(), "web".to_string())];
         assert_eq!(orphans(&leases, &existing), vec![2]);
+    }
+
+    #[test]
+    fn a_start_notes_the_container_on_the_record_as_it_is_now() {
+        let was = with_container(None);
+        // Renewed by the renewal loop during `docker inspect`: kept as it is,
+        // only the container added.
+        let mut renewed = was.clone();
+        renewed.obtained_at += chrono::Duration::seconds(50);
+        renewed.expires_at = renewed.expires_at.map(|e| e + chrono::Duration::seconds(50));
+        let mut all = vec![renewed.clone()];
+        assert!(note_started(&mut all, &was, "abc", None).is_empty());
+        assert_eq!(all[0].obtained_at, renewed.obtained_at);
+        assert_eq!(all[0].container.as_deref(), Some("abc"));
+        // A container noted already is left alone.
+        let mut all = vec![with_container(Some("web"))];
+        note_started(&mut all, &was, "abc", None);
+        assert_eq!(all[0].container.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn a_hostname_renewal_applies_only_to_the_lease_it_renewed() {
+        let was = with_container(None);
+        let mut sent = was.clone();
+        sent.obtained_at += chrono::Duration::seconds(10);
+        sent.hostname = Some("web-1".into());
+        // Unchanged meanwhile: the renewal (with its hostname) is recorded.
+        let mut all = vec![was.clone()];
+        assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
+        assert_eq!((all[0].obtained_at, all[0].hostname.as_deref()), (sent.obtained_at, Some("web-1")));
+        assert_eq!(all[0].container.as_deref(), Some("abc"));
+        // Renewed by the loop meanwhile (same address): that record stays,
+        // nothing is given back.
+        let mut newer = was.clone();
+        newer.obtained_at += chrono::Duration::seconds(20);
+        let mut all = vec![newer.clone()];
+        assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
+        assert_eq!((all[0].obtained_at, all[0].hostname.clone()), (newer.obtained_at, None));
+        // Moved to another address meanwhile: the renewal's address is given back.
+        let mut moved = newer.clone();
+        moved.ip = std::net::Ipv4Addr::new(10, 0, 0, 9);
+        let mut all = vec![moved.clone()];
+        assert_eq!(note_started(&mut all, &was, "abc", Some(sent.clone())).len(), 1);
+        assert_eq!(all[0].ip, moved.ip);
+        // Released meanwhile: no record comes back, the address is given back.
+        let mut all: Vec<Lease> = vec![];
+        let stale = note_started(&mut all, &was, "abc", Some(sent.clone()));
+        assert!(all.is_empty());
+        assert_eq!(stale.iter().map(|l| l.ip).collect::<Vec<_>>(), vec![sent.ip]);
     }
 }

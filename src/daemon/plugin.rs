@@ -203,13 +203,14 @@ impl Plugin {
     async fn lease(&self, pool: &PoolId, mac: Mac, requested: Option<Ipv4Addr>) -> std::result::Result<Value, String> {
         let iface = Interface::lookup(&pool.iface).map_err(|e| e.to_string())?;
         let place = Place { iface, network: None };
-        let ctx = self.ctx();
-        let (granted, failed) = {
-            let _gate = self.shared.gate.lock().await;
-            crate::cmd::lease::acquire(&ctx, &place, vec![Identity::new(mac)], requested, &self.opts, false)
-                .await
-                .map_err(|e| e.to_string())?
-        };
+        let (ctx, opts) = (self.ctx(), self.opts.clone());
+        // The exchange (up to --timeout) and its record run on a thread of
+        // their own: other calls, releases and renewals go on meanwhile.
+        let (granted, failed) = super::own_thread(move || async move {
+            crate::cmd::lease::acquire(&ctx, &place, vec![Identity::new(mac)], requested, &opts, false).await
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         let Some(l) = granted.into_iter().next() else {
             let e = failed.into_iter().next().map(|(_, e)| e.to_string()).unwrap_or_default();
             return Err(format!("no lease for {mac} on {}: {e}", pool.iface));
@@ -234,8 +235,7 @@ impl Plugin {
         };
         if let Some(msg) = wrong {
             let (ip, ifn) = (l.ip, l.interface.clone());
-            let _gate = self.shared.gate.lock().await;
-            if let Err(e) = crate::cmd::release::release_leases(&ctx, |x| x.ip == ip && x.interface == ifn).await {
+            if let Err(e) = self.shared.release(move |x| x.ip == ip && x.interface == ifn).await {
                 log::error!("could not give back {ip}: {e}");
             }
             return Err(msg);
@@ -258,10 +258,9 @@ impl Plugin {
             log::debug!("plugin: no lease for {ip} on {}; nothing to release", pool.iface);
             return Ok(json!({}));
         }
-        let _gate = self.shared.gate.lock().await;
-        let released = crate::cmd::release::release_leases(&ctx, |l| l.ip == ip && l.interface == pool.iface)
-            .await
-            .map_err(|e| format!("could not release {ip}: {e}"))?;
+        let ifn = pool.iface.clone();
+        let released =
+            self.shared.release(move |l| l.ip == ip && l.interface == ifn).await.map_err(|e| format!("could not release {ip}: {e}"))?;
         for l in &released {
             log::info!("plugin: released {} ({}) to {}", l.ip, l.mac, l.server_id);
         }

@@ -12,7 +12,7 @@ use super::watch::Watch;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
 use crate::error::Result;
-use crate::lease::{self, FILE, Lease, Status};
+use crate::lease::{self, FILE, Lease, Renewal, Status};
 use crate::net::iface::Interface;
 
 /// Longest single sleep: a guard against wall-clock jumps, not a poll.
@@ -21,8 +21,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// What became of one due lease.
 #[derive(Debug)]
 enum Fate {
-    /// Write this record (renewed, lost, or reacquired).
-    Update(Box<Lease>),
+    /// Write this record (renewed, lost, or reacquired) over the one the
+    /// exchange started from, if that is still recorded.
+    Update(Box<Renewal>),
     /// Nothing answered: try again later.
     Retry(Backoff),
 }
@@ -149,7 +150,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                         log::info!("{} ({}): {} renewed until {}", l.mac, name, n.ip, fmt_expiry(&n));
                     }
                     moved(&l, &n);
-                    fates.push((k, Fate::Update(Box::new(n))));
+                    fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));
                 }
                 Outcome::Refused { server_id, message } => {
                     log::error!(
@@ -178,7 +179,7 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     // Expired while renewing or rebinding: ask for the address
                     // back (broadcast INIT-REBOOT) at once.
                     if l.status != Status::Lost {
-                        fates.push((k, Fate::Update(Box::new(lost))));
+                        fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: lost }))));
                     }
                 }
                 Outcome::NoAnswer | Outcome::Failed(_) => {
@@ -220,26 +221,26 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                         log::warn!("{} ({}): got the address {} back", l.mac, name, n.ip);
                     }
                     moved(&l, &n);
-                    fates.push((k, Fate::Update(Box::new(n))));
+                    fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));
                 }
                 Outcome::Refused { .. } | Outcome::NoAnswer | Outcome::Failed(_) => {
                     log::error!("LEASE LOST: {} ({}) could not get {} or any address back; retrying later", l.mac, name, l.ip);
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
                     fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
-                    fates.push((k, Fate::Update(Box::new(lost))));
+                    fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: lost }))));
                 }
             }
         }
     }
-    let mut updates: Vec<Lease> = Vec::new();
+    let mut updates: Vec<Renewal> = Vec::new();
     for (k, f) in fates {
         match f {
             Fate::Retry(b) => {
                 backoff.insert(k, b);
             }
             Fate::Update(l) => {
-                if l.status == Status::Bound {
+                if l.new.status == Status::Bound {
                     backoff.remove(&k);
                 }
                 updates.push(*l);
@@ -249,33 +250,25 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
     if updates.is_empty() {
         return;
     }
-    let mut ifaces: Vec<String> = updates.iter().map(|u| u.interface.clone()).collect();
+    let mut ifaces: Vec<String> = updates.iter().map(|u| u.new.interface.clone()).collect();
     ifaces.sort_unstable();
     ifaces.dedup();
-    let _gate = shared.gate.lock().await;
-    let r = lease::update(&shared.store, |all| {
-        for u in updates {
-            // A lease released meanwhile by another process stays released.
-            if let Some(slot) = all.iter_mut().find(|o| o.mac == u.mac && o.interface == u.interface) {
-                let container = slot.container.clone();
-                let hostname = slot.hostname.clone();
-                *slot = u;
-                // Keep what others recorded meanwhile (container, hostname).
-                slot.container = slot.container.clone().or(container);
-                slot.hostname = slot.hostname.clone().or(hostname);
-            }
-        }
-        Ok(())
-    });
+    // A lease released meanwhile (plugin, event, `dhcpnet release`) stays
+    // released and a newer record is not overwritten; what the exchange
+    // bound for a record that went away is given back.
+    let r = shared.update_leases(|all| Ok(lease::apply_renewals(all, updates))).await;
     // Host shims route to every leased address: follow lost and moved ones.
     for i in &ifaces {
         crate::cmd::shim::after_lease_change(&shared.store, i).await;
     }
-    if let Err(e) = r {
-        // Not recorded means due again at once: wait instead of asking the
-        // server over and over.
-        log::error!("cannot record renewals: {e}; trying again in {} s", schedule::MIN_RETRY.num_seconds());
-        tokio::time::sleep(Duration::from_secs(schedule::MIN_RETRY.num_seconds() as u64)).await;
+    match r {
+        Ok(stale) => crate::cmd::renew::give_back(&stale).await,
+        Err(e) => {
+            // Not recorded means due again at once: wait instead of asking
+            // the server over and over.
+            log::error!("cannot record renewals: {e}; trying again in {} s", schedule::MIN_RETRY.num_seconds());
+            tokio::time::sleep(Duration::from_secs(schedule::MIN_RETRY.num_seconds() as u64)).await;
+        }
     }
 }
 
