@@ -191,6 +191,38 @@ fn renew_works_while_a_container_with_that_mac_is_up() {
 }
 
 #[test]
+fn a_lease_released_while_it_was_being_renewed_stays_released_at_the_server_too() {
+    let Some(lab) = lab() else { return };
+    let mac = "02:42:0a:4d:00:9a";
+    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--mac", mac, "-o", "json"]));
+    let ip = v["ip"].as_str().expect("ip").to_string();
+    // Another process holds the lock while `renew` talks to the server, and
+    // releases the lease meanwhile (here: drops the record, as `release`
+    // does after its DHCPRELEASE).
+    let lock_path = lab.state_dir().join("lock");
+    let lock = std::fs::OpenOptions::new().write(true).open(&lock_path).expect("lock file");
+    lock.lock().expect("take the state lock");
+    let renew = std::thread::scope(|s| {
+        let r = s.spawn(|| lab.dhcpnet(&["renew", "--mac", mac, "-o", "json"]));
+        let acks = || lab.server_log().lines().filter(|l| l.contains("DHCPACK(veth0)") && l.contains(mac)).count();
+        wait_for(|| acks() >= 2 || r.is_finished(), "the renewal's DHCPACK");
+        let file = lab.state_dir().join("leases.json");
+        let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
+        doc["leases"] = Value::Array(vec![]);
+        std::fs::write(&file, doc.to_string()).expect("write leases.json");
+        lock.unlock().expect("unlock");
+        r.join().expect("renew")
+    });
+    // The renewal bound the address again after the release: it must not
+    // come back as a record, and must be given back to the server.
+    let r: Value = serde_json::from_slice(&renew.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&renew)));
+    assert_eq!(r[0]["result"], "failed", "{r}");
+    assert!(r[0]["message"].as_str().unwrap_or_default().contains("given back"), "{r}");
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    wait_for(|| lab.released(&ip, mac), "the DHCPRELEASE of the renewed address");
+}
+
+#[test]
 fn no_server_is_a_clear_error_within_the_timeout() {
     let Some(lab) = Lab::new(&[]) else { return };
     let t = Instant::now();
