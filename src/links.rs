@@ -230,15 +230,26 @@ pub fn link_name(given: Option<&str>, default: &str) -> Result<String> {
 }
 
 fn suggest(default: &str) -> String {
-    // Keep the end (VID or role), shorten the start.
+    // Keep the end (VID or role), shorten the start; cut on character
+    // boundaries, since a name may hold any bytes Linux allows.
     match default.rsplit_once(['.', '-']) {
         Some((head, tail)) if tail.len() + 2 < MAX_NAME => {
             let room = MAX_NAME - tail.len() - 1;
             let sep = &default[head.len()..head.len() + 1];
-            format!("{}{sep}{tail}", &head[..room.min(head.len())])
+            format!("{}{sep}{tail}", prefix(head, room))
         }
-        _ => default[..MAX_NAME].to_string(),
+        _ => prefix(default, MAX_NAME).to_string(),
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -784,5 +795,12 @@ mod tests {
         assert!(is_owned(&s, "nosuchlink0").unwrap());
         // lo exists and carries no tag.
         assert!(!is_owned(&s, "lo").unwrap());
+    }
+
+    #[test]
+    fn long_non_ascii_names_get_a_suggestion_not_a_panic() {
+        let e = link_name(None, "€€€€€€€€.100").unwrap_err();
+        assert!(e.to_string().contains("--name"), "{e}");
+        assert!(suggest("ééééééééééééééé").len() <= MAX_NAME);
     }
 }

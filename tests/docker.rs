@@ -384,3 +384,24 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     });
     assert!(clean.is_some(), "records left: {:?} {:?}; daemon log:\n{}", leases_json(&lab, &e), members(&lab, &net), d.log());
 }
+
+#[test]
+fn delete_finishes_when_the_dhcp_interface_is_gone() {
+    let _one = SUBNET_10_77.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((lab, e)) = setup(true) else { return };
+    let net = format!("dn-gone-{}", std::process::id());
+    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let parent = lab.parent().to_string();
+    ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "-o", "json"]));
+    ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
+    assert_eq!(leases_json(&lab, &e).len(), 1);
+    // The link goes down (a VLAN missing after a reboot, a NIC removed): no
+    // RELEASE can be sent, and delete must still finish, saying so.
+    common::must(&["ip", "link", "set", &parent, "down"]);
+    let out = dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]);
+    let del = ok(&out);
+    assert_eq!(del["docker_network_removed"], true, "{del}");
+    assert!(stderr(&out).contains("forgetting 1 lease") && stderr(&out).contains("expire"), "{}", stderr(&out));
+    assert!(!e.has_network(&net));
+    assert!(leases_json(&lab, &e).is_empty(), "the records went with the network");
+}

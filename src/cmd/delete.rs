@@ -8,7 +8,8 @@
 
 use serde::Serialize;
 
-use super::{Ctx, release::release_leases, rm::remove, step};
+use super::release::{Unreachable, release_leases_or};
+use super::{Ctx, rm::remove, step};
 use crate::cli::DeleteArgs;
 use crate::error::{Error, Result};
 use crate::links;
@@ -94,7 +95,7 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
         done.leases_released.extend(r.released);
         done.containers_removed.push(cname.clone());
     }
-    let released = release_leases(ctx, |l| l.network.as_deref() == Some(name)).await.map_err(|e| {
+    let released = release_leases_or(ctx, |l| l.network.as_deref() == Some(name), Unreachable::Forget).await.map_err(|e| {
         Error::Partial(format!("releasing the leases on {name} failed: {e}; run `dhcpnet delete {name}` again to finish"))
     })?;
     step(&format!("released {} lease(s) on {name}", released.len()));

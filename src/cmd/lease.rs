@@ -69,61 +69,80 @@ pub async fn acquire(
     let mut jobs = jobs;
     // Rounds: an address found in use (ARP check) is declined and the
     // client starts over (RFC 2131 §3.1.5), at most MAX_DECLINES times.
-    for round in 0..=MAX_DECLINES {
-        if jobs.is_empty() {
-            break;
-        }
-        let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
-            if let Some(b) = &bar {
-                b.inc(1);
+    // A failure in a later step (a send, the ARP check, a DECLINE) must not
+    // lose what the server already granted: that is recorded first.
+    let outcome: Result<()> = async {
+        for round in 0..=MAX_DECLINES {
+            if jobs.is_empty() {
+                break;
             }
-        })
-        .await?;
-        let now = Utc::now();
-        let mut bound = Vec::new();
-        for (job, out) in jobs.drain(..).zip(outcomes) {
-            match out {
-                Outcome::Bound(b) => bound.push((job, b)),
-                other => failed.push((job.id, outcome_error(other, place, opts))),
-            }
-        }
-        let conflicts = match opts.arp_check {
-            Some(wait) => {
-                let pairs: Vec<_> = bound.iter().map(|(j, b)| (j.id.mac, b.params.ip)).collect();
-                transport::arp_probe(&place.iface, &pairs, wait).await?
-            }
-            None => vec![None; bound.len()],
-        };
-        for ((job, b), conflict) in bound.into_iter().zip(conflicts) {
-            let Some(other) = conflict else {
-                granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
-                continue;
-            };
-            let ip = b.params.ip;
-            log::warn!("{ip} offered to {} is already in use by {other} (ARP); declining it", job.id.mac);
-            transport::decline(&place.iface, &job.id, ip, b.params.server_id).await?;
-            if round < MAX_DECLINES {
-                if let Some(bar) = &bar {
-                    bar.inc_length(1);
+            let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
+                if let Some(b) = &bar {
+                    b.inc(1);
                 }
-                jobs.push(job);
-            } else {
-                failed.push((
-                    job.id,
-                    Error::Refused(format!(
-                        "every address the server offered was already in use (last: {ip}, by {other}); \
-                         the server's pool overlaps hosts with static addresses"
-                    )),
-                ));
+            })
+            .await?;
+            let now = Utc::now();
+            let mut bound = Vec::new();
+            for (job, out) in jobs.drain(..).zip(outcomes) {
+                match out {
+                    Outcome::Bound(b) => bound.push((job, b)),
+                    other => failed.push((job.id, outcome_error(other, place, opts))),
+                }
+            }
+            let conflicts = match opts.arp_check {
+                Some(wait) => {
+                    let pairs: Vec<_> = bound.iter().map(|(j, b)| (j.id.mac, b.params.ip)).collect();
+                    transport::arp_probe(&place.iface, &pairs, wait).await.unwrap_or_else(|e| {
+                            // The server granted these: keeping them unchecked
+                            // beats holding them with no record.
+                            log::warn!("the ARP check failed ({e}); keeping the addresses unchecked");
+                            vec![None; pairs.len()]
+                        })
+                }
+                None => vec![None; bound.len()],
+            };
+            for ((job, b), conflict) in bound.into_iter().zip(conflicts) {
+                let Some(other) = conflict else {
+                    granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
+                    continue;
+                };
+                let ip = b.params.ip;
+                log::warn!("{ip} offered to {} is already in use by {other} (ARP); declining it", job.id.mac);
+                if let Err(e) = transport::decline(&place.iface, &job.id, ip, b.params.server_id).await {
+                    log::error!("could not DECLINE {ip} ({e}); the server may hold it for {} until it expires", job.id.mac);
+                }
+                if round < MAX_DECLINES {
+                    if let Some(bar) = &bar {
+                        bar.inc_length(1);
+                    }
+                    jobs.push(job);
+                } else {
+                    failed.push((
+                        job.id,
+                        Error::Refused(format!(
+                            "every address the server offered was already in use (last: {ip}, by {other}); \
+                             the server's pool overlaps hosts with static addresses"
+                        )),
+                    ));
+                }
             }
         }
+        Ok(())
     }
+    .await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     if !granted.is_empty() {
         record(ctx, place, &granted).await?;
         super::shim::after_lease_change(&ctx.store, &place.iface.name).await;
+    }
+    if let Err(e) = outcome {
+        if !granted.is_empty() {
+            log::error!("{e}; the {} lease(s) granted before that are recorded", granted.len());
+        }
+        return Err(e);
     }
     Ok((granted, failed))
 }

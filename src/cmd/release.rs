@@ -23,6 +23,22 @@ pub fn selector(mac: Option<crate::net::mac::Mac>, ip: Option<std::net::Ipv4Addr
 /// interface. Leases whose interface is gone (or whose send failed) are
 /// reported and kept.
 pub async fn release_leases(ctx: &Ctx, pick: impl Fn(&Lease) -> bool) -> Result<Vec<Lease>> {
+    release_leases_or(ctx, pick, Unreachable::Keep).await
+}
+
+/// What to do with leases whose interface is gone or down, so that no
+/// RELEASE can be sent for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Keep the records (and report an error): `release` can be run again.
+    Keep,
+    /// Drop the records with a warning: the server frees the addresses when
+    /// the leases expire. For tearing down a network whose link is gone,
+    /// where waiting for the interface would block the teardown for good.
+    Forget,
+}
+
+pub async fn release_leases_or(ctx: &Ctx, pick: impl Fn(&Lease) -> bool, unreachable: Unreachable) -> Result<Vec<Lease>> {
     let lock = ctx.store.lock()?;
     let all = lease::load(&ctx.store)?;
     let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
@@ -39,6 +55,15 @@ pub async fn release_leases(ctx: &Ctx, pick: impl Fn(&Lease) -> bool) -> Result<
         };
         match sent {
             Ok(()) => released.extend(leases),
+            Err(e @ Error::Interface(_)) if unreachable == Unreachable::Forget => {
+                let latest = leases.iter().filter_map(|l| l.expires_at).max();
+                log::warn!(
+                    "cannot send DHCPRELEASE on {name} ({e}); forgetting {} lease(s): the DHCP server frees \
+                     the addresses when they expire{}",
+                    leases.len(),
+                    latest.map(|t| format!(" (by {t})")).unwrap_or_default()
+                );
+            }
             Err(e) => {
                 log::error!("cannot release {} lease(s) on {name}: {e}; their records are kept", leases.len());
                 first_err.get_or_insert(e);

@@ -114,33 +114,50 @@ pub fn finish() {
     if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return; // the sockets are closed normally, just more slowly
     }
-    let keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).chain([pipe[0]]).collect();
+    // Everything the child needs is computed before fork: after it, the
+    // child only makes system calls.
+    let mut keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).chain([pipe[0]]).collect();
+    keep.sort_unstable();
+    // SAFETY: getrlimit fills a valid rlimit struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    let max_fd: RawFd = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 16) as RawFd
+    } else {
+        1024
+    };
     // SAFETY: this process runs a current-thread runtime and no other
-    // threads, so the child is a faithful copy; the child only makes
-    // async-signal-safe calls (close, read, _exit) before exiting, touching no
-    // allocator, lock or Rust state.
+    // threads, so the child is a faithful copy; the child makes only
+    // async-signal-safe system calls (close, close_range, read, _exit) on
+    // data prepared before the fork, and never returns into Rust code.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // Child: close everything but the sockets and the pipe's read end
-        // (so it holds no copy of the caller's stdout/stderr pipes), wait
-        // for the parent to exit (EOF on the pipe), then exit, closing the
-        // sockets.
-        let max = 1 << 20;
-        let mut next = 0;
-        let mut sorted = keep.clone();
-        sorted.sort_unstable();
-        for k in sorted {
-            if k > next {
-                // SAFETY: closing descriptors this child does not use.
-                unsafe { libc::syscall(libc::SYS_close_range, next as libc::c_uint, (k - 1) as libc::c_uint, 0) };
-            }
-            next = k + 1;
-        }
-        // SAFETY: as above.
-        unsafe { libc::syscall(libc::SYS_close_range, next as libc::c_uint, max as libc::c_uint, 0) };
-        let mut b = [0u8; 1];
-        // SAFETY: reading into a valid one-byte buffer; then leaving at once.
+        // SAFETY (whole block): plain system calls on descriptor numbers.
         unsafe {
+            // First what must not outlive the parent: the caller's stdin,
+            // stdout and stderr (a `$(dhcpnet ...)` waits for their EOF) and
+            // our own copy of the pipe's write end (else EOF never comes).
+            for fd in [0, 1, 2, pipe[1]] {
+                if keep.binary_search(&fd).is_err() {
+                    libc::close(fd);
+                }
+            }
+            // Then every other descriptor but the sockets and the pipe's
+            // read end; one by one where close_range is missing (< 5.9).
+            let mut next: RawFd = 3;
+            for &k in keep.iter().chain([&max_fd]) {
+                if k > next {
+                    let r = libc::syscall(libc::SYS_close_range, next as libc::c_uint, (k - 1) as libc::c_uint, 0);
+                    if r != 0 {
+                        for fd in next..k {
+                            libc::close(fd);
+                        }
+                    }
+                }
+                next = next.max(k + 1);
+            }
+            // Wait for the parent to exit (EOF), then exit, closing the
+            // sockets; their grace period is no one's wait.
+            let mut b = [0u8; 1];
             while libc::read(pipe[0], b.as_mut_ptr() as *mut libc::c_void, 1) < 0
                 && *libc::__errno_location() == libc::EINTR
             {}
