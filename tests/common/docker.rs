@@ -15,6 +15,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,12 @@ impl Engine {
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(LOCK).expect("engine lock file");
         lock.lock().expect("lock the engine lock file");
         reap_stale();
-        let dir = PathBuf::from(format!("/tmp/{PREFIX}{}", std::process::id()));
+        // One directory per engine, not per process: an engine whose last
+        // test just ended may still be stopping (and removing its tree)
+        // while the next test starts another.
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/{PREFIX}{}-{n}", std::process::id()));
         remove_tree(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("engine dir");
         std::fs::create_dir_all(dir.join("exec")).expect("engine dir");
