@@ -203,6 +203,41 @@ fn a_nak_marks_the_lease_lost_says_so_and_takes_an_address_again() {
     eprintln!("daemon log:\n{log}"); // shown with --nocapture
 }
 
+#[test]
+fn a_renewal_answered_after_the_lease_was_released_gives_the_address_back() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    let kea = start_kea(&mut lab, 20);
+    let mac = "02:42:0a:4d:00:24";
+    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
+    let ip = v["ip"].as_str().expect("ip").to_string();
+    let e0 = kea_expiry(&kea, mac).expect("kea recorded the lease");
+    // Another process holds the state lock across the renewal at T1 (10 s)
+    // and releases the lease meanwhile (drops the record, as `release` does
+    // after its DHCPRELEASE): the renewal's ACK comes back for a lease that
+    // is gone.
+    let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-race");
+    let up = wait_for(Duration::from_secs(5), || d.log().contains("holding 1 lease(s)").then_some(()));
+    assert!(up.is_some(), "the daemon did not start; log:\n{}", d.log());
+    let lock = std::fs::OpenOptions::new().write(true).open(lab.state_dir().join("lock")).expect("lock file");
+    lock.lock().expect("take the state lock");
+    let renewed = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
+    assert!(renewed.is_some(), "the daemon did not renew; log:\n{}", d.log());
+    let file = lab.state_dir().join("leases.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
+    doc["leases"] = Value::Array(vec![]);
+    std::fs::write(&file, doc.to_string()).expect("write leases.json");
+    lock.unlock().expect("unlock");
+    let said = wait_for(Duration::from_secs(10), || d.log().contains("giving it back").then_some(()));
+    assert!(said.is_some(), "the late renewal was not given back; log:\n{}", d.log());
+    assert!(d.log().contains("renewed until"), "not the renewal at T1 that was given back; log:\n{}", d.log());
+    let kea_log = || std::fs::read_to_string(lab.dir.path().join("kea.log")).unwrap_or_default();
+    let released = wait_for(Duration::from_secs(10), || {
+        kea_log().lines().any(|l| l.contains("DHCP4_RELEASE") && l.contains(&ip) && !l.contains("FAIL")).then_some(())
+    });
+    assert!(released.is_some(), "kea saw no release of {ip}; daemon log:\n{}", d.log());
+    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), json!([]), "the released lease came back as a record");
+}
+
 // ---------------------------------------------------------------- plugin
 
 /// One HTTP/1.1 POST over the plugin socket, as the engine sends it.
