@@ -17,26 +17,9 @@ n=${1:-10000}
 idle=${2:-60}
 cargo build --release --quiet
 bin=$PWD/target/release/dhcpnet
-srv=dhcpnet-bd-srv-$$ cli=dhcpnet-bd-cli-$$
-tmp=$(mktemp -d)
-cleanup() {
-  [ -n "${dmn_pid:-}" ] && kill "$dmn_pid" 2>/dev/null || true
-  [ -n "${dns_pid:-}" ] && kill "$dns_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$srv"; ip netns add "$cli"
-ip link add veth0 netns "$srv" type veth peer name veth0 netns "$cli"
-ip -n "$srv" addr add 10.77.0.1/16 dev veth0
-for ns in "$srv" "$cli"; do ip -n "$ns" link set lo up; ip -n "$ns" link set veth0 up; done
-ip netns exec "$srv" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=veth0 \
-  --bind-interfaces --no-ping --dhcp-range=10.77.1.1,10.77.60.254,255.255.0.0,3600 \
-  --dhcp-lease-max=20000 --dhcp-leasefile="$tmp/server.leases" 2>"$tmp/dnsmasq.log" &
-dns_pid=$!
-sleep 0.5
+lab_before_cleanup() { [ -n "${dmn_pid:-}" ] && kill "$dmn_pid" 2>/dev/null; }
+. scripts/lab.sh
+lab_up bd 10.77.0.1/16 10.77.1.1,10.77.60.254,255.255.0.0 3600 --dhcp-lease-max=20000
 state=$tmp/state
 t0=$EPOCHREALTIME
 # A partial batch (exit 11) still leaves its granted leases recorded.

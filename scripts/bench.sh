@@ -13,24 +13,8 @@ rounds=${1:-31}
 cargo build --release --quiet
 bin=$PWD/target/release/dhcpnet
 busybox=$(command -v busybox)
-srv=dhcpnet-bench-srv-$$ cli=dhcpnet-bench-cli-$$
-tmp=$(mktemp -d)
-cleanup() {
-  [ -n "${dns_pid:-}" ] && kill "$dns_pid" 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$srv"; ip netns add "$cli"
-ip link add veth0 netns "$srv" type veth peer name veth0 netns "$cli"
-ip -n "$srv" addr add 10.77.0.1/16 dev veth0
-for ns in "$srv" "$cli"; do ip -n "$ns" link set lo up; ip -n "$ns" link set veth0 up; done
-ip netns exec "$srv" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=veth0 \
-  --bind-interfaces --no-ping --dhcp-range=10.77.1.1,10.77.40.254,255.255.0.0,3600 \
-  --dhcp-lease-max=20000 --dhcp-leasefile="$tmp/server.leases" 2>"$tmp/dnsmasq.log" &
-dns_pid=$!
-sleep 0.5
+. scripts/lab.sh
+lab_up bench 10.77.0.1/16 10.77.1.1,10.77.40.254,255.255.0.0 3600 --dhcp-lease-max=20000
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'; }
