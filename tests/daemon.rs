@@ -80,27 +80,7 @@ fn start_kea_with(lab: &mut Lab, valid: u32, pool: &str, authoritative: bool, na
         "loggers": [{"name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 40,
                      "output_options": [{"output": dir.join(format!("{name}.log"))}]}]
     }});
-    let conf_path = dir.join(format!("{name}.json"));
-    std::fs::write(&conf_path, conf.to_string()).expect("kea config");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &lab.srv, "kea-dhcp4", "-c"])
-        .arg(&conf_path)
-        .env("KEA_PIDFILE_DIR", dir)
-        .env("KEA_LOCKFILE_DIR", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("kea stderr")))
-        .spawn()
-        .expect("start kea-dhcp4");
-    lab.servers.push(child);
-    let up = wait_for(Duration::from_secs(15), || {
-        std::fs::read_to_string(dir.join(format!("{name}.log"))).ok().filter(|l| l.contains("DHCP4_STARTED")).map(|_| ())
-    });
-    assert!(
-        up.is_some(),
-        "kea did not start: {}{}",
-        std::fs::read_to_string(dir.join(format!("{name}.stderr"))).unwrap_or_default(),
-        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
-    );
+    lab.spawn_kea(&conf, name);
     leases
 }
 

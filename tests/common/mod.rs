@@ -257,20 +257,31 @@ impl Lab {
             "loggers": [{"name": "kea-dhcp4", "severity": "INFO",
                 "output_options": [{"output": d.join("kea.log").to_string_lossy()}]}]
         }});
-        let path = d.join("kea.json");
+        self.spawn_kea(&conf, "kea");
+    }
+
+    /// Start kea-dhcp4 in the server namespace with config `conf` (written
+    /// to NAME.json; stderr to NAME.stderr) and wait until it listens.
+    pub fn spawn_kea(&mut self, conf: &serde_json::Value, name: &str) {
+        let d = self.dir.path().to_path_buf();
+        let path = d.join(format!("{name}.json"));
         std::fs::write(&path, conf.to_string()).expect("write kea config");
+        let stderr = std::fs::File::create(d.join(format!("{name}.stderr"))).expect("kea stderr");
         let child = Command::new("ip")
             .args(["netns", "exec", &self.srv, "kea-dhcp4", "-c"])
             .arg(&path)
-            .env("KEA_PIDFILE_DIR", d)
-            .env("KEA_LOCKFILE_DIR", d)
+            .env("KEA_PIDFILE_DIR", &d)
+            .env("KEA_LOCKFILE_DIR", &d)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(stderr))
             .spawn()
             .expect("start kea-dhcp4");
         self.servers.push(child);
         if !try_wait_udp67(&self.srv) {
-            panic!("kea did not start listening: {}", std::fs::read_to_string(d.join("kea.log")).unwrap_or_default());
+            panic!(
+                "kea did not start listening: {}",
+                std::fs::read_to_string(d.join(format!("{name}.stderr"))).unwrap_or_default()
+            );
         }
     }
 
