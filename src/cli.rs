@@ -93,7 +93,9 @@ fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400 (e.g. 10 or 2.5)")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400 (e.g. 10 or 2.5)"
+        )),
     }
 }
 
@@ -309,7 +311,12 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub no_docker: bool,
     /// Docker CLI used to follow events (honours DOCKER_HOST)
-    #[arg(long, env = "DHCPNET_DOCKER", default_value = "docker", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "DHCPNET_DOCKER",
+        default_value = "docker",
+        value_name = "PATH"
+    )]
     pub docker: String,
     /// Give up on one DHCP exchange after this many seconds (retried later)
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
@@ -324,11 +331,14 @@ fn parse_network_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if ok {
         Ok(s.to_string())
     } else {
-        Err(format!("{s:?} is not a usable network name: letters, digits, '_', '.' and '-', starting with a letter or digit"))
+        Err(format!(
+            "{s:?} is not a usable network name: letters, digits, '_', '.' and '-', starting with a letter or digit"
+        ))
     }
 }
 

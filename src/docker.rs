@@ -50,7 +50,11 @@ impl Output {
     /// stderr trimmed, or a note that there was none.
     pub fn message(&self) -> String {
         let m = self.stderr.trim();
-        if m.is_empty() { format!("docker exited with status {}", self.code) } else { m.to_string() }
+        if m.is_empty() {
+            format!("docker exited with status {}", self.code)
+        } else {
+            m.to_string()
+        }
     }
 }
 
@@ -147,8 +151,14 @@ pub fn short_id(id: &str) -> String {
 
 /// Quote one argument for display as a POSIX shell word.
 pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
-    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -247,7 +257,9 @@ impl Docker {
     pub fn from_env() -> Docker {
         match std::env::var_os(ENV_BINARY) {
             Some(b) if !b.is_empty() => Docker { bin: b },
-            _ => Docker { bin: OsString::from("docker") },
+            _ => Docker {
+                bin: OsString::from("docker"),
+            },
         }
     }
 
@@ -293,18 +305,32 @@ impl Docker {
     }
 
     /// Like `run`, writing `input` to docker's stdin.
-    pub async fn run_with_input<S: AsRef<str>>(&self, args: &[S], input: Option<&[u8]>) -> Result<Output> {
+    pub async fn run_with_input<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        input: Option<&[u8]>,
+    ) -> Result<Output> {
         log::debug!("running {}", self.command_line(args));
         let mut c = self.command(args);
-        c.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().map_err(|e| self.spawn_error(e))?;
         if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin.write_all(data).await.map_err(|e| Error::Docker(format!("writing to docker's input: {e}")))?;
+            stdin
+                .write_all(data)
+                .await
+                .map_err(|e| Error::Docker(format!("writing to docker's input: {e}")))?;
             drop(stdin);
         }
-        let out = child.wait_with_output().await.map_err(|e| Error::Docker(format!("waiting for docker: {e}")))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Error::Docker(format!("waiting for docker: {e}")))?;
         Ok(Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -318,9 +344,18 @@ impl Docker {
         if out.success() {
             Ok(out)
         } else {
-            let what = args.first().map(|a| a.as_ref().to_string()).unwrap_or_default();
-            let what2 = args.get(1).map(|a| format!(" {}", a.as_ref())).unwrap_or_default();
-            Err(Error::Docker(format!("`docker {what}{what2}` failed: {}", out.message())))
+            let what = args
+                .first()
+                .map(|a| a.as_ref().to_string())
+                .unwrap_or_default();
+            let what2 = args
+                .get(1)
+                .map(|a| format!(" {}", a.as_ref()))
+                .unwrap_or_default();
+            Err(Error::Docker(format!(
+                "`docker {what}{what2}` failed: {}",
+                out.message()
+            )))
         }
     }
 
@@ -335,7 +370,9 @@ impl Docker {
     pub fn spawn_attached<S: AsRef<str>>(&self, args: &[S]) -> Result<Attached> {
         log::debug!("running {}", self.command_line(args));
         let mut c = self.command(args);
-        c.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+        c.stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped());
         let child = c.spawn().map_err(|e| self.spawn_error(e))?;
         Ok(Attached { child })
     }
@@ -346,9 +383,17 @@ impl Docker {
         // docker version exits non-zero when the engine is unreachable but
         // still prints the client part; the engine part then is missing.
         let raw: RawVersion = serde_json::from_str(out.stdout.trim()).map_err(|e| {
-            Error::Docker(format!("cannot read `docker version` ({e}): {}", out.message()))
+            Error::Docker(format!(
+                "cannot read `docker version` ({e}): {}",
+                out.message()
+            ))
         })?;
-        let client = raw.client.ok_or_else(|| Error::Docker(format!("`docker version` shows no client: {}", out.message())))?;
+        let client = raw.client.ok_or_else(|| {
+            Error::Docker(format!(
+                "`docker version` shows no client: {}",
+                out.message()
+            ))
+        })?;
         let server = raw.server;
         if server.is_none() {
             return Err(Error::Docker(format!(
@@ -376,30 +421,51 @@ impl Docker {
 
     /// `docker KIND inspect NAME`: the first object it lists; None when there
     /// is no such object.
-    async fn inspect<T: serde::de::DeserializeOwned>(&self, kind: &str, name: &str) -> Result<Option<T>> {
+    async fn inspect<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<T>> {
         let out = self.run(&[kind, "inspect", "--", name]).await?;
         if !out.success() {
             if is_no_such(&out.stderr) {
                 return Ok(None);
             }
-            return Err(Error::Docker(format!("`docker {kind} inspect {name}` failed: {}", out.message())));
+            return Err(Error::Docker(format!(
+                "`docker {kind} inspect {name}` failed: {}",
+                out.message()
+            )));
         }
-        let raw: Vec<T> = serde_json::from_str(&out.stdout)
-            .map_err(|e| Error::Docker(format!("cannot read `docker {kind} inspect {name}`: {e}")))?;
+        let raw: Vec<T> = serde_json::from_str(&out.stdout).map_err(|e| {
+            Error::Docker(format!("cannot read `docker {kind} inspect {name}`: {e}"))
+        })?;
         Ok(raw.into_iter().next())
     }
 
     /// `docker inspect --type container`; None when there is no such container.
     pub async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>> {
-        let Some(c) = self.inspect::<RawContainer>("container", name_or_id).await? else { return Ok(None) };
+        let Some(c) = self
+            .inspect::<RawContainer>("container", name_or_id)
+            .await?
+        else {
+            return Ok(None);
+        };
         let networks = c
             .network_settings
             .and_then(|n| n.networks)
             .unwrap_or_default()
             .into_iter()
             .map(|(name, ep)| {
-                let mac = ep.mac_address.as_deref().filter(|m| !m.is_empty()).and_then(|m| m.parse().ok());
-                let ip = ep.ip_address.as_deref().filter(|i| !i.is_empty()).and_then(|i| i.parse().ok());
+                let mac = ep
+                    .mac_address
+                    .as_deref()
+                    .filter(|m| !m.is_empty())
+                    .and_then(|m| m.parse().ok());
+                let ip = ep
+                    .ip_address
+                    .as_deref()
+                    .filter(|i| !i.is_empty())
+                    .and_then(|i| i.parse().ok());
                 (name, Endpoint { mac, ip })
             })
             .collect();
@@ -415,7 +481,17 @@ impl Docker {
     /// `docker network inspect` lists only the running ones.
     pub async fn containers_on(&self, network: &str) -> Result<Vec<(String, String)>> {
         let filter = format!("network={network}");
-        let out = self.check(&["ps", "-a", "--no-trunc", "--filter", filter.as_str(), "--format", "{{.ID}} {{.Names}}"]).await?;
+        let out = self
+            .check(&[
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--filter",
+                filter.as_str(),
+                "--format",
+                "{{.ID}} {{.Names}}",
+            ])
+            .await?;
         let mut v: Vec<(String, String)> = out
             .stdout
             .lines()
@@ -430,8 +506,13 @@ impl Docker {
 
     /// `docker network inspect`; None when there is no such network.
     pub async fn network_inspect(&self, name: &str) -> Result<Option<NetworkInfo>> {
-        let Some(n) = self.inspect::<RawNetwork>("network", name).await? else { return Ok(None) };
-        let first = n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.'))));
+        let Some(n) = self.inspect::<RawNetwork>("network", name).await? else {
+            return Ok(None);
+        };
+        let first = n.ipam.and_then(|i| i.config).and_then(|c| {
+            c.into_iter()
+                .find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.')))
+        });
         let mut containers: Vec<(String, String)> = n
             .containers
             .unwrap_or_default()
@@ -480,8 +561,16 @@ impl Attached {
                 }
             }
         }
-        let status = self.child.wait().await.map_err(|e| Error::Docker(format!("waiting for docker: {e}")))?;
-        Ok(Output { code: status.code().unwrap_or(-1), stdout: String::new(), stderr: String::from_utf8_lossy(&kept).into_owned() })
+        let status = self
+            .child
+            .wait()
+            .await
+            .map_err(|e| Error::Docker(format!("waiting for docker: {e}")))?;
+        Ok(Output {
+            code: status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&kept).into_owned(),
+        })
     }
 }
 
@@ -497,7 +586,10 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         let d = Docker::new("/usr/bin/docker");
-        assert_eq!(d.command_line(&["network", "create", "--label", "x=a b"]), "/usr/bin/docker network create --label 'x=a b'");
+        assert_eq!(
+            d.command_line(&["network", "create", "--label", "x=a b"]),
+            "/usr/bin/docker network create --label 'x=a b'"
+        );
     }
 
     #[test]

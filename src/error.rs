@@ -92,7 +92,10 @@ impl Error {
     }
 
     pub fn state(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::State { path: path.into(), msg: msg.into() }
+        Error::State {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
 
     /// Map an OS error from a socket or netlink call into a kind a person can
@@ -106,9 +109,9 @@ impl Error {
             Some(libc::ENODEV) | Some(libc::ENXIO) => {
                 Error::Interface(format!("{what}: no such interface ({err}); see `ip link`"))
             }
-            Some(libc::ENETDOWN) => {
-                Error::Interface(format!("{what}: the interface is down; bring it up with `ip link set DEV up`"))
-            }
+            Some(libc::ENETDOWN) => Error::Interface(format!(
+                "{what}: the interface is down; bring it up with `ip link set DEV up`"
+            )),
             _ => Error::Other(format!("{what}: {err}")),
         }
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dhcp::client::Bound;
-use crate::dhcp::message::{self, Identity, INFINITE, Route};
+use crate::dhcp::message::{self, INFINITE, Identity, Route};
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
 use crate::store::{FORMAT_VERSION, Lock, Store};
@@ -67,7 +67,13 @@ fn finite(v: u32) -> Option<u32> {
 
 impl Lease {
     /// A record for what the server acknowledged at `now`.
-    pub fn from_bound(b: &Bound, id: &Identity, interface: &str, network: Option<&str>, now: DateTime<Utc>) -> Lease {
+    pub fn from_bound(
+        b: &Bound,
+        id: &Identity,
+        interface: &str,
+        network: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Lease {
         let p = &b.params;
         let now = now.trunc_subsecs(0);
         Lease {
@@ -118,7 +124,12 @@ impl Lease {
 
     /// What a DHCPRELEASE of this lease needs.
     pub fn release_of(&self) -> crate::dhcp::transport::ReleaseOf {
-        crate::dhcp::transport::ReleaseOf { id: self.identity(), ip: self.ip, server_id: self.server_id, server_mac: self.server_mac }
+        crate::dhcp::transport::ReleaseOf {
+            id: self.identity(),
+            ip: self.ip,
+            server_id: self.server_id,
+            server_mac: self.server_mac,
+        }
     }
 
     /// Seconds until expiry (negative once expired); None when infinite.
@@ -138,11 +149,21 @@ struct LeaseFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<Lease>> {
-    Ok(store.read::<LeaseFile>(FILE)?.map(|f| f.leases).unwrap_or_default())
+    Ok(store
+        .read::<LeaseFile>(FILE)?
+        .map(|f| f.leases)
+        .unwrap_or_default())
 }
 
 pub fn save(store: &Store, lock: &Lock, leases: Vec<Lease>) -> Result<()> {
-    store.write(lock, FILE, &LeaseFile { version: FORMAT_VERSION, leases })
+    store.write(
+        lock,
+        FILE,
+        &LeaseFile {
+            version: FORMAT_VERSION,
+            leases,
+        },
+    )
 }
 
 /// Lock, load, change, save. `f` decides; nothing is written if it fails.
@@ -158,7 +179,10 @@ pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Lease>) -> Result<R>) ->
 /// (`obtained_at`, address, server) in the same state. A renewal, a loss or
 /// a new lease for the MAC since changes one of them.
 pub fn same_lease(now: &Lease, was: &Lease) -> bool {
-    now.obtained_at == was.obtained_at && now.ip == was.ip && now.server_id == was.server_id && now.status == was.status
+    now.obtained_at == was.obtained_at
+        && now.ip == was.ip
+        && now.server_id == was.server_id
+        && now.status == was.status
 }
 
 /// What an exchange made of a recorded lease: `was` is the record as it
@@ -181,14 +205,19 @@ pub struct Renewal {
 pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
     let mut stale = Vec::new();
     for Renewal { was, mut new } in results {
-        match all.iter_mut().find(|o| o.mac == was.mac && o.interface == was.interface) {
+        match all
+            .iter_mut()
+            .find(|o| o.mac == was.mac && o.interface == was.interface)
+        {
             Some(slot) if same_lease(slot, &was) => {
                 new.container = slot.container.take().or(new.container);
                 new.hostname = slot.hostname.take().or(new.hostname);
                 *slot = new;
             }
             _ => {
-                let reflected = all.iter().any(|o| o.mac == new.mac && o.interface == new.interface && o.ip == new.ip);
+                let reflected = all
+                    .iter()
+                    .any(|o| o.mac == new.mac && o.interface == new.interface && o.ip == new.ip);
                 if new.status == Status::Bound && !reflected {
                     stale.push(new);
                 }
@@ -226,7 +255,12 @@ impl Selector {
 
 /// Leases matching a selector within a scope (interface and/or network);
 /// an empty result is a NotFound error that says what was searched.
-pub fn select<'a>(leases: &'a [Lease], sel: &Selector, interface: Option<&str>, network: Option<&str>) -> Result<Vec<&'a Lease>> {
+pub fn select<'a>(
+    leases: &'a [Lease],
+    sel: &Selector,
+    interface: Option<&str>,
+    network: Option<&str>,
+) -> Result<Vec<&'a Lease>> {
     let found: Vec<&Lease> = leases
         .iter()
         .filter(|l| sel.matches(l))
@@ -273,10 +307,19 @@ mod tests {
         // Noted meanwhile by the event follower.
         all[0].container = Some("web".into());
         all[0].hostname = Some("web-1".into());
-        let stale = apply_renewals(&mut all, vec![Renewal { was, new: rec(5, 5, T1) }]);
+        let stale = apply_renewals(
+            &mut all,
+            vec![Renewal {
+                was,
+                new: rec(5, 5, T1),
+            }],
+        );
         assert!(stale.is_empty());
         assert_eq!(all[0].obtained_at, rec(5, 5, T1).obtained_at);
-        assert_eq!((all[0].container.as_deref(), all[0].hostname.as_deref()), (Some("web"), Some("web-1")));
+        assert_eq!(
+            (all[0].container.as_deref(), all[0].hostname.as_deref()),
+            (Some("web"), Some("web-1"))
+        );
         assert_eq!(all[1], rec(6, 6, T0));
     }
 
@@ -284,7 +327,13 @@ mod tests {
     fn a_lease_released_during_the_exchange_stays_released_and_the_binding_is_given_back() {
         let was = rec(5, 5, T0);
         let mut all = vec![rec(6, 6, T0)];
-        let stale = apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]);
+        let stale = apply_renewals(
+            &mut all,
+            vec![Renewal {
+                was: was.clone(),
+                new: rec(5, 5, T1),
+            }],
+        );
         assert_eq!(all, vec![rec(6, 6, T0)], "no record came back");
         assert_eq!(stale, vec![rec(5, 5, T1)]);
         // A loss (NAK) of a released lease binds nothing: nothing to give back.
@@ -300,17 +349,44 @@ mod tests {
         // Re-leased meanwhile (`lease --mac`) at the same address: kept, and
         // nothing released (that would end the new lease at the server).
         let mut all = vec![rec(5, 5, T2)];
-        assert!(apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]).is_empty());
+        assert!(
+            apply_renewals(
+                &mut all,
+                vec![Renewal {
+                    was: was.clone(),
+                    new: rec(5, 5, T1)
+                }]
+            )
+            .is_empty()
+        );
         assert_eq!(all, vec![rec(5, 5, T2)]);
         // Re-leased at another address: kept, and the old one given back.
         let mut all = vec![rec(5, 7, T2)];
-        assert_eq!(apply_renewals(&mut all, vec![Renewal { was: was.clone(), new: rec(5, 5, T1) }]), vec![rec(5, 5, T1)]);
+        assert_eq!(
+            apply_renewals(
+                &mut all,
+                vec![Renewal {
+                    was: was.clone(),
+                    new: rec(5, 5, T1)
+                }]
+            ),
+            vec![rec(5, 5, T1)]
+        );
         assert_eq!(all, vec![rec(5, 7, T2)]);
         // Marked lost meanwhile: the same grant in another state is not it.
         let mut lost = rec(5, 5, T0);
         lost.status = Status::Lost;
         let mut all = vec![lost.clone()];
-        assert!(apply_renewals(&mut all, vec![Renewal { was, new: rec(5, 5, T1) }]).is_empty());
+        assert!(
+            apply_renewals(
+                &mut all,
+                vec![Renewal {
+                    was,
+                    new: rec(5, 5, T1)
+                }]
+            )
+            .is_empty()
+        );
         assert_eq!(all, vec![lost]);
     }
 }

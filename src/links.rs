@@ -130,13 +130,17 @@ impl Ownership {
 
 fn observed_matches_tag(o: &Observed) -> bool {
     let Some(alias) = &o.alias else { return false };
-    let Some(kind) = o.kind.as_deref() else { return false };
+    let Some(kind) = o.kind.as_deref() else {
+        return false;
+    };
     let k = match kind {
         "vlan" => Kind::Vlan,
         "macvlan" => Kind::Macvlan,
         _ => return false,
     };
-    let Some(parent) = &o.parent else { return false };
+    let Some(parent) = &o.parent else {
+        return false;
+    };
     *alias == tag(k, parent, o.vid)
 }
 
@@ -170,8 +174,12 @@ pub fn judge(rec: Option<&LinkRecord>, live: Option<&Observed>) -> Ownership {
             if r.kind == Kind::Vlan && o.vid != r.vid {
                 return Ownership::Mismatch(format!(
                     "it has VID {}, dhcpnet made VID {}",
-                    o.vid.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into()),
-                    r.vid.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into())
+                    o.vid
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                    r.vid
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(none)".into())
                 ));
             }
             if o.alias.as_deref() != Some(r.tag().as_str()) {
@@ -259,11 +267,21 @@ struct LinkFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<LinkRecord>> {
-    Ok(store.read::<LinkFile>(FILE)?.map(|f| f.links).unwrap_or_default())
+    Ok(store
+        .read::<LinkFile>(FILE)?
+        .map(|f| f.links)
+        .unwrap_or_default())
 }
 
 pub fn save(store: &Store, lock: &Lock, links: Vec<LinkRecord>) -> Result<()> {
-    store.write(lock, FILE, &LinkFile { version: FORMAT_VERSION, links })
+    store.write(
+        lock,
+        FILE,
+        &LinkFile {
+            version: FORMAT_VERSION,
+            links,
+        },
+    )
 }
 
 /// Whether dhcpnet owns the link called `name`: it is recorded and, if a
@@ -275,7 +293,9 @@ pub fn save(store: &Store, lock: &Lock, links: Vec<LinkRecord>) -> Result<()> {
 pub fn is_owned(store: &Store, name: &str) -> Result<bool> {
     validate_name(name)?;
     let recs = load(store)?;
-    let alias = std::fs::read_to_string(format!("/sys/class/net/{name}/ifalias")).ok().map(|s| s.trim().to_string());
+    let alias = std::fs::read_to_string(format!("/sys/class/net/{name}/ifalias"))
+        .ok()
+        .map(|s| s.trim().to_string());
     let exists = std::path::Path::new("/sys/class/net").join(name).exists();
     Ok(match recs.iter().find(|r| r.name == name) {
         Some(r) => !exists || alias.as_deref() == Some(r.tag().as_str()),
@@ -292,17 +312,30 @@ pub async fn observe(nl: &Netlink, l: &LiveLink) -> Result<Observed> {
         Some(i) if i != 0 && i != l.index => nl.name_of(i).await?,
         _ => None,
     };
-    Ok(Observed { kind: l.kind.clone(), parent, vid: l.vid, alias: l.alias.clone(), up: l.up })
+    Ok(Observed {
+        kind: l.kind.clone(),
+        parent,
+        vid: l.vid,
+        alias: l.alias.clone(),
+        up: l.up,
+    })
 }
 
 /// Look a name up and judge it against the records.
-pub async fn ownership(nl: &Netlink, recs: &[LinkRecord], name: &str) -> Result<(Ownership, Option<LiveLink>)> {
+pub async fn ownership(
+    nl: &Netlink,
+    recs: &[LinkRecord],
+    name: &str,
+) -> Result<(Ownership, Option<LiveLink>)> {
     let live = nl.get(name).await?;
     let obs = match &live {
         Some(l) => Some(observe(nl, l).await?),
         None => None,
     };
-    Ok((judge(recs.iter().find(|r| r.name == name), obs.as_ref()), live))
+    Ok((
+        judge(recs.iter().find(|r| r.name == name), obs.as_ref()),
+        live,
+    ))
 }
 
 /// What to create.
@@ -318,7 +351,10 @@ pub struct Spec {
 
 impl Spec {
     fn same_as(&self, r: &LinkRecord) -> bool {
-        self.kind == r.kind && self.parent == r.parent && self.vid == r.vid && (self.mac.is_none() || self.mac == r.mac)
+        self.kind == r.kind
+            && self.parent == r.parent
+            && self.vid == r.vid
+            && (self.mac.is_none() || self.mac == r.mac)
     }
 }
 
@@ -347,7 +383,10 @@ fn kernel_err(spec: &Spec, e: rtnetlink::Error) -> Error {
              kind does not allow sub-interfaces)",
             spec.parent
         )),
-        _ => link::map_err(&format!("cannot create {} link {name} on {}", spec.kind, spec.parent), e),
+        _ => link::map_err(
+            &format!("cannot create {} link {name} on {}", spec.kind, spec.parent),
+            e,
+        ),
     }
 }
 
@@ -361,16 +400,26 @@ async fn make(nl: &Netlink, spec: &Spec) -> Result<u32> {
         ))
     })?;
     let created = match spec.kind {
-        Kind::Vlan => nl.add_vlan(&spec.name, parent.index, spec.vid.unwrap_or(0)).await,
-        Kind::Macvlan => nl.add_macvlan(&spec.name, parent.index, spec.mac.unwrap_or_else(Mac::random_local)).await,
+        Kind::Vlan => {
+            nl.add_vlan(&spec.name, parent.index, spec.vid.unwrap_or(0))
+                .await
+        }
+        Kind::Macvlan => {
+            nl.add_macvlan(
+                &spec.name,
+                parent.index,
+                spec.mac.unwrap_or_else(Mac::random_local),
+            )
+            .await
+        }
     };
     created.map_err(|e| kernel_err(spec, e))?;
     let finish = async {
-        let l = nl
-            .get(&spec.name)
-            .await?
-            .ok_or_else(|| Error::Other(format!("{} vanished right after it was created", spec.name)))?;
-        nl.set_alias(l.index, &tag(spec.kind, &spec.parent, spec.vid)).await?;
+        let l = nl.get(&spec.name).await?.ok_or_else(|| {
+            Error::Other(format!("{} vanished right after it was created", spec.name))
+        })?;
+        nl.set_alias(l.index, &tag(spec.kind, &spec.parent, spec.vid))
+            .await?;
         nl.set_up(l.index).await?;
         Ok::<u32, Error>(l.index)
     };
@@ -390,7 +439,10 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
     validate_name(&spec.name)?;
     validate_name(&spec.parent)?;
     if spec.name == spec.parent {
-        return Err(Error::Usage(format!("{} cannot be its own parent", spec.name)));
+        return Err(Error::Usage(format!(
+            "{} cannot be its own parent",
+            spec.name
+        )));
     }
     let lock = store.lock()?;
     let mut recs = load(store)?;
@@ -399,7 +451,11 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
     let existing = recs.iter().find(|r| r.name == spec.name).cloned();
     match (&own, &existing) {
         (Ownership::Owned, Some(r)) if spec.same_as(r) => {
-            log::info!("{} already exists and is dhcpnet's ({})", r.name, r.describe());
+            log::info!(
+                "{} already exists and is dhcpnet's ({})",
+                r.name,
+                r.describe()
+            );
             return Ok(r.clone());
         }
         (Ownership::Owned, Some(r)) | (Ownership::Missing, Some(r)) if !spec.same_as(r) => {
@@ -459,7 +515,10 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
         let _ = nl.delete(index).await;
         return Err(Error::state(
             store.path(FILE),
-            format!("{e}; {} was deleted again so that no unrecorded link is left", rec.name),
+            format!(
+                "{e}; {} was deleted again so that no unrecorded link is left",
+                rec.name
+            ),
         ));
     }
     Ok(rec)
@@ -467,19 +526,51 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
 
 /// Create VLAN `vid` on `parent` (name `PARENT.VID` unless given), set it up,
 /// tag it and record it.
-pub async fn add_vlan(store: &Store, parent: &str, vid: u16, name: Option<&str>) -> Result<LinkRecord> {
+pub async fn add_vlan(
+    store: &Store,
+    parent: &str,
+    vid: u16,
+    name: Option<&str>,
+) -> Result<LinkRecord> {
     validate_vid(vid)?;
     validate_name(parent)?;
     let name = link_name(name, &format!("{parent}.{vid}"))?;
-    create(store, Spec { name, kind: Kind::Vlan, parent: parent.to_string(), vid: Some(vid), mac: None, shim: false })
-        .await
+    create(
+        store,
+        Spec {
+            name,
+            kind: Kind::Vlan,
+            parent: parent.to_string(),
+            vid: Some(vid),
+            mac: None,
+            shim: false,
+        },
+    )
+    .await
 }
 
 /// Create a macvlan link (bridge mode) on `parent` with `mac` (random when
 /// None), set it up, tag it and record it.
-pub async fn add_macvlan(store: &Store, parent: &str, name: &str, mac: Option<Mac>, shim: bool) -> Result<LinkRecord> {
+pub async fn add_macvlan(
+    store: &Store,
+    parent: &str,
+    name: &str,
+    mac: Option<Mac>,
+    shim: bool,
+) -> Result<LinkRecord> {
     let name = link_name(Some(name), name)?;
-    create(store, Spec { name, kind: Kind::Macvlan, parent: parent.to_string(), vid: None, mac, shim }).await
+    create(
+        store,
+        Spec {
+            name,
+            kind: Kind::Macvlan,
+            parent: parent.to_string(),
+            vid: None,
+            mac,
+            shim,
+        },
+    )
+    .await
 }
 
 /// Delete the link `name` if dhcpnet owns it (see the module rules) and
@@ -498,15 +589,25 @@ pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Ki
     if let (Some(k), Some(r)) = (kind, recs.iter().find(|r| r.name == name))
         && (r.kind != k || (r.shim && k == Kind::Vlan))
     {
-        let how = if r.shim { "dhcpnet shim del" } else { "dhcpnet vlan del" };
-        return Err(Error::Usage(format!("{name} is dhcpnet's {}; remove it with `{how} {name}`", r.describe())));
+        let how = if r.shim {
+            "dhcpnet shim del"
+        } else {
+            "dhcpnet vlan del"
+        };
+        return Err(Error::Usage(format!(
+            "{name} is dhcpnet's {}; remove it with `{how} {name}`",
+            r.describe()
+        )));
     }
     let (own, live) = ownership(&nl, &recs, name).await?;
     // Not even --force makes `vlan del` remove a veth, a bridge or a NIC.
     let check_kind = |l: &LiveLink| match kind {
         Some(k) if l.kind.as_deref() != Some(k.as_str()) => Err(Error::Usage(format!(
             "{name} is {} link, not a {k} link; this command only deletes {k} links",
-            l.kind.as_deref().map(|k| format!("a {k}")).unwrap_or_else(|| "a plain (physical or loopback)".into())
+            l.kind
+                .as_deref()
+                .map(|k| format!("a {k}"))
+                .unwrap_or_else(|| "a plain (physical or loopback)".into())
         ))),
         _ => Ok(()),
     };
@@ -630,7 +731,13 @@ pub async fn restore(store: &Store) -> Result<Vec<Restored>> {
     for i in order {
         let r = recs[i].clone();
         let (own, live) = ownership(&nl, &recs, &r.name).await?;
-        let mut res = Restored { name: r.name.clone(), kind: r.kind, parent: r.parent.clone(), action: String::new(), message: None };
+        let mut res = Restored {
+            name: r.name.clone(),
+            kind: r.kind,
+            parent: r.parent.clone(),
+            action: String::new(),
+            message: None,
+        };
         match (own, live) {
             (Ownership::Owned, Some(l)) if l.up => res.action = "present".into(),
             (Ownership::Owned, Some(l)) => match nl.set_up(l.index).await {
@@ -695,7 +802,9 @@ mod tests {
             mac: None,
             mode: None,
             shim: false,
-            created_at: DateTime::parse_from_rfc3339("2026-11-28T05:00:00Z").unwrap().with_timezone(&Utc),
+            created_at: DateTime::parse_from_rfc3339("2026-11-28T05:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
         }
     }
 
@@ -720,11 +829,41 @@ mod tests {
     fn changes_since_the_record_make_a_mismatch() {
         let r = rec();
         for (o, word) in [
-            (Observed { vid: Some(11), ..obs(&r) }, "VID"),
-            (Observed { parent: Some("eth1".into()), ..obs(&r) }, "parent"),
-            (Observed { kind: Some("macvlan".into()), ..obs(&r) }, "macvlan"),
-            (Observed { alias: None, ..obs(&r) }, "tag"),
-            (Observed { alias: Some("uplink".into()), ..obs(&r) }, "tag"),
+            (
+                Observed {
+                    vid: Some(11),
+                    ..obs(&r)
+                },
+                "VID",
+            ),
+            (
+                Observed {
+                    parent: Some("eth1".into()),
+                    ..obs(&r)
+                },
+                "parent",
+            ),
+            (
+                Observed {
+                    kind: Some("macvlan".into()),
+                    ..obs(&r)
+                },
+                "macvlan",
+            ),
+            (
+                Observed {
+                    alias: None,
+                    ..obs(&r)
+                },
+                "tag",
+            ),
+            (
+                Observed {
+                    alias: Some("uplink".into()),
+                    ..obs(&r)
+                },
+                "tag",
+            ),
         ] {
             match judge(Some(&r), Some(&o)) {
                 Ownership::Mismatch(why) => assert!(why.contains(word), "{why}"),
@@ -736,12 +875,18 @@ mod tests {
     #[test]
     fn unrecorded_links_are_foreign_unless_tagged() {
         let r = rec();
-        let hand_made = Observed { alias: None, ..obs(&r) };
+        let hand_made = Observed {
+            alias: None,
+            ..obs(&r)
+        };
         assert_eq!(judge(None, Some(&hand_made)), Ownership::Foreign);
         assert!(!Ownership::Foreign.may_delete());
         assert_eq!(judge(None, Some(&obs(&r))), Ownership::TaggedOnly);
         // A tag copied onto another link does not make it dhcpnet's.
-        let copied = Observed { vid: Some(20), ..obs(&r) };
+        let copied = Observed {
+            vid: Some(20),
+            ..obs(&r)
+        };
         assert_eq!(judge(None, Some(&copied)), Ownership::Foreign);
         assert_eq!(judge(Some(&r), None), Ownership::Missing);
         assert_eq!(judge(None, None), Ownership::Unknown);
@@ -757,7 +902,10 @@ mod tests {
         assert!(matches!(e, Error::Usage(_)));
         assert!(e.to_string().contains("--name"), "{e}");
         let e = link_name(Some("a-very-long-name-x"), "x").unwrap_err();
-        assert!(e.to_string().contains("--name") && e.to_string().contains("15"), "{e}");
+        assert!(
+            e.to_string().contains("--name") && e.to_string().contains("15"),
+            "{e}"
+        );
         assert!(link_name(Some("bad/name"), "x").is_err());
         assert!(suggest("enp0s31f6long.4000").len() <= MAX_NAME);
         assert!(suggest("enp0s31f6long.4000").ends_with(".4000"));
@@ -766,7 +914,10 @@ mod tests {
     #[test]
     fn tags_name_kind_parent_and_vid() {
         assert_eq!(rec().tag(), "dhcpnet-owned vlan parent=eth0 vid=10");
-        assert_eq!(tag(Kind::Macvlan, "eth0", None), "dhcpnet-owned macvlan parent=eth0");
+        assert_eq!(
+            tag(Kind::Macvlan, "eth0", None),
+            "dhcpnet-owned macvlan parent=eth0"
+        );
     }
 
     #[test]
@@ -776,9 +927,20 @@ mod tests {
         let l = s.lock().unwrap();
         save(&s, &l, vec![rec()]).unwrap();
         assert_eq!(load(&s).unwrap(), vec![rec()]);
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(s.path(FILE)).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.path(FILE)).unwrap()).unwrap();
         assert_eq!(v["version"], 1);
-        for f in ["name", "ifindex", "kind", "parent", "vid", "mac", "mode", "shim", "created_at"] {
+        for f in [
+            "name",
+            "ifindex",
+            "kind",
+            "parent",
+            "vid",
+            "mac",
+            "mode",
+            "shim",
+            "created_at",
+        ] {
             assert!(v["links"][0].get(f).is_some(), "{f}: {v}");
         }
         assert_eq!(v["links"][0]["kind"], "vlan");
@@ -790,7 +952,15 @@ mod tests {
         let s = Store::new(d.path());
         assert!(!is_owned(&s, "nosuchlink0").unwrap());
         let l = s.lock().unwrap();
-        save(&s, &l, vec![LinkRecord { name: "nosuchlink0".into(), ..rec() }]).unwrap();
+        save(
+            &s,
+            &l,
+            vec![LinkRecord {
+                name: "nosuchlink0".into(),
+                ..rec()
+            }],
+        )
+        .unwrap();
         // Recorded and absent (waiting for restore): still dhcpnet's.
         assert!(is_owned(&s, "nosuchlink0").unwrap());
         // lo exists and carries no tag.

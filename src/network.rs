@@ -29,7 +29,10 @@ pub struct Subnet {
 impl Subnet {
     pub fn new(ip: Ipv4Addr, prefix: u8) -> Subnet {
         let prefix = prefix.min(32);
-        Subnet { addr: Ipv4Addr::from(u32::from(ip) & mask(prefix)), prefix }
+        Subnet {
+            addr: Ipv4Addr::from(u32::from(ip) & mask(prefix)),
+            prefix,
+        }
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
@@ -39,7 +42,11 @@ impl Subnet {
     /// The first address a host may use: the one after the network
     /// address (the address itself for /31 and /32).
     pub fn first_usable(&self) -> Ipv4Addr {
-        if self.prefix >= 31 { self.addr } else { Ipv4Addr::from(u32::from(self.addr) + 1) }
+        if self.prefix >= 31 {
+            self.addr
+        } else {
+            Ipv4Addr::from(u32::from(self.addr) + 1)
+        }
     }
 
     pub fn broadcast(&self) -> Ipv4Addr {
@@ -48,7 +55,11 @@ impl Subnet {
 }
 
 fn mask(prefix: u8) -> u32 {
-    if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32)) }
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32))
+    }
 }
 
 impl fmt::Display for Subnet {
@@ -72,7 +83,9 @@ impl FromStr for Subnet {
             return Err(format!("{s} has host bits set: the subnet is {net}"));
         }
         if prefix > 30 {
-            return Err(format!("{s} is too small for containers: use a prefix of /30 or shorter"));
+            return Err(format!(
+                "{s} is too small for containers: use a prefix of /30 or shorter"
+            ));
         }
         Ok(net)
     }
@@ -87,7 +100,9 @@ impl Serialize for Subnet {
 impl<'de> Deserialize<'de> for Subnet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Subnet, D::Error> {
         let s = String::deserialize(d)?;
-        let (ip, len) = s.split_once('/').ok_or_else(|| serde::de::Error::custom(format!("bad subnet {s:?}")))?;
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| serde::de::Error::custom(format!("bad subnet {s:?}")))?;
         let ip: Ipv4Addr = ip.parse().map_err(serde::de::Error::custom)?;
         let len: u8 = len.parse().map_err(serde::de::Error::custom)?;
         Ok(Subnet::new(ip, len))
@@ -135,9 +150,20 @@ impl Network {
     }
 
     /// Remember that container `name` has `mac` (and `ip`, `container`).
-    pub fn remember(&mut self, name: &str, mac: Mac, ip: Option<Ipv4Addr>, container: Option<String>) {
+    pub fn remember(
+        &mut self,
+        name: &str,
+        mac: Mac,
+        ip: Option<Ipv4Addr>,
+        container: Option<String>,
+    ) {
         self.members.retain(|m| m.name != name);
-        self.members.push(Member { name: name.to_string(), mac, ip, container });
+        self.members.push(Member {
+            name: name.to_string(),
+            mac,
+            ip,
+            container,
+        });
     }
 }
 
@@ -148,7 +174,10 @@ struct NetworkFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<Network>> {
-    Ok(store.read::<NetworkFile>(FILE)?.map(|f| f.networks).unwrap_or_default())
+    Ok(store
+        .read::<NetworkFile>(FILE)?
+        .map(|f| f.networks)
+        .unwrap_or_default())
 }
 
 pub fn find(store: &Store, name: &str) -> Result<Option<Network>> {
@@ -160,7 +189,14 @@ pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Network>) -> Result<R>) 
     let lock = store.lock()?;
     let mut nets = load(store)?;
     let r = f(&mut nets)?;
-    store.write(&lock, FILE, &NetworkFile { version: FORMAT_VERSION, networks: nets })?;
+    store.write(
+        &lock,
+        FILE,
+        &NetworkFile {
+            version: FORMAT_VERSION,
+            networks: nets,
+        },
+    )?;
     Ok(r)
 }
 
@@ -177,7 +213,10 @@ pub fn update_one(store: &Store, name: &str, f: impl FnOnce(&mut Network)) -> Re
 /// Whether a member record names container `id` (the full id, or a short
 /// id of 12 or more characters either way round).
 fn names_container(recorded: &str, id: &str) -> bool {
-    !recorded.is_empty() && (recorded == id || (recorded.len() >= 12 && id.starts_with(recorded)) || (id.len() >= 12 && recorded.starts_with(id)))
+    !recorded.is_empty()
+        && (recorded == id
+            || (recorded.len() >= 12 && id.starts_with(recorded))
+            || (id.len() >= 12 && recorded.starts_with(id)))
 }
 
 /// Container `id` is gone: no member record keeps its id any more (the
@@ -185,14 +224,23 @@ fn names_container(recorded: &str, id: &str) -> bool {
 /// address back). Returns how many records changed; nothing is written
 /// (and no lock taken) when none names it.
 pub fn forget_container(store: &Store, id: &str) -> Result<usize> {
-    let names = |n: &Network| n.members.iter().any(|m| m.container.as_deref().is_some_and(|c| names_container(c, id)));
+    let names = |n: &Network| {
+        n.members.iter().any(|m| {
+            m.container
+                .as_deref()
+                .is_some_and(|c| names_container(c, id))
+        })
+    };
     if !load(store)?.iter().any(names) {
         return Ok(0);
     }
     update(store, |nets| {
         let mut changed = 0;
         for m in nets.iter_mut().flat_map(|n| n.members.iter_mut()) {
-            if m.container.as_deref().is_some_and(|c| names_container(c, id)) {
+            if m.container
+                .as_deref()
+                .is_some_and(|c| names_container(c, id))
+            {
                 m.container = None;
                 changed += 1;
             }
@@ -206,7 +254,11 @@ pub fn forget_container(store: &Store, id: &str) -> Result<usize> {
 pub fn vlan_of(iface: &str) -> Option<u16> {
     if let Ok(text) = std::fs::read_to_string(format!("/proc/net/vlan/{iface}")) {
         // "eth0.10  VID: 10  REORDER_HDR: 1 ..."
-        let vid = text.split_whitespace().skip_while(|w| *w != "VID:").nth(1).and_then(|v| v.parse().ok());
+        let vid = text
+            .split_whitespace()
+            .skip_while(|w| *w != "VID:")
+            .nth(1)
+            .and_then(|v| v.parse().ok());
         if vid.is_some() {
             return vid;
         }
@@ -248,7 +300,10 @@ pub async fn lookup(store: &Store, docker: &crate::docker::Docker, name: &str) -
             crate::docker::LABEL_DHCP_INTERFACE
         ))
     })?;
-    log::info!("rebuilt dhcpnet's record of {name} from Docker's labels (DHCP on {})", n.dhcp_interface);
+    log::info!(
+        "rebuilt dhcpnet's record of {name} from Docker's labels (DHCP on {})",
+        n.dhcp_interface
+    );
     let rec = n.clone();
     update(store, |nets| {
         nets.retain(|x| x.name != rec.name);
@@ -262,7 +317,11 @@ pub async fn lookup(store: &Store, docker: &crate::docker::Docker, name: &str) -
 pub fn from_docker(info: &crate::docker::NetworkInfo) -> Option<Network> {
     use crate::docker::{LABEL_DHCP_INTERFACE, LABEL_OWNED_LINK, LABEL_PARENT, LABEL_VLAN};
     let dhcp_interface = info.labels.get(LABEL_DHCP_INTERFACE)?.clone();
-    let parent = info.options.get("parent").or_else(|| info.labels.get(LABEL_PARENT))?.clone();
+    let parent = info
+        .options
+        .get("parent")
+        .or_else(|| info.labels.get(LABEL_PARENT))?
+        .clone();
     let subnet: Subnet = {
         let s = info.subnet.as_deref()?;
         let (ip, len) = s.split_once('/')?;
@@ -301,13 +360,24 @@ mod tests {
         assert_eq!(s.broadcast(), Ipv4Addr::new(10, 77, 0, 255));
         assert!(s.contains(Ipv4Addr::new(10, 77, 0, 200)));
         assert!(!s.contains(Ipv4Addr::new(10, 78, 0, 1)));
-        assert!("10.77.0.5/24".parse::<Subnet>().unwrap_err().contains("10.77.0.0/24"));
+        assert!(
+            "10.77.0.5/24"
+                .parse::<Subnet>()
+                .unwrap_err()
+                .contains("10.77.0.0/24")
+        );
         assert!("10.77.0.0".parse::<Subnet>().is_err());
         assert!("10.77.0.0/33".parse::<Subnet>().is_err());
         assert!("fe80::/64".parse::<Subnet>().is_err());
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"10.77.0.0/24\"");
-        assert_eq!(serde_json::from_str::<Subnet>("\"10.77.0.0/24\"").unwrap(), s);
-        assert_eq!(Subnet::new(Ipv4Addr::new(10, 1, 2, 3), 8).to_string(), "10.0.0.0/8");
+        assert_eq!(
+            serde_json::from_str::<Subnet>("\"10.77.0.0/24\"").unwrap(),
+            s
+        );
+        assert_eq!(
+            Subnet::new(Ipv4Addr::new(10, 1, 2, 3), 8).to_string(),
+            "10.0.0.0/8"
+        );
     }
 
     #[test]
@@ -341,9 +411,17 @@ mod tests {
         let mut n = sample();
         let m: Mac = "02:00:00:00:00:01".parse().unwrap();
         n.remember("web", m, None, None);
-        n.remember("web", m, Some(Ipv4Addr::new(10, 0, 0, 9)), Some("abc".into()));
+        n.remember(
+            "web",
+            m,
+            Some(Ipv4Addr::new(10, 0, 0, 9)),
+            Some("abc".into()),
+        );
         assert_eq!(n.members.len(), 1);
-        assert_eq!(n.member("web").unwrap().ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(
+            n.member("web").unwrap().ip,
+            Some(Ipv4Addr::new(10, 0, 0, 9))
+        );
     }
 
     #[test]
@@ -351,7 +429,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let full = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(forget_container(&store, full).unwrap(), 0, "no file: nothing to do");
+        assert_eq!(
+            forget_container(&store, full).unwrap(),
+            0,
+            "no file: nothing to do"
+        );
         let m: Mac = "02:00:00:00:00:01".parse().unwrap();
         update(&store, |nets| {
             nets.push(sample());
@@ -360,13 +442,31 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(forget_container(&store, "0123").unwrap(), 0, "too short an id matches nothing");
+        assert_eq!(
+            forget_container(&store, "0123").unwrap(),
+            0,
+            "too short an id matches nothing"
+        );
         assert_eq!(forget_container(&store, "0123456789abcdef").unwrap(), 1);
         let n = find(&store, "n").unwrap().unwrap();
         assert_eq!(n.member("web").unwrap().container, None);
         assert_eq!(n.member("web").unwrap().mac, m);
-        assert_eq!(n.member("db").unwrap().container.as_deref(), Some("fedcba987654"));
-        assert_eq!(forget_container(&store, &format!("fedcba987654{}", "0".repeat(52))).unwrap(), 1);
-        assert_eq!(find(&store, "n").unwrap().unwrap().member("db").unwrap().container, None);
+        assert_eq!(
+            n.member("db").unwrap().container.as_deref(),
+            Some("fedcba987654")
+        );
+        assert_eq!(
+            forget_container(&store, &format!("fedcba987654{}", "0".repeat(52))).unwrap(),
+            1
+        );
+        assert_eq!(
+            find(&store, "n")
+                .unwrap()
+                .unwrap()
+                .member("db")
+                .unwrap()
+                .container,
+            None
+        );
     }
 }

@@ -18,12 +18,15 @@ pub enum Format {
 }
 
 /// Print `value` as JSON or YAML, or call `table` to print it for a person.
-pub fn emit<T: Serialize + ?Sized>(format: Format, value: &T, table: impl FnOnce() -> String) -> Result<()> {
+pub fn emit<T: Serialize + ?Sized>(
+    format: Format,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
     let text = match format {
         Format::Table => table(),
-        Format::Json => {
-            serde_json::to_string_pretty(value).map_err(|e| Error::Other(format!("cannot encode JSON: {e}")))?
-        }
+        Format::Json => serde_json::to_string_pretty(value)
+            .map_err(|e| Error::Other(format!("cannot encode JSON: {e}")))?,
         Format::Yaml => serde_yaml_ng::to_string(value)
             .map_err(|e| Error::Other(format!("cannot encode YAML: {e}")))?
             .trim_end()
@@ -37,7 +40,9 @@ pub fn emit<T: Serialize + ?Sized>(format: Format, value: &T, table: impl FnOnce
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(Error::Other(format!("cannot write to stdout: {e}"))),
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+            Err(Error::Other(format!("cannot write to stdout: {e}")))
+        }
         _ => Ok(()),
     }
 }
@@ -45,7 +50,8 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 /// A table with dhcpnet's look.
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     t.set_header(header.to_vec());
     t
 }
@@ -53,7 +59,8 @@ pub fn table(header: &[&str]) -> Table {
 /// A two-column key/value table.
 pub fn kv_table(rows: &[(&str, String)]) -> String {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     for (k, v) in rows {
         t.add_row(vec![k.to_string(), v.clone()]);
     }
@@ -61,11 +68,20 @@ pub fn kv_table(rows: &[(&str, String)]) -> String {
 }
 
 pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn list<T: std::fmt::Display>(v: &[T]) -> String {
-    if v.is_empty() { "-".into() } else { v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ") }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// "1h 2m 3s" for a number of seconds; "infinite" for None.

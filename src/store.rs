@@ -80,7 +80,9 @@ impl Store {
                         ),
                     ));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(Error::state(&p, format!("cannot lock: {e}"))),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::state(&p, format!("cannot lock: {e}")));
+                }
             }
         }
     }
@@ -103,19 +105,29 @@ impl Store {
             Some(n) => {
                 return Err(Error::state(
                     &p,
-                    format!("format version {n} was written by a newer dhcpnet; this one reads version {FORMAT_VERSION}"),
+                    format!(
+                        "format version {n} was written by a newer dhcpnet; this one reads version {FORMAT_VERSION}"
+                    ),
                 ));
             }
-            None => return Err(Error::state(&p, "no \"version\" field: not a dhcpnet state file")),
+            None => {
+                return Err(Error::state(
+                    &p,
+                    "no \"version\" field: not a dhcpnet state file",
+                ));
+            }
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(&p, e))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| corrupt(&p, e))
     }
 
     /// Replace a JSON document atomically. Call with the lock held.
     pub fn write<T: Serialize>(&self, _lock: &Lock, name: &str, value: &T) -> Result<()> {
         let p = self.path(name);
         let tmp = self.path(&format!(".{name}.tmp"));
-        let mut data = serde_json::to_vec_pretty(value).map_err(|e| Error::state(&p, format!("cannot encode: {e}")))?;
+        let mut data = serde_json::to_vec_pretty(value)
+            .map_err(|e| Error::state(&p, format!("cannot encode: {e}")))?;
         data.push(b'\n');
         let io = |e: std::io::Error| Error::state(&p, format!("cannot write: {e}"));
         let mut f = File::create(&tmp).map_err(io)?;
@@ -124,7 +136,9 @@ impl Store {
         drop(f);
         fs::rename(&tmp, &p).map_err(io)?;
         // Make the rename itself durable.
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
         Ok(())
     }
 }
@@ -155,8 +169,22 @@ mod tests {
         let s = Store::new(d.path().join("state"));
         assert_eq!(s.read::<Doc>("x.json").unwrap(), None);
         let l = s.lock().unwrap();
-        s.write(&l, "x.json", &Doc { version: 1, items: vec![1, 2] }).unwrap();
-        assert_eq!(s.read::<Doc>("x.json").unwrap(), Some(Doc { version: 1, items: vec![1, 2] }));
+        s.write(
+            &l,
+            "x.json",
+            &Doc {
+                version: 1,
+                items: vec![1, 2],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.read::<Doc>("x.json").unwrap(),
+            Some(Doc {
+                version: 1,
+                items: vec![1, 2]
+            })
+        );
         assert!(!s.path(".x.json.tmp").exists());
     }
 
@@ -176,6 +204,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Store::new(d.path());
         fs::write(s.path("x.json"), br#"{"version": 9, "items": []}"#).unwrap();
-        assert!(s.read::<Doc>("x.json").unwrap_err().to_string().contains("newer dhcpnet"));
+        assert!(
+            s.read::<Doc>("x.json")
+                .unwrap_err()
+                .to_string()
+                .contains("newer dhcpnet")
+        );
     }
 }

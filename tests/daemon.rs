@@ -30,11 +30,17 @@ impl Daemon {
             .args(["-vv", "daemon"])
             .args(extra)
             // Where no engine listens: the daemon must renew all the same.
-            .env("DOCKER_HOST", format!("unix://{}", lab.dir.path().join("no-engine.sock").display()))
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", lab.dir.path().join("no-engine.sock").display()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(f));
-        Daemon { child: cmd.spawn().expect("start dhcpnet daemon"), log }
+        Daemon {
+            child: cmd.spawn().expect("start dhcpnet daemon"),
+            log,
+        }
     }
 
     fn log(&self) -> String {
@@ -54,7 +60,6 @@ impl Drop for Daemon {
     }
 }
 
-
 // ---------------------------------------------------------------- kea
 
 /// Start kea-dhcp4 on the lab's server side: 10.77.0.50-150, the given
@@ -66,7 +71,13 @@ fn start_kea(lab: &mut Lab, valid: u32) -> PathBuf {
 
 /// kea with a pool of your choice; `authoritative` makes it NAK requests
 /// for addresses it did not lease. `name` names its config and log files.
-fn start_kea_with(lab: &mut Lab, valid: u32, pool: &str, authoritative: bool, name: &str) -> PathBuf {
+fn start_kea_with(
+    lab: &mut Lab,
+    valid: u32,
+    pool: &str,
+    authoritative: bool,
+    name: &str,
+) -> PathBuf {
     let dir = lab.dir.path();
     let leases = dir.join("kea-leases4.csv");
     let conf = json!({"Dhcp4": {
@@ -97,7 +108,9 @@ fn kea_expiry(file: &Path, mac: &str) -> Option<i64> {
 
 #[test]
 fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9() {
-    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
     let kea = start_kea(&mut lab, 20);
     let mac = "02:42:0a:4d:00:21";
     let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
@@ -106,21 +119,40 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
 
     let mut d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-1");
     // T1 is 10 s after the lease: the daemon renews by itself.
-    let e1 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
+    let e1 = wait_for(Duration::from_secs(30), || {
+        kea_expiry(&kea, mac).filter(|&e| e > e0)
+    });
     let e1 = e1.unwrap_or_else(|| panic!("kea's expiry did not move; daemon log:\n{}", d.log()));
 
     // A second daemon on the same records refuses to run (exit 7, state).
     let mut twin = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "twin");
-    let st = wait_for(Duration::from_secs(10), || twin.child.try_wait().ok().flatten());
-    assert_eq!(st.and_then(|s| s.code()), Some(7), "a second daemon ran; its log:\n{}", twin.log());
-    assert!(twin.log().contains("another dhcpnet daemon is running"), "{}", twin.log());
+    let st = wait_for(Duration::from_secs(10), || {
+        twin.child.try_wait().ok().flatten()
+    });
+    assert_eq!(
+        st.and_then(|s| s.code()),
+        Some(7),
+        "a second daemon ran; its log:\n{}",
+        twin.log()
+    );
+    assert!(
+        twin.log().contains("another dhcpnet daemon is running"),
+        "{}",
+        twin.log()
+    );
 
     // A lease taken by another dhcpnet process is picked up without a restart.
     let mac2 = "02:42:0a:4d:00:22";
     ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac2, "-o", "json"]));
     let f0 = kea_expiry(&kea, mac2).expect("kea recorded the second lease");
-    let moved = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac2).filter(|&e| e > f0));
-    assert!(moved.is_some(), "the second lease was not renewed; daemon log:\n{}", d.log());
+    let moved = wait_for(Duration::from_secs(30), || {
+        kea_expiry(&kea, mac2).filter(|&e| e > f0)
+    });
+    assert!(
+        moved.is_some(),
+        "the second lease was not renewed; daemon log:\n{}",
+        d.log()
+    );
 
     d.kill9();
     // Stay down past T1 (10 s before expiry), so the lease is overdue at restart.
@@ -131,8 +163,14 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
     let before = kea_expiry(&kea, mac).unwrap_or(e);
     let restarted = Instant::now();
     // This time with event following on, and no engine to follow.
-    let d2 = Daemon::start(&lab, &["--no-plugin", "--docker", "/usr/bin/docker"], "daemon-2");
-    let e2 = wait_for(Duration::from_secs(6), || kea_expiry(&kea, mac).filter(|&x| x > before));
+    let d2 = Daemon::start(
+        &lab,
+        &["--no-plugin", "--docker", "/usr/bin/docker"],
+        "daemon-2",
+    );
+    let e2 = wait_for(Duration::from_secs(6), || {
+        kea_expiry(&kea, mac).filter(|&x| x > before)
+    });
     assert!(
         e2.is_some(),
         "after a kill -9 and restart the overdue lease was not renewed at once ({:?}); log:\n{}",
@@ -140,12 +178,27 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
         d2.log()
     );
     // And renewals go on after that.
-    let e3 = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&x| Some(x) > e2));
-    assert!(e3.is_some(), "renewals stopped after the restart; log:\n{}", d2.log());
-    assert!(d2.log().contains("following container events is off until it appears"), "{}", d2.log());
+    let e3 = wait_for(Duration::from_secs(30), || {
+        kea_expiry(&kea, mac).filter(|&x| Some(x) > e2)
+    });
+    assert!(
+        e3.is_some(),
+        "renewals stopped after the restart; log:\n{}",
+        d2.log()
+    );
+    assert!(
+        d2.log()
+            .contains("following container events is off until it appears"),
+        "{}",
+        d2.log()
+    );
     // The records follow the ACKs.
     let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    let rec = list.as_array().and_then(|a| a.iter().find(|l| l["mac"] == mac)).cloned().expect("record kept");
+    let rec = list
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["mac"] == mac))
+        .cloned()
+        .expect("record kept");
     assert_eq!(rec["status"], "bound");
     assert_eq!(rec["ip"], v["ip"]);
     assert!(rec["seconds_left"].as_i64().unwrap_or(0) > 0, "{rec}");
@@ -153,7 +206,9 @@ fn renewals_move_the_servers_expiry_forward_without_commands_and_survive_kill_9(
 
 #[test]
 fn a_nak_marks_the_lease_lost_says_so_and_takes_an_address_again() {
-    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
     start_kea(&mut lab, 20);
     let mac = "02:42:0a:4d:00:23";
     let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
@@ -171,21 +226,37 @@ fn a_nak_marks_the_lease_lost_says_so_and_takes_an_address_again() {
     });
     let rec = moved.unwrap_or_else(|| {
         let kea = std::fs::read_to_string(lab.dir.path().join("kea-2.log")).unwrap_or_default();
-        let kea: Vec<&str> = kea.lines().filter(|l| !l.contains("RECLAIM") && !l.contains("HOSTS_") && l.contains("DEBUG")).collect();
-        panic!("the lease did not move; daemon log:\n{}\nkea:\n{}", d.log(), kea.join("\n"))
+        let kea: Vec<&str> = kea
+            .lines()
+            .filter(|l| !l.contains("RECLAIM") && !l.contains("HOSTS_") && l.contains("DEBUG"))
+            .collect();
+        panic!(
+            "the lease did not move; daemon log:\n{}\nkea:\n{}",
+            d.log(),
+            kea.join("\n")
+        )
     });
     let new_ip = rec["ip"].as_str().unwrap_or_default();
-    let last: u8 = new_ip.rsplit('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
+    let last: u8 = new_ip
+        .rsplit('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     assert!((160..=170).contains(&last), "{rec}");
     let log = d.log();
     assert!(log.contains("LEASE LOST") && log.contains(&old_ip), "{log}");
-    assert!(log.contains("ADDRESS CHANGED") && log.contains(new_ip) && log.contains("cannot follow"), "{log}");
+    assert!(
+        log.contains("ADDRESS CHANGED") && log.contains(new_ip) && log.contains("cannot follow"),
+        "{log}"
+    );
     eprintln!("daemon log:\n{log}"); // shown with --nocapture
 }
 
 #[test]
 fn a_renewal_answered_after_the_lease_was_released_gives_the_address_back() {
-    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else { return };
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
     let kea = start_kea(&mut lab, 20);
     let mac = "02:42:0a:4d:00:24";
     let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
@@ -196,34 +267,69 @@ fn a_renewal_answered_after_the_lease_was_released_gives_the_address_back() {
     // after its DHCPRELEASE): the renewal's ACK comes back for a lease that
     // is gone.
     let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-race");
-    let up = wait_for(Duration::from_secs(5), || d.log().contains("holding 1 lease(s)").then_some(()));
+    let up = wait_for(Duration::from_secs(5), || {
+        d.log().contains("holding 1 lease(s)").then_some(())
+    });
     assert!(up.is_some(), "the daemon did not start; log:\n{}", d.log());
-    let lock = std::fs::OpenOptions::new().write(true).open(lab.state_dir().join("lock")).expect("lock file");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(lab.state_dir().join("lock"))
+        .expect("lock file");
     lock.lock().expect("take the state lock");
-    let renewed = wait_for(Duration::from_secs(30), || kea_expiry(&kea, mac).filter(|&e| e > e0));
-    assert!(renewed.is_some(), "the daemon did not renew; log:\n{}", d.log());
+    let renewed = wait_for(Duration::from_secs(30), || {
+        kea_expiry(&kea, mac).filter(|&e| e > e0)
+    });
+    assert!(
+        renewed.is_some(),
+        "the daemon did not renew; log:\n{}",
+        d.log()
+    );
     let file = lab.state_dir().join("leases.json");
-    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
     doc["leases"] = Value::Array(vec![]);
     std::fs::write(&file, doc.to_string()).expect("write leases.json");
     lock.unlock().expect("unlock");
-    let said = wait_for(Duration::from_secs(10), || d.log().contains("giving it back").then_some(()));
-    assert!(said.is_some(), "the late renewal was not given back; log:\n{}", d.log());
-    assert!(d.log().contains("renewed until"), "not the renewal at T1 that was given back; log:\n{}", d.log());
+    let said = wait_for(Duration::from_secs(10), || {
+        d.log().contains("giving it back").then_some(())
+    });
+    assert!(
+        said.is_some(),
+        "the late renewal was not given back; log:\n{}",
+        d.log()
+    );
+    assert!(
+        d.log().contains("renewed until"),
+        "not the renewal at T1 that was given back; log:\n{}",
+        d.log()
+    );
     let kea_log = || std::fs::read_to_string(lab.dir.path().join("kea.log")).unwrap_or_default();
     let released = wait_for(Duration::from_secs(10), || {
-        kea_log().lines().any(|l| l.contains("DHCP4_RELEASE") && l.contains(&ip) && !l.contains("FAIL")).then_some(())
+        kea_log()
+            .lines()
+            .any(|l| l.contains("DHCP4_RELEASE") && l.contains(&ip) && !l.contains("FAIL"))
+            .then_some(())
     });
-    assert!(released.is_some(), "kea saw no release of {ip}; daemon log:\n{}", d.log());
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), json!([]), "the released lease came back as a record");
+    assert!(
+        released.is_some(),
+        "kea saw no release of {ip}; daemon log:\n{}",
+        d.log()
+    );
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        json!([]),
+        "the released lease came back as a record"
+    );
 }
 
 // ---------------------------------------------------------------- plugin
 
 /// One HTTP/1.1 POST over the plugin socket, as the engine sends it.
 fn post(sock: &Path, path: &str, body: &Value) -> Value {
-    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let mut s =
+        UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
     let b = body.to_string();
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
@@ -232,91 +338,226 @@ fn post(sock: &Path, path: &str, body: &Value) -> Value {
     s.write_all(req.as_bytes()).expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 fn wait_socket(p: &Path, d: &Daemon) {
-    let up = wait_for(Duration::from_secs(10), || UnixStream::connect(p).ok().map(|_| ()));
-    assert!(up.is_some(), "the plugin socket did not appear; log:\n{}", d.log());
+    let up = wait_for(Duration::from_secs(10), || {
+        UnixStream::connect(p).ok().map(|_| ())
+    });
+    assert!(
+        up.is_some(),
+        "the plugin socket did not appear; log:\n{}",
+        d.log()
+    );
 }
 
 #[test]
 fn ipam_plugin_api_leases_releases_and_checks_pools() {
-    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
     lab.start_dnsmasq(&[]);
     let sock = lab.dir.path().join("plugin.sock");
     let sock_s = sock.to_string_lossy().to_string();
     let d = Daemon::start(&lab, &["--no-docker", "--plugin-socket", &sock_s], "plugin");
     wait_socket(&sock, &d);
 
-    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
-    assert_eq!(post(&sock, "/IpamDriver.GetCapabilities", &json!({}))["RequiresMACAddress"], true);
+    assert_eq!(
+        post(&sock, "/Plugin.Activate", &json!({})),
+        json!({"Implements": ["IpamDriver"]})
+    );
+    assert_eq!(
+        post(&sock, "/IpamDriver.GetCapabilities", &json!({}))["RequiresMACAddress"],
+        true
+    );
     let spaces = post(&sock, "/IpamDriver.GetDefaultAddressSpaces", &json!({}));
     assert!(spaces["LocalDefaultAddressSpace"].is_string(), "{spaces}");
 
     // No dhcp_interface: an error that says what to pass.
-    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"AddressSpace": "dhcpnet-local", "Pool": "", "Options": {}}));
-    assert!(e["Error"].as_str().unwrap_or_default().contains("dhcp_interface=IFACE"), "{e}");
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"AddressSpace": "dhcpnet-local", "Pool": "", "Options": {}}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dhcp_interface=IFACE"),
+        "{e}"
+    );
     // A subnet the server contradicts.
     let opts = json!({"dhcp_interface": IFACE});
-    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "192.168.99.0/24", "Options": opts}));
-    assert!(e["Error"].as_str().unwrap_or_default().contains("--subnet 10.77.0.0/24"), "{e}");
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "192.168.99.0/24", "Options": opts}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--subnet 10.77.0.0/24"),
+        "{e}"
+    );
     // A VLAN interface (Docker creates veth0.10 itself, after this call):
     // no discovery there, the spanning-tree message; with --subnet it is taken.
     let vopts = json!({"dhcp_interface": "veth0.10"});
-    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": vopts}));
-    assert!(e["Error"].as_str().unwrap_or_default().contains("spanning tree"), "{e}");
-    let v = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.88.0.0/24", "Options": vopts}));
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "", "Options": vopts}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spanning tree"),
+        "{e}"
+    );
+    let v = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "10.88.0.0/24", "Options": vopts}),
+    );
     assert_eq!(v["Pool"], "10.88.0.0/24", "{v}");
     // The right subnet, then discovery without one.
-    let p = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.77.0.0/24", "Options": opts}));
+    let p = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "10.77.0.0/24", "Options": opts}),
+    );
     assert_eq!(p["Pool"], "10.77.0.0/24", "{p}");
     let pool_id = p["PoolID"].as_str().expect("PoolID").to_string();
-    let p2 = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": opts}));
+    let p2 = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "", "Options": opts}),
+    );
     assert_eq!(p2["Pool"], "10.77.0.0/24", "{p2}");
     // The engine refusing the discovered pool asks again: a clear error, not a loop.
-    post(&sock, "/IpamDriver.ReleasePool", &json!({"PoolID": p2["PoolID"]}));
-    let e = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "", "Options": opts}));
+    post(
+        &sock,
+        "/IpamDriver.ReleasePool",
+        &json!({"PoolID": p2["PoolID"]}),
+    );
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "", "Options": opts}),
+    );
     let msg = e["Error"].as_str().unwrap_or_default();
-    assert!(msg.contains("--subnet 10.77.0.0/24") && msg.contains("dhcpnet create"), "{e}");
+    assert!(
+        msg.contains("--subnet 10.77.0.0/24") && msg.contains("dhcpnet create"),
+        "{e}"
+    );
 
     // Gateway: the server's router.
-    let g = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
-        "Options": {"RequestAddressType": "com.docker.network.gateway"}}));
+    let g = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"RequestAddressType": "com.docker.network.gateway"}}),
+    );
     assert_eq!(g["Address"], "10.77.0.1/24", "{g}");
 
     // A container's address: leased for the engine's MAC.
     let mac = "02:42:0a:4d:00:31";
-    let a = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
-        "Options": {"com.docker.network.endpoint.macaddress": mac}}));
-    let addr = a["Address"].as_str().unwrap_or_else(|| panic!("{a}")).to_string();
+    let a = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"com.docker.network.endpoint.macaddress": mac}}),
+    );
+    let addr = a["Address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{a}"))
+        .to_string();
     let ip = addr.trim_end_matches("/24").to_string();
-    assert!(lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip), "{:?}", lab.server_leases());
+    assert!(
+        lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip),
+        "{:?}",
+        lab.server_leases()
+    );
 
     // docker run --ip: that address, or a clear refusal.
     let mac2 = "02:42:0a:4d:00:32";
-    let a2 = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.120",
-        "Options": {"com.docker.network.endpoint.macaddress": mac2}}));
+    let a2 = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "10.77.0.120",
+        "Options": {"com.docker.network.endpoint.macaddress": mac2}}),
+    );
     assert_eq!(a2["Address"], "10.77.0.120/24", "{a2}");
     let mac3 = "02:42:0a:4d:00:33";
-    let e = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.120",
-        "Options": {"com.docker.network.endpoint.macaddress": mac3}}));
-    assert!(e["Error"].as_str().unwrap_or_default().contains("would not give 10.77.0.120"), "{e}");
-    assert!(!lab.server_leases().iter().any(|r| r.0 == mac3), "the refused lease was kept: {:?}", lab.server_leases());
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "10.77.0.120",
+        "Options": {"com.docker.network.endpoint.macaddress": mac3}}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("would not give 10.77.0.120"),
+        "{e}"
+    );
+    assert!(
+        !lab.server_leases().iter().any(|r| r.0 == mac3),
+        "the refused lease was kept: {:?}",
+        lab.server_leases()
+    );
     // No MAC: an error a person can act on.
-    let e = post(&sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "", "Options": {}}));
-    assert!(e["Error"].as_str().unwrap_or_default().contains("no MAC address"), "{e}");
+    let e = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "", "Options": {}}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no MAC address"),
+        "{e}"
+    );
 
     // ReleaseAddress carries no MAC: the address maps to the lease.
-    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": ip})), json!({}));
-    let gone = wait_for(Duration::from_secs(5), || (!lab.server_leases().iter().any(|r| r.0 == mac)).then_some(()));
-    assert!(gone.is_some(), "dnsmasq still holds {ip}: {:?}", lab.server_leases());
+    assert_eq!(
+        post(
+            &sock,
+            "/IpamDriver.ReleaseAddress",
+            &json!({"PoolID": pool_id, "Address": ip})
+        ),
+        json!({})
+    );
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!lab.server_leases().iter().any(|r| r.0 == mac)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "dnsmasq still holds {ip}: {:?}",
+        lab.server_leases()
+    );
     // Releasing the gateway (network rm) is fine and touches no lease.
-    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": "10.77.0.1"})), json!({}));
+    assert_eq!(
+        post(
+            &sock,
+            "/IpamDriver.ReleaseAddress",
+            &json!({"PoolID": pool_id, "Address": "10.77.0.1"})
+        ),
+        json!({})
+    );
     let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    let macs: Vec<&str> = list.as_array().map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect()).unwrap_or_default();
+    let macs: Vec<&str> = list
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(macs, vec![mac2], "{list}");
 
     // Garbage never kills the server.
@@ -325,33 +566,57 @@ fn ipam_plugin_api_leases_releases_and_checks_pools() {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
-    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
+    assert_eq!(
+        post(&sock, "/Plugin.Activate", &json!({})),
+        json!({"Implements": ["IpamDriver"]})
+    );
     drop(d);
 }
 
 /// RequestAddress for `mac` in `pool_id`, timed.
 fn request_address(sock: &Path, pool_id: &str, mac: &str) -> (Value, Duration) {
     let t = Instant::now();
-    let v = post(sock, "/IpamDriver.RequestAddress", &json!({"PoolID": pool_id, "Address": "",
-        "Options": {"com.docker.network.endpoint.macaddress": mac}}));
+    let v = post(
+        sock,
+        "/IpamDriver.RequestAddress",
+        &json!({"PoolID": pool_id, "Address": "",
+        "Options": {"com.docker.network.endpoint.macaddress": mac}}),
+    );
     (v, t.elapsed())
 }
 
 #[test]
 fn a_slow_exchange_or_a_held_state_lock_stalls_no_other_plugin_call() {
-    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
     // The server ignores this container: its exchange runs until --timeout.
     let slow = "02:42:0a:4d:00:41";
     lab.start_dnsmasq(&[&format!("--dhcp-host={slow},ignore")]);
     let sock = lab.dir.path().join("plugin.sock");
     let sock_s = sock.to_string_lossy().to_string();
-    let d = Daemon::start(&lab, &["--no-docker", "--plugin-socket", &sock_s, "--timeout", "6"], "plugin-slow");
+    let d = Daemon::start(
+        &lab,
+        &["--no-docker", "--plugin-socket", &sock_s, "--timeout", "6"],
+        "plugin-slow",
+    );
     wait_socket(&sock, &d);
-    let p = post(&sock, "/IpamDriver.RequestPool", &json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE}}));
-    let pool_id = p["PoolID"].as_str().unwrap_or_else(|| panic!("{p}")).to_string();
+    let p = post(
+        &sock,
+        "/IpamDriver.RequestPool",
+        &json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE}}),
+    );
+    let pool_id = p["PoolID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{p}"))
+        .to_string();
     let first = "02:42:0a:4d:00:40";
     let (a, _) = request_address(&sock, &pool_id, first);
-    let ip = a["Address"].as_str().unwrap_or_else(|| panic!("{a}")).trim_end_matches("/24").to_string();
+    let ip = a["Address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{a}"))
+        .trim_end_matches("/24")
+        .to_string();
 
     let (s2, id2) = (sock.clone(), pool_id.clone());
     let slow_call = std::thread::spawn(move || request_address(&s2, &id2, slow));
@@ -360,35 +625,80 @@ fn a_slow_exchange_or_a_held_state_lock_stalls_no_other_plugin_call() {
     // released, without waiting for the slow exchange.
     let (b, took) = request_address(&sock, &pool_id, "02:42:0a:4d:00:42");
     assert!(b["Address"].is_string(), "{b}");
-    assert!(took < Duration::from_secs(3), "RequestAddress waited {took:?} behind a slow exchange; log:\n{}", d.log());
+    assert!(
+        took < Duration::from_secs(3),
+        "RequestAddress waited {took:?} behind a slow exchange; log:\n{}",
+        d.log()
+    );
     let t = Instant::now();
-    assert_eq!(post(&sock, "/IpamDriver.ReleaseAddress", &json!({"PoolID": pool_id, "Address": ip})), json!({}));
-    assert!(t.elapsed() < Duration::from_secs(3), "ReleaseAddress waited {:?} behind a slow exchange", t.elapsed());
-    assert!(!lab.server_leases().iter().any(|r| r.0 == first), "{ip} not released: {:?}", lab.server_leases());
+    assert_eq!(
+        post(
+            &sock,
+            "/IpamDriver.ReleaseAddress",
+            &json!({"PoolID": pool_id, "Address": ip})
+        ),
+        json!({})
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "ReleaseAddress waited {:?} behind a slow exchange",
+        t.elapsed()
+    );
+    assert!(
+        !lab.server_leases().iter().any(|r| r.0 == first),
+        "{ip} not released: {:?}",
+        lab.server_leases()
+    );
     let (e, took) = slow_call.join().expect("slow call");
-    assert!(e["Error"].as_str().unwrap_or_default().contains(slow), "{e}");
-    assert!(took >= Duration::from_secs(5), "the ignored request ended after {took:?}");
+    assert!(
+        e["Error"].as_str().unwrap_or_default().contains(slow),
+        "{e}"
+    );
+    assert!(
+        took >= Duration::from_secs(5),
+        "the ignored request ended after {took:?}"
+    );
 
     // Another process holds the state directory's lock for 3 s: calls that
     // need no records answer at once, and a lease waits for the lock.
-    let lock = std::fs::OpenOptions::new().write(true).open(lab.state_dir().join("lock")).expect("lock file");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(lab.state_dir().join("lock"))
+        .expect("lock file");
     lock.lock().expect("take the state lock");
     let held = Instant::now();
     let (s3, id3) = (sock.clone(), pool_id.clone());
     let waiting = std::thread::spawn(move || request_address(&s3, &id3, "02:42:0a:4d:00:43"));
     std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
-    assert_eq!(post(&sock, "/Plugin.Activate", &json!({})), json!({"Implements": ["IpamDriver"]}));
-    assert!(t.elapsed() < Duration::from_secs(1), "the daemon stalled {:?} on a held state lock", t.elapsed());
-    assert!(!waiting.is_finished(), "a lease was recorded under another process's lock");
+    assert_eq!(
+        post(&sock, "/Plugin.Activate", &json!({})),
+        json!({"Implements": ["IpamDriver"]})
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "the daemon stalled {:?} on a held state lock",
+        t.elapsed()
+    );
+    assert!(
+        !waiting.is_finished(),
+        "a lease was recorded under another process's lock"
+    );
     std::thread::sleep(Duration::from_secs(3).saturating_sub(held.elapsed()));
     lock.unlock().expect("unlock");
     let (c, _) = waiting.join().expect("waiting call");
     assert!(c["Address"].is_string(), "{c}; log:\n{}", d.log());
     let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    let mut macs: Vec<&str> = list.as_array().map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect()).unwrap_or_default();
+    let mut macs: Vec<&str> = list
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["mac"].as_str()).collect())
+        .unwrap_or_default();
     macs.sort_unstable();
-    assert_eq!(macs, vec!["02:42:0a:4d:00:42", "02:42:0a:4d:00:43"], "{list}");
+    assert_eq!(
+        macs,
+        vec!["02:42:0a:4d:00:42", "02:42:0a:4d:00:43"],
+        "{list}"
+    );
 }
 
 // ---------------------------------------------------------------- links
@@ -396,15 +706,27 @@ fn a_slow_exchange_or_a_held_state_lock_stalls_no_other_plugin_call() {
 /// `ip -d link show` of `name` in namespace `ns`, if it exists.
 fn link_in(ns: &str, name: &str) -> Option<String> {
     let o = common::sh(&["ip", "-n", ns, "-d", "link", "show", "dev", name]);
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).to_string())
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).to_string())
 }
 
 #[test]
 fn the_daemon_rebuilds_owned_links_at_start_up() {
-    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
     lab.start_dnsmasq(&[]);
     // An owned macvlan (the shim) with its leased address...
-    let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "--mac", "02:42:0a:4d:00:98", "-o", "json"]));
+    let v = ok(&lab.dhcpnet(&[
+        "shim",
+        "add",
+        IFACE,
+        "--mac",
+        "02:42:0a:4d:00:98",
+        "-o",
+        "json",
+    ]));
     assert_eq!(v["state"], "owned", "{v}");
     let ip = v["ip"].as_str().expect("shim ip").to_string();
     // ...gone behind dhcpnet's back, as after a reboot.
@@ -412,25 +734,82 @@ fn the_daemon_rebuilds_owned_links_at_start_up() {
     assert!(link_in(&lab.cli, "shim-veth0").is_none());
 
     let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-restore");
-    let back = wait_for(Duration::from_secs(10), || link_in(&lab.cli, "shim-veth0").filter(|l| l.contains(",UP")));
-    let l = back.unwrap_or_else(|| panic!("the shim was not rebuilt at start-up; daemon log:\n{}", d.log()));
-    assert!(l.contains("02:42:0a:4d:00:98") && l.contains("alias dhcpnet-owned macvlan parent=veth0"), "{l}");
-    let addr = wait_for(Duration::from_secs(5), || {
-        let a = common::sh(&["ip", "-n", &lab.cli, "-4", "addr", "show", "dev", "shim-veth0"]);
-        String::from_utf8_lossy(&a.stdout).contains(&format!("{ip}/32")).then_some(())
+    let back = wait_for(Duration::from_secs(10), || {
+        link_in(&lab.cli, "shim-veth0").filter(|l| l.contains(",UP"))
     });
-    assert!(addr.is_some(), "the shim's address was not put back; daemon log:\n{}", d.log());
-    let said = wait_for(Duration::from_secs(5), || d.log().contains("shim-veth0").then_some(()));
-    assert!(said.is_some() && d.log().contains("recreated"), "the daemon did not say what it rebuilt:\n{}", d.log());
+    let l = back.unwrap_or_else(|| {
+        panic!(
+            "the shim was not rebuilt at start-up; daemon log:\n{}",
+            d.log()
+        )
+    });
+    assert!(
+        l.contains("02:42:0a:4d:00:98") && l.contains("alias dhcpnet-owned macvlan parent=veth0"),
+        "{l}"
+    );
+    let addr = wait_for(Duration::from_secs(5), || {
+        let a = common::sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "shim-veth0",
+        ]);
+        String::from_utf8_lossy(&a.stdout)
+            .contains(&format!("{ip}/32"))
+            .then_some(())
+    });
+    assert!(
+        addr.is_some(),
+        "the shim's address was not put back; daemon log:\n{}",
+        d.log()
+    );
+    let said = wait_for(Duration::from_secs(5), || {
+        d.log().contains("shim-veth0").then_some(())
+    });
+    assert!(
+        said.is_some() && d.log().contains("recreated"),
+        "the daemon did not say what it rebuilt:\n{}",
+        d.log()
+    );
 
     // A link that cannot be rebuilt is logged loudly; start-up goes on.
     drop(d);
     common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "shim-veth0", "type", "macvlan", "mode", "bridge"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.cli,
+        "link",
+        "add",
+        "link",
+        IFACE,
+        "name",
+        "shim-veth0",
+        "type",
+        "macvlan",
+        "mode",
+        "bridge",
+    ]);
     let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-conflict");
-    let said = wait_for(Duration::from_secs(10), || d.log().contains("could not restore link shim-veth0").then_some(()));
-    assert!(said.is_some(), "no loud error about the conflicting link:\n{}", d.log());
+    let said = wait_for(Duration::from_secs(10), || {
+        d.log()
+            .contains("could not restore link shim-veth0")
+            .then_some(())
+    });
+    assert!(
+        said.is_some(),
+        "no loud error about the conflicting link:\n{}",
+        d.log()
+    );
     std::thread::sleep(Duration::from_millis(500));
     let mut d = d;
-    assert!(matches!(d.child.try_wait(), Ok(None)), "the daemon stopped:\n{}", d.log());
+    assert!(
+        matches!(d.child.try_wait(), Ok(None)),
+        "the daemon stopped:\n{}",
+        d.log()
+    );
 }

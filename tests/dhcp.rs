@@ -14,8 +14,21 @@ fn lab() -> Option<Lab> {
 }
 
 const LEASE_FIELDS: [&str; 15] = [
-    "ip", "prefix_len", "mac", "gateway", "dns", "domain", "server_id", "lease_time", "obtained_at",
-    "expires_at", "hostname", "client_id", "interface", "network", "status",
+    "ip",
+    "prefix_len",
+    "mac",
+    "gateway",
+    "dns",
+    "domain",
+    "server_id",
+    "lease_time",
+    "obtained_at",
+    "expires_at",
+    "hostname",
+    "client_id",
+    "interface",
+    "network",
+    "status",
 ];
 
 #[test]
@@ -23,8 +36,21 @@ fn probe_reports_the_offer_and_commits_nothing() {
     let Some(lab) = lab() else { return };
     let v = ok(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.3", "-o", "json"]));
     for f in [
-        "interface", "server_id", "server_mac", "offered_ip", "subnet", "netmask", "gateway", "dns", "domain",
-        "lease_time", "renewal_time", "rebinding_time", "mtu", "routes", "offers",
+        "interface",
+        "server_id",
+        "server_mac",
+        "offered_ip",
+        "subnet",
+        "netmask",
+        "gateway",
+        "dns",
+        "domain",
+        "lease_time",
+        "renewal_time",
+        "rebinding_time",
+        "mtu",
+        "routes",
+        "offers",
     ] {
         assert!(v.get(f).is_some(), "probe JSON lacks {f}: {v}");
     }
@@ -39,9 +65,19 @@ fn probe_reports_the_offer_and_commits_nothing() {
     assert_eq!(v["offers"].as_array().map(Vec::len), Some(1));
     // Give dnsmasq a moment to write anything it would have written.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(lab.server_leases().is_empty(), "probe committed a lease: {:?}", lab.server_leases());
-    assert!(lab.server_log().contains("DHCPOFFER"), "dnsmasq saw no DISCOVER");
-    assert!(!lab.server_log().contains("DHCPREQUEST"), "probe sent a REQUEST");
+    assert!(
+        lab.server_leases().is_empty(),
+        "probe committed a lease: {:?}",
+        lab.server_leases()
+    );
+    assert!(
+        lab.server_log().contains("DHCPOFFER"),
+        "dnsmasq saw no DISCOVER"
+    );
+    assert!(
+        !lab.server_log().contains("DHCPREQUEST"),
+        "probe sent a REQUEST"
+    );
     let out = lab.dhcpnet(&["leases", "-o", "json"]);
     assert_eq!(ok(&out), serde_json::json!([]));
 }
@@ -50,7 +86,17 @@ fn probe_reports_the_offer_and_commits_nothing() {
 fn lease_appears_in_server_table_with_mac_and_hostname_then_release_removes_it() {
     let Some(lab) = lab() else { return };
     let mac = "02:42:0a:4d:00:07";
-    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "--hostname", "web-1", "-o", "json"]));
+    let v = ok(&lab.dhcpnet(&[
+        "lease",
+        "--interface",
+        IFACE,
+        "--mac",
+        mac,
+        "--hostname",
+        "web-1",
+        "-o",
+        "json",
+    ]));
     for f in LEASE_FIELDS {
         assert!(v.get(f).is_some(), "lease JSON lacks {f}: {v}");
     }
@@ -80,14 +126,26 @@ fn lease_appears_in_server_table_with_mac_and_hostname_then_release_removes_it()
 
     let rel = ok(&lab.dhcpnet(&["release", "--interface", IFACE, "--mac", mac, "-o", "json"]));
     assert_eq!(rel[0]["ip"], ip.as_str());
-    wait_for(|| lab.server_leases().is_empty(), "dnsmasq to drop the released lease");
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    wait_for(
+        || lab.server_leases().is_empty(),
+        "dnsmasq to drop the released lease",
+    );
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        serde_json::json!([])
+    );
 }
 
 fn chrono_secs(v: &Value) -> i64 {
     let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
-    assert!(s.ends_with('Z') && s.len() == 20, "not RFC 3339 UTC seconds: {s}");
-    let t = std::process::Command::new("date").args(["-d", s, "+%s"]).output().unwrap();
+    assert!(
+        s.ends_with('Z') && s.len() == 20,
+        "not RFC 3339 UTC seconds: {s}"
+    );
+    let t = std::process::Command::new("date")
+        .args(["-d", s, "+%s"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&t.stdout).trim().parse().unwrap()
 }
 
@@ -109,9 +167,23 @@ fn twenty_concurrent_lease_processes_lose_nothing() {
     let children: Vec<_> = (0..20)
         .map(|i| {
             std::process::Command::new("ip")
-                .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet"), "--state-dir"])
+                .args([
+                    "netns",
+                    "exec",
+                    &lab.cli,
+                    env!("CARGO_BIN_EXE_dhcpnet"),
+                    "--state-dir",
+                ])
                 .arg(&state)
-                .args(["lease", "-i", IFACE, "--hostname", &format!("c{i}"), "-o", "json"])
+                .args([
+                    "lease",
+                    "-i",
+                    IFACE,
+                    "--hostname",
+                    &format!("c{i}"),
+                    "-o",
+                    "json",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -125,8 +197,12 @@ fn twenty_concurrent_lease_processes_lose_nothing() {
     }
     assert_eq!(ips.len(), 20, "addresses not distinct: {ips:?}");
     let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    let recorded: std::collections::BTreeSet<String> =
-        list.as_array().unwrap().iter().map(|l| l["ip"].as_str().unwrap().to_string()).collect();
+    let recorded: std::collections::BTreeSet<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ip"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(recorded, ips, "the store lost records");
     assert_eq!(lab.server_leases().len(), 20);
 }
@@ -137,21 +213,48 @@ fn count_leases_many_macs_in_one_process() {
     let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--count", "50", "-o", "json"]));
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 50);
-    let ips: std::collections::BTreeSet<_> = arr.iter().map(|l| l["ip"].as_str().unwrap()).collect();
-    let macs: std::collections::BTreeSet<_> = arr.iter().map(|l| l["mac"].as_str().unwrap()).collect();
+    let ips: std::collections::BTreeSet<_> =
+        arr.iter().map(|l| l["ip"].as_str().unwrap()).collect();
+    let macs: std::collections::BTreeSet<_> =
+        arr.iter().map(|l| l["mac"].as_str().unwrap()).collect();
     assert_eq!((ips.len(), macs.len()), (50, 50));
     assert_eq!(lab.server_leases().len(), 50);
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])).as_array().map(Vec::len), Some(50));
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"]))
+            .as_array()
+            .map(Vec::len),
+        Some(50)
+    );
     ok(&lab.dhcpnet(&["release", "-i", IFACE, "--all", "-o", "json"]));
-    wait_for(|| lab.server_leases().is_empty(), "dnsmasq to drop 50 released leases");
+    wait_for(
+        || lab.server_leases().is_empty(),
+        "dnsmasq to drop 50 released leases",
+    );
 }
 
 #[test]
 fn unicast_replies_are_received_without_the_broadcast_flag() {
     let Some(lab) = lab() else { return };
-    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--no-broadcast", "--timeout", "5", "-o", "json"]));
+    let v = ok(&lab.dhcpnet(&[
+        "lease",
+        "-i",
+        IFACE,
+        "--no-broadcast",
+        "--timeout",
+        "5",
+        "-o",
+        "json",
+    ]));
     assert!(v["ip"].as_str().unwrap().starts_with("10.77.0."));
-    let p = ok(&lab.dhcpnet(&["probe", IFACE, "--no-broadcast", "--collect", "0.2", "-o", "json"]));
+    let p = ok(&lab.dhcpnet(&[
+        "probe",
+        IFACE,
+        "--no-broadcast",
+        "--collect",
+        "0.2",
+        "-o",
+        "json",
+    ]));
     assert_eq!(p["server_id"], "10.77.0.1");
 }
 
@@ -164,9 +267,15 @@ fn renew_extends_the_lease_at_the_server() {
     let r = ok(&lab.dhcpnet(&["renew", "--all", "-o", "json"]));
     assert_eq!(r[0]["result"], "renewed", "{r}");
     let after = lab.server_expiry(v["mac"].as_str().unwrap());
-    assert!(after >= before + 2, "server expiry did not move: {before} -> {after}");
+    assert!(
+        after >= before + 2,
+        "server expiry did not move: {before} -> {after}"
+    );
     let l = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    assert!(l[0]["expires_at"].as_str() > v["expires_at"].as_str(), "record not updated: {l}");
+    assert!(
+        l[0]["expires_at"].as_str() > v["expires_at"].as_str(),
+        "record not updated: {l}"
+    );
     assert_eq!(l[0]["hostname"], "r1");
 }
 
@@ -180,12 +289,28 @@ fn renew_works_while_a_container_with_that_mac_is_up() {
     // the same parent, in its own namespace.
     let ctr = format!("{}-ctr", lab.cli);
     let _ctr = common::Netns::add(&ctr);
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "mv0", "link", IFACE, "address", mac, "type", "macvlan", "mode", "bridge"]);
+    common::must(&[
+        "ip", "-n", &lab.cli, "link", "add", "mv0", "link", IFACE, "address", mac, "type",
+        "macvlan", "mode", "bridge",
+    ]);
     common::must(&["ip", "-n", &lab.cli, "link", "set", "mv0", "netns", &ctr]);
-    common::must(&["ip", "-n", &ctr, "addr", "add", &format!("{ip}/24"), "dev", "mv0"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &ctr,
+        "addr",
+        "add",
+        &format!("{ip}/24"),
+        "dev",
+        "mv0",
+    ]);
     common::must(&["ip", "-n", &ctr, "link", "set", "mv0", "up"]);
     let ping = common::sh(&["ip", "netns", "exec", &lab.srv, "ping", "-c1", "-W2", ip]);
-    assert!(ping.status.success(), "the container is not reachable: {}", text(&ping));
+    assert!(
+        ping.status.success(),
+        "the container is not reachable: {}",
+        text(&ping)
+    );
     let r = ok(&lab.dhcpnet(&["renew", "--mac", mac, "-o", "json"]));
     assert_eq!(r[0]["result"], "renewed", "{r}");
 }
@@ -200,14 +325,24 @@ fn a_lease_released_while_it_was_being_renewed_stays_released_at_the_server_too(
     // releases the lease meanwhile (here: drops the record, as `release`
     // does after its DHCPRELEASE).
     let lock_path = lab.state_dir().join("lock");
-    let lock = std::fs::OpenOptions::new().write(true).open(&lock_path).expect("lock file");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock_path)
+        .expect("lock file");
     lock.lock().expect("take the state lock");
     let renew = std::thread::scope(|s| {
         let r = s.spawn(|| lab.dhcpnet(&["renew", "--mac", mac, "-o", "json"]));
-        let acks = || lab.server_log().lines().filter(|l| l.contains("DHCPACK(veth0)") && l.contains(mac)).count();
+        let acks = || {
+            lab.server_log()
+                .lines()
+                .filter(|l| l.contains("DHCPACK(veth0)") && l.contains(mac))
+                .count()
+        };
         wait_for(|| acks() >= 2 || r.is_finished(), "the renewal's DHCPACK");
         let file = lab.state_dir().join("leases.json");
-        let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json"))
+                .expect("json");
         doc["leases"] = Value::Array(vec![]);
         std::fs::write(&file, doc.to_string()).expect("write leases.json");
         lock.unlock().expect("unlock");
@@ -215,11 +350,24 @@ fn a_lease_released_while_it_was_being_renewed_stays_released_at_the_server_too(
     });
     // The renewal bound the address again after the release: it must not
     // come back as a record, and must be given back to the server.
-    let r: Value = serde_json::from_slice(&renew.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&renew)));
+    let r: Value =
+        serde_json::from_slice(&renew.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&renew)));
     assert_eq!(r[0]["result"], "failed", "{r}");
-    assert!(r[0]["message"].as_str().unwrap_or_default().contains("given back"), "{r}");
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
-    wait_for(|| lab.released(&ip, mac), "the DHCPRELEASE of the renewed address");
+    assert!(
+        r[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("given back"),
+        "{r}"
+    );
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        serde_json::json!([])
+    );
+    wait_for(
+        || lab.released(&ip, mac),
+        "the DHCPRELEASE of the renewed address",
+    );
 }
 
 #[test]
@@ -228,12 +376,20 @@ fn no_server_is_a_clear_error_within_the_timeout() {
     let t = Instant::now();
     let out = lab.dhcpnet(&["lease", "-i", IFACE, "--timeout", "2"]);
     let took = t.elapsed();
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no DHCP server answered"));
     assert!(took < Duration::from_secs(4), "{took:?}");
     let out = lab.dhcpnet(&["probe", IFACE, "--timeout", "1"]);
     assert_eq!(out.status.code(), Some(4));
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -245,10 +401,27 @@ fn nak_on_renew_is_reported_and_the_lease_marked_lost() {
     // it must NAK the renewal.
     lab.stop_servers();
     std::fs::remove_file(&lab.lease_file).unwrap();
-    common::must(&["ip", "-n", &lab.srv, "addr", "add", "10.88.0.1/24", "dev", IFACE]);
-    lab.start_dnsmasq_with_range("10.88.0.50,10.88.0.60,255.255.255.0,300", &["--dhcp-authoritative"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.srv,
+        "addr",
+        "add",
+        "10.88.0.1/24",
+        "dev",
+        IFACE,
+    ]);
+    lab.start_dnsmasq_with_range(
+        "10.88.0.50,10.88.0.60,255.255.255.0,300",
+        &["--dhcp-authoritative"],
+    );
     let out = lab.dhcpnet(&["renew", "--all", "--timeout", "3", "-o", "json"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
     let l = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
     assert_eq!(l[0]["status"], "lost");
@@ -260,7 +433,10 @@ fn bad_input_is_refused_with_documented_codes_and_changes_nothing() {
     let Some(lab) = lab() else { return };
     let code = |args: &[&str]| {
         let o = lab.dhcpnet(args);
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
     };
     let (c, e) = code(&["lease", "-i", IFACE, "--mac", "01:00:5e:00:00:01"]);
     assert_eq!(c, Some(2), "{e}");
@@ -275,7 +451,9 @@ fn bad_input_is_refused_with_documented_codes_and_changes_nothing() {
     let (c, e) = code(&["probe", "lo"]);
     assert_eq!(c, Some(3), "{e}");
     assert!(e.contains("loopback"), "{e}");
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "down0", "type", "veth", "peer", "name", "down1"]);
+    common::must(&[
+        "ip", "-n", &lab.cli, "link", "add", "down0", "type", "veth", "peer", "name", "down1",
+    ]);
     let (c, e) = code(&["lease", "-i", "down0"]);
     assert_eq!(c, Some(3), "{e}");
     assert!(e.contains("is down"), "{e}");
@@ -284,7 +462,10 @@ fn bad_input_is_refused_with_documented_codes_and_changes_nothing() {
     let (c, _) = code(&["renew", "--ip", "10.77.0.77"]);
     assert_eq!(c, Some(6));
     // Nothing was recorded or leased by any of that.
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        serde_json::json!([])
+    );
     assert!(lab.server_leases().is_empty());
 }
 
@@ -300,16 +481,20 @@ fn a_corrupt_state_file_is_named_and_never_replaced() {
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains("leases.json"), "{e}");
     }
-    assert_eq!(std::fs::read(&f).unwrap(), b"{\"version\": 1, \"leases\": [ garbage");
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        b"{\"version\": 1, \"leases\": [ garbage"
+    );
     // The lease taken by the failing command was given back.
     std::thread::sleep(Duration::from_millis(200));
     assert!(lab.server_leases().is_empty(), "{:?}", lab.server_leases());
 }
 
-
 #[test]
 fn two_servers_are_both_reported_with_a_warning() {
-    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
     // Server side becomes a bridge with a second server namespace behind it.
     let srv2 = format!("{}-2", lab.srv);
     let _srv2 = common::Netns::add(&srv2);
@@ -319,20 +504,48 @@ fn two_servers_are_both_reported_with_a_warning() {
     common::must(&["ip", "-n", &s, "link", "set", IFACE, "master", "br0"]);
     common::must(&["ip", "-n", &s, "addr", "add", "10.77.0.1/24", "dev", "br0"]);
     common::must(&["ip", "-n", &s, "link", "set", "br0", "up"]);
-    common::must(&["ip", "-n", &s, "link", "add", "vb0", "type", "veth", "peer", "name", "veth0", "netns", &srv2]);
+    common::must(&[
+        "ip", "-n", &s, "link", "add", "vb0", "type", "veth", "peer", "name", "veth0", "netns",
+        &srv2,
+    ]);
     common::must(&["ip", "-n", &s, "link", "set", "vb0", "master", "br0"]);
     common::must(&["ip", "-n", &s, "link", "set", "vb0", "up"]);
-    common::must(&["ip", "-n", &srv2, "addr", "add", "10.77.0.9/24", "dev", "veth0"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &srv2,
+        "addr",
+        "add",
+        "10.77.0.9/24",
+        "dev",
+        "veth0",
+    ]);
     common::must(&["ip", "-n", &srv2, "link", "set", "veth0", "up"]);
     lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
-    lab.spawn_dnsmasq(&srv2, "veth0", "10.77.0.100,10.77.0.150,255.255.255.0,300", &[]);
+    lab.spawn_dnsmasq(
+        &srv2,
+        "veth0",
+        "10.77.0.100,10.77.0.150,255.255.255.0,300",
+        &[],
+    );
     let out = lab.dhcpnet(&["probe", IFACE, "--collect", "1", "-o", "json"]);
     let v = ok(&out);
-    let servers: std::collections::BTreeSet<&str> =
-        v["offers"].as_array().unwrap().iter().map(|o| o["server_id"].as_str().unwrap()).collect();
-    assert_eq!(servers, ["10.77.0.1", "10.77.0.9"].into_iter().collect(), "{v}");
+    let servers: std::collections::BTreeSet<&str> = v["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["server_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        servers,
+        ["10.77.0.1", "10.77.0.9"].into_iter().collect(),
+        "{v}"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("2 DHCP servers answered") && err.contains("rogue"), "{err}");
+    assert!(
+        err.contains("2 DHCP servers answered") && err.contains("rogue"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -344,14 +557,28 @@ fn missing_privilege_names_the_capability() {
     let state = lab.state_dir();
     std::fs::create_dir_all(&state).unwrap();
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.cli, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "netns",
+            "exec",
+            &lab.cli,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_dhcpnet"))
         .arg("--state-dir")
         .arg(&state)
         .args(["lease", "-i", IFACE, "--timeout", "2"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("CAP_NET_RAW"));
     assert!(lab.server_leases().is_empty());
 }
@@ -367,9 +594,27 @@ fn a_lossy_link_does_not_lose_or_stall_a_batch() {
     let rules = "table inet loss {\n chain in {\n  type filter hook input priority 0;\n  udp dport 67 numgen random mod 100 < 25 drop\n }\n}\n";
     let f = lab.dir.path().join("loss.nft");
     std::fs::write(&f, rules).unwrap();
-    common::must(&["ip", "netns", "exec", &lab.srv, "nft", "-f", f.to_str().unwrap()]);
+    common::must(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.srv,
+        "nft",
+        "-f",
+        f.to_str().unwrap(),
+    ]);
     let t = Instant::now();
-    let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--count", "40", "--timeout", "30", "-o", "json"]));
+    let v = ok(&lab.dhcpnet(&[
+        "lease",
+        "-i",
+        IFACE,
+        "--count",
+        "40",
+        "--timeout",
+        "30",
+        "-o",
+        "json",
+    ]));
     let took = t.elapsed();
     assert_eq!(v.as_array().map(Vec::len), Some(40));
     assert_eq!(lab.server_leases().len(), 40);
@@ -378,22 +623,46 @@ fn a_lossy_link_does_not_lose_or_stall_a_batch() {
 
 #[test]
 fn arp_check_declines_an_address_already_in_use() {
-    let Some(mut lab) = Lab::new(&["dnsmasq"]) else { return };
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
     // A one-address pool, and a host on the LAN (the server's side of the
     // wire) squatting on that address.
     lab.start_dnsmasq_with_range("10.77.0.50,10.77.0.50,255.255.255.0,300", &[]);
     let squat = format!("{}-sq", lab.cli);
     let _sq = common::Netns::add(&squat);
-    common::must(&["ip", "-n", &lab.srv, "link", "add", "sq0", "link", IFACE, "type", "macvlan", "mode", "bridge"]);
+    common::must(&[
+        "ip", "-n", &lab.srv, "link", "add", "sq0", "link", IFACE, "type", "macvlan", "mode",
+        "bridge",
+    ]);
     common::must(&["ip", "-n", &lab.srv, "link", "set", "sq0", "netns", &squat]);
-    common::must(&["ip", "-n", &squat, "addr", "add", "10.77.0.50/24", "dev", "sq0"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &squat,
+        "addr",
+        "add",
+        "10.77.0.50/24",
+        "dev",
+        "sq0",
+    ]);
     common::must(&["ip", "-n", &squat, "link", "set", "sq0", "up"]);
     let out = lab.dhcpnet(&["lease", "-i", IFACE, "--arp-check", "0.6", "--timeout", "3"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("10.77.0.50") && err.contains("in use"), "{err}");
-    assert!(lab.server_log().contains("DHCPDECLINE"), "no DECLINE reached the server: {}", lab.server_log());
-    assert_eq!(ok(&lab.dhcpnet(&["leases", "-o", "json"])), serde_json::json!([]));
+    assert!(
+        err.contains("10.77.0.50") && err.contains("in use"),
+        "{err}"
+    );
+    assert!(
+        lab.server_log().contains("DHCPDECLINE"),
+        "no DECLINE reached the server: {}",
+        lab.server_log()
+    );
+    assert_eq!(
+        ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+        serde_json::json!([])
+    );
     // Without the squatter the same check passes and the lease is kept.
     drop(_sq);
     lab.stop_servers();

@@ -44,41 +44,85 @@ fn dhcpnet(lab: &Lab, e: &Engine, args: &[&str]) -> Output {
 
 /// (ip, mac) of a container on `net`, from Docker.
 fn endpoint(e: &Engine, container: &str, net: &str) -> (String, String) {
-    let f = format!("{{{{with index .NetworkSettings.Networks \"{net}\"}}}}{{{{.IPAddress}}}} {{{{.MacAddress}}}}{{{{end}}}}");
+    let f = format!(
+        "{{{{with index .NetworkSettings.Networks \"{net}\"}}}}{{{{.IPAddress}}}} {{{{.MacAddress}}}}{{{{end}}}}"
+    );
     let s = e.docker_ok(&["inspect", "--format", &f, container]);
     let mut it = s.split_whitespace();
-    (it.next().unwrap_or_default().to_string(), it.next().unwrap_or_default().to_string())
+    (
+        it.next().unwrap_or_default().to_string(),
+        it.next().unwrap_or_default().to_string(),
+    )
 }
 
 fn leases_json(lab: &Lab, e: &Engine) -> Vec<Value> {
-    ok(&dhcpnet(lab, e, &["leases", "-o", "json"])).as_array().cloned().unwrap_or_default()
+    ok(&dhcpnet(lab, e, &["leases", "-o", "json"]))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
 fn create_by_probe_run_rm_recreate_delete() {
-    let Some((mut lab, e)) = setup(true) else { return };
+    let Some((mut lab, e)) = setup(true) else {
+        return;
+    };
     let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
     lab.start_dns("dns-check.lab.test", "10.77.0.222");
     let net = format!("dn-main-{}", std::process::id());
-    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
     let parent = lab.parent().to_string();
 
     // create by probe: subnet and gateway from dnsmasq's offer.
-    let created = ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "-o", "json"]));
+    let created = ok(&dhcpnet(
+        &lab,
+        &e,
+        &["create", &net, "--parent", &parent, "-o", "json"],
+    ));
     assert_eq!(created["subnet"], "10.77.0.0/24");
     assert_eq!(created["gateway"], "10.77.0.1");
     assert_eq!(created["dhcp_interface"], parent.as_str());
-    let inspect: Value = serde_json::from_str(&e.docker_ok(&["network", "inspect", "--format", "{{json .}}", &net])).unwrap();
+    let inspect: Value =
+        serde_json::from_str(&e.docker_ok(&["network", "inspect", "--format", "{{json .}}", &net]))
+            .unwrap();
     assert_eq!(inspect["Driver"], "macvlan");
     assert_eq!(inspect["Options"]["parent"], parent.as_str());
     assert_eq!(inspect["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
     assert_eq!(inspect["IPAM"]["Config"][0]["Gateway"], "10.77.0.1");
-    assert_eq!(inspect["Labels"]["io.dhcpnet.dhcp-interface"], parent.as_str());
+    assert_eq!(
+        inspect["Labels"]["io.dhcpnet.dhcp-interface"],
+        parent.as_str()
+    );
 
     // Two containers; the hostname comes from --name, or from --hostname.
-    let r1 = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600"]);
+    let r1 = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600",
+        ],
+    );
     assert!(r1.status.success(), "run web-1: {}", stderr(&r1));
-    let r2 = dhcpnet(&lab, &e, &["run", &net, "--hostname", "db-main", "--", "-d", "--name", "db", IMAGE, "sleep", "600"]);
+    let r2 = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run",
+            &net,
+            "--hostname",
+            "db-main",
+            "--",
+            "-d",
+            "--name",
+            "db",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
     assert!(r2.status.success(), "run db: {}", stderr(&r2));
     let server = lab.server_leases();
     let leases = leases_json(&lab, &e);
@@ -86,21 +130,36 @@ fn create_by_probe_run_rm_recreate_delete() {
         let (ip, mac) = endpoint(&e, name, &net);
         assert!(ip.starts_with("10.77.0."), "{name} has address {ip:?}");
         assert!(
-            server.iter().any(|(m, i, h, _)| *m == mac && *i == ip && h == host),
+            server
+                .iter()
+                .any(|(m, i, h, _)| *m == mac && *i == ip && h == host),
             "dnsmasq should hold {mac} {ip} {host}: {server:?}"
         );
         let id = e.docker_ok(&["inspect", "--format", "{{.Id}}", name]);
-        let l = leases.iter().find(|l| l["mac"] == mac.as_str()).unwrap_or_else(|| panic!("no record for {mac}: {leases:?}"));
-        assert_eq!(l["container"], id.as_str(), "the lease records the container id");
+        let l = leases
+            .iter()
+            .find(|l| l["mac"] == mac.as_str())
+            .unwrap_or_else(|| panic!("no record for {mac}: {leases:?}"));
+        assert_eq!(
+            l["container"],
+            id.as_str(),
+            "the lease records the container id"
+        );
         assert_eq!(l["network"], net.as_str());
         assert_eq!(e.docker_ok(&["exec", name, "hostname"]), host);
         let resolv = e.docker_ok(&["exec", name, "cat", "/etc/resolv.conf"]);
-        assert!(resolv.contains("search lab.test"), "{name} resolv.conf: {resolv}");
+        assert!(
+            resolv.contains("search lab.test"),
+            "{name} resolv.conf: {resolv}"
+        );
         // Docker 20.10 writes its embedded resolver (127.0.0.11) into
         // resolv.conf on user-defined networks and forwards to the --dns
         // servers: the DHCP DNS is either there directly or behind it.
         let dns = e.docker_ok(&["inspect", "--format", "{{json .HostConfig.Dns}}", name]);
-        assert!(resolv.contains("nameserver 10.77.0.2") || dns.contains("10.77.0.2"), "{name}: {resolv} / {dns}");
+        assert!(
+            resolv.contains("nameserver 10.77.0.2") || dns.contains("10.77.0.2"),
+            "{name}: {resolv} / {dns}"
+        );
         let look = e.docker(&["exec", name, "nslookup", "dns-check.lab.test"]);
         assert!(
             String::from_utf8_lossy(&look.stdout).contains("10.77.0.222"),
@@ -111,39 +170,119 @@ fn create_by_probe_run_rm_recreate_delete() {
     }
 
     // `lease NET` resolves the network's DHCP interface.
-    let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "--hostname", "extra", "-o", "json"]));
+    let l = ok(&dhcpnet(
+        &lab,
+        &e,
+        &["lease", &net, "--hostname", "extra", "-o", "json"],
+    ));
     assert_eq!(l["interface"], parent.as_str());
     assert_eq!(l["network"], net.as_str());
     let extra_ip = l["ip"].as_str().unwrap().to_string();
-    ok(&dhcpnet(&lab, &e, &["release", &net, "--ip", &extra_ip, "-o", "json"]));
-    assert!(!lab.server_leases().iter().any(|(_, i, _, _)| *i == extra_ip));
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &["release", &net, "--ip", &extra_ip, "-o", "json"],
+    ));
+    assert!(
+        !lab.server_leases()
+            .iter()
+            .any(|(_, i, _, _)| *i == extra_ip)
+    );
 
     // rm releases at the server; the same --name gets its MAC and address back.
     let (ip1, mac1) = endpoint(&e, "web-1", &net);
     let rm = dhcpnet(&lab, &e, &["rm", "web-1"]);
     assert!(rm.status.success(), "rm: {}", stderr(&rm));
-    assert!(!lab.server_leases().iter().any(|(m, _, _, _)| *m == mac1), "rm released at the server");
-    assert!(!e.docker(&["inspect", "web-1"]).status.success(), "the container is gone");
-    let again = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600"]);
+    assert!(
+        !lab.server_leases().iter().any(|(m, _, _, _)| *m == mac1),
+        "rm released at the server"
+    );
+    assert!(
+        !e.docker(&["inspect", "web-1"]).status.success(),
+        "the container is gone"
+    );
+    let again = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "web-1", IMAGE, "sleep", "600",
+        ],
+    );
     assert!(again.status.success(), "re-run: {}", stderr(&again));
-    assert_eq!(endpoint(&e, "web-1", &net), (ip1.clone(), mac1.clone()), "re-created web-1 keeps MAC and address");
+    assert_eq!(
+        endpoint(&e, "web-1", &net),
+        (ip1.clone(), mac1.clone()),
+        "re-created web-1 keeps MAC and address"
+    );
 
     // A docker failure gives the lease back and passes docker's status through.
     let before = lab.server_leases().len();
-    let bad = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--pull", "never", "--name", "bad", "no-such-image:latest"]);
-    assert_eq!(code(&bad), Some(125), "docker's status comes through: {}", stderr(&bad));
+    let bad = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run",
+            &net,
+            "--",
+            "-d",
+            "--pull",
+            "never",
+            "--name",
+            "bad",
+            "no-such-image:latest",
+        ],
+    );
+    assert_eq!(
+        code(&bad),
+        Some(125),
+        "docker's status comes through: {}",
+        stderr(&bad)
+    );
     assert!(stderr(&bad).contains("released"), "{}", stderr(&bad));
-    assert_eq!(lab.server_leases().len(), before, "the lease was released: {:?}", lab.server_leases());
+    assert_eq!(
+        lab.server_leases().len(),
+        before,
+        "the lease was released: {:?}",
+        lab.server_leases()
+    );
 
     // Attached with --rm: docker's output is the user's; once the container
     // is gone its lease is released.
-    let att = dhcpnet(&lab, &e, &["run", &net, "--", "--rm", IMAGE, "sh", "-c", "ip -4 addr show eth0"]);
+    let att = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run",
+            &net,
+            "--",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -4 addr show eth0",
+        ],
+    );
     assert!(att.status.success(), "{}", stderr(&att));
-    assert!(text(&att).contains("inet 10.77.0."), "the container's own output: {}", text(&att));
-    assert_eq!(lab.server_leases().len(), before, "released after --rm: {:?}", lab.server_leases());
+    assert!(
+        text(&att).contains("inet 10.77.0."),
+        "the container's own output: {}",
+        text(&att)
+    );
+    assert_eq!(
+        lab.server_leases().len(),
+        before,
+        "released after --rm: {:?}",
+        lab.server_leases()
+    );
     // Attached, ending with status 3: that status comes through, the
     // stopped container keeps its lease until `rm`.
-    let three = dhcpnet(&lab, &e, &["run", &net, "--", "--name", "three", IMAGE, "sh", "-c", "exit 3"]);
+    let three = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "--name", "three", IMAGE, "sh", "-c", "exit 3",
+        ],
+    );
     assert_eq!(code(&three), Some(3), "{}", stderr(&three));
     assert_eq!(lab.server_leases().len(), before + 1);
     ok(&dhcpnet(&lab, &e, &["rm", "three", "-o", "json"]));
@@ -154,7 +293,12 @@ fn create_by_probe_run_rm_recreate_delete() {
         let mut env = e.env();
         env.retain(|(k, _)| k != "DHCPNET_DOCKER");
         env.push(("DHCPNET_DOCKER".into(), "/usr/local/bin/docker".into()));
-        let v = lab.dhcpnet_root(&["run", &net, "--", "-d", "--name", "newer", IMAGE, "sleep", "600"], &env);
+        let v = lab.dhcpnet_root(
+            &[
+                "run", &net, "--", "-d", "--name", "newer", IMAGE, "sleep", "600",
+            ],
+            &env,
+        );
         if !v.status.success() {
             assert_eq!(code(&v), Some(10), "{}", stderr(&v));
             assert!(stderr(&v).contains("DHCPNET_DOCKER"), "{}", stderr(&v));
@@ -169,13 +313,25 @@ fn create_by_probe_run_rm_recreate_delete() {
     e.docker_ok(&["stop", "-t", "0", "db"]);
     let refused = dhcpnet(&lab, &e, &["delete", &net]);
     assert_eq!(code(&refused), Some(2), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("web-1") && stderr(&refused).contains("db"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("web-1") && stderr(&refused).contains("db"),
+        "{}",
+        stderr(&refused)
+    );
     assert!(e.has_network(&net));
     // --force removes them, releases everything, removes the network.
-    let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "--force", "-o", "json"]));
+    let del = ok(&dhcpnet(
+        &lab,
+        &e,
+        &["delete", &net, "--force", "-o", "json"],
+    ));
     assert_eq!(del["docker_network_removed"], true);
     assert!(!e.has_network(&net), "the Docker network is gone");
-    assert!(lab.server_leases().is_empty(), "no lease left at the server: {:?}", lab.server_leases());
+    assert!(
+        lab.server_leases().is_empty(),
+        "no lease left at the server: {:?}",
+        lab.server_leases()
+    );
     assert!(leases_json(&lab, &e).is_empty());
     assert_eq!(e.docker_ok(&["ps", "-aq", "--filter", "name=web-1"]), "");
     // A second delete finds nothing to do.
@@ -184,31 +340,85 @@ fn create_by_probe_run_rm_recreate_delete() {
 
 #[test]
 fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
-    let Some((mut lab, e)) = setup(false) else { return };
+    let Some((mut lab, e)) = setup(false) else {
+        return;
+    };
     let net = format!("dn-subnet-{}", std::process::id());
-    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
     let parent = lab.parent().to_string();
     // Not the main test's 10.77.0.0/24: one engine refuses overlapping pools.
-    let out = dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "--subnet", "10.78.0.0/24", "--timeout", "1", "-o", "json"]);
+    let out = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "create",
+            &net,
+            "--parent",
+            &parent,
+            "--subnet",
+            "10.78.0.0/24",
+            "--timeout",
+            "1",
+            "-o",
+            "json",
+        ],
+    );
     let created = ok(&out);
     assert_eq!(created["gateway"], "10.78.0.1", "the first usable address");
-    assert!(stderr(&out).contains("warning") && stderr(&out).contains("no DHCP server answered"), "{}", stderr(&out));
-    assert_eq!(e.docker_ok(&["network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", &net]), "10.78.0.1");
+    assert!(
+        stderr(&out).contains("warning") && stderr(&out).contains("no DHCP server answered"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        e.docker_ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            &net
+        ]),
+        "10.78.0.1"
+    );
 
     // Now a server answers, but from 10.77.0.0/24: its address is never
     // handed to a container, and the lease goes back.
     lab.start_dnsmasq(&[]);
-    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "stray", IMAGE, "sleep", "600"]);
+    let r = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "stray", IMAGE, "sleep", "600",
+        ],
+    );
     assert_eq!(code(&r), Some(5), "{}", stderr(&r));
-    assert!(stderr(&r).contains("outside") && stderr(&r).contains("10.78.0.0/24"), "{}", stderr(&r));
-    assert!(lab.server_leases().is_empty(), "the lease was released: {:?}", lab.server_leases());
-    assert!(!e.docker(&["inspect", "stray"]).status.success(), "no container was started");
+    assert!(
+        stderr(&r).contains("outside") && stderr(&r).contains("10.78.0.0/24"),
+        "{}",
+        stderr(&r)
+    );
+    assert!(
+        lab.server_leases().is_empty(),
+        "the lease was released: {:?}",
+        lab.server_leases()
+    );
+    assert!(
+        !e.docker(&["inspect", "stray"]).status.success(),
+        "no container was started"
+    );
     // Known to Docker by its labels even when dhcpnet's records are lost;
     // a delete that fails midway (here `docker network rm`) leaves a record
     // that the next delete finishes.
     std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
     let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
-    assert_eq!(l["interface"], parent.as_str(), "the DHCP interface, from Docker's labels");
+    assert_eq!(
+        l["interface"],
+        parent.as_str(),
+        "the DHCP interface, from Docker's labels"
+    );
     assert_eq!(l["network"], net.as_str());
     assert_eq!(lab.server_leases().len(), 1);
     let wrapper = lab.dir.path().join("docker-failing-rm");
@@ -220,41 +430,80 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let mut env = e.env();
     env.retain(|(k, _)| k != "DHCPNET_DOCKER");
     env.push(("DHCPNET_DOCKER".into(), wrapper.display().to_string()));
     let failed = lab.dhcpnet_root(&["delete", &net], &env);
     assert_eq!(code(&failed), Some(10), "{}", stderr(&failed));
-    assert!(stderr(&failed).contains("simulated failure") && stderr(&failed).contains("again"), "{}", stderr(&failed));
-    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    assert!(
+        stderr(&failed).contains("simulated failure") && stderr(&failed).contains("again"),
+        "{}",
+        stderr(&failed)
+    );
+    let recs: Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(recs["networks"][0]["deleting"], true, "{recs}");
     assert!(e.has_network(&net));
-    assert!(lab.server_leases().is_empty(), "the leases on NET were released before the failure");
+    assert!(
+        lab.server_leases().is_empty(),
+        "the leases on NET were released before the failure"
+    );
     let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
     assert_eq!(del["docker_network_removed"], true);
     assert!(!e.has_network(&net));
-    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap()).unwrap();
+    let recs: Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(recs["networks"], serde_json::json!([]));
 }
 
 #[test]
 fn refusals_and_dry_run() {
     // No engine needed: nothing here may reach Docker.
-    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else { return };
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
     lab.start_dnsmasq(&[]);
     let parent = lab.parent().to_string();
-    let env = vec![("DHCPNET_DOCKER".to_string(), "/nonexistent/docker".to_string())];
+    let env = vec![(
+        "DHCPNET_DOCKER".to_string(),
+        "/nonexistent/docker".to_string(),
+    )];
 
     // A VLAN parent without --subnet: spanning tree, asks for --subnet.
-    for args in [vec!["create", "v", "--parent", "eth0.10"], vec!["create", "v", "--parent", parent.as_str(), "--vlan", "10"]] {
+    for args in [
+        vec!["create", "v", "--parent", "eth0.10"],
+        vec!["create", "v", "--parent", parent.as_str(), "--vlan", "10"],
+    ] {
         let o = lab.dhcpnet_root(&args, &env);
         assert_eq!(code(&o), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("spanning tree") && stderr(&o).contains("--subnet"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("spanning tree") && stderr(&o).contains("--subnet"),
+            "{}",
+            stderr(&o)
+        );
     }
 
     // A --subnet the server contradicts: refused, naming the server's subnet.
-    let o = lab.dhcpnet_root(&["create", "m", "--parent", &parent, "--subnet", "192.168.50.0/24"], &env);
+    let o = lab.dhcpnet_root(
+        &[
+            "create",
+            "m",
+            "--parent",
+            &parent,
+            "--subnet",
+            "192.168.50.0/24",
+        ],
+        &env,
+    );
     assert_eq!(code(&o), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("10.77.0.0/24"), "{}", stderr(&o));
 
@@ -270,24 +519,74 @@ fn refusals_and_dry_run() {
              --label io.dhcpnet.parent={parent} dry"
         )
     );
-    assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+    assert!(
+        !lab.state_dir().join("networks.json").exists(),
+        "no record was written"
+    );
 
     // --vlan: the dry run names the VLAN link dhcpnet would create and own.
-    let o = lab.dhcpnet_root(&["create", "dryv", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24", "--timeout", "0.2", "--dry-run"], &env);
+    let o = lab.dhcpnet_root(
+        &[
+            "create",
+            "dryv",
+            "--parent",
+            &parent,
+            "--vlan",
+            "10",
+            "--subnet",
+            "10.90.0.0/24",
+            "--timeout",
+            "0.2",
+            "--dry-run",
+        ],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let vlan_link = format!("{parent}.10");
-    assert!(text(&o).contains(&format!("--opt parent={vlan_link} ")), "{}", text(&o));
-    assert!(text(&o).contains(&format!("--label io.dhcpnet.owned-link={vlan_link} ")), "{}", text(&o));
-    assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists(), "a dry run creates no link");
+    assert!(
+        text(&o).contains(&format!("--opt parent={vlan_link} ")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains(&format!("--label io.dhcpnet.owned-link={vlan_link} ")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !std::path::Path::new("/sys/class/net")
+            .join(&vlan_link)
+            .exists(),
+        "a dry run creates no link"
+    );
     // For real, on a kernel without 802.1Q (as here) it fails with exit 9
     // and leaves nothing behind; with 802.1Q it creates PARENT.VID.
     let vlan_ok = std::path::Path::new("/proc/net/vlan/config").exists();
     if !vlan_ok {
-        let o = lab.dhcpnet_root(&["create", "v10", "--parent", &parent, "--vlan", "10", "--subnet", "10.90.0.0/24"], &env);
+        let o = lab.dhcpnet_root(
+            &[
+                "create",
+                "v10",
+                "--parent",
+                &parent,
+                "--vlan",
+                "10",
+                "--subnet",
+                "10.90.0.0/24",
+            ],
+            &env,
+        );
         assert_eq!(code(&o), Some(9), "{}", stderr(&o));
         assert!(stderr(&o).contains("8021q"), "{}", stderr(&o));
-        assert!(!std::path::Path::new("/sys/class/net").join(&vlan_link).exists());
-        assert!(!lab.state_dir().join("networks.json").exists(), "no record was written");
+        assert!(
+            !std::path::Path::new("/sys/class/net")
+                .join(&vlan_link)
+                .exists()
+        );
+        assert!(
+            !lab.state_dir().join("networks.json").exists(),
+            "no record was written"
+        );
     }
     let o = lab.dhcpnet_root(&["lease", "dry"], &env);
     assert_eq!(code(&o), Some(6), "{}", stderr(&o));
@@ -295,13 +594,24 @@ fn refusals_and_dry_run() {
 
 /// networks.json's member records of `net` as (name, container).
 fn members(lab: &Lab, net: &str) -> Vec<(String, Value)> {
-    let recs: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap_or_default())
-        .unwrap_or(Value::Null);
+    let recs: Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap_or_default(),
+    )
+    .unwrap_or(Value::Null);
     recs["networks"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["name"] == net))
         .and_then(|n| n["members"].as_array())
-        .map(|m| m.iter().map(|m| (m["name"].as_str().unwrap_or_default().to_string(), m["container"].clone())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    (
+                        m["name"].as_str().unwrap_or_default().to_string(),
+                        m["container"].clone(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -314,75 +624,199 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     let Some((lab, e)) = setup(true) else { return };
     let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
     let net = format!("dn-follow-{}", std::process::id());
-    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
     let parent = lab.parent().to_string();
     // The lab server's 10.77.0.0/24, which the main test's network has too
     // (SUBNET_10_77, taken above and released after the guard's cleanup).
-    ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "--subnet", "10.77.0.0/24", "-o", "json"]));
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &[
+            "create",
+            &net,
+            "--parent",
+            &parent,
+            "--subnet",
+            "10.77.0.0/24",
+            "-o",
+            "json",
+        ],
+    ));
     let d = Daemon::start(&lab, &e, &["--no-plugin"], "daemon-follow");
 
-    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-1", IMAGE, "sleep", "600"]);
+    let r = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "fol-1", IMAGE, "sleep", "600",
+        ],
+    );
     assert!(r.status.success(), "run fol-1: {}", stderr(&r));
     let (ip, mac) = endpoint(&e, "fol-1", &net);
     let id = e.docker_ok(&["inspect", "--format", "{{.Id}}", "fol-1"]);
-    assert!(lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip), "{:?}", lab.server_leases());
-    assert!(members(&lab, &net).contains(&("fol-1".into(), Value::from(id.as_str()))), "{:?}", members(&lab, &net));
+    assert!(
+        lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip),
+        "{:?}",
+        lab.server_leases()
+    );
+    assert!(
+        members(&lab, &net).contains(&("fol-1".into(), Value::from(id.as_str()))),
+        "{:?}",
+        members(&lab, &net)
+    );
 
     // Plain docker, no dhcpnet rm.
     e.docker_ok(&["rm", "-f", "fol-1"]);
-    let gone = wait_for(Duration::from_secs(20), || lab.released(&ip, &mac).then_some(()));
-    assert!(gone.is_some(), "no DHCPRELEASE of {ip} {mac} at the server; daemon log:\n{}", d.log());
-    assert!(!lab.server_leases().iter().any(|r| r.0 == mac), "dnsmasq still holds {mac}: {:?}", lab.server_leases());
-    let dropped = wait_for(Duration::from_secs(10), || leases_json(&lab, &e).is_empty().then_some(()));
-    assert!(dropped.is_some(), "records left: {:?}; daemon log:\n{}", leases_json(&lab, &e), d.log());
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.released(&ip, &mac).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "no DHCPRELEASE of {ip} {mac} at the server; daemon log:\n{}",
+        d.log()
+    );
+    assert!(
+        !lab.server_leases().iter().any(|r| r.0 == mac),
+        "dnsmasq still holds {mac}: {:?}",
+        lab.server_leases()
+    );
+    let dropped = wait_for(Duration::from_secs(10), || {
+        leases_json(&lab, &e).is_empty().then_some(())
+    });
+    assert!(
+        dropped.is_some(),
+        "records left: {:?}; daemon log:\n{}",
+        leases_json(&lab, &e),
+        d.log()
+    );
     // networks.json keeps the name and MAC (for re-creation), not the container.
     let forgotten = wait_for(Duration::from_secs(10), || {
         let m = members(&lab, &net);
-        (m.iter().any(|(n, _)| n == "fol-1") && !m.iter().any(|(_, c)| *c == id.as_str())).then_some(())
+        (m.iter().any(|(n, _)| n == "fol-1") && !m.iter().any(|(_, c)| *c == id.as_str()))
+            .then_some(())
     });
-    assert!(forgotten.is_some(), "networks.json still lists {id}: {:?}; daemon log:\n{}", members(&lab, &net), d.log());
+    assert!(
+        forgotten.is_some(),
+        "networks.json still lists {id}: {:?}; daemon log:\n{}",
+        members(&lab, &net),
+        d.log()
+    );
 
     // `dhcpnet run -- -d --rm`: the container ends, Docker removes it, the
     // follower releases its lease (the destroy event).
-    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--rm", "--name", "fol-2", IMAGE, "sleep", "3"]);
+    let r = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--rm", "--name", "fol-2", IMAGE, "sleep", "3",
+        ],
+    );
     assert!(r.status.success(), "run fol-2: {}", stderr(&r));
     let l = leases_json(&lab, &e);
-    let rec = l.iter().find(|l| l["container"].is_string()).cloned().unwrap_or_else(|| panic!("no record for fol-2: {l:?}"));
-    let (ip2, mac2) = (rec["ip"].as_str().unwrap_or_default().to_string(), rec["mac"].as_str().unwrap_or_default().to_string());
-    assert!(lab.server_leases().iter().any(|r| r.0 == mac2 && r.1 == ip2), "{:?}", lab.server_leases());
-    let gone = wait_for(Duration::from_secs(30), || lab.released(&ip2, &mac2).then_some(()));
-    assert!(gone.is_some(), "no DHCPRELEASE of {ip2} {mac2} after the --rm container ended; daemon log:\n{}", d.log());
-    assert!(!e.docker(&["inspect", "fol-2"]).status.success(), "Docker removed fol-2");
-    let dropped = wait_for(Duration::from_secs(10), || leases_json(&lab, &e).is_empty().then_some(()));
-    assert!(dropped.is_some(), "records left: {:?}", leases_json(&lab, &e));
+    let rec = l
+        .iter()
+        .find(|l| l["container"].is_string())
+        .cloned()
+        .unwrap_or_else(|| panic!("no record for fol-2: {l:?}"));
+    let (ip2, mac2) = (
+        rec["ip"].as_str().unwrap_or_default().to_string(),
+        rec["mac"].as_str().unwrap_or_default().to_string(),
+    );
+    assert!(
+        lab.server_leases()
+            .iter()
+            .any(|r| r.0 == mac2 && r.1 == ip2),
+        "{:?}",
+        lab.server_leases()
+    );
+    let gone = wait_for(Duration::from_secs(30), || {
+        lab.released(&ip2, &mac2).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "no DHCPRELEASE of {ip2} {mac2} after the --rm container ended; daemon log:\n{}",
+        d.log()
+    );
+    assert!(
+        !e.docker(&["inspect", "fol-2"]).status.success(),
+        "Docker removed fol-2"
+    );
+    let dropped = wait_for(Duration::from_secs(10), || {
+        leases_json(&lab, &e).is_empty().then_some(())
+    });
+    assert!(
+        dropped.is_some(),
+        "records left: {:?}",
+        leases_json(&lab, &e)
+    );
     let m = members(&lab, &net);
-    assert!(m.iter().all(|(_, c)| c.is_null()), "networks.json still lists a container: {m:?}");
+    assert!(
+        m.iter().all(|(_, c)| c.is_null()),
+        "networks.json still lists a container: {m:?}"
+    );
 
     // `dhcpnet rm` with the daemon running: whichever of the two releases
     // first, rm reports the address as released.
-    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-4", IMAGE, "sleep", "600"]);
+    let r = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "fol-4", IMAGE, "sleep", "600",
+        ],
+    );
     assert!(r.status.success(), "run fol-4: {}", stderr(&r));
     let (ip4, mac4) = endpoint(&e, "fol-4", &net);
     let rm = dhcpnet(&lab, &e, &["rm", "fol-4", "-o", "json"]);
     eprintln!("dhcpnet rm with the daemon running:\n{}", stderr(&rm)); // shown with --nocapture
     let rm = ok(&rm);
-    assert_eq!(rm[0]["released"], serde_json::json!([ip4.as_str()]), "{rm}; daemon log:\n{}", d.log());
+    assert_eq!(
+        rm[0]["released"],
+        serde_json::json!([ip4.as_str()]),
+        "{rm}; daemon log:\n{}",
+        d.log()
+    );
     assert!(lab.released(&ip4, &mac4), "no DHCPRELEASE of {ip4} {mac4}");
-    assert!(leases_json(&lab, &e).is_empty(), "{:?}", leases_json(&lab, &e));
+    assert!(
+        leases_json(&lab, &e).is_empty(),
+        "{:?}",
+        leases_json(&lab, &e)
+    );
 
     // Removed while no daemon ran: released when it starts (reconciliation).
     drop(d);
-    let r = dhcpnet(&lab, &e, &["run", &net, "--", "-d", "--name", "fol-3", IMAGE, "sleep", "600"]);
+    let r = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "fol-3", IMAGE, "sleep", "600",
+        ],
+    );
     assert!(r.status.success(), "run fol-3: {}", stderr(&r));
     let (ip3, mac3) = endpoint(&e, "fol-3", &net);
     e.docker_ok(&["rm", "-f", "fol-3"]);
     let d = Daemon::start(&lab, &e, &["--no-plugin"], "daemon-reconcile");
-    let gone = wait_for(Duration::from_secs(20), || lab.released(&ip3, &mac3).then_some(()));
-    assert!(gone.is_some(), "no DHCPRELEASE of {ip3} {mac3} at start-up; daemon log:\n{}", d.log());
-    let clean = wait_for(Duration::from_secs(10), || {
-        (leases_json(&lab, &e).is_empty() && members(&lab, &net).iter().all(|(_, c)| c.is_null())).then_some(())
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.released(&ip3, &mac3).then_some(())
     });
-    assert!(clean.is_some(), "records left: {:?} {:?}; daemon log:\n{}", leases_json(&lab, &e), members(&lab, &net), d.log());
+    assert!(
+        gone.is_some(),
+        "no DHCPRELEASE of {ip3} {mac3} at start-up; daemon log:\n{}",
+        d.log()
+    );
+    let clean = wait_for(Duration::from_secs(10), || {
+        (leases_json(&lab, &e).is_empty() && members(&lab, &net).iter().all(|(_, c)| c.is_null()))
+            .then_some(())
+    });
+    assert!(
+        clean.is_some(),
+        "records left: {:?} {:?}; daemon log:\n{}",
+        leases_json(&lab, &e),
+        members(&lab, &net),
+        d.log()
+    );
 }
 
 #[test]
@@ -390,9 +824,16 @@ fn delete_finishes_when_the_dhcp_interface_is_gone() {
     let _one = SUBNET_10_77.lock().unwrap_or_else(|p| p.into_inner());
     let Some((lab, e)) = setup(true) else { return };
     let net = format!("dn-gone-{}", std::process::id());
-    let _guard = NetworkGuard { engine: e.clone(), name: net.clone() };
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
     let parent = lab.parent().to_string();
-    ok(&dhcpnet(&lab, &e, &["create", &net, "--parent", &parent, "-o", "json"]));
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &["create", &net, "--parent", &parent, "-o", "json"],
+    ));
     ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
     assert_eq!(leases_json(&lab, &e).len(), 1);
     // The link goes down (a VLAN missing after a reboot, a NIC removed): no
@@ -401,7 +842,14 @@ fn delete_finishes_when_the_dhcp_interface_is_gone() {
     let out = dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]);
     let del = ok(&out);
     assert_eq!(del["docker_network_removed"], true, "{del}");
-    assert!(stderr(&out).contains("forgetting 1 lease") && stderr(&out).contains("expire"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("forgetting 1 lease") && stderr(&out).contains("expire"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!e.has_network(&net));
-    assert!(leases_json(&lab, &e).is_empty(), "the records went with the network");
+    assert!(
+        leases_json(&lab, &e).is_empty(),
+        "the records went with the network"
+    );
 }

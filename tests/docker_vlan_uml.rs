@@ -14,7 +14,10 @@ use common::uml::Timeouts;
 use serde_json::{Value, json};
 
 /// A hung kernel or step is killed.
-const TIMEOUTS: Timeouts = Timeouts { step: Duration::from_secs(30), boot: Duration::from_secs(90) };
+const TIMEOUTS: Timeouts = Timeouts {
+    step: Duration::from_secs(30),
+    boot: Duration::from_secs(90),
+};
 
 fn fake_docker(dir: &std::path::Path) -> std::path::PathBuf {
     let inspect = json!([{
@@ -49,13 +52,16 @@ exit 1
     );
     let p = dir.join("fakedocker");
     std::fs::write(&p, script).expect("fake docker");
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     p
 }
 
 #[test]
 fn create_vlan_and_delete_on_a_real_8021q_kernel() {
-    let Some(modules) = common::uml::available() else { return };
+    let Some(modules) = common::uml::available() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let docker = fake_docker(dir.path());
     let steps = format!(
@@ -85,7 +91,10 @@ step links $D vlan list -o json
     assert_eq!(c["vlan"], 10, "{c}");
     assert_eq!(c["gateway"], "10.88.10.1", "{c}");
     let show = &run.ok("show").stdout;
-    assert!(show.contains("vlan protocol 802.1Q id 10") && show.contains("alias dhcpnet-owned"), "{show}");
+    assert!(
+        show.contains("vlan protocol 802.1Q id 10") && show.contains("alias dhcpnet-owned"),
+        "{show}"
+    );
     let log = &run.ok("dockerlog").stdout;
     assert!(
         log.contains(
@@ -98,17 +107,27 @@ step links $D vlan list -o json
     // lease NET goes out on the VLAN link.
     let l = run.json("lease");
     assert_eq!(l["interface"], "v0.10", "{l}");
-    assert!(l["ip"].as_str().is_some_and(|i| i.starts_with("10.88.10.")), "{l}");
+    assert!(
+        l["ip"].as_str().is_some_and(|i| i.starts_with("10.88.10.")),
+        "{l}"
+    );
     // delete: leases released, network removed, link deleted.
     let d = run.json("delete");
     assert_eq!(d["links_deleted"], json!(["v0.10"]), "{d}");
     assert_eq!(d["docker_network_removed"], true, "{d}");
     assert_ne!(run.get("gone").rc, Some(0), "v0.10 still exists");
-    assert!(!run.ok("srv").stdout.contains("uml-c"), "the lease was released: {:?}", run.get("srv"));
+    assert!(
+        !run.ok("srv").stdout.contains("uml-c"),
+        "the lease was released: {:?}",
+        run.get("srv")
+    );
     // A failed docker network create deletes the VLAN link it had made.
     let f = run.get("failcreate");
     assert_eq!(f.rc, Some(10), "{f:?}");
-    assert!(f.stderr.contains("simulated failure") && f.stderr.contains("deleted v0.20 again"), "{f:?}");
+    assert!(
+        f.stderr.contains("simulated failure") && f.stderr.contains("deleted v0.20 again"),
+        "{f:?}"
+    );
     assert_ne!(run.get("gone20").rc, Some(0), "v0.20 still exists");
     let nets: Value = serde_json::from_str(&run.ok("nets").stdout).expect("networks.json");
     assert_eq!(nets["networks"], json!([]), "{nets}");

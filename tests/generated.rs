@@ -5,15 +5,25 @@
 use std::process::Command;
 
 fn generated(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_dhcpnet")).args(args).output().expect("run dhcpnet");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_dhcpnet"))
+        .args(args)
+        .output()
+        .expect("run dhcpnet");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 fn check(path: &str, args: &[&str]) {
     let want = generated(args);
     let have = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_default();
-    assert!(have == want, "{path} is stale: run scripts/gen-docs.sh and commit the result");
+    assert!(
+        have == want,
+        "{path} is stale: run scripts/gen-docs.sh and commit the result"
+    );
 }
 
 #[test]
@@ -28,20 +38,30 @@ fn man_page_is_current() {
     check("man/dhcpnet.1", &["man"]);
     let dir = tempfile::tempdir().unwrap();
     generated(&["man", "--out-dir", dir.path().to_str().unwrap()]);
-    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    names.sort();
-    let mut committed: Vec<String> = std::fs::read_dir(format!("{}/man", env!("CARGO_MANIFEST_DIR")))
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
+    names.sort();
+    let mut committed: Vec<String> =
+        std::fs::read_dir(format!("{}/man", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
     committed.sort();
-    assert_eq!(names, committed, "man/ holds other pages than dhcpnet generates: run scripts/gen-docs.sh");
+    assert_eq!(
+        names, committed,
+        "man/ holds other pages than dhcpnet generates: run scripts/gen-docs.sh"
+    );
     for n in &names {
         let want = std::fs::read(dir.path().join(n)).unwrap();
         let have = std::fs::read(format!("{}/man/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         assert!(want == have, "man/{n} is stale: run scripts/gen-docs.sh");
     }
     let man = String::from_utf8(generated(&["man"])).unwrap();
-    assert!(man.contains("EXIT STATUS"), "the man page documents exit codes");
+    assert!(
+        man.contains("EXIT STATUS"),
+        "the man page documents exit codes"
+    );
     assert!(man.contains("probe"), "the man page lists subcommands");
 }

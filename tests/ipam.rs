@@ -31,14 +31,18 @@ fn inspect(e: &common::docker::Engine, name: &str) -> Value {
 
 #[test]
 fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
-    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else { return };
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
     let Some(engine) = engine() else { return };
     lab.start_dnsmasq(&[]);
     let _lock = plugin_lock();
     let iface = lab.parent().to_string();
     // A second root-side veth (no server behind it) for a network with
     // Docker's own IPAM, at the end.
-    let Some(other_lab) = Lab::with_root_parent(&[]) else { return };
+    let Some(other_lab) = Lab::with_root_parent(&[]) else {
+        return;
+    };
     let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
     // Declared after the daemon: dropped first, while the plugin still answers.
     let _nets = Networks(&engine, vec!["wrong", "found", "overlap", "mcv0", "plain"]);
@@ -46,7 +50,18 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
     let parent = format!("parent={iface}");
     let dhcp_if = format!("dhcp_interface={iface}");
     let create = |name: &str, subnet: Option<&str>| {
-        let mut a = vec!["network", "create", "-d", "macvlan", "--ipam-driver", "dhcpnet", "-o", &parent, "--ipam-opt", &dhcp_if];
+        let mut a = vec![
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--ipam-driver",
+            "dhcpnet",
+            "-o",
+            &parent,
+            "--ipam-opt",
+            &dhcp_if,
+        ];
         if let Some(s) = subnet {
             a.extend(["--subnet", s]);
         }
@@ -56,12 +71,24 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
     // A subnet the DHCP server contradicts is refused, naming the right one.
     let o = create("wrong", Some("192.168.99.0/24"));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("--subnet 10.77.0.0/24"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("--subnet 10.77.0.0/24"),
+        "{err}"
+    );
     // Without --subnet the subnet is discovered...
     let o = create("found", None);
-    assert!(o.status.success(), "{}\ndaemon:\n{}", String::from_utf8_lossy(&o.stderr), daemon.log());
-    let found = &serde_json::from_str::<Value>(&engine.docker_ok(&["network", "inspect", "found"])).expect("json")[0];
-    assert_eq!(found["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24", "{found}");
+    assert!(
+        o.status.success(),
+        "{}\ndaemon:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        daemon.log()
+    );
+    let found = &serde_json::from_str::<Value>(&engine.docker_ok(&["network", "inspect", "found"]))
+        .expect("json")[0];
+    assert_eq!(
+        found["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24",
+        "{found}"
+    );
     engine.docker_ok(&["network", "rm", "found"]);
     // ...unless it overlaps a route of the host: the engine refuses it and
     // asks again, and the answer says what to do.
@@ -70,70 +97,207 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
     let o = create("overlap", None);
     common::must(&["ip", "addr", "del", "10.77.0.9/24", "dev", &iface]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success(), "the engine accepted an overlapping pool; daemon:\n{}", daemon.log());
-    assert!(err.contains("--subnet 10.77.0.0/24") && err.contains("dhcpnet create"), "{err}\ndaemon:\n{}", daemon.log());
+    assert!(
+        !o.status.success(),
+        "the engine accepted an overlapping pool; daemon:\n{}",
+        daemon.log()
+    );
+    assert!(
+        err.contains("--subnet 10.77.0.0/24") && err.contains("dhcpnet create"),
+        "{err}\ndaemon:\n{}",
+        daemon.log()
+    );
 
     engine.docker_ok(&[
-        "network", "create", "-d", "macvlan", "--ipam-driver", "dhcpnet", "--subnet", "10.77.0.0/24", "-o",
-        &parent, "--ipam-opt", &dhcp_if, "mcv0",
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--ipam-driver",
+        "dhcpnet",
+        "--subnet",
+        "10.77.0.0/24",
+        "-o",
+        &parent,
+        "--ipam-opt",
+        &dhcp_if,
+        "mcv0",
     ]);
-    let net = &serde_json::from_str::<Value>(&engine.docker_ok(&["network", "inspect", "mcv0"])).expect("json")[0];
+    let net = &serde_json::from_str::<Value>(&engine.docker_ok(&["network", "inspect", "mcv0"]))
+        .expect("json")[0];
     assert_eq!(net["IPAM"]["Driver"], "dhcpnet", "{net}");
 
     // Plain docker run: the address comes from the DHCP server, for the container's MAC.
-    engine.docker_ok(&["run", "-d", "--net", "mcv0", "--name", "web", "--hostname", "web-1", IMAGE, "sleep", "600"]);
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--name",
+        "web",
+        "--hostname",
+        "web-1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
     let c = inspect(&engine, "web");
-    let ip = c["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"].as_str().unwrap_or_default().to_string();
-    let mac = c["NetworkSettings"]["Networks"]["mcv0"]["MacAddress"].as_str().unwrap_or_default().to_string();
+    let ip = c["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mac = c["NetworkSettings"]["Networks"]["mcv0"]["MacAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(ip.starts_with("10.77.0."), "{c}");
     // dnsmasq rewrites its lease file in place: read until a row shows.
-    let row = wait_for(Duration::from_secs(10), || lab.server_leases().into_iter().find(|r| r.0 == mac && r.1 == ip));
-    assert!(row.is_some(), "dnsmasq lacks {mac} {ip}: {:?}\ndaemon:\n{}", lab.server_leases(), daemon.log());
+    let row = wait_for(Duration::from_secs(10), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == mac && r.1 == ip)
+    });
+    assert!(
+        row.is_some(),
+        "dnsmasq lacks {mac} {ip}: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
     // Once it has started, the server's table shows its hostname too.
     let named = wait_for(Duration::from_secs(30), || {
-        lab.server_leases().into_iter().find(|r| r.0 == mac && r.2 == "web-1")
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == mac && r.2 == "web-1")
     });
-    assert!(named.is_some(), "no hostname in dnsmasq's table: {:?}\ndaemon:\n{}", lab.server_leases(), daemon.log());
+    assert!(
+        named.is_some(),
+        "no hostname in dnsmasq's table: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
 
     // docker run --ip: that address from the server, or a clear refusal.
-    engine.docker_ok(&["run", "-d", "--net", "mcv0", "--ip", "10.77.0.140", "--name", "pinned", IMAGE, "sleep", "600"]);
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--ip",
+        "10.77.0.140",
+        "--name",
+        "pinned",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
     let p = inspect(&engine, "pinned");
-    assert_eq!(p["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"], "10.77.0.140", "{p}");
-    let o = engine.docker(&["run", "-d", "--net", "mcv0", "--ip", "10.77.0.140", "--name", "clash", IMAGE, "sleep", "600"]);
+    assert_eq!(
+        p["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"], "10.77.0.140",
+        "{p}"
+    );
+    let o = engine.docker(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--ip",
+        "10.77.0.140",
+        "--name",
+        "clash",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("would not give 10.77.0.140"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("would not give 10.77.0.140"),
+        "{err}"
+    );
     let _ = engine.docker(&["rm", "-f", "clash"]);
     engine.docker_ok(&["rm", "-f", "pinned"]);
 
     // docker rm -f gives the address back.
     engine.docker_ok(&["rm", "-f", "web"]);
-    let gone = wait_for(Duration::from_secs(20), || lab.released(&ip, &mac).then_some(()));
-    assert!(gone.is_some(), "{ip} still leased after docker rm -f: {:?}\ndaemon:\n{}", lab.server_leases(), daemon.log());
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.released(&ip, &mac).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{ip} still leased after docker rm -f: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
 
     // A lease another dhcpnet command took for a container (as `dhcpnet run`
     // does), and a plain `docker rm -f`: the event follower releases it.
     let mac2 = "02:42:0a:4d:00:52";
-    ok(&lab.dhcpnet_root(&["lease", "--interface", &iface, "--mac", mac2, "-o", "json"], &engine.env()));
+    ok(&lab.dhcpnet_root(
+        &["lease", "--interface", &iface, "--mac", mac2, "-o", "json"],
+        &engine.env(),
+    ));
     // Its container on another network (a macvlan with Docker's own IPAM,
     // on the second veth: one macvlan network per parent).
     let other_parent = format!("parent={}", other_lab.parent());
-    engine.docker_ok(&["network", "create", "-d", "macvlan", "--subnet", "10.79.0.0/24", "-o", &other_parent, "plain"]);
-    engine.docker_ok(&["run", "-d", "--net", "plain", "--mac-address", mac2, "--name", "other", IMAGE, "sleep", "600"]);
+    engine.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.79.0.0/24",
+        "-o",
+        &other_parent,
+        "plain",
+    ]);
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "plain",
+        "--mac-address",
+        mac2,
+        "--name",
+        "other",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
     let attached = wait_for(Duration::from_secs(20), || {
         let l = ok(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]));
-        l.as_array()?.iter().find(|x| x["mac"] == mac2 && x["container"].is_string()).cloned()
+        l.as_array()?
+            .iter()
+            .find(|x| x["mac"] == mac2 && x["container"].is_string())
+            .cloned()
     });
-    assert!(attached.is_some(), "the lease was not tied to its container; daemon:\n{}", daemon.log());
+    assert!(
+        attached.is_some(),
+        "the lease was not tied to its container; daemon:\n{}",
+        daemon.log()
+    );
     engine.docker_ok(&["rm", "-f", "other"]);
-    let ip2 = attached.as_ref().and_then(|l| l["ip"].as_str()).unwrap_or_default().to_string();
-    let gone2 = wait_for(Duration::from_secs(20), || lab.released(&ip2, mac2).then_some(()));
-    assert!(gone2.is_some(), "the follower did not release {mac2}; daemon:\n{}", daemon.log());
+    let ip2 = attached
+        .as_ref()
+        .and_then(|l| l["ip"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let gone2 = wait_for(Duration::from_secs(20), || {
+        lab.released(&ip2, mac2).then_some(())
+    });
+    assert!(
+        gone2.is_some(),
+        "the follower did not release {mac2}; daemon:\n{}",
+        daemon.log()
+    );
     // The record goes right after the RELEASE is sent.
     let left = wait_for(Duration::from_secs(10), || {
         let l = ok(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]));
         (l == serde_json::json!([])).then_some(())
     });
-    assert!(left.is_some(), "records left: {}", common::text(&lab.dhcpnet_root(&["leases", "-o", "json"], &[])));
+    assert!(
+        left.is_some(),
+        "records left: {}",
+        common::text(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]))
+    );
 
     engine.docker_ok(&["network", "rm", "mcv0", "plain"]);
 }

@@ -23,7 +23,9 @@ fn links_in(ns: &str) -> String {
 
 fn link(ns: &str, name: &str) -> Option<String> {
     let o = sh(&["ip", "-n", ns, "-d", "link", "show", "dev", name]);
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).to_string())
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).to_string())
 }
 
 fn records(lab: &Lab) -> Value {
@@ -37,9 +39,12 @@ fn vlan_add_without_8021q_names_the_missing_support_and_leaves_nothing() {
     let Some(lab) = Lab::new(&[]) else { return };
     if link(&lab.cli, IFACE).is_some_and(|_| {
         // Should this machine ever have 802.1Q, the test would be meaningless.
-        sh(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "probe.9", "type", "vlan", "id", "9"])
-            .status
-            .success()
+        sh(&[
+            "ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "probe.9", "type", "vlan",
+            "id", "9",
+        ])
+        .status
+        .success()
     }) {
         eprintln!("SKIPPED: this kernel has 802.1Q; tests/vlan_uml.rs covers VLANs");
         return;
@@ -51,8 +56,14 @@ fn vlan_add_without_8021q_names_the_missing_support_and_leaves_nothing() {
     assert!(err(&o).contains("802.1Q"), "{}", err(&o));
     assert_eq!(links_in(&lab.cli), before, "vlan add left something behind");
     let r = records(&lab);
-    assert!(r.is_null() || r["links"] == serde_json::json!([]), "recorded a link: {r}");
-    assert_eq!(ok(&lab.dhcpnet(&["vlan", "list", "-o", "json"])), serde_json::json!([]));
+    assert!(
+        r.is_null() || r["links"] == serde_json::json!([]),
+        "recorded a link: {r}"
+    );
+    assert_eq!(
+        ok(&lab.dhcpnet(&["vlan", "list", "-o", "json"])),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -70,14 +81,29 @@ fn bad_vids_and_long_names_are_usage_errors() {
 #[test]
 fn links_dhcpnet_did_not_make_are_refused() {
     let Some(lab) = Lab::new(&[]) else { return };
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "byhand0", "type", "macvlan", "mode", "bridge"]);
-    for args in [vec!["vlan", "del", "byhand0"], vec!["shim", "del", "byhand0"]] {
+    common::must(&[
+        "ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "byhand0", "type", "macvlan",
+        "mode", "bridge",
+    ]);
+    for args in [
+        vec!["vlan", "del", "byhand0"],
+        vec!["shim", "del", "byhand0"],
+    ] {
         let o = lab.dhcpnet(&args);
         assert_eq!(o.status.code(), Some(6), "{args:?}: {}", err(&o));
-        assert!(link(&lab.cli, "byhand0").is_some(), "{args:?} deleted a foreign link");
+        assert!(
+            link(&lab.cli, "byhand0").is_some(),
+            "{args:?} deleted a foreign link"
+        );
     }
     let o = lab.dhcpnet(&["vlan", "del", "byhand0"]);
-    assert!(err(&o).contains("did not create") && err(&o).contains("Docker") && err(&o).contains("--force"), "{}", err(&o));
+    assert!(
+        err(&o).contains("did not create")
+            && err(&o).contains("Docker")
+            && err(&o).contains("--force"),
+        "{}",
+        err(&o)
+    );
     // Its name is not taken over either.
     let o = lab.dhcpnet(&["shim", "add", IFACE, "--name", "byhand0"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
@@ -88,7 +114,11 @@ fn links_dhcpnet_did_not_make_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     let o = lab.dhcpnet(&["vlan", "del", IFACE, "--force"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
-    assert!(err(&o).contains("a veth link, not a vlan link"), "{}", err(&o));
+    assert!(
+        err(&o).contains("a veth link, not a vlan link"),
+        "{}",
+        err(&o)
+    );
     assert!(link(&lab.cli, IFACE).is_some());
     // --force is the explicit override.
     let o = lab.dhcpnet(&["shim", "del", "byhand0", "--force"]);
@@ -108,7 +138,15 @@ fn shim_lab() -> Option<Lab> {
 #[test]
 fn shim_is_an_owned_macvlan_and_restore_rebuilds_it() {
     let Some(lab) = shim_lab() else { return };
-    let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "--mac", "02:42:0a:4d:00:99", "-o", "json"]));
+    let v = ok(&lab.dhcpnet(&[
+        "shim",
+        "add",
+        IFACE,
+        "--mac",
+        "02:42:0a:4d:00:99",
+        "-o",
+        "json",
+    ]));
     assert_eq!(v["name"], "shim-veth0");
     assert_eq!(v["kind"], "macvlan");
     assert_eq!(v["mode"], "bridge");
@@ -119,13 +157,38 @@ fn shim_is_an_owned_macvlan_and_restore_rebuilds_it() {
     let l = link(&lab.cli, "shim-veth0").expect("shim link");
     assert!(l.contains("macvlan mode bridge"), "{l}");
     assert!(l.contains("02:42:0a:4d:00:99"), "{l}");
-    assert!(l.contains("alias dhcpnet-owned macvlan parent=veth0"), "{l}");
-    let addrs = String::from_utf8_lossy(&sh(&["ip", "-n", &lab.cli, "-4", "addr", "show", "dev", "shim-veth0"]).stdout).to_string();
+    assert!(
+        l.contains("alias dhcpnet-owned macvlan parent=veth0"),
+        "{l}"
+    );
+    let addrs = String::from_utf8_lossy(
+        &sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "shim-veth0",
+        ])
+        .stdout,
+    )
+    .to_string();
     assert!(addrs.contains(&format!("{ip}/32")), "{addrs}");
     // Its lease is an ordinary recorded lease, and the server has it.
     let leases = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    assert!(leases.as_array().is_some_and(|a| a.iter().any(|l| l["ip"] == ip.as_str() && l["interface"] == "shim-veth0")), "{leases}");
-    assert!(lab.server_leases().iter().any(|r| r.0 == "02:42:0a:4d:00:99"));
+    assert!(
+        leases.as_array().is_some_and(|a| a
+            .iter()
+            .any(|l| l["ip"] == ip.as_str() && l["interface"] == "shim-veth0")),
+        "{leases}"
+    );
+    assert!(
+        lab.server_leases()
+            .iter()
+            .any(|r| r.0 == "02:42:0a:4d:00:99")
+    );
     // vlan del does not remove a shim.
     let o = lab.dhcpnet(&["vlan", "del", "shim-veth0"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
@@ -140,27 +203,64 @@ fn shim_is_an_owned_macvlan_and_restore_rebuilds_it() {
     let r = ok(&lab.dhcpnet(&["restore", "-o", "json"]));
     assert_eq!(r[0]["action"], "recreated", "{r}");
     let l = link(&lab.cli, "shim-veth0").expect("restored");
-    assert!(l.contains("02:42:0a:4d:00:99") && l.contains("alias dhcpnet-owned") && l.contains(",UP"), "{l}");
-    let addrs = String::from_utf8_lossy(&sh(&["ip", "-n", &lab.cli, "-4", "addr", "show", "dev", "shim-veth0"]).stdout).to_string();
+    assert!(
+        l.contains("02:42:0a:4d:00:99") && l.contains("alias dhcpnet-owned") && l.contains(",UP"),
+        "{l}"
+    );
+    let addrs = String::from_utf8_lossy(
+        &sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "shim-veth0",
+        ])
+        .stdout,
+    )
+    .to_string();
     assert!(addrs.contains(&format!("{ip}/32")), "{addrs}");
     let r = ok(&lab.dhcpnet(&["restore", "-o", "json"]));
     assert_eq!(r[0]["action"], "present", "{r}");
 
     // Re-created by someone else under the same name: not dhcpnet's.
     common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "shim-veth0", "type", "macvlan", "mode", "bridge"]);
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.cli,
+        "link",
+        "add",
+        "link",
+        IFACE,
+        "name",
+        "shim-veth0",
+        "type",
+        "macvlan",
+        "mode",
+        "bridge",
+    ]);
     let r = lab.dhcpnet(&["restore", "-o", "json"]);
     assert!(!r.status.success());
     let rv: Value = serde_json::from_slice(&r.stdout).expect("restore JSON");
     assert_eq!(rv[0]["action"], "conflict", "{rv}");
     let o = lab.dhcpnet(&["shim", "del", "shim-veth0"]);
     assert_eq!(o.status.code(), Some(6), "{}", err(&o));
-    assert!(err(&o).contains("re-created by someone else"), "{}", err(&o));
+    assert!(
+        err(&o).contains("re-created by someone else"),
+        "{}",
+        err(&o)
+    );
     assert!(link(&lab.cli, "shim-veth0").is_some());
     let o = lab.dhcpnet(&["shim", "del", "shim-veth0", "--force"]);
     assert!(o.status.success(), "{}", err(&o));
     assert!(link(&lab.cli, "shim-veth0").is_none());
-    assert_eq!(ok(&lab.dhcpnet(&["shim", "list", "-o", "json"])), serde_json::json!([]));
+    assert_eq!(
+        ok(&lab.dhcpnet(&["shim", "list", "-o", "json"])),
+        serde_json::json!([])
+    );
 }
 
 /// A "container": a namespace holding a macvlan child of the lab's parent,
@@ -173,12 +273,26 @@ impl Container {
     fn new(lab: &Lab, n: u32, mac: &str) -> (Container, String) {
         let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
         let ip = v["ip"].as_str().expect("ip").to_string();
-        let c = Container { ns: format!("{}-k{n}", lab.cli) };
+        let c = Container {
+            ns: format!("{}-k{n}", lab.cli),
+        };
         common::must(&["ip", "netns", "add", &c.ns]);
         let dev = format!("ctr{n}");
-        common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", &dev, "address", mac, "type", "macvlan", "mode", "bridge"]);
+        common::must(&[
+            "ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", &dev, "address", mac,
+            "type", "macvlan", "mode", "bridge",
+        ]);
         common::must(&["ip", "-n", &lab.cli, "link", "set", &dev, "netns", &c.ns]);
-        common::must(&["ip", "-n", &c.ns, "addr", "add", &format!("{ip}/24"), "dev", &dev]);
+        common::must(&[
+            "ip",
+            "-n",
+            &c.ns,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            &dev,
+        ]);
         common::must(&["ip", "-n", &c.ns, "link", "set", &dev, "up"]);
         (c, ip)
     }
@@ -191,34 +305,91 @@ impl Drop for Container {
 }
 
 fn ping(lab: &Lab, ip: &str) -> bool {
-    sh(&["ip", "netns", "exec", &lab.cli, "ping", "-c", "1", "-W", "1", ip]).status.success()
+    sh(&[
+        "ip", "netns", "exec", &lab.cli, "ping", "-c", "1", "-W", "1", ip,
+    ])
+    .status
+    .success()
 }
 
 fn routes(lab: &Lab) -> String {
-    String::from_utf8_lossy(&sh(&["ip", "-n", &lab.cli, "-4", "route", "show", "dev", "shim-veth0"]).stdout).to_string()
+    String::from_utf8_lossy(
+        &sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-4",
+            "route",
+            "show",
+            "dev",
+            "shim-veth0",
+        ])
+        .stdout,
+    )
+    .to_string()
 }
 
 #[test]
 fn the_shim_makes_macvlan_containers_reachable_from_the_host() {
     let Some(lab) = shim_lab() else { return };
     // The host has an address on the parent, as a LAN host does.
-    common::must(&["ip", "-n", &lab.cli, "addr", "add", "10.77.0.9/24", "dev", IFACE]);
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.cli,
+        "addr",
+        "add",
+        "10.77.0.9/24",
+        "dev",
+        IFACE,
+    ]);
     let (_c1, ip1) = Container::new(&lab, 1, "02:42:0a:4d:01:01");
     // The classic macvlan surprise: the parent cannot reach its children.
-    assert!(!ping(&lab, &ip1), "reachable without a shim: the lab does not show the problem");
+    assert!(
+        !ping(&lab, &ip1),
+        "reachable without a shim: the lab does not show the problem"
+    );
 
     let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "-o", "json"]));
     let shim_ip = v["ip"].as_str().expect("shim ip").to_string();
     assert_eq!(v["routes"], serde_json::json!([ip1]), "{v}");
-    assert!(routes(&lab).contains(&format!("{ip1} ")), "{}", routes(&lab));
-    assert!(ping(&lab, &ip1), "not reachable through the shim; routes: {}", routes(&lab));
+    assert!(
+        routes(&lab).contains(&format!("{ip1} ")),
+        "{}",
+        routes(&lab)
+    );
+    assert!(
+        ping(&lab, &ip1),
+        "not reachable through the shim; routes: {}",
+        routes(&lab)
+    );
 
     // A lease taken later is routed too, and its release removes the route.
     let (_c2, ip2) = Container::new(&lab, 2, "02:42:0a:4d:01:02");
-    assert!(routes(&lab).contains(&format!("{ip2} ")), "{}", routes(&lab));
-    assert!(ping(&lab, &ip2), "later container not reachable; routes: {}", routes(&lab));
-    ok(&lab.dhcpnet(&["release", "--interface", IFACE, "--mac", "02:42:0a:4d:01:02", "-o", "json"]));
-    assert!(!routes(&lab).contains(&format!("{ip2} ")), "{}", routes(&lab));
+    assert!(
+        routes(&lab).contains(&format!("{ip2} ")),
+        "{}",
+        routes(&lab)
+    );
+    assert!(
+        ping(&lab, &ip2),
+        "later container not reachable; routes: {}",
+        routes(&lab)
+    );
+    ok(&lab.dhcpnet(&[
+        "release",
+        "--interface",
+        IFACE,
+        "--mac",
+        "02:42:0a:4d:01:02",
+        "-o",
+        "json",
+    ]));
+    assert!(
+        !routes(&lab).contains(&format!("{ip2} ")),
+        "{}",
+        routes(&lab)
+    );
     let l = ok(&lab.dhcpnet(&["shim", "list", "-o", "json"]));
     assert_eq!(l[0]["routes"], serde_json::json!([ip1]), "{l}");
 
@@ -228,9 +399,18 @@ fn the_shim_makes_macvlan_containers_reachable_from_the_host() {
     assert!(link(&lab.cli, "shim-veth0").is_none());
     assert!(!ping(&lab, &ip1), "still reachable after shim del");
     let leases = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
-    assert!(leases.as_array().is_some_and(|a| a.iter().all(|l| l["ip"] != shim_ip.as_str())), "{leases}");
+    assert!(
+        leases
+            .as_array()
+            .is_some_and(|a| a.iter().all(|l| l["ip"] != shim_ip.as_str())),
+        "{leases}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(lab.server_leases().iter().all(|r| r.1 != shim_ip), "the server still has the shim's lease: {:?}", lab.server_leases());
+    assert!(
+        lab.server_leases().iter().all(|r| r.1 != shim_ip),
+        "the server still has the shim's lease: {:?}",
+        lab.server_leases()
+    );
     assert_eq!(records(&lab)["links"], serde_json::json!([]));
 }
 
@@ -259,11 +439,16 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
     use dhcpnet::store::Store;
 
     let Some(lab) = Lab::new(&[]) else { return };
-    common::must(&["ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "mvhand0", "type", "macvlan"]);
+    common::must(&[
+        "ip", "-n", &lab.cli, "link", "add", "link", IFACE, "name", "mvhand0", "type", "macvlan",
+    ]);
     let store = Store::new(lab.state_dir());
     let st = store.clone();
     let (vlan, made, taken, foreign) = in_netns(&lab.cli, move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
             let mac: Mac = "02:42:0a:4d:00:42".parse().expect("mac");
             let vlan = links::add_vlan(&st, IFACE, 10, None).await;
@@ -273,15 +458,30 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
             (vlan, made, taken, foreign)
         })
     });
-    assert!(matches!(&vlan, Err(Error::Kernel(m)) if m.contains("8021q")), "{vlan:?}");
+    assert!(
+        matches!(&vlan, Err(Error::Kernel(m)) if m.contains("8021q")),
+        "{vlan:?}"
+    );
     let rec = made.expect("add_macvlan");
     assert_eq!(rec.kind, links::Kind::Macvlan);
-    assert_eq!(rec.mac.map(|m| m.to_string()).as_deref(), Some("02:42:0a:4d:00:42"));
+    assert_eq!(
+        rec.mac.map(|m| m.to_string()).as_deref(),
+        Some("02:42:0a:4d:00:42")
+    );
     assert_eq!(rec.mode.as_deref(), Some("bridge"));
     let l = link(&lab.cli, "mvtest0").expect("mvtest0 exists");
-    assert!(l.contains("alias dhcpnet-owned macvlan parent=veth0") && l.contains("02:42:0a:4d:00:42"), "{l}");
-    assert!(matches!(&taken, Err(Error::Usage(m)) if m.contains("already exists")), "{taken:?}");
-    assert!(matches!(&foreign, Err(Error::NotFound(m)) if m.contains("did not create")), "{foreign:?}");
+    assert!(
+        l.contains("alias dhcpnet-owned macvlan parent=veth0") && l.contains("02:42:0a:4d:00:42"),
+        "{l}"
+    );
+    assert!(
+        matches!(&taken, Err(Error::Usage(m)) if m.contains("already exists")),
+        "{taken:?}"
+    );
+    assert!(
+        matches!(&foreign, Err(Error::NotFound(m)) if m.contains("did not create")),
+        "{foreign:?}"
+    );
     assert!(link(&lab.cli, "mvhand0").is_some());
     assert_eq!(records(&lab)["links"].as_array().map(Vec::len), Some(1));
 
@@ -289,7 +489,10 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
     std::fs::remove_file(lab.state_dir().join("links.json")).expect("remove links.json");
     let st = store.clone();
     let gone = in_netns(&lab.cli, move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(links::delete_owned(&st, "mvtest0", false))
     });
     assert!(gone.is_ok(), "{gone:?}");

@@ -16,9 +16,19 @@ fn with_stdout_closed(args: &[&str]) {
         .output()
         .expect("run dhcpnet");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{args:?} panicked on a closed stdout:\n{stderr}");
-    assert!(stderr.is_empty(), "{args:?} said something on a closed stdout:\n{stderr}");
-    assert!(out.status.success(), "{args:?} on a closed stdout: {}", out.status);
+    assert!(
+        !stderr.contains("panicked"),
+        "{args:?} panicked on a closed stdout:\n{stderr}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "{args:?} said something on a closed stdout:\n{stderr}"
+    );
+    assert!(
+        out.status.success(),
+        "{args:?} on a closed stdout: {}",
+        out.status
+    );
 }
 
 #[test]

@@ -47,11 +47,16 @@ step listend $D vlan list -o json
 "#;
 
 /// The whole run takes about 15 s here; a hung kernel or step is killed.
-const TIMEOUTS: Timeouts = Timeouts { step: Duration::from_secs(20), boot: Duration::from_secs(60) };
+const TIMEOUTS: Timeouts = Timeouts {
+    step: Duration::from_secs(20),
+    boot: Duration::from_secs(60),
+};
 
 #[test]
 fn vlans_on_a_real_8021q_kernel() {
-    let Some(modules) = common::uml::available() else { return };
+    let Some(modules) = common::uml::available() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let run = common::uml::run(dir.path(), &modules, STEPS, TIMEOUTS);
 
@@ -63,7 +68,10 @@ fn vlans_on_a_real_8021q_kernel() {
     assert_eq!(v["vid"], 10);
     let show = &run.ok("show10").stdout;
     assert!(show.contains("vlan protocol 802.1Q id 10"), "{show}");
-    assert!(show.contains("alias dhcpnet-owned vlan parent=v0 vid=10"), "{show}");
+    assert!(
+        show.contains("alias dhcpnet-owned vlan parent=v0 vid=10"),
+        "{show}"
+    );
     assert!(show.contains(",UP"), "{show}");
 
     let l = run.json("list");
@@ -82,7 +90,10 @@ fn vlans_on_a_real_8021q_kernel() {
     assert!(ip.starts_with("10.88.10."), "{lease}");
     assert_eq!(lease["interface"], "v0.10");
     let srv = &run.ok("srvleases").stdout;
-    assert!(srv.contains("02:42:0a:58:0a:07") && srv.contains(&ip), "dnsmasq's lease table: {srv}");
+    assert!(
+        srv.contains("02:42:0a:58:0a:07") && srv.contains(&ip),
+        "dnsmasq's lease table: {srv}"
+    );
     run.ok("release");
     // Adding what dhcpnet already owns is a no-op.
     assert_eq!(run.json("again")["name"], "v0.10");
@@ -94,21 +105,37 @@ fn vlans_on_a_real_8021q_kernel() {
     assert!(run.ok("show20").stdout.contains("id 20"));
     let s = run.get("addforeign");
     assert_eq!(s.rc, Some(2), "{s:?}");
-    assert!(s.stderr.contains("already exists") && s.stderr.contains("--name"), "{s:?}");
+    assert!(
+        s.stderr.contains("already exists") && s.stderr.contains("--name"),
+        "{s:?}"
+    );
 
     // Deleted behind dhcpnet's back: listed as missing, restored, idempotent.
     run.ok("add30");
     let l = run.json("listmissing");
-    let v30 = l.as_array().and_then(|a| a.iter().find(|x| x["name"] == "v0.30")).expect("v0.30 listed");
+    let v30 = l
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "v0.30"))
+        .expect("v0.30 listed");
     assert_eq!(v30["exists"], false, "{l}");
     assert_eq!(v30["state"], "missing", "{l}");
     let r = run.json("restore");
-    let r30 = r.as_array().and_then(|a| a.iter().find(|x| x["name"] == "v0.30")).expect("v0.30 restored");
+    let r30 = r
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "v0.30"))
+        .expect("v0.30 restored");
     assert_eq!(r30["action"], "recreated", "{r}");
     let show = &run.ok("show30").stdout;
-    assert!(show.contains("id 30") && show.contains("alias dhcpnet-owned"), "{show}");
+    assert!(
+        show.contains("id 30") && show.contains("alias dhcpnet-owned"),
+        "{show}"
+    );
     let r = run.json("restore2");
-    assert!(r.as_array().is_some_and(|a| a.iter().all(|x| x["action"] == "present")), "{r}");
+    assert!(
+        r.as_array()
+            .is_some_and(|a| a.iter().all(|x| x["action"] == "present")),
+        "{r}"
+    );
 
     // Same name, other VID: not dhcpnet's any more.
     run.ok("add40");

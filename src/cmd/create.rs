@@ -7,11 +7,13 @@ use serde::Serialize;
 
 use super::{Ctx, probe::probe, step};
 use crate::cli::CreateArgs;
-use crate::docker::{LABEL_DHCP_INTERFACE, LABEL_MANAGED, LABEL_OWNED_LINK, LABEL_PARENT, LABEL_VLAN};
+use crate::docker::{
+    LABEL_DHCP_INTERFACE, LABEL_MANAGED, LABEL_OWNED_LINK, LABEL_PARENT, LABEL_VLAN,
+};
 use crate::error::{Error, Result};
 use crate::links;
 use crate::net::iface::{Interface, validate_name};
-use crate::network::{self, Network, Subnet, vlan_of, vlan_needs_subnet};
+use crate::network::{self, Network, Subnet, vlan_needs_subnet, vlan_of};
 use crate::output;
 
 #[derive(Serialize)]
@@ -23,8 +25,16 @@ struct DryRun {
 
 /// The `docker network create` arguments for a network.
 pub fn docker_args(n: &Network) -> Vec<String> {
-    let mut v: Vec<String> = ["network", "create", "--driver", "macvlan"].iter().map(|s| s.to_string()).collect();
-    v.extend(["--subnet".into(), n.subnet.to_string(), "--gateway".into(), n.gateway.to_string()]);
+    let mut v: Vec<String> = ["network", "create", "--driver", "macvlan"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend([
+        "--subnet".into(),
+        n.subnet.to_string(),
+        "--gateway".into(),
+        n.gateway.to_string(),
+    ]);
     v.extend(["--opt".into(), format!("parent={}", n.parent)]);
     let mut labels = vec![
         format!("{LABEL_MANAGED}=true"),
@@ -46,7 +56,10 @@ pub fn docker_args(n: &Network) -> Vec<String> {
 
 /// Subnet and gateway: from the server's offer, or from the flags checked
 /// against the server.
-async fn subnet_and_gateway(a: &CreateArgs, dhcp_iface: &str) -> Result<(Subnet, std::net::Ipv4Addr)> {
+async fn subnet_and_gateway(
+    a: &CreateArgs,
+    dhcp_iface: &str,
+) -> Result<(Subnet, std::net::Ipv4Addr)> {
     let Some(subnet) = a.subnet else {
         let iface = Interface::lookup(dhcp_iface)?;
         let offers = probe(&iface, None, a.timeout, 0.3, true).await?;
@@ -64,7 +77,10 @@ async fn subnet_and_gateway(a: &CreateArgs, dhcp_iface: &str) -> Result<(Subnet,
                 subnet.first_usable()
             }
         };
-        step(&format!("the DHCP server {} on {dhcp_iface} serves {subnet}, gateway {gateway}", p.server_id));
+        step(&format!(
+            "the DHCP server {} on {dhcp_iface} serves {subnet}, gateway {gateway}",
+            p.server_id
+        ));
         return Ok((subnet, gateway));
     };
     let gateway = a.gateway.unwrap_or_else(|| subnet.first_usable());
@@ -81,14 +97,21 @@ async fn subnet_and_gateway(a: &CreateArgs, dhcp_iface: &str) -> Result<(Subnet,
                          --subnet {theirs}{}, or check --dhcp-interface/--parent",
                         p.server_id,
                         p.ip,
-                        p.gateway.map(|g| format!(" --gateway {g}")).unwrap_or_default()
+                        p.gateway
+                            .map(|g| format!(" --gateway {g}"))
+                            .unwrap_or_default()
                     )));
                 }
                 if let Some(g) = p.gateway.filter(|g| *g != gateway) {
-                    log::warn!("the DHCP server {} names {g} as the router, not {gateway}", p.server_id);
+                    log::warn!(
+                        "the DHCP server {} names {g} as the router, not {gateway}",
+                        p.server_id
+                    );
                 }
             }
-            Err(Error::NoAnswer(m)) => log::warn!("{m}; creating the network anyway: containers cannot lease until a server answers"),
+            Err(Error::NoAnswer(m)) => log::warn!(
+                "{m}; creating the network anyway: containers cannot lease until a server answers"
+            ),
             Err(e) => return Err(e),
         },
     }
@@ -120,7 +143,11 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             n.name,
             n.parent,
             n.subnet,
-            if n.deleting { format!(": finish deleting it with `dhcpnet delete {}`", n.name) } else { String::new() }
+            if n.deleting {
+                format!(": finish deleting it with `dhcpnet delete {}`", n.name)
+            } else {
+                String::new()
+            }
         )));
     }
     // --vlan: dhcpnet creates PARENT.VID, owned by the network and deleted
@@ -137,10 +164,19 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             } else {
                 let rec = links::add_vlan(&ctx.store, &a.parent, vid, None).await?;
                 if existed {
-                    step(&format!("using {} ({}), which dhcpnet already owned", rec.name, rec.describe()));
+                    step(&format!(
+                        "using {} ({}), which dhcpnet already owned",
+                        rec.name,
+                        rec.describe()
+                    ));
                     (rec.name, None, None)
                 } else {
-                    step(&format!("created {} ({}), owned by network {}", rec.name, rec.describe(), a.network));
+                    step(&format!(
+                        "created {} ({}), owned by network {}",
+                        rec.name,
+                        rec.describe(),
+                        a.network
+                    ));
                     (rec.name.clone(), Some(rec.name.clone()), Some(rec.name))
                 }
             }
@@ -151,7 +187,9 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         if let Some(l) = &created_link {
             match links::delete_owned(&ctx.store, l, false).await {
                 Ok(()) => step(&format!("deleted {l} again")),
-                Err(de) => log::error!("cannot delete {l} again: {de}; remove it with `dhcpnet vlan del {l}`"),
+                Err(de) => log::error!(
+                    "cannot delete {l} again: {de}; remove it with `dhcpnet vlan del {l}`"
+                ),
             }
         }
         e
@@ -162,7 +200,13 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         Err(e) => return Err(made(ctx, e).await),
     };
     if !subnet.contains(gateway) {
-        return Err(made(ctx, Error::Usage(format!("the gateway {gateway} is outside the subnet {subnet}"))).await);
+        return Err(made(
+            ctx,
+            Error::Usage(format!(
+                "the gateway {gateway} is outside the subnet {subnet}"
+            )),
+        )
+        .await);
     }
     let mut net = Network {
         name: a.network.clone(),
@@ -180,7 +224,11 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let docker = ctx.docker();
     let args = docker_args(&net);
     if a.dry_run {
-        let view = DryRun { dry_run: true, command: docker.command_line(&args), argv: args.clone() };
+        let view = DryRun {
+            dry_run: true,
+            command: docker.command_line(&args),
+            argv: args.clone(),
+        };
         return output::emit(a.out.output, &view, || view.command.clone());
     }
     let out = match docker.run(&args).await {
@@ -188,10 +236,17 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         Err(e) => return Err(made(ctx, e).await),
     };
     if !out.success() {
-        return Err(made(ctx, Error::Docker(format!("`docker network create` failed: {}", out.message()))).await);
+        return Err(made(
+            ctx,
+            Error::Docker(format!("`docker network create` failed: {}", out.message())),
+        )
+        .await);
     }
     net.id = out.stdout.trim().to_string();
-    step(&format!("created Docker network {} ({} on {}, gateway {})", net.name, net.subnet, net.parent, net.gateway));
+    step(&format!(
+        "created Docker network {} ({} on {}, gateway {})",
+        net.name, net.subnet, net.parent, net.gateway
+    ));
     let rec = net.clone();
     let saved = network::update(&ctx.store, |nets| {
         nets.retain(|n| n.name != rec.name);
@@ -201,13 +256,24 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     if let Err(e) = saved {
         let undo = docker.run(&["network", "rm", net.name.as_str()]).await;
         let undone = matches!(undo, Ok(ref o) if o.success());
-        return Err(made(ctx, Error::state(
-            ctx.store.path(network::FILE),
-            format!(
-                "{e}; {}",
-                if undone { "the Docker network was removed again".to_string() } else { format!("remove the Docker network with `docker network rm {}`", net.name) }
+        return Err(made(
+            ctx,
+            Error::state(
+                ctx.store.path(network::FILE),
+                format!(
+                    "{e}; {}",
+                    if undone {
+                        "the Docker network was removed again".to_string()
+                    } else {
+                        format!(
+                            "remove the Docker network with `docker network rm {}`",
+                            net.name
+                        )
+                    }
+                ),
             ),
-        )).await);
+        )
+        .await);
     }
     output::emit(a.out.output, &net, || table(&net))
 }

@@ -11,19 +11,35 @@ use crate::error::{Error, Result};
 
 pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
     std::fs::create_dir_all(ctx.store.dir()).map_err(|e| {
-        Error::state(ctx.store.dir(), format!("cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"))
+        Error::state(
+            ctx.store.dir(),
+            format!(
+                "cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"
+            ),
+        )
     })?;
     let _one = single_instance(ctx)?;
     restore_links(ctx).await;
     let shared = Rc::new(Shared::new(ctx.store.clone()));
-    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
+    let opts = Options {
+        timeout: secs(a.timeout),
+        ..Options::default()
+    };
     let socket = plugin::socket_path(a.plugin_socket.as_ref());
-    let listener = if a.no_plugin { None } else { Some(plugin::bind(&socket).await?) };
+    let listener = if a.no_plugin {
+        None
+    } else {
+        Some(plugin::bind(&socket).await?)
+    };
     log::warn!(
         "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
         env!("CARGO_PKG_VERSION"),
         ctx.store.dir().display(),
-        if a.no_plugin { "off".to_string() } else { socket.display().to_string() },
+        if a.no_plugin {
+            "off".to_string()
+        } else {
+            socket.display().to_string()
+        },
         if a.no_docker { "off" } else { "on" },
     );
     let local = tokio::task::LocalSet::new();
@@ -73,14 +89,20 @@ async fn restore_links(ctx: &Ctx) {
                         r.message.as_deref().unwrap_or(&r.action)
                     ),
                     (false, "present") => log::info!("link {} is present", r.name),
-                    (false, action) => log::warn!("link {} ({} on {}): {action}", r.name, r.kind, r.parent),
+                    (false, action) => {
+                        log::warn!("link {} ({} on {}): {action}", r.name, r.kind, r.parent)
+                    }
                 }
             }
         }
-        Err(e) => log::error!("could not restore the links dhcpnet owns: {e}; run `dhcpnet restore` to retry"),
+        Err(e) => log::error!(
+            "could not restore the links dhcpnet owns: {e}; run `dhcpnet restore` to retry"
+        ),
     }
     if let Err(e) = super::shim::restore_shims(&ctx.store).await {
-        log::error!("could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry");
+        log::error!(
+            "could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry"
+        );
     }
 }
 

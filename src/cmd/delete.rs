@@ -120,7 +120,9 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
                 step(&format!("deleted {link}"));
             }
             // Gone already, records and all (an earlier delete got that far).
-            Err(Error::NotFound(_)) if !std::path::Path::new("/sys/class/net").join(link).exists() => {
+            Err(Error::NotFound(_))
+                if !std::path::Path::new("/sys/class/net").join(link).exists() =>
+            {
                 step(&format!("{link} is gone already"));
             }
             Err(e) => {
@@ -140,7 +142,14 @@ pub async fn run(ctx: &Ctx, a: DeleteArgs) -> Result<()> {
             ("network", done.network.clone()),
             ("containers removed", output::list(&done.containers_removed)),
             ("leases released", output::list(&done.leases_released)),
-            ("docker network removed", if done.docker_network_removed { "yes".into() } else { "no (was gone)".into() }),
+            (
+                "docker network removed",
+                if done.docker_network_removed {
+                    "yes".into()
+                } else {
+                    "no (was gone)".into()
+                },
+            ),
             ("links deleted", output::list(&done.links_deleted)),
         ])
     })

@@ -17,14 +17,22 @@ use crate::output;
 /// What to lease: one identity per address.
 pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
     if a.count > 1 && a.mac.is_some() {
-        return Err(Error::Usage("--mac names one MAC; with --count N every lease gets a new random MAC".into()));
+        return Err(Error::Usage(
+            "--mac names one MAC; with --count N every lease gets a new random MAC".into(),
+        ));
     }
     if a.count > 1 && a.client_id.is_some() {
-        return Err(Error::Usage("--client-id names one client; it cannot be combined with --count".into()));
+        return Err(Error::Usage(
+            "--client-id names one client; it cannot be combined with --count".into(),
+        ));
     }
     let mut macs: Vec<Mac> = Vec::with_capacity(a.count as usize);
     while macs.len() < a.count as usize {
-        let m = if macs.is_empty() { a.mac.unwrap_or_else(Mac::random_local) } else { Mac::random_local() };
+        let m = if macs.is_empty() {
+            a.mac.unwrap_or_else(Mac::random_local)
+        } else {
+            Mac::random_local()
+        };
         if !macs.contains(&m) {
             macs.push(m);
         }
@@ -37,7 +45,13 @@ pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
             if let Some(c) = &a.client_id {
                 id.client_id = c.clone();
             }
-            id.hostname = a.hostname.as_ref().map(|h| if a.count > 1 { format!("{h}-{}", i + 1) } else { h.clone() });
+            id.hostname = a.hostname.as_ref().map(|h| {
+                if a.count > 1 {
+                    format!("{h}-{}", i + 1)
+                } else {
+                    h.clone()
+                }
+            });
             id.vendor_class = a.vendor_class.clone();
             id
         })
@@ -54,10 +68,18 @@ pub async fn acquire(
     opts: &Options,
     progress: bool,
 ) -> Result<(Vec<Lease>, Vec<(Identity, Error)>)> {
-    let jobs: Vec<Job> = ids.into_iter().map(|id| Job { id, goal: Goal::Acquire { requested } }).collect();
+    let jobs: Vec<Job> = ids
+        .into_iter()
+        .map(|id| Job {
+            id,
+            goal: Goal::Acquire { requested },
+        })
+        .collect();
     let bar = if progress {
         let b = ProgressBar::new(jobs.len() as u64);
-        if let Ok(s) = ProgressStyle::with_template("{spinner} {pos}/{len} leases {wide_bar} {elapsed}") {
+        if let Ok(s) =
+            ProgressStyle::with_template("{spinner} {pos}/{len} leases {wide_bar} {elapsed}")
+        {
             b.set_style(s);
         }
         Some(b)
@@ -140,7 +162,10 @@ pub async fn acquire(
     }
     if let Err(e) = outcome {
         if !granted.is_empty() {
-            log::error!("{e}; the {} lease(s) granted before that are recorded", granted.len());
+            log::error!(
+                "{e}; the {} lease(s) granted before that are recorded",
+                granted.len()
+            );
         }
         return Err(e);
     }
@@ -185,7 +210,10 @@ async fn record(ctx: &Ctx, place: &Place, granted: &[Lease]) -> Result<()> {
         }
         return Err(Error::state(
             ctx.store.path(lease::FILE),
-            format!("{e}; the {} lease(s) just granted were released again", granted.len()),
+            format!(
+                "{e}; the {} lease(s) just granted were released again",
+                granted.len()
+            ),
         ));
     }
     Ok(())
@@ -232,12 +260,24 @@ pub fn conclude(mut failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<
     if succeeded == 0 {
         return Err(failed.remove(0).1);
     }
-    Err(Error::Partial(format!("{} of {} leases failed (see above)", failed.len(), failed.len() + succeeded)))
+    Err(Error::Partial(format!(
+        "{} of {} leases failed (see above)",
+        failed.len(),
+        failed.len() + succeeded
+    )))
 }
 
 pub fn table(leases: &[Lease]) -> String {
     let now = Utc::now();
-    let mut t = output::table(&["IP", "MAC", "HOSTNAME", "GATEWAY", "DNS", "SERVER", "EXPIRES IN"]);
+    let mut t = output::table(&[
+        "IP",
+        "MAC",
+        "HOSTNAME",
+        "GATEWAY",
+        "DNS",
+        "SERVER",
+        "EXPIRES IN",
+    ]);
     for l in leases {
         t.add_row(vec![
             format!("{}/{}", l.ip, l.prefix_len),

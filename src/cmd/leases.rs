@@ -20,12 +20,27 @@ struct View<'a> {
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let leases = lease::load(&ctx.store)?;
     let now = Utc::now();
-    let views: Vec<View<'_>> = leases.iter().map(|l| View { lease: l, seconds_left: l.seconds_left(now) }).collect();
+    let views: Vec<View<'_>> = leases
+        .iter()
+        .map(|l| View {
+            lease: l,
+            seconds_left: l.seconds_left(now),
+        })
+        .collect();
     output::emit(a.out.output, &views, || {
         if leases.is_empty() {
             return "no leases recorded".into();
         }
-        let mut t = output::table(&["IP", "MAC", "HOSTNAME", "INTERFACE", "NETWORK", "SERVER", "EXPIRES IN", "STATUS"]);
+        let mut t = output::table(&[
+            "IP",
+            "MAC",
+            "HOSTNAME",
+            "INTERFACE",
+            "NETWORK",
+            "SERVER",
+            "EXPIRES IN",
+            "STATUS",
+        ]);
         for l in &leases {
             let status = match l.status {
                 lease::Status::Lost => "lost (NAK)".to_string(),

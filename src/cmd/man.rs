@@ -36,9 +36,15 @@ pub fn generate() -> Result<Vec<u8>> {
 /// Pages for each subcommand (and nested ones), named dhcpnet-SUB[-SUB].1.
 pub fn subcommand_pages() -> Result<Vec<(String, Vec<u8>)>> {
     fn walk(prefix: &str, cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
-        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help" && !s.is_hide_set()) {
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+        {
             let name = format!("{prefix}-{}", sub.get_name());
-            let page = sub.clone().name(name.clone()).bin_name(name.replace('-', " "));
+            let page = sub
+                .clone()
+                .name(name.clone())
+                .bin_name(name.replace('-', " "));
             let mut buf = Vec::new();
             clap_mangen::Man::new(page.clone())
                 .render(&mut buf)
@@ -57,7 +63,9 @@ pub fn run(a: ManArgs) -> Result<()> {
     match a.out_dir {
         None => output::write_stdout(&generate()?),
         Some(dir) => {
-            let io = |e: std::io::Error| Error::Other(format!("cannot write man pages to {}: {e}", dir.display()));
+            let io = |e: std::io::Error| {
+                Error::Other(format!("cannot write man pages to {}: {e}", dir.display()))
+            };
             std::fs::create_dir_all(&dir).map_err(io)?;
             std::fs::write(dir.join("dhcpnet.1"), generate()?).map_err(io)?;
             for (name, page) in subcommand_pages()? {

@@ -3,8 +3,8 @@
 //! whose kind decides the exit code.
 
 pub mod completions;
-pub mod daemon;
 pub mod create;
+pub mod daemon;
 pub mod delete;
 pub mod lease;
 pub mod leases;
@@ -31,7 +31,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &Global) -> Ctx {
-        Ctx { store: Store::new(&g.state_dir) }
+        Ctx {
+            store: Store::new(&g.state_dir),
+        }
     }
 
     /// The docker CLI to use (`DHCPNET_DOCKER`, default `docker`).

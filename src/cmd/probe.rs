@@ -66,7 +66,13 @@ impl From<&Offer> for OfferView {
 }
 
 /// Probe `iface` and return the offers; used by `create` as well.
-pub async fn probe(iface: &Interface, mac: Option<Mac>, timeout: f64, collect: f64, broadcast: bool) -> Result<Vec<Offer>> {
+pub async fn probe(
+    iface: &Interface,
+    mac: Option<Mac>,
+    timeout: f64,
+    collect: f64,
+    broadcast: bool,
+) -> Result<Vec<Offer>> {
     let id = Identity::new(mac.unwrap_or_else(Mac::random_local));
     log::info!("probing {} from {}", iface.name, id.mac);
     let offers = transport::probe(iface, &id, secs(timeout), secs(collect), broadcast).await?;
@@ -78,7 +84,10 @@ pub async fn probe(iface: &Interface, mac: Option<Mac>, timeout: f64, collect: f
         )));
     }
     if offers.len() > 1 {
-        let list: Vec<String> = offers.iter().map(|o| format!("{} ({})", o.params.server_id, o.server_mac)).collect();
+        let list: Vec<String> = offers
+            .iter()
+            .map(|o| format!("{} ({})", o.params.server_id, o.server_mac))
+            .collect();
         log::warn!(
             "{} DHCP servers answered on {}: {}. More than one server on a segment is often a rogue \
              one (a home router, a misconfigured VM); dhcpnet leases from whichever answers first",
@@ -95,7 +104,11 @@ pub async fn run(_ctx: &Ctx, a: ProbeArgs) -> Result<()> {
     let offers = probe(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await?;
     let views: Vec<OfferView> = offers.iter().map(OfferView::from).collect();
     let first = OfferView::from(&offers[0]);
-    let view = ProbeView { interface: iface.name.clone(), first, offers: views };
+    let view = ProbeView {
+        interface: iface.name.clone(),
+        first,
+        offers: views,
+    };
     output::emit(a.out.output, &view, || table(&view))
 }
 
@@ -112,7 +125,15 @@ fn table(v: &ProbeView) -> String {
         ("lease time", secs(f.lease_time)),
         ("offered", f.offered_ip.to_string()),
         ("mtu", output::opt(&f.mtu)),
-        ("routes", output::list(&f.routes.iter().map(|r| format!("{} via {}", r.destination, r.gateway)).collect::<Vec<_>>())),
+        (
+            "routes",
+            output::list(
+                &f.routes
+                    .iter()
+                    .map(|r| format!("{} via {}", r.destination, r.gateway))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
     ]);
     if v.offers.len() > 1 {
         let mut t = output::table(&["SERVER", "MAC", "OFFERED", "SUBNET", "GATEWAY"]);

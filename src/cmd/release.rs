@@ -38,7 +38,11 @@ pub enum Unreachable {
     Forget,
 }
 
-pub async fn release_leases_or(ctx: &Ctx, pick: impl Fn(&Lease) -> bool, unreachable: Unreachable) -> Result<Vec<Lease>> {
+pub async fn release_leases_or(
+    ctx: &Ctx,
+    pick: impl Fn(&Lease) -> bool,
+    unreachable: Unreachable,
+) -> Result<Vec<Lease>> {
     let lock = ctx.store.lock()?;
     let all = lease::load(&ctx.store)?;
     let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
@@ -50,7 +54,13 @@ pub async fn release_leases_or(ctx: &Ctx, pick: impl Fn(&Lease) -> bool, unreach
     let mut first_err = None;
     for (name, leases) in by_iface {
         let sent = match Interface::lookup(&name) {
-            Ok(iface) => transport::release(&iface, &leases.iter().map(Lease::release_of).collect::<Vec<_>>()).await,
+            Ok(iface) => {
+                transport::release(
+                    &iface,
+                    &leases.iter().map(Lease::release_of).collect::<Vec<_>>(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         match sent {
@@ -65,7 +75,10 @@ pub async fn release_leases_or(ctx: &Ctx, pick: impl Fn(&Lease) -> bool, unreach
                 );
             }
             Err(e) => {
-                log::error!("cannot release {} lease(s) on {name}: {e}; their records are kept", leases.len());
+                log::error!(
+                    "cannot release {} lease(s) on {name}: {e}; their records are kept",
+                    leases.len()
+                );
                 first_err.get_or_insert(e);
                 kept.extend(leases);
             }
@@ -81,7 +94,10 @@ pub async fn release_leases_or(ctx: &Ctx, pick: impl Fn(&Lease) -> bool, unreach
     }
     match first_err {
         Some(e) if released.is_empty() => Err(e),
-        Some(_) => Err(Error::Partial(format!("released {} lease(s); some could not be released (see above)", released.len()))),
+        Some(_) => Err(Error::Partial(format!(
+            "released {} lease(s); some could not be released (see above)",
+            released.len()
+        ))),
         None => Ok(released),
     }
 }
@@ -91,10 +107,15 @@ pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
         crate::net::iface::validate_name(i)?;
     }
     if a.target.network.is_some() && a.target.interface.is_some() {
-        return Err(Error::Usage("name either a NETWORK or --interface, not both".into()));
+        return Err(Error::Usage(
+            "name either a NETWORK or --interface, not both".into(),
+        ));
     }
     if a.all && a.target.network.is_none() && a.target.interface.is_none() {
-        return Err(Error::Usage("--all needs a NETWORK or --interface IFACE, so that it cannot release more than meant".into()));
+        return Err(Error::Usage(
+            "--all needs a NETWORK or --interface IFACE, so that it cannot release more than meant"
+                .into(),
+        ));
     }
     let sel = selector(a.mac, a.ip);
     let (iface, net) = (a.target.interface.as_deref(), a.target.network.as_deref());
@@ -111,6 +132,10 @@ pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
         log::info!("released {} ({}) to {}", l.ip, l.mac, l.server_id);
     }
     output::emit(a.out.output, &released, || {
-        if released.is_empty() { "no leases to release".into() } else { format!("released:\n{}", table(&released)) }
+        if released.is_empty() {
+            "no leases to release".into()
+        } else {
+            format!("released:\n{}", table(&released))
+        }
     })
 }

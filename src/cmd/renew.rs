@@ -28,7 +28,11 @@ pub struct RenewResult {
 
 /// Renew `targets` (grouped by interface); returns the per-lease results and
 /// writes every renewal (or loss) to the store.
-pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec<(RenewResult, Option<Error>)>> {
+pub async fn renew(
+    ctx: &Ctx,
+    targets: Vec<Lease>,
+    opts: &Options,
+) -> Result<Vec<(RenewResult, Option<Error>)>> {
     let mut by_iface: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
     for l in targets {
         by_iface.entry(l.interface.clone()).or_default().push(l);
@@ -40,7 +44,10 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
             Ok(i) => i,
             Err(e) => {
                 for l in leases {
-                    results.push((res(&l, "no-answer", None, Some(e.to_string())), Some(Error::Interface(e.to_string()))));
+                    results.push((
+                        res(&l, "no-answer", None, Some(e.to_string())),
+                        Some(Error::Interface(e.to_string())),
+                    ));
                 }
                 continue;
             }
@@ -50,7 +57,11 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
             .map(|l| Job {
                 id: l.identity(),
                 goal: match l.server_mac {
-                    Some(server_mac) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+                    Some(server_mac) => Goal::Renew {
+                        ip: l.ip,
+                        server_id: l.server_id,
+                        server_mac,
+                    },
                     None => Goal::Rebind { ip: l.ip },
                 },
             })
@@ -62,7 +73,12 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                 Outcome::Bound(b) => {
                     let n = l.renewed(&b, now);
                     if n.ip != l.ip {
-                        log::warn!("{}: the server moved this lease from {} to {}", l.mac, l.ip, n.ip);
+                        log::warn!(
+                            "{}: the server moved this lease from {} to {}",
+                            l.mac,
+                            l.ip,
+                            n.ip
+                        );
                     }
                     results.push((res(&n, "renewed", n.expires_at, None), None));
                     updates.push(Renewal { was: l, new: n });
@@ -73,15 +89,24 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                          is no longer this client's; release it and lease again",
                         l.ip,
                         l.mac,
-                        message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                        message
+                            .as_ref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
                     );
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
-                    results.push((res(&l, "refused", l.expires_at, Some(msg.clone())), Some(Error::Refused(msg))));
+                    results.push((
+                        res(&l, "refused", l.expires_at, Some(msg.clone())),
+                        Some(Error::Refused(msg)),
+                    ));
                     updates.push(Renewal { was: l, new: lost });
                 }
                 Outcome::Failed(msg) => {
-                    results.push((res(&l, "failed", l.expires_at, Some(msg.clone())), Some(Error::Other(msg))));
+                    results.push((
+                        res(&l, "failed", l.expires_at, Some(msg.clone())),
+                        Some(Error::Other(msg)),
+                    ));
                 }
                 Outcome::NoAnswer => {
                     let msg = format!(
@@ -91,7 +116,10 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
                         l.mac,
                         opts.timeout.as_secs_f64()
                     );
-                    results.push((res(&l, "no-answer", l.expires_at, Some(msg.clone())), Some(Error::NoAnswer(msg))));
+                    results.push((
+                        res(&l, "no-answer", l.expires_at, Some(msg.clone())),
+                        Some(Error::NoAnswer(msg)),
+                    ));
                 }
             }
         }
@@ -105,12 +133,18 @@ pub async fn renew(ctx: &Ctx, targets: Vec<Lease>, opts: &Options) -> Result<Vec
         let stale = lease::update(&ctx.store, |all| Ok(lease::apply_renewals(all, updates)))?;
         give_back(&stale).await;
         for s in &stale {
-            if let Some(r) = results.iter_mut().find(|(r, _)| r.mac == s.mac && r.interface == s.interface) {
+            if let Some(r) = results
+                .iter_mut()
+                .find(|(r, _)| r.mac == s.mac && r.interface == s.interface)
+            {
                 let msg = format!(
                     "{} ({}) was released or leased again while it was being renewed; the renewed {} was given back",
                     s.mac, s.interface, s.ip
                 );
-                *r = (res(s, "failed", None, Some(msg.clone())), Some(Error::Other(msg)));
+                *r = (
+                    res(s, "failed", None, Some(msg.clone())),
+                    Some(Error::Other(msg)),
+                );
             }
         }
         // A lease lost to a NAK must not stay routed through a shim.
@@ -129,7 +163,10 @@ pub async fn give_back(stale: &[Lease]) {
     for l in stale {
         log::warn!(
             "{} ({}): {} was bound while its record was released or replaced; giving it back to {}",
-            l.mac, l.interface, l.ip, l.server_id
+            l.mac,
+            l.interface,
+            l.ip,
+            l.server_id
         );
         by_iface.entry(l.interface.as_str()).or_default().push(l);
     }
@@ -140,23 +177,46 @@ pub async fn give_back(stale: &[Lease]) {
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            log::error!("could not give back {} address(es) on {name}: {e}; the server frees them when they expire", all.len());
+            log::error!(
+                "could not give back {} address(es) on {name}: {e}; the server frees them when they expire",
+                all.len()
+            );
         }
     }
 }
 
-fn res(l: &Lease, result: &str, expires_at: Option<chrono::DateTime<Utc>>, message: Option<String>) -> RenewResult {
-    RenewResult { ip: l.ip, mac: l.mac, interface: l.interface.clone(), result: result.into(), expires_at, message }
+fn res(
+    l: &Lease,
+    result: &str,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    message: Option<String>,
+) -> RenewResult {
+    RenewResult {
+        ip: l.ip,
+        mac: l.mac,
+        interface: l.interface.clone(),
+        result: result.into(),
+        expires_at,
+        message,
+    }
 }
 
 pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
     let sel = super::release::selector(a.mac, a.ip);
     let all = lease::load(&ctx.store)?;
-    let targets: Vec<Lease> = lease::select(&all, &sel, None, None)?.into_iter().cloned().collect();
+    let targets: Vec<Lease> = lease::select(&all, &sel, None, None)?
+        .into_iter()
+        .cloned()
+        .collect();
     if targets.is_empty() {
-        return output::emit(a.out.output, &Vec::<RenewResult>::new(), || "no leases recorded".into());
+        return output::emit(a.out.output, &Vec::<RenewResult>::new(), || {
+            "no leases recorded".into()
+        });
     }
-    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
+    let opts = Options {
+        timeout: secs(a.timeout),
+        ..Options::default()
+    };
     let results = renew(ctx, targets, &opts).await?;
     let view: Vec<&RenewResult> = results.iter().map(|(r, _)| r).collect();
     output::emit(a.out.output, &view, || {
@@ -181,6 +241,9 @@ pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
     match (errs.len(), ok) {
         (0, _) => Ok(()),
         (_, 0) => Err(errs.remove(0)),
-        (n, _) => Err(Error::Partial(format!("{n} of {} renewals failed (see above)", n + ok))),
+        (n, _) => Err(Error::Partial(format!(
+            "{n} of {} renewals failed (see above)",
+            n + ok
+        ))),
     }
 }

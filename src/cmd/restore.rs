@@ -19,8 +19,12 @@ pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     }
     match (bad.len(), rows.len()) {
         (0, _) => Ok(()),
-        (b, n) if b == n => Err(Error::Other(format!("no link could be restored ({b} failed, see above)"))),
-        (b, n) => Err(Error::Partial(format!("{b} of {n} links could not be restored (see above)"))),
+        (b, n) if b == n => Err(Error::Other(format!(
+            "no link could be restored ({b} failed, see above)"
+        ))),
+        (b, n) => Err(Error::Partial(format!(
+            "{b} of {n} links could not be restored (see above)"
+        ))),
     }
 }
 
@@ -30,7 +34,13 @@ fn table(rows: &[Restored]) -> String {
     }
     let mut t = output::table(&["NAME", "KIND", "PARENT", "ACTION", "MESSAGE"]);
     for r in rows {
-        t.add_row(vec![r.name.clone(), r.kind.to_string(), r.parent.clone(), r.action.clone(), output::opt(&r.message)]);
+        t.add_row(vec![
+            r.name.clone(),
+            r.kind.to_string(),
+            r.parent.clone(),
+            r.action.clone(),
+            output::opt(&r.message),
+        ]);
     }
     t.to_string()
 }

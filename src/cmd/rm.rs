@@ -27,10 +27,17 @@ pub struct Removed {
 /// Which leases belong to a container: recorded with its id, or held for
 /// its MAC on one of dhcpnet's networks, or (when Docker no longer knows
 /// it) recorded under its name.
-fn picker(what: &str, info: Option<&ContainerInfo>, nets: &[Network]) -> impl Fn(&Lease) -> bool + use<> {
+fn picker(
+    what: &str,
+    info: Option<&ContainerInfo>,
+    nets: &[Network],
+) -> impl Fn(&Lease) -> bool + use<> {
     let id = info.map(|c| c.id.clone());
-    let prefix = (what.len() >= 4 && what.bytes().all(|b| b.is_ascii_hexdigit())).then(|| what.to_string());
-    let name = info.map(|c| c.name.clone()).unwrap_or_else(|| what.to_string());
+    let prefix =
+        (what.len() >= 4 && what.bytes().all(|b| b.is_ascii_hexdigit())).then(|| what.to_string());
+    let name = info
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| what.to_string());
     let mut macs: Vec<(String, Mac)> = Vec::new();
     for n in nets {
         if let Some(ep) = info.and_then(|c| c.networks.get(&n.name))
@@ -50,7 +57,10 @@ fn picker(what: &str, info: Option<&ContainerInfo>, nets: &[Network]) -> impl Fn
             (Some(c), None, Some(p)) => c.starts_with(p.as_str()),
             _ => false,
         };
-        by_id || macs.iter().any(|(n, m)| l.mac == *m && l.network.as_deref() == Some(n.as_str()))
+        by_id
+            || macs
+                .iter()
+                .any(|(n, m)| l.mac == *m && l.network.as_deref() == Some(n.as_str()))
     }
 }
 
@@ -59,7 +69,10 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
     let info = docker.inspect_container(what).await?;
     let nets = network::load(&ctx.store)?;
     let pick = picker(what, info.as_ref(), &nets);
-    let held: Vec<Lease> = lease::load(&ctx.store)?.into_iter().filter(|l| pick(l)).collect();
+    let held: Vec<Lease> = lease::load(&ctx.store)?
+        .into_iter()
+        .filter(|l| pick(l))
+        .collect();
     if info.is_none() && held.is_empty() {
         return Err(Error::NotFound(format!(
             "Docker has no container {what}, and dhcpnet holds no lease for one: `docker ps -a` and `dhcpnet leases` list what there is"
@@ -73,7 +86,11 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
     } else {
         log::warn!("Docker has no container {what}; releasing the leases dhcpnet recorded for it");
     }
-    let mut released = if held.is_empty() { Vec::new() } else { release_leases(ctx, &pick).await? };
+    let mut released = if held.is_empty() {
+        Vec::new()
+    } else {
+        release_leases(ctx, &pick).await?
+    };
     for l in &released {
         step(&format!("released {} ({}) to {}", l.ip, l.mac, l.server_id));
     }
@@ -84,7 +101,10 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
         let same = |a: &Lease, b: &Lease| a.mac == b.mac && a.interface == b.interface;
         for l in held {
             if !released.iter().any(|r| same(r, &l)) && !left.iter().any(|r| same(r, &l)) {
-                step(&format!("{} ({}) was released by the running dhcpnet daemon", l.ip, l.mac));
+                step(&format!(
+                    "{} ({}) was released by the running dhcpnet daemon",
+                    l.ip, l.mac
+                ));
                 released.push(l);
             }
         }
@@ -93,7 +113,10 @@ pub async fn remove(ctx: &Ctx, docker: &Docker, what: &str) -> Result<Removed> {
         network::forget_container(&ctx.store, &c.id)?;
     }
     Ok(Removed {
-        container: info.as_ref().map(|c| c.name.clone()).unwrap_or_else(|| what.to_string()),
+        container: info
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| what.to_string()),
         id: info.map(|c| c.id),
         removed,
         released: released.iter().map(|l| l.ip).collect(),
@@ -116,7 +139,15 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
     output::emit(a.out.output, &done, || {
         let mut t = output::table(&["CONTAINER", "REMOVED", "RELEASED"]);
         for r in &done {
-            t.add_row(vec![r.container.clone(), if r.removed { "yes".into() } else { "no (gone)".into() }, output::list(&r.released)]);
+            t.add_row(vec![
+                r.container.clone(),
+                if r.removed {
+                    "yes".into()
+                } else {
+                    "no (gone)".into()
+                },
+                output::list(&r.released),
+            ]);
         }
         t.to_string()
     })?;
@@ -124,6 +155,9 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
         (0, _) => Ok(()),
         (_, 0) if errors.len() == 1 => Err(errors.remove(0)),
         (_, 0) => Err(errors.remove(0)),
-        (n, k) => Err(Error::Partial(format!("{n} of {} containers could not be removed (see above)", n + k))),
+        (n, k) => Err(Error::Partial(format!(
+            "{n} of {} containers could not be removed (see above)",
+            n + k
+        ))),
     }
 }

@@ -20,8 +20,20 @@ use crate::network::{self, Network};
 /// `docker run` flags that take no value (everything else starting with
 /// '-' takes one, unless given as `--flag=value`).
 const BOOL_FLAGS: &[&str] = &[
-    "--detach", "--interactive", "--tty", "--rm", "--init", "--privileged", "--read-only", "--publish-all",
-    "--no-healthcheck", "--oom-kill-disable", "--disable-content-trust", "--quiet", "--sig-proxy", "--help",
+    "--detach",
+    "--interactive",
+    "--tty",
+    "--rm",
+    "--init",
+    "--privileged",
+    "--read-only",
+    "--publish-all",
+    "--no-healthcheck",
+    "--oom-kill-disable",
+    "--disable-content-trust",
+    "--quiet",
+    "--sig-proxy",
+    "--help",
 ];
 /// Single-letter flags that take no value (and may be combined: `-dit`).
 const SHORT_BOOLS: &str = "ditPq";
@@ -30,9 +42,18 @@ const OURS: &[(&str, &str)] = &[
     ("--network", "dhcpnet puts the container on NETWORK"),
     ("--net", "dhcpnet puts the container on NETWORK"),
     ("--ip", "the address comes from the DHCP lease"),
-    ("--mac-address", "give the MAC to dhcpnet: `dhcpnet run NET --mac MAC -- ...`"),
-    ("--hostname", "give the hostname to dhcpnet: `dhcpnet run NET --hostname H -- ...`"),
-    ("-h", "give the hostname to dhcpnet: `dhcpnet run NET --hostname H -- ...`"),
+    (
+        "--mac-address",
+        "give the MAC to dhcpnet: `dhcpnet run NET --mac MAC -- ...`",
+    ),
+    (
+        "--hostname",
+        "give the hostname to dhcpnet: `dhcpnet run NET --hostname H -- ...`",
+    ),
+    (
+        "-h",
+        "give the hostname to dhcpnet: `dhcpnet run NET --hostname H -- ...`",
+    ),
     ("--cidfile", "dhcpnet uses it to learn the container id"),
 ];
 
@@ -69,11 +90,21 @@ pub fn scan(args: &[String]) -> Result<UserArgs> {
             inline
         } else {
             i += 1;
-            Some(args.get(i).cloned().ok_or_else(|| Error::Usage(format!("`{flag}` in the docker run arguments needs a value")))?)
+            Some(args.get(i).cloned().ok_or_else(|| {
+                Error::Usage(format!(
+                    "`{flag}` in the docker run arguments needs a value"
+                ))
+            })?)
         };
-        let short_name = if flag.starts_with("--") { flag } else { flag.get(..2).unwrap_or(flag) };
+        let short_name = if flag.starts_with("--") {
+            flag
+        } else {
+            flag.get(..2).unwrap_or(flag)
+        };
         if let Some((_, why)) = OURS.iter().find(|(f, _)| *f == short_name) {
-            return Err(Error::Usage(format!("`{short_name}` cannot be among the docker run arguments: {why}")));
+            return Err(Error::Usage(format!(
+                "`{short_name}` cannot be among the docker run arguments: {why}"
+            )));
         }
         match short_name {
             "--name" => u.name = value,
@@ -97,9 +128,23 @@ pub fn hostname_from_name(name: &str) -> Option<String> {
 }
 
 /// `docker run` arguments for a leased container.
-pub fn docker_args(net: &str, l: &Lease, hostname: Option<&str>, user: &UserArgs, cidfile: &str, rest: &[String]) -> Vec<String> {
+pub fn docker_args(
+    net: &str,
+    l: &Lease,
+    hostname: Option<&str>,
+    user: &UserArgs,
+    cidfile: &str,
+    rest: &[String],
+) -> Vec<String> {
     let mut v: Vec<String> = vec!["run".into(), "--cidfile".into(), cidfile.into()];
-    v.extend(["--network".into(), net.into(), "--ip".into(), l.ip.to_string(), "--mac-address".into(), l.mac.to_string()]);
+    v.extend([
+        "--network".into(),
+        net.into(),
+        "--ip".into(),
+        l.ip.to_string(),
+        "--mac-address".into(),
+        l.mac.to_string(),
+    ]);
     if let Some(h) = hostname {
         v.extend(["--hostname".into(), h.into()]);
     }
@@ -139,7 +184,10 @@ fn read_cid(p: &PathBuf) -> Option<String> {
 /// Put the container id on the lease of `mac` on `iface`.
 fn record_container(ctx: &Ctx, mac: Mac, iface: &str, id: &str) -> Result<()> {
     lease::update(&ctx.store, |all| {
-        for l in all.iter_mut().filter(|l| l.mac == mac && l.interface == iface) {
+        for l in all
+            .iter_mut()
+            .filter(|l| l.mac == mac && l.interface == iface)
+        {
             l.container = Some(id.to_string());
         }
         Ok(())
@@ -150,7 +198,10 @@ async fn give_back(ctx: &Ctx, l: &Lease) -> String {
     let (mac, iface) = (l.mac, l.interface.clone());
     match release_leases(ctx, |x| x.mac == mac && x.interface == iface).await {
         Ok(_) => format!("the lease of {} ({}) was released", l.ip, l.mac),
-        Err(e) => format!("releasing the lease of {} ({}) failed too: {e}", l.ip, l.mac),
+        Err(e) => format!(
+            "releasing the lease of {} ({}) failed too: {e}",
+            l.ip, l.mac
+        ),
     }
 }
 
@@ -162,7 +213,12 @@ fn pick_mac(net: &Network, mac: Option<Mac>, name: Option<&str>) -> (Mac, Option
         (Some(m), Some(mem)) if mem.mac == m => (m, mem.ip),
         (Some(m), _) => (m, None),
         (None, Some(mem)) => {
-            log::info!("{} ran on {} before with {}: using that MAC again", mem.name, net.name, mem.mac);
+            log::info!(
+                "{} ran on {} before with {}: using that MAC again",
+                mem.name,
+                net.name,
+                mem.mac
+            );
             (mem.mac, mem.ip)
         }
         (None, None) => (Mac::random_local(), None),
@@ -189,7 +245,9 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         )));
     }
     let (mac, requested) = pick_mac(&net, a.mac, user.name.as_deref());
-    let held = lease::load(&ctx.store)?.into_iter().find(|l| l.mac == mac && l.interface == net.dhcp_interface);
+    let held = lease::load(&ctx.store)?
+        .into_iter()
+        .find(|l| l.mac == mac && l.interface == net.dhcp_interface);
     if let Some(l) = held
         && let Some(cid) = &l.container
         && docker.inspect_container(cid).await?.is_some()
@@ -205,7 +263,9 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         (None, Some(n)) => {
             let h = hostname_from_name(n);
             if h.is_none() {
-                log::warn!("the container name {n:?} is not a valid hostname: no hostname is sent to the DHCP server (use --hostname)");
+                log::warn!(
+                    "the container name {n:?} is not a valid hostname: no hostname is sent to the DHCP server (use --hostname)"
+                );
             }
             h
         }
@@ -213,11 +273,20 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     };
     let mut id = Identity::new(mac);
     id.hostname = hostname.clone();
-    let place = Place { iface: Interface::lookup(&net.dhcp_interface)?, network: Some(net.name.clone()) };
-    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
+    let place = Place {
+        iface: Interface::lookup(&net.dhcp_interface)?,
+        network: Some(net.name.clone()),
+    };
+    let opts = Options {
+        timeout: secs(a.timeout),
+        ..Options::default()
+    };
     let (mut granted, mut failed) = acquire(ctx, &place, vec![id], requested, &opts, false).await?;
     let Some(l) = granted.pop() else {
-        return Err(failed.pop().map(|(_, e)| e).unwrap_or_else(|| Error::NoAnswer("no lease was granted".into())));
+        return Err(failed
+            .pop()
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| Error::NoAnswer("no lease was granted".into())));
     };
     if !net.subnet.contains(l.ip) {
         let undo = give_back(ctx, &l).await;
@@ -232,12 +301,22 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         "leased {} for {}{} from {}",
         l.ip,
         l.mac,
-        hostname.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(),
+        hostname
+            .as_deref()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default(),
         l.server_id
     ));
     let cidfile = cidfile_path();
     let cid_arg = cidfile.to_string_lossy().into_owned();
-    let args = docker_args(&net.name, &l, hostname.as_deref(), &user, &cid_arg, &a.docker_args);
+    let args = docker_args(
+        &net.name,
+        &l,
+        hostname.as_deref(),
+        &user,
+        &cid_arg,
+        &a.docker_args,
+    );
     let out = run_docker(ctx, &docker, &args, &cidfile, &l).await;
     let cid = read_cid(&cidfile);
     let _ = std::fs::remove_file(&cidfile);
@@ -258,18 +337,25 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         record_container(ctx, l.mac, &l.interface, &c.id)?;
         if let Some(name) = &user.name {
             let (ip, cid) = (l.ip, c.id.clone());
-            network::update_one(&ctx.store, &net.name, |n| n.remember(name, mac, Some(ip), Some(cid)))?;
+            network::update_one(&ctx.store, &net.name, |n| {
+                n.remember(name, mac, Some(ip), Some(cid))
+            })?;
         }
         if out.success() {
             return Ok(());
         }
-        return Err(Error::Passthrough { code: out.code, msg: format!("the container exited with status {}", out.code) });
+        return Err(Error::Passthrough {
+            code: out.code,
+            msg: format!("the container exited with status {}", out.code),
+        });
     }
     if !docker_failed && out.success() {
         // It ran attached with --rm and is gone: so is its need for the address.
         if let Some(name) = &user.name {
             let ip = l.ip;
-            network::update_one(&ctx.store, &net.name, |n| n.remember(name, mac, Some(ip), None))?;
+            network::update_one(&ctx.store, &net.name, |n| {
+                n.remember(name, mac, Some(ip), None)
+            })?;
         }
         let undo = give_back(ctx, &l).await;
         step(&format!("the container has ended and is gone; {undo}"));
@@ -285,12 +371,21 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     } else {
         format!("`docker run` failed (exit status {}); {undo}", out.code)
     };
-    Err(Error::Passthrough { code: if out.code > 0 { out.code } else { 125 }, msg })
+    Err(Error::Passthrough {
+        code: if out.code > 0 { out.code } else { 125 },
+        msg,
+    })
 }
 
 /// Run docker attached; record the container id on the lease as soon as
 /// docker writes it, so a long-running attached container is known too.
-async fn run_docker(ctx: &Ctx, docker: &Docker, args: &[String], cidfile: &PathBuf, l: &Lease) -> Result<Output> {
+async fn run_docker(
+    ctx: &Ctx,
+    docker: &Docker,
+    args: &[String],
+    cidfile: &PathBuf,
+    l: &Lease,
+) -> Result<Output> {
     // While docker runs, Ctrl-C is for the container (docker forwards it):
     // dhcpnet must live on to finish the records.
     let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
@@ -323,12 +418,35 @@ mod tests {
 
     #[test]
     fn scanning_docker_run_arguments() {
-        let u = scan(&v(&["-d", "--name", "web", "-e", "A=1", "busybox", "sh", "--ip", "x"])).unwrap();
-        assert_eq!(u, UserArgs { name: Some("web".into()), has_dns: false, has_dns_search: false });
-        let u = scan(&v(&["-dit", "--name=db", "--dns", "1.1.1.1", "-eX=1", "img"])).unwrap();
+        let u = scan(&v(&[
+            "-d", "--name", "web", "-e", "A=1", "busybox", "sh", "--ip", "x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            u,
+            UserArgs {
+                name: Some("web".into()),
+                has_dns: false,
+                has_dns_search: false
+            }
+        );
+        let u = scan(&v(&[
+            "-dit",
+            "--name=db",
+            "--dns",
+            "1.1.1.1",
+            "-eX=1",
+            "img",
+        ]))
+        .unwrap();
         assert_eq!(u.name.as_deref(), Some("db"));
         assert!(u.has_dns);
-        assert!(scan(&v(&["--ip", "1.2.3.4", "img"])).unwrap_err().to_string().contains("lease"));
+        assert!(
+            scan(&v(&["--ip", "1.2.3.4", "img"]))
+                .unwrap_err()
+                .to_string()
+                .contains("lease")
+        );
         assert!(scan(&v(&["-h", "x", "img"])).is_err());
         assert!(scan(&v(&["--network=host", "img"])).is_err());
         assert!(scan(&v(&["--name"])).is_err());

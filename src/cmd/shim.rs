@@ -46,7 +46,9 @@ pub fn wanted_routes(leases: &[Lease], parent: &str, own: &[Ipv4Addr]) -> BTreeS
 }
 
 fn shim_lease<'a>(leases: &'a [Lease], rec: &LinkRecord) -> Option<&'a Lease> {
-    leases.iter().find(|l| l.interface == rec.name && Some(l.mac) == rec.mac)
+    leases
+        .iter()
+        .find(|l| l.interface == rec.name && Some(l.mac) == rec.mac)
 }
 
 /// Bring the /32 routes of every shim (on `parent`, or all) in line with
@@ -61,11 +63,20 @@ pub async fn sync_routes(store: &Store, parent: Option<&str>) -> Result<()> {
     }
     let leases = lease::load(store)?;
     let nl = Netlink::connect()?;
-    let own: Vec<Ipv4Addr> = shims.iter().filter_map(|r| shim_lease(&leases, r)).map(|l| l.ip).collect();
+    let own: Vec<Ipv4Addr> = shims
+        .iter()
+        .filter_map(|r| shim_lease(&leases, r))
+        .map(|l| l.ip)
+        .collect();
     for r in &shims {
-        let Some(live) = nl.get(&r.name).await? else { continue };
+        let Some(live) = nl.get(&r.name).await? else {
+            continue;
+        };
         if live.alias.as_deref() != Some(r.tag().as_str()) {
-            log::warn!("{} is not the shim dhcpnet made (no dhcpnet tag); its routes are left alone", r.name);
+            log::warn!(
+                "{} is not the shim dhcpnet made (no dhcpnet tag); its routes are left alone",
+                r.name
+            );
             continue;
         }
         let want = wanted_routes(&leases, &r.parent, &own);
@@ -87,7 +98,9 @@ pub async fn sync_routes(store: &Store, parent: Option<&str>) -> Result<()> {
 /// only reported.
 pub async fn after_lease_change(store: &Store, interface: &str) {
     if let Err(e) = sync_routes(store, Some(interface)).await {
-        log::warn!("could not update the shim routes for {interface}: {e}; `dhcpnet restore` retries");
+        log::warn!(
+            "could not update the shim routes for {interface}: {e}; `dhcpnet restore` retries"
+        );
     }
 }
 
@@ -101,7 +114,9 @@ pub async fn restore_shims(store: &Store) -> Result<()> {
     let leases = lease::load(store)?;
     let nl = Netlink::connect()?;
     for r in &shims {
-        let Some(live) = nl.get(&r.name).await? else { continue };
+        let Some(live) = nl.get(&r.name).await? else {
+            continue;
+        };
         if live.alias.as_deref() != Some(r.tag().as_str()) {
             continue;
         }
@@ -113,7 +128,10 @@ pub async fn restore_shims(store: &Store) -> Result<()> {
                 l.ip,
                 l.mac
             ),
-            None => log::warn!("shim {} has no recorded lease: remove it and add it again", r.name),
+            None => log::warn!(
+                "shim {} has no recorded lease: remove it and add it again",
+                r.name
+            ),
         }
     }
     sync_routes(store, None).await
@@ -131,8 +149,11 @@ pub struct ShimView {
 
 async fn view(ctx: &Ctx, name: &str) -> Result<Vec<ShimView>> {
     let leases = lease::load(&ctx.store)?;
-    let rows: Vec<LinkStatus> =
-        links::status(&ctx.store).await?.into_iter().filter(|s| s.record.shim && (name.is_empty() || s.record.name == name)).collect();
+    let rows: Vec<LinkStatus> = links::status(&ctx.store)
+        .await?
+        .into_iter()
+        .filter(|s| s.record.shim && (name.is_empty() || s.record.name == name))
+        .collect();
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -144,7 +165,11 @@ async fn view(ctx: &Ctx, name: &str) -> Result<Vec<ShimView>> {
             _ => Vec::new(),
         };
         let ip = shim_lease(&leases, &s.record).map(|l| l.ip);
-        out.push(ShimView { status: s, ip, routes });
+        out.push(ShimView {
+            status: s,
+            ip,
+            routes,
+        });
     }
     Ok(out)
 }
@@ -153,7 +178,9 @@ fn table(rows: &[ShimView]) -> String {
     if rows.is_empty() {
         return "no shims recorded".into();
     }
-    let mut t = output::table(&["NAME", "PARENT", "MAC", "IP", "ROUTES", "EXISTS", "UP", "STATE"]);
+    let mut t = output::table(&[
+        "NAME", "PARENT", "MAC", "IP", "ROUTES", "EXISTS", "UP", "STATE",
+    ]);
     for v in rows {
         let r = &v.status.record;
         t.add_row(vec![
@@ -173,7 +200,10 @@ fn table(rows: &[ShimView]) -> String {
 async fn add(ctx: &Ctx, a: ShimAddArgs) -> Result<()> {
     crate::net::iface::validate_name(&a.parent)?;
     let name = links::link_name(a.name.as_deref(), &format!("shim-{}", a.parent))?;
-    if let Some(r) = links::load(&ctx.store)?.into_iter().find(|r| r.shim && r.parent == a.parent) {
+    if let Some(r) = links::load(&ctx.store)?
+        .into_iter()
+        .find(|r| r.shim && r.parent == a.parent)
+    {
         return Err(Error::Usage(format!(
             "{} already has a shim, {}: one is enough (`dhcpnet shim list`)",
             a.parent, r.name
@@ -194,24 +224,44 @@ async fn add(ctx: &Ctx, a: ShimAddArgs) -> Result<()> {
     let rows = view(ctx, &rec.name).await?;
     match rows.first() {
         Some(v) => output::emit(a.out.output, v, || table(&rows)),
-        None => Err(Error::Other(format!("shim {} vanished right after it was made", rec.name))),
+        None => Err(Error::Other(format!(
+            "shim {} vanished right after it was made",
+            rec.name
+        ))),
     }
 }
 
 async fn setup(ctx: &Ctx, rec: &LinkRecord, a: &ShimAddArgs) -> Result<()> {
-    let mac = rec.mac.ok_or_else(|| Error::Other(format!("the record of {} has no MAC", rec.name)))?;
-    let place = Place { iface: Interface::lookup(&rec.name)?, network: None };
+    let mac = rec
+        .mac
+        .ok_or_else(|| Error::Other(format!("the record of {} has no MAC", rec.name)))?;
+    let place = Place {
+        iface: Interface::lookup(&rec.name)?,
+        network: None,
+    };
     let mut id = Identity::new(mac);
     id.hostname = a.hostname.clone();
-    let opts = Options { timeout: secs(a.timeout), ..Options::default() };
-    let (granted, failed) = super::lease::acquire(ctx, &place, vec![id], None, &opts, false).await?;
+    let opts = Options {
+        timeout: secs(a.timeout),
+        ..Options::default()
+    };
+    let (granted, failed) =
+        super::lease::acquire(ctx, &place, vec![id], None, &opts, false).await?;
     let Some(l) = granted.into_iter().next() else {
         super::lease::conclude(failed, 0)?;
-        return Err(Error::NoAnswer(format!("no lease for the shim {}", rec.name)));
+        return Err(Error::NoAnswer(format!(
+            "no lease for the shim {}",
+            rec.name
+        )));
     };
     let nl = Netlink::connect()?;
     nl.add_address(place.iface.index, l.ip, 32).await?;
-    log::info!("shim {} has {} (lease from {})", rec.name, l.ip, l.server_id);
+    log::info!(
+        "shim {} has {} (lease from {})",
+        rec.name,
+        l.ip,
+        l.server_id
+    );
     sync_routes(&ctx.store, Some(&rec.parent)).await
 }
 
@@ -220,7 +270,10 @@ async fn setup(ctx: &Ctx, rec: &LinkRecord, a: &ShimAddArgs) -> Result<()> {
 /// `force` a link that is no longer dhcpnet's is deleted all the same.
 async fn teardown(ctx: &Ctx, rec: &LinkRecord, force: bool) -> Result<()> {
     let nl = Netlink::connect()?;
-    let live = nl.get(&rec.name).await?.filter(|l| l.alias.as_deref() == Some(rec.tag().as_str()));
+    let live = nl
+        .get(&rec.name)
+        .await?
+        .filter(|l| l.alias.as_deref() == Some(rec.tag().as_str()));
     if let Some(l) = &live {
         for ip in nl.host_routes(l.index).await? {
             nl.del_host_route(ip, l.index).await?;
@@ -239,7 +292,10 @@ async fn teardown(ctx: &Ctx, rec: &LinkRecord, force: bool) -> Result<()> {
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            log::warn!("could not send DHCPRELEASE for {} ({e}); the server frees it when it expires", l.ip);
+            log::warn!(
+                "could not send DHCPRELEASE for {} ({e}); the server frees it when it expires",
+                l.ip
+            );
         }
         lease::update(&ctx.store, |all| {
             all.retain(|x| !(x.interface == l.interface && x.mac == l.mac));
@@ -253,7 +309,10 @@ async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
     let recs = links::load(&ctx.store)?;
     let Some(rec) = recs.iter().find(|r| r.name == a.name && r.shim).cloned() else {
         if recs.iter().any(|r| r.name == a.name) {
-            return Err(Error::Usage(format!("{} is not a shim; remove it with `dhcpnet vlan del {}`", a.name, a.name)));
+            return Err(Error::Usage(format!(
+                "{} is not a shim; remove it with `dhcpnet vlan del {}`",
+                a.name, a.name
+            )));
         }
         if a.force {
             return links::delete_kind(&ctx.store, &a.name, true, Some(Kind::Macvlan)).await;

@@ -22,7 +22,10 @@ async fn add(ctx: &Ctx, a: VlanAddArgs) -> Result<()> {
 
 async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
     links::delete_kind(&ctx.store, &a.name, a.force, Some(Kind::Vlan)).await?;
-    let held = lease::load(&ctx.store)?.into_iter().filter(|l| l.interface == a.name).count();
+    let held = lease::load(&ctx.store)?
+        .into_iter()
+        .filter(|l| l.interface == a.name)
+        .count();
     if held > 0 {
         log::warn!(
             "{held} lease(s) recorded on {} remain; give them back with `dhcpnet release --interface {} --all` \
@@ -36,9 +39,14 @@ async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    let rows: Vec<LinkStatus> =
-        links::status(&ctx.store).await?.into_iter().filter(|s| s.record.kind == Kind::Vlan).collect();
-    output::emit(a.out.output, &rows, || status_table(&rows, "no VLAN links recorded"))
+    let rows: Vec<LinkStatus> = links::status(&ctx.store)
+        .await?
+        .into_iter()
+        .filter(|s| s.record.kind == Kind::Vlan)
+        .collect();
+    output::emit(a.out.output, &rows, || {
+        status_table(&rows, "no VLAN links recorded")
+    })
 }
 
 pub fn record_table(r: &LinkRecord) -> String {
@@ -57,7 +65,9 @@ pub fn status_table(rows: &[LinkStatus], empty: &str) -> String {
     if rows.is_empty() {
         return empty.into();
     }
-    let mut t = output::table(&["NAME", "KIND", "PARENT", "VID", "EXISTS", "UP", "STATE", "CREATED"]);
+    let mut t = output::table(&[
+        "NAME", "KIND", "PARENT", "VID", "EXISTS", "UP", "STATE", "CREATED",
+    ]);
     for s in rows {
         let r = &s.record;
         t.add_row(vec![

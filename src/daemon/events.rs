@@ -38,9 +38,17 @@ pub fn parse_event(line: &str) -> Option<Event> {
     if v.get("Type").and_then(Value::as_str) != Some("container") {
         return None;
     }
-    let action = v.get("Action").or_else(|| v.get("status")).and_then(Value::as_str)?.to_string();
+    let action = v
+        .get("Action")
+        .or_else(|| v.get("status"))
+        .and_then(Value::as_str)?
+        .to_string();
     let actor = v.get("Actor");
-    let id = actor.and_then(|a| a.get("ID")).or_else(|| v.get("id")).and_then(Value::as_str)?.to_string();
+    let id = actor
+        .and_then(|a| a.get("ID"))
+        .or_else(|| v.get("id"))
+        .and_then(Value::as_str)?
+        .to_string();
     let name = actor
         .and_then(|a| a.get("Attributes"))
         .and_then(|a| a.get("name"))
@@ -59,12 +67,19 @@ pub struct Container {
 }
 
 pub fn parse_inspect(json: &str) -> Vec<Container> {
-    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else { return Vec::new() };
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(|c| {
             let id = c.get("Id")?.as_str()?.to_string();
-            let name = c.get("Name").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_string();
+            let name = c
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
             let hostname = c
                 .pointer("/Config/Hostname")
                 .and_then(Value::as_str)
@@ -80,7 +95,12 @@ pub fn parse_inspect(json: &str) -> Vec<Container> {
                         .collect()
                 })
                 .unwrap_or_default();
-            Some(Container { id, name, hostname, macs })
+            Some(Container {
+                id,
+                name,
+                hostname,
+                macs,
+            })
         })
         .collect()
 }
@@ -99,7 +119,12 @@ pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
     leases
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.container.is_some() && !existing.iter().any(|(id, name)| owned_by(l, id, Some(name))))
+        .filter(|(_, l)| {
+            l.container.is_some()
+                && !existing
+                    .iter()
+                    .any(|(id, name)| owned_by(l, id, Some(name)))
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -137,10 +162,15 @@ impl Follower {
         loop {
             match self.engine_version().await {
                 Ok(v) => {
-                    log::warn!("Docker engine {v} reached: following container events (releases on removal, hostnames on start)");
+                    log::warn!(
+                        "Docker engine {v} reached: following container events (releases on removal, hostnames on start)"
+                    );
                     said_missing = false;
                     if let Err(e) = self.follow().await {
-                        log::warn!("stopped following Docker events: {e}; trying again in {} s", ENGINE_RETRY.as_secs());
+                        log::warn!(
+                            "stopped following Docker events: {e}; trying again in {} s",
+                            ENGINE_RETRY.as_secs()
+                        );
                     }
                 }
                 Err(e) => {
@@ -161,8 +191,15 @@ impl Follower {
         let mut child = self
             .cmd()
             .args([
-                "events", "--format", "{{json .}}", "--filter", "type=container", "--filter", "event=destroy",
-                "--filter", "event=start",
+                "events",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=destroy",
+                "--filter",
+                "event=start",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -172,8 +209,14 @@ impl Follower {
         // Events arriving while reconciling wait in the pipe.
         self.reconcile().await;
         let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.map_err(|e| format!("reading docker events: {e}"))? {
-            let Some(ev) = parse_event(&line) else { continue };
+        while let Some(line) = lines
+            .next_line()
+            .await
+            .map_err(|e| format!("reading docker events: {e}"))?
+        {
+            let Some(ev) = parse_event(&line) else {
+                continue;
+            };
             match ev.action.as_str() {
                 "destroy" => self.destroyed(&ev.id, ev.name.as_deref()).await,
                 "start" => self.started(&ev.id).await,
@@ -187,7 +230,12 @@ impl Follower {
     /// Release the leases of containers that no longer exist, and attach
     /// running containers to the leases of their MACs.
     async fn reconcile(&self) {
-        let out = match self.cmd().args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]).output().await {
+        let out = match self
+            .cmd()
+            .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+            .output()
+            .await
+        {
             Ok(o) if o.status.success() => o,
             _ => {
                 log::warn!("could not list containers; start-up reconciliation skipped");
@@ -196,13 +244,26 @@ impl Follower {
         };
         let existing: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect();
         let leases = lease::load(&self.shared.store).unwrap_or_default();
-        let gone: Vec<Lease> = orphans(&leases, &existing).into_iter().map(|i| leases[i].clone()).collect();
+        let gone: Vec<Lease> = orphans(&leases, &existing)
+            .into_iter()
+            .map(|i| leases[i].clone())
+            .collect();
         if !gone.is_empty() {
-            log::warn!("{} lease(s) belong to containers that no longer exist; releasing them", gone.len());
-            self.release(move |l| gone.iter().any(|g| g.mac == l.mac && g.interface == l.interface)).await;
+            log::warn!(
+                "{} lease(s) belong to containers that no longer exist; releasing them",
+                gone.len()
+            );
+            self.release(move |l| {
+                gone.iter()
+                    .any(|g| g.mac == l.mac && g.interface == l.interface)
+            })
+            .await;
         }
         // Member records of containers removed while the daemon was away.
         let recorded: Vec<String> = crate::network::load(&self.shared.store)
@@ -211,7 +272,10 @@ impl Follower {
             .flat_map(|n| n.members.into_iter().filter_map(|m| m.container))
             .collect();
         for c in recorded {
-            if !existing.iter().any(|(id, name)| *name == c || id.starts_with(&c) || c.starts_with(id.as_str())) {
+            if !existing
+                .iter()
+                .any(|(id, name)| *name == c || id.starts_with(&c) || c.starts_with(id.as_str()))
+            {
                 self.forget(&c).await;
             }
         }
@@ -224,7 +288,12 @@ impl Follower {
         match self.shared.release(pick).await {
             Ok(r) => {
                 for l in r {
-                    log::warn!("released {} ({}) of removed container {}", l.ip, l.mac, l.container.unwrap_or_default());
+                    log::warn!(
+                        "released {} ({}) of removed container {}",
+                        l.ip,
+                        l.mac,
+                        l.container.unwrap_or_default()
+                    );
                 }
             }
             Err(e) => log::error!("releasing the leases of a removed container: {e}"),
@@ -235,7 +304,8 @@ impl Follower {
         let leases = lease::load(&self.shared.store).unwrap_or_default();
         if leases.iter().any(|l| owned_by(l, id, name)) {
             let (id, name) = (id.to_string(), name.map(str::to_string));
-            self.release(move |l| owned_by(l, &id, name.as_deref())).await;
+            self.release(move |l| owned_by(l, &id, name.as_deref()))
+                .await;
         }
         self.forget(id).await;
     }
@@ -250,7 +320,11 @@ impl Follower {
         };
         match r {
             Ok(0) => {}
-            Ok(_) => log::info!("container {} is gone: forgotten in {}", crate::docker::short_id(id), crate::network::FILE),
+            Ok(_) => log::info!(
+                "container {} is gone: forgotten in {}",
+                crate::docker::short_id(id),
+                crate::network::FILE
+            ),
             Err(e) => log::error!(
                 "cannot forget removed container {} in {}: {e}; `dhcpnet rm {}` does it",
                 crate::docker::short_id(id),
@@ -267,19 +341,38 @@ impl Follower {
         if leases.is_empty() {
             return;
         }
-        let out = match self.cmd().args(["inspect", "--type", "container", id]).output().await {
+        let out = match self
+            .cmd()
+            .args(["inspect", "--type", "container", id])
+            .output()
+            .await
+        {
             Ok(o) if o.status.success() => o,
             _ => return,
         };
-        let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout)).into_iter().next() else { return };
-        let mine: Vec<Lease> = leases.into_iter().filter(|l| c.macs.contains(&l.mac)).collect();
+        let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .next()
+        else {
+            return;
+        };
+        let mine: Vec<Lease> = leases
+            .into_iter()
+            .filter(|l| c.macs.contains(&l.mac))
+            .collect();
         for l in mine {
             let renewed = match (&l.hostname, &c.hostname) {
                 (None, Some(h)) => {
                     let r = self.send_hostname(&l, h).await;
                     match &r {
-                        Some(_) => log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac),
-                        None => log::warn!("could not send the hostname {h} for {} ({}); the lease is unchanged", l.ip, l.mac),
+                        Some(_) => {
+                            log::info!("told the DHCP server that {} ({}) is {h}", l.ip, l.mac)
+                        }
+                        None => log::warn!(
+                            "could not send the hostname {h} for {} ({}); the lease is unchanged",
+                            l.ip,
+                            l.mac
+                        ),
                     }
                     r
                 }
@@ -292,7 +385,11 @@ impl Follower {
             // exchange (the renewal loop, a release): only what this knows is
             // written, on the record as it is now.
             let cid = c.id.clone();
-            match self.shared.update_leases(move |all| Ok(note_started(all, &l, &cid, renewed))).await {
+            match self
+                .shared
+                .update_leases(move |all| Ok(note_started(all, &l, &cid, renewed)))
+                .await
+            {
                 Ok(stale) => crate::cmd::renew::give_back(&stale).await,
                 Err(e) => log::error!("cannot record container {} on its lease: {e}", c.name),
             }
@@ -305,10 +402,16 @@ impl Follower {
         let mut id = l.identity();
         id.hostname = Some(hostname.to_string());
         let goal = match l.server_mac {
-            Some(server_mac) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+            Some(server_mac) => Goal::Renew {
+                ip: l.ip,
+                server_id: l.server_id,
+                server_mac,
+            },
             None => Goal::Rebind { ip: l.ip },
         };
-        let out = transport::run(&iface, &[Job { id, goal }], &self.opts, |_, _| {}).await.ok()?;
+        let out = transport::run(&iface, &[Job { id, goal }], &self.opts, |_, _| {})
+            .await
+            .ok()?;
         match out.into_iter().next()? {
             Outcome::Bound(b) => {
                 let mut n = l.renewed(&b, Utc::now());
@@ -325,15 +428,28 @@ impl Follower {
 /// `renewed` if that record is still the lease it renewed (else it is
 /// dropped: the renewal loop or a release got there first). Returns what the
 /// renewal bound that no record reflects, to be given back.
-pub fn note_started(all: &mut [Lease], was: &Lease, container: &str, renewed: Option<Lease>) -> Vec<Lease> {
+pub fn note_started(
+    all: &mut [Lease],
+    was: &Lease,
+    container: &str,
+    renewed: Option<Lease>,
+) -> Vec<Lease> {
     let stale = match renewed {
         Some(mut n) => {
             n.container = Some(container.to_string());
-            lease::apply_renewals(all, vec![lease::Renewal { was: was.clone(), new: n }])
+            lease::apply_renewals(
+                all,
+                vec![lease::Renewal {
+                    was: was.clone(),
+                    new: n,
+                }],
+            )
         }
         None => Vec::new(),
     };
-    if let Some(slot) = all.iter_mut().find(|o| o.mac == was.mac && o.interface == was.interface)
+    if let Some(slot) = all
+        .iter_mut()
+        .find(|o| o.mac == was.mac && o.interface == was.interface)
         && slot.container.is_none()
     {
         slot.container = Some(container.to_string());
@@ -348,8 +464,18 @@ mod tests {
     #[test]
     fn parses_docker_20_events() {
         let line = r#"{"status":"destroy","id":"abc123","from":"busybox","Type":"container","Action":"destroy","Actor":{"ID":"abc123","Attributes":{"image":"busybox","name":"web"}},"scope":"local","time":1,"timeNano":1}"#;
-        assert_eq!(parse_event(line), Some(Event { action: "destroy".into(), id: "abc123".into(), name: Some("web".into()) }));
-        assert_eq!(parse_event(r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"}}"#), None);
+        assert_eq!(
+            parse_event(line),
+            Some(Event {
+                action: "destroy".into(),
+                id: "abc123".into(),
+                name: Some("web".into())
+            })
+        );
+        assert_eq!(
+            parse_event(r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"}}"#),
+            None
+        );
         assert_eq!(parse_event("not json"), None);
         assert_eq!(parse_event(r#"{"Type":"container"}"#), None);
     }
@@ -388,7 +514,11 @@ mod tests {
         assert!(!owned_by(&with_container(Some("0123")), full, None));
         assert!(owned_by(&with_container(Some("web")), full, Some("web")));
         assert!(!owned_by(&with_container(None), full, Some("web")));
-        let leases = [with_container(Some("web")), with_container(None), with_container(Some("gone"))];
+        let leases = [
+            with_container(Some("web")),
+            with_container(None),
+            with_container(Some("gone")),
+        ];
         let existing = [(full.to_string(), "web".to_string())];
         assert_eq!(orphans(&leases, &existing), vec![2]);
     }
@@ -400,7 +530,9 @@ mod tests {
         // only the container added.
         let mut renewed = was.clone();
         renewed.obtained_at += chrono::Duration::seconds(50);
-        renewed.expires_at = renewed.expires_at.map(|e| e + chrono::Duration::seconds(50));
+        renewed.expires_at = renewed
+            .expires_at
+            .map(|e| e + chrono::Duration::seconds(50));
         let mut all = vec![renewed.clone()];
         assert!(note_started(&mut all, &was, "abc", None).is_empty());
         assert_eq!(all[0].obtained_at, renewed.obtained_at);
@@ -420,7 +552,10 @@ mod tests {
         // Unchanged meanwhile: the renewal (with its hostname) is recorded.
         let mut all = vec![was.clone()];
         assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
-        assert_eq!((all[0].obtained_at, all[0].hostname.as_deref()), (sent.obtained_at, Some("web-1")));
+        assert_eq!(
+            (all[0].obtained_at, all[0].hostname.as_deref()),
+            (sent.obtained_at, Some("web-1"))
+        );
         assert_eq!(all[0].container.as_deref(), Some("abc"));
         // Renewed by the loop meanwhile (same address): that record stays,
         // nothing is given back.
@@ -428,17 +563,26 @@ mod tests {
         newer.obtained_at += chrono::Duration::seconds(20);
         let mut all = vec![newer.clone()];
         assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
-        assert_eq!((all[0].obtained_at, all[0].hostname.clone()), (newer.obtained_at, None));
+        assert_eq!(
+            (all[0].obtained_at, all[0].hostname.clone()),
+            (newer.obtained_at, None)
+        );
         // Moved to another address meanwhile: the renewal's address is given back.
         let mut moved = newer.clone();
         moved.ip = std::net::Ipv4Addr::new(10, 0, 0, 9);
         let mut all = vec![moved.clone()];
-        assert_eq!(note_started(&mut all, &was, "abc", Some(sent.clone())).len(), 1);
+        assert_eq!(
+            note_started(&mut all, &was, "abc", Some(sent.clone())).len(),
+            1
+        );
         assert_eq!(all[0].ip, moved.ip);
         // Released meanwhile: no record comes back, the address is given back.
         let mut all: Vec<Lease> = vec![];
         let stale = note_started(&mut all, &was, "abc", Some(sent.clone()));
         assert!(all.is_empty());
-        assert_eq!(stale.iter().map(|l| l.ip).collect::<Vec<_>>(), vec![sent.ip]);
+        assert_eq!(
+            stale.iter().map(|l| l.ip).collect::<Vec<_>>(),
+            vec![sent.ip]
+        );
     }
 }

@@ -27,7 +27,11 @@ pub enum Parse {
 /// Parse one request from the start of `buf`.
 pub fn parse(buf: &[u8]) -> Parse {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > MAX_REQUEST { Parse::Bad("request headers too long".into()) } else { Parse::Incomplete };
+        return if buf.len() > MAX_REQUEST {
+            Parse::Bad("request headers too long".into())
+        } else {
+            Parse::Incomplete
+        };
     };
     let Ok(head) = std::str::from_utf8(&buf[..end]) else {
         return Parse::Bad("request headers are not UTF-8".into());
@@ -35,7 +39,8 @@ pub fn parse(buf: &[u8]) -> Parse {
     let mut lines = head.split("\r\n");
     let first = lines.next().unwrap_or_default();
     let mut parts = first.split(' ');
-    let (Some(method), Some(path), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(path), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Parse::Bad(format!("malformed request line {first:?}"));
     };
     if !version.starts_with("HTTP/1.") {
@@ -65,7 +70,12 @@ pub fn parse(buf: &[u8]) -> Parse {
         return Parse::Incomplete;
     }
     Parse::Done(
-        Request { method: method.to_string(), path: path.to_string(), body: buf[start..start + length].to_vec(), close },
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            body: buf[start..start + length].to_vec(),
+            close,
+        },
         start + length,
     )
 }
@@ -93,10 +103,19 @@ mod tests {
 
     #[test]
     fn whole_request_with_body() {
-        let raw = b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}extra";
+        let raw =
+            b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}extra";
         match parse(raw) {
             Parse::Done(r, n) => {
-                assert_eq!((r.method.as_str(), r.path.as_str(), r.body.as_slice(), r.close), ("POST", "/Plugin.Activate", &b"{}"[..], false));
+                assert_eq!(
+                    (
+                        r.method.as_str(),
+                        r.path.as_str(),
+                        r.body.as_slice(),
+                        r.close
+                    ),
+                    ("POST", "/Plugin.Activate", &b"{}"[..], false)
+                );
                 assert_eq!(n, raw.len() - 5);
             }
             p => panic!("{p:?}"),
@@ -129,14 +148,22 @@ mod tests {
             b"POST /x HTTP/1.1\r\nno colon\r\n\r\n",
             b"POST /x HTTP/1.1\r\n\xff: 1\r\n\r\n",
         ] {
-            assert!(matches!(parse(raw), Parse::Bad(_)), "{:?}", String::from_utf8_lossy(raw));
+            assert!(
+                matches!(parse(raw), Parse::Bad(_)),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
         }
         assert!(matches!(parse(&vec![b'a'; MAX_REQUEST + 1]), Parse::Bad(_)));
     }
 
     #[test]
     fn response_has_length_and_json() {
-        let r = String::from_utf8(response(200, &serde_json::json!({"Implements": ["IpamDriver"]}))).unwrap();
+        let r = String::from_utf8(response(
+            200,
+            &serde_json::json!({"Implements": ["IpamDriver"]}),
+        ))
+        .unwrap();
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(r.contains("Content-Length: 29\r\n"), "{r}");
         assert!(r.ends_with("\r\n\r\n{\"Implements\":[\"IpamDriver\"]}"));

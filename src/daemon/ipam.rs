@@ -46,10 +46,12 @@ pub fn route(path: &str) -> Option<Call> {
 pub fn fixed_answer(c: Call) -> Option<Value> {
     match c {
         Call::Activate => Some(json!({"Implements": ["IpamDriver"]})),
-        Call::Capabilities => Some(json!({"RequiresMACAddress": true, "RequiresRequestReplay": false})),
-        Call::AddressSpaces => {
-            Some(json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE}))
+        Call::Capabilities => {
+            Some(json!({"RequiresMACAddress": true, "RequiresRequestReplay": false}))
         }
+        Call::AddressSpaces => Some(
+            json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE}),
+        ),
         _ => None,
     }
 }
@@ -87,8 +89,13 @@ pub struct ReleaseAddressRequest {
 }
 
 pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8], call: &str) -> Result<T, String> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { body };
-    serde_json::from_slice(body).map_err(|e| format!("dhcpnet could not read the engine's {call} request ({e})"))
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| format!("dhcpnet could not read the engine's {call} request ({e})"))
 }
 
 /// An IPv4 network in CIDR form, normalised to its network address.
@@ -100,14 +107,29 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn new(ip: Ipv4Addr, prefix: u8) -> Cidr {
-        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
-        Cidr { net: Ipv4Addr::from(u32::from(ip) & mask), prefix }
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - prefix as u32)
+        };
+        Cidr {
+            net: Ipv4Addr::from(u32::from(ip) & mask),
+            prefix,
+        }
     }
 
     pub fn parse(s: &str) -> Result<Cidr, String> {
-        let (ip, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a subnet like 192.168.1.0/24"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s:?} is not an IPv4 subnet like 192.168.1.0/24"))?;
-        let prefix: u8 = p.parse().ok().filter(|&p| p <= 32).ok_or_else(|| format!("{s:?} has a bad prefix length"))?;
+        let (ip, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a subnet like 192.168.1.0/24"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IPv4 subnet like 192.168.1.0/24"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|&p| p <= 32)
+            .ok_or_else(|| format!("{s:?} has a bad prefix length"))?;
         Ok(Cidr::new(ip, prefix))
     }
 
@@ -117,7 +139,11 @@ impl Cidr {
 
     /// The first usable host address (the network address plus one).
     pub fn first_usable(&self) -> Ipv4Addr {
-        if self.prefix >= 31 { self.net } else { Ipv4Addr::from(u32::from(self.net) + 1) }
+        if self.prefix >= 31 {
+            self.net
+        } else {
+            Ipv4Addr::from(u32::from(self.net) + 1)
+        }
     }
 }
 
@@ -139,33 +165,52 @@ pub struct PoolId {
 
 impl PoolId {
     pub fn encode(&self) -> String {
-        format!("dhcpnet:{}:{}:{}", self.iface, self.subnet, self.router.map(|r| r.to_string()).unwrap_or_default())
+        format!(
+            "dhcpnet:{}:{}:{}",
+            self.iface,
+            self.subnet,
+            self.router.map(|r| r.to_string()).unwrap_or_default()
+        )
     }
 
     pub fn decode(s: &str) -> Result<PoolId, String> {
         let bad = || {
-            format!("the pool {s:?} was not made by this dhcpnet; recreate the network with `docker network create --ipam-driver dhcpnet ...`")
+            format!(
+                "the pool {s:?} was not made by this dhcpnet; recreate the network with `docker network create --ipam-driver dhcpnet ...`"
+            )
         };
         let mut p = s.split(':');
         if p.next() != Some("dhcpnet") {
             return Err(bad());
         }
-        let (Some(iface), Some(subnet), Some(router), None) = (p.next(), p.next(), p.next(), p.next()) else {
+        let (Some(iface), Some(subnet), Some(router), None) =
+            (p.next(), p.next(), p.next(), p.next())
+        else {
             return Err(bad());
         };
         let subnet = Cidr::parse(subnet).map_err(|_| bad())?;
-        let router = if router.is_empty() { None } else { Some(router.parse().map_err(|_| bad())?) };
+        let router = if router.is_empty() {
+            None
+        } else {
+            Some(router.parse().map_err(|_| bad())?)
+        };
         if iface.is_empty() {
             return Err(bad());
         }
-        Ok(PoolId { iface: iface.to_string(), subnet, router })
+        Ok(PoolId {
+            iface: iface.to_string(),
+            subnet,
+            router,
+        })
     }
 
     /// The gateway the engine gives the network when `--gateway` was not
     /// passed: the DHCP server's router when it is in the subnet, else the
     /// first usable address.
     pub fn gateway(&self) -> Ipv4Addr {
-        self.router.filter(|r| self.subnet.contains(*r)).unwrap_or_else(|| self.subnet.first_usable())
+        self.router
+            .filter(|r| self.subnet.contains(*r))
+            .unwrap_or_else(|| self.subnet.first_usable())
     }
 }
 
@@ -178,8 +223,9 @@ pub struct Offered {
 
 /// `PARENT.VID` with VID in 1..=4094, the way VLAN links are named.
 pub fn vlan_name(name: &str) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(base, vid)| !base.is_empty() && vid.parse::<u16>().is_ok_and(|v| (1..=4094).contains(&v)))
+    name.rsplit_once('.').is_some_and(|(base, vid)| {
+        !base.is_empty() && vid.parse::<u16>().is_ok_and(|v| (1..=4094).contains(&v))
+    })
 }
 
 pub const STP_MESSAGE: &str = "is a VLAN interface: a VLAN link that was just created may carry no traffic \
@@ -200,13 +246,21 @@ pub fn decide_pool(
             "no DHCP server answered on {iface}, so dhcpnet cannot discover the subnet: check that \
              {iface} is the interface on the DHCP server's LAN, or pass --subnet and --gateway"
         )),
-        (None, Some(o)) => Ok(PoolId { iface: iface.into(), subnet: o.subnet, router: o.router }),
+        (None, Some(o)) => Ok(PoolId {
+            iface: iface.into(),
+            subnet: o.subnet,
+            router: o.router,
+        }),
         (Some(want), Some(o)) if want != o.subnet => Err(format!(
             "the DHCP server on {iface} hands out addresses in {}, not in {want}: pass --subnet {} \
              (or choose the interface of the LAN that {want} belongs to)",
             o.subnet, o.subnet
         )),
-        (Some(want), o) => Ok(PoolId { iface: iface.into(), subnet: want, router: o.and_then(|o| o.router) }),
+        (Some(want), o) => Ok(PoolId {
+            iface: iface.into(),
+            subnet: want,
+            router: o.and_then(|o| o.router),
+        }),
     }
 }
 
@@ -230,7 +284,10 @@ impl Discoveries {
     /// A discovery without --subnet on `iface` at `now`: the subnet handed
     /// out just before, if this is the engine asking again.
     pub fn asked_again(&self, iface: &str, now: Instant) -> Option<Cidr> {
-        self.pending.get(iface).filter(|(_, at)| now.duration_since(*at) < REASK_WINDOW).map(|(c, _)| *c)
+        self.pending
+            .get(iface)
+            .filter(|(_, at)| now.duration_since(*at) < REASK_WINDOW)
+            .map(|(c, _)| *c)
     }
 
     pub fn handed_out(&mut self, iface: &str, subnet: Cidr, now: Instant) {
@@ -248,7 +305,9 @@ impl Discoveries {
 }
 
 pub fn refused_discovery(iface: &str, subnet: Cidr) -> String {
-    REFUSED_DISCOVERY.replace("{iface}", iface).replace("{subnet}", &subnet.to_string())
+    REFUSED_DISCOVERY
+        .replace("{iface}", iface)
+        .replace("{subnet}", &subnet.to_string())
 }
 
 /// What a RequestAddress asks for.
@@ -257,12 +316,18 @@ pub enum AddressAsk {
     /// The network's gateway (`requested`: the one passed with --gateway).
     Gateway { requested: Option<Ipv4Addr> },
     /// A lease for a container's MAC, optionally a given address (--ip).
-    Lease { mac: crate::net::mac::Mac, requested: Option<Ipv4Addr> },
+    Lease {
+        mac: crate::net::mac::Mac,
+        requested: Option<Ipv4Addr>,
+    },
 }
 
 /// An address as the engine sends it: `A.B.C.D` or `A.B.C.D/N`.
 pub fn parse_address(s: &str) -> Result<Ipv4Addr, String> {
-    s.split('/').next().and_then(|a| a.parse().ok()).ok_or_else(|| format!("{s:?} is not an IPv4 address"))
+    s.split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("{s:?} is not an IPv4 address"))
 }
 
 pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, String> {
@@ -272,7 +337,10 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
     } else {
         let ip = parse_address(&r.address)?;
         if !pool.subnet.contains(ip) {
-            return Err(format!("{ip} is not in the network's subnet {}", pool.subnet));
+            return Err(format!(
+                "{ip} is not in the network's subnet {}",
+                pool.subnet
+            ));
         }
         Some(ip)
     };
@@ -285,7 +353,8 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
              per MAC, and asks for it in its capabilities: restart the Docker engine so it reads them again"
         ));
     };
-    let mac = crate::net::mac::Mac::parse_unicast(mac).map_err(|e| format!("the engine's MAC address: {e}"))?;
+    let mac = crate::net::mac::Mac::parse_unicast(mac)
+        .map_err(|e| format!("the engine's MAC address: {e}"))?;
     Ok(AddressAsk::Lease { mac, requested })
 }
 
@@ -302,16 +371,29 @@ mod tests {
     use super::*;
 
     fn pool() -> PoolId {
-        PoolId { iface: "eth0".into(), subnet: Cidr::parse("10.77.0.0/24").unwrap(), router: Some("10.77.0.1".parse().unwrap()) }
+        PoolId {
+            iface: "eth0".into(),
+            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            router: Some("10.77.0.1".parse().unwrap()),
+        }
     }
 
     #[test]
     fn routes_and_fixed_answers() {
         assert_eq!(route("/Plugin.Activate"), Some(Call::Activate));
-        assert_eq!(route("/IpamDriver.ReleaseAddress"), Some(Call::ReleaseAddress));
+        assert_eq!(
+            route("/IpamDriver.ReleaseAddress"),
+            Some(Call::ReleaseAddress)
+        );
         assert_eq!(route("/NetworkDriver.CreateNetwork"), None);
-        assert_eq!(fixed_answer(Call::Activate).unwrap(), json!({"Implements": ["IpamDriver"]}));
-        assert_eq!(fixed_answer(Call::Capabilities).unwrap()["RequiresMACAddress"], true);
+        assert_eq!(
+            fixed_answer(Call::Activate).unwrap(),
+            json!({"Implements": ["IpamDriver"]})
+        );
+        assert_eq!(
+            fixed_answer(Call::Capabilities).unwrap()["RequiresMACAddress"],
+            true
+        );
         assert!(fixed_answer(Call::RequestPool).is_none());
     }
 
@@ -320,49 +402,95 @@ mod tests {
         let p = pool();
         assert_eq!(p.encode(), "dhcpnet:eth0:10.77.0.0/24:10.77.0.1");
         assert_eq!(PoolId::decode(&p.encode()).unwrap(), p);
-        let q = PoolId { router: None, ..pool() };
+        let q = PoolId {
+            router: None,
+            ..pool()
+        };
         assert_eq!(PoolId::decode(&q.encode()).unwrap(), q);
-        for bad in ["", "LocalDefault/10.0.0.0/8", "dhcpnet:eth0:10.77.0.0/24", "dhcpnet::10.0.0.0/8:", "dhcpnet:e:x:", "dhcpnet:e:10.0.0.0/8:zz"] {
+        for bad in [
+            "",
+            "LocalDefault/10.0.0.0/8",
+            "dhcpnet:eth0:10.77.0.0/24",
+            "dhcpnet::10.0.0.0/8:",
+            "dhcpnet:e:x:",
+            "dhcpnet:e:10.0.0.0/8:zz",
+        ] {
             assert!(PoolId::decode(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn cidr_parsing_normalises() {
-        assert_eq!(Cidr::parse("10.77.0.9/24").unwrap().to_string(), "10.77.0.0/24");
+        assert_eq!(
+            Cidr::parse("10.77.0.9/24").unwrap().to_string(),
+            "10.77.0.0/24"
+        );
         assert!(Cidr::parse("10.77.0.0").is_err());
         assert!(Cidr::parse("10.77.0.0/33").is_err());
         assert!(Cidr::parse("fe80::/64").is_err());
-        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().first_usable(), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            Cidr::parse("10.0.0.0/8").unwrap().first_usable(),
+            Ipv4Addr::new(10, 0, 0, 1)
+        );
     }
 
     #[test]
     fn gateway_is_the_router_else_the_first_usable_address() {
         assert_eq!(pool().gateway(), Ipv4Addr::new(10, 77, 0, 1));
-        let p = PoolId { router: Some("192.168.9.1".parse().unwrap()), subnet: Cidr::parse("10.77.0.0/24").unwrap(), ..pool() };
+        let p = PoolId {
+            router: Some("192.168.9.1".parse().unwrap()),
+            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            ..pool()
+        };
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 1));
-        let p = PoolId { router: Some("10.77.0.254".parse().unwrap()), ..pool() };
+        let p = PoolId {
+            router: Some("10.77.0.254".parse().unwrap()),
+            ..pool()
+        };
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 254));
     }
 
     #[test]
     fn vlan_names() {
         assert!(vlan_name("eth0.10") && vlan_name("enp3s0.4094") && vlan_name("a.b.1"));
-        assert!(!vlan_name("eth0") && !vlan_name("eth0.0") && !vlan_name("eth0.4095") && !vlan_name(".10") && !vlan_name("eth0.x"));
+        assert!(
+            !vlan_name("eth0")
+                && !vlan_name("eth0.0")
+                && !vlan_name("eth0.4095")
+                && !vlan_name(".10")
+                && !vlan_name("eth0.x")
+        );
     }
 
     #[test]
     fn pool_rules() {
-        let offer = Offered { subnet: Cidr::parse("10.77.0.0/24").unwrap(), router: Some("10.77.0.1".parse().unwrap()) };
+        let offer = Offered {
+            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            router: Some("10.77.0.1".parse().unwrap()),
+        };
         let want = Cidr::parse("10.77.0.0/24").ok();
-        assert_eq!(decide_pool("eth0", None, false, Some(&offer)).unwrap(), pool());
-        assert_eq!(decide_pool("eth0", want, false, Some(&offer)).unwrap(), pool());
-        let e = decide_pool("eth0", Cidr::parse("10.9.0.0/16").ok(), false, Some(&offer)).unwrap_err();
-        assert!(e.contains("10.77.0.0/24, not in 10.9.0.0/16") && e.contains("--subnet 10.77.0.0/24"), "{e}");
+        assert_eq!(
+            decide_pool("eth0", None, false, Some(&offer)).unwrap(),
+            pool()
+        );
+        assert_eq!(
+            decide_pool("eth0", want, false, Some(&offer)).unwrap(),
+            pool()
+        );
+        let e =
+            decide_pool("eth0", Cidr::parse("10.9.0.0/16").ok(), false, Some(&offer)).unwrap_err();
+        assert!(
+            e.contains("10.77.0.0/24, not in 10.9.0.0/16") && e.contains("--subnet 10.77.0.0/24"),
+            "{e}"
+        );
         let e = decide_pool("eth0.10", None, true, Some(&offer)).unwrap_err();
         assert!(e.contains("spanning tree") && e.contains("--subnet"), "{e}");
         assert!(decide_pool("eth0.10", want, true, Some(&offer)).is_ok());
-        assert!(decide_pool("eth0", None, false, None).unwrap_err().contains("pass --subnet"));
+        assert!(
+            decide_pool("eth0", None, false, None)
+                .unwrap_err()
+                .contains("pass --subnet")
+        );
         // A server that does not answer now does not block a network the user described.
         assert_eq!(decide_pool("eth0", want, false, None).unwrap().router, None);
     }
@@ -380,42 +508,96 @@ mod tests {
         d.accepted("eth0");
         assert_eq!(d.asked_again("eth0", t0 + Duration::from_secs(1)), None);
         let m = refused_discovery("eth0", c);
-        assert!(m.contains("--subnet 10.77.0.0/24") && m.contains("dhcpnet create") && m.contains("route"), "{m}");
+        assert!(
+            m.contains("--subnet 10.77.0.0/24")
+                && m.contains("dhcpnet create")
+                && m.contains("route"),
+            "{m}"
+        );
     }
 
     #[test]
     fn address_requests() {
         let mut opts = HashMap::new();
         opts.insert(MAC_OPTION.to_string(), "02:42:0a:4d:00:07".to_string());
-        let r = AddressRequest { pool_id: pool().encode(), address: String::new(), options: Some(opts.clone()) };
+        let r = AddressRequest {
+            pool_id: pool().encode(),
+            address: String::new(),
+            options: Some(opts.clone()),
+        };
         assert_eq!(
             address_ask(&r, &pool()).unwrap(),
-            AddressAsk::Lease { mac: crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7]), requested: None }
+            AddressAsk::Lease {
+                mac: crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7]),
+                requested: None
+            }
         );
-        let r = AddressRequest { address: "10.77.0.99".into(), options: Some(opts.clone()), ..r };
-        assert!(matches!(address_ask(&r, &pool()).unwrap(), AddressAsk::Lease { requested: Some(ip), .. } if ip == Ipv4Addr::new(10, 77, 0, 99)));
-        let r = AddressRequest { address: "10.9.0.99".into(), options: Some(opts), ..r };
-        assert!(address_ask(&r, &pool()).unwrap_err().contains("not in the network's subnet"));
-        let r = AddressRequest { address: String::new(), options: None, ..r };
-        assert!(address_ask(&r, &pool()).unwrap_err().contains("no MAC address"));
+        let r = AddressRequest {
+            address: "10.77.0.99".into(),
+            options: Some(opts.clone()),
+            ..r
+        };
+        assert!(
+            matches!(address_ask(&r, &pool()).unwrap(), AddressAsk::Lease { requested: Some(ip), .. } if ip == Ipv4Addr::new(10, 77, 0, 99))
+        );
+        let r = AddressRequest {
+            address: "10.9.0.99".into(),
+            options: Some(opts),
+            ..r
+        };
+        assert!(
+            address_ask(&r, &pool())
+                .unwrap_err()
+                .contains("not in the network's subnet")
+        );
+        let r = AddressRequest {
+            address: String::new(),
+            options: None,
+            ..r
+        };
+        assert!(
+            address_ask(&r, &pool())
+                .unwrap_err()
+                .contains("no MAC address")
+        );
         let mut g = HashMap::new();
         g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());
-        let r = AddressRequest { options: Some(g), ..r };
-        assert_eq!(address_ask(&r, &pool()).unwrap(), AddressAsk::Gateway { requested: None });
-        assert_eq!(parse_address("10.77.0.5/24"), Ok(Ipv4Addr::new(10, 77, 0, 5)));
+        let r = AddressRequest {
+            options: Some(g),
+            ..r
+        };
+        assert_eq!(
+            address_ask(&r, &pool()).unwrap(),
+            AddressAsk::Gateway { requested: None }
+        );
+        assert_eq!(
+            parse_address("10.77.0.5/24"),
+            Ok(Ipv4Addr::new(10, 77, 0, 5))
+        );
         assert!(parse_address("fe80::1").is_err());
-        assert_eq!(address_answer(Ipv4Addr::new(10, 77, 0, 5), 24), json!({"Address": "10.77.0.5/24", "Data": {}}));
+        assert_eq!(
+            address_answer(Ipv4Addr::new(10, 77, 0, 5), 24),
+            json!({"Address": "10.77.0.5/24", "Data": {}})
+        );
     }
 
     #[test]
     fn requests_decode_from_the_engine_json() {
         let body = br#"{"AddressSpace":"dhcpnet-local","Pool":"","SubPool":"","Options":{"dhcp_interface":"eth0"},"V6":false}"#;
         let r: PoolRequest = decode(body, "RequestPool").unwrap();
-        assert_eq!(r.options.unwrap().get(INTERFACE_OPTION).map(String::as_str), Some("eth0"));
+        assert_eq!(
+            r.options.unwrap().get(INTERFACE_OPTION).map(String::as_str),
+            Some("eth0")
+        );
         let r: PoolRequest = decode(b"", "RequestPool").unwrap();
         assert!(r.pool.is_empty());
-        let r: ReleaseAddressRequest = decode(br#"{"PoolID":"x","Address":"10.0.0.1"}"#, "ReleaseAddress").unwrap();
+        let r: ReleaseAddressRequest =
+            decode(br#"{"PoolID":"x","Address":"10.0.0.1"}"#, "ReleaseAddress").unwrap();
         assert_eq!(r.address, "10.0.0.1");
-        assert!(decode::<PoolRequest>(b"{nope", "RequestPool").unwrap_err().contains("could not read"));
+        assert!(
+            decode::<PoolRequest>(b"{nope", "RequestPool")
+                .unwrap_err()
+                .contains("could not read")
+        );
     }
 }

@@ -40,15 +40,24 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(store: Store) -> Shared {
-        Shared { store, gate: tokio::sync::Mutex::new(()) }
+        Shared {
+            store,
+            gate: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// DHCPRELEASE the picked leases and forget them (`release_leases`,
     /// which holds the lock across its sends, on a thread of its own).
-    pub async fn release(&self, pick: impl Fn(&Lease) -> bool + Send + 'static) -> Result<Vec<Lease>> {
-        let ctx = crate::cmd::Ctx { store: self.store.clone() };
+    pub async fn release(
+        &self,
+        pick: impl Fn(&Lease) -> bool + Send + 'static,
+    ) -> Result<Vec<Lease>> {
+        let ctx = crate::cmd::Ctx {
+            store: self.store.clone(),
+        };
         let _gate = self.gate.lock().await;
-        own_thread(move || async move { crate::cmd::release::release_leases(&ctx, pick).await }).await
+        own_thread(move || async move { crate::cmd::release::release_leases(&ctx, pick).await })
+            .await
     }
 
     /// Change the records (`lease::update`) off this thread.
@@ -64,7 +73,9 @@ impl Shared {
 
 /// Run `f`, which may wait for the state directory's lock, on the blocking
 /// pool: the daemon's thread goes on serving meanwhile.
-pub async fn off_thread<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+pub async fn off_thread<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R> + Send + 'static,
+) -> Result<R> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Other(format!("internal: a record update did not finish: {e}")))?
@@ -99,7 +110,10 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let store = Store::new(d.path());
         let held = store.lock().expect("lock");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async {
             let s1 = store.clone();
@@ -114,11 +128,21 @@ mod tests {
             for _ in 0..20 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            assert!(start.elapsed() < Duration::from_millis(1500), "the thread was stalled: {:?}", start.elapsed());
-            assert!(!a.is_finished() && !b.is_finished(), "took a lock that is held");
+            assert!(
+                start.elapsed() < Duration::from_millis(1500),
+                "the thread was stalled: {:?}",
+                start.elapsed()
+            );
+            assert!(
+                !a.is_finished() && !b.is_finished(),
+                "took a lock that is held"
+            );
             let freed = Instant::now();
             drop(held);
-            let (ta, tb) = (a.await.expect("join").expect("lock a"), b.await.expect("join").expect("lock b"));
+            let (ta, tb) = (
+                a.await.expect("join").expect("lock a"),
+                b.await.expect("join").expect("lock b"),
+            );
             assert!(ta >= freed && tb >= freed);
         });
     }

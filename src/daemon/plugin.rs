@@ -36,7 +36,11 @@ pub struct Plugin {
 /// Bind the socket, refusing to take it from a plugin that is serving.
 pub async fn bind(path: &Path) -> Result<UnixListener> {
     let fail = |what: &str, e: std::io::Error| {
-        Error::from_os(&format!("{what} the plugin socket {}", path.display()), e, "root (to write /run/docker/plugins)")
+        Error::from_os(
+            &format!("{what} the plugin socket {}", path.display()),
+            e,
+            "root (to write /run/docker/plugins)",
+        )
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
@@ -61,7 +65,10 @@ pub async fn serve(shared: Rc<Shared>, listener: UnixListener, opts: Options) ->
         probe_timeout: Duration::from_secs(8),
     });
     loop {
-        let (stream, _) = listener.accept().await.map_err(|e| Error::Other(format!("accepting on the plugin socket: {e}")))?;
+        let (stream, _) = listener
+            .accept()
+            .await
+            .map_err(|e| Error::Other(format!("accepting on the plugin socket: {e}")))?;
         let p = plugin.clone();
         tokio::task::spawn_local(async move {
             if let Err(e) = connection(&p, stream).await {
@@ -84,7 +91,11 @@ async fn connection(p: &Plugin, mut s: UnixStream) -> std::io::Result<()> {
                 buf.extend_from_slice(&chunk[..n]);
             }
             Parse::Bad(msg) => {
-                s.write_all(&http::response(400, &ipam::error(format!("dhcpnet plugin: {msg}")))).await?;
+                s.write_all(&http::response(
+                    400,
+                    &ipam::error(format!("dhcpnet plugin: {msg}")),
+                ))
+                .await?;
                 return Ok(());
             }
             Parse::Done(req, used) => {
@@ -102,12 +113,22 @@ async fn connection(p: &Plugin, mut s: UnixStream) -> std::io::Result<()> {
 impl Plugin {
     async fn handle(&self, req: &http::Request) -> (u16, Value) {
         let Some(call) = ipam::route(&req.path) else {
-            return (404, ipam::error(format!("dhcpnet implements the IPAM driver API only; {} is not part of it", req.path)));
+            return (
+                404,
+                ipam::error(format!(
+                    "dhcpnet implements the IPAM driver API only; {} is not part of it",
+                    req.path
+                )),
+            );
         };
         if req.method != "POST" {
             return (405, ipam::error("use POST"));
         }
-        log::debug!("plugin: {} {}", req.path, String::from_utf8_lossy(&req.body));
+        log::debug!(
+            "plugin: {} {}",
+            req.path,
+            String::from_utf8_lossy(&req.body)
+        );
         if let Some(v) = ipam::fixed_answer(call) {
             return (200, v);
         }
@@ -133,7 +154,9 @@ impl Plugin {
     async fn request_pool(&self, body: &[u8]) -> std::result::Result<Value, String> {
         let r: ipam::PoolRequest = ipam::decode(body, "RequestPool")?;
         if r.v6 {
-            return Err("dhcpnet hands out IPv4 addresses only: create the network without --ipv6".into());
+            return Err(
+                "dhcpnet hands out IPv4 addresses only: create the network without --ipv6".into(),
+            );
         }
         if !r.sub_pool.is_empty() {
             return Err(format!(
@@ -149,7 +172,11 @@ impl Plugin {
                 ipam::INTERFACE_OPTION
             ));
         };
-        let requested = if r.pool.is_empty() { None } else { Some(Cidr::parse(&r.pool)?) };
+        let requested = if r.pool.is_empty() {
+            None
+        } else {
+            Some(Cidr::parse(&r.pool)?)
+        };
         let again = self.discoveries.borrow().asked_again(name, Instant::now());
         if let (None, Some(prev)) = (requested, again) {
             return Err(ipam::refused_discovery(name, prev));
@@ -166,18 +193,29 @@ impl Plugin {
         };
         let pool = ipam::decide_pool(name, requested, vlan, offer.as_ref())?;
         if requested.is_none() {
-            self.discoveries.borrow_mut().handed_out(name, pool.subnet, Instant::now());
+            self.discoveries
+                .borrow_mut()
+                .handed_out(name, pool.subnet, Instant::now());
         } else if offer.is_none() {
-            log::warn!("no answer from a DHCP server on {name} (or a VLAN interface); accepting the subnet {} as given", pool.subnet);
+            log::warn!(
+                "no answer from a DHCP server on {name} (or a VLAN interface); accepting the subnet {} as given",
+                pool.subnet
+            );
         }
         Ok(ipam::pool_answer(&pool))
     }
 
     async fn probe(&self, iface: &Interface) -> std::result::Result<Option<Offered>, String> {
         let id = Identity::new(Mac::random_local());
-        let offers = transport::probe(iface, &id, self.probe_timeout, Duration::from_millis(200), true)
-            .await
-            .map_err(|e| e.to_string())?;
+        let offers = transport::probe(
+            iface,
+            &id,
+            self.probe_timeout,
+            Duration::from_millis(200),
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(offers.first().map(|o| Offered {
             subnet: Cidr::new(o.params.ip, o.params.prefix_len),
             router: o.params.gateway,
@@ -185,7 +223,9 @@ impl Plugin {
     }
 
     fn ctx(&self) -> Ctx {
-        Ctx { store: self.shared.store.clone() }
+        Ctx {
+            store: self.shared.store.clone(),
+        }
     }
 
     async fn request_address(&self, body: &[u8]) -> std::result::Result<Value, String> {
@@ -194,25 +234,48 @@ impl Plugin {
         match ipam::address_ask(&r, &pool)? {
             AddressAsk::Gateway { requested } => {
                 self.discoveries.borrow_mut().accepted(&pool.iface);
-                Ok(ipam::address_answer(requested.unwrap_or_else(|| pool.gateway()), pool.subnet.prefix))
+                Ok(ipam::address_answer(
+                    requested.unwrap_or_else(|| pool.gateway()),
+                    pool.subnet.prefix,
+                ))
             }
             AddressAsk::Lease { mac, requested } => self.lease(&pool, mac, requested).await,
         }
     }
 
-    async fn lease(&self, pool: &PoolId, mac: Mac, requested: Option<Ipv4Addr>) -> std::result::Result<Value, String> {
+    async fn lease(
+        &self,
+        pool: &PoolId,
+        mac: Mac,
+        requested: Option<Ipv4Addr>,
+    ) -> std::result::Result<Value, String> {
         let iface = Interface::lookup(&pool.iface).map_err(|e| e.to_string())?;
-        let place = Place { iface, network: None };
+        let place = Place {
+            iface,
+            network: None,
+        };
         let (ctx, opts) = (self.ctx(), self.opts.clone());
         // The exchange (up to --timeout) and its record run on a thread of
         // their own: other calls, releases and renewals go on meanwhile.
         let (granted, failed) = super::own_thread(move || async move {
-            crate::cmd::lease::acquire(&ctx, &place, vec![Identity::new(mac)], requested, &opts, false).await
+            crate::cmd::lease::acquire(
+                &ctx,
+                &place,
+                vec![Identity::new(mac)],
+                requested,
+                &opts,
+                false,
+            )
+            .await
         })
         .await
         .map_err(|e| e.to_string())?;
         let Some(l) = granted.into_iter().next() else {
-            let e = failed.into_iter().next().map(|(_, e)| e.to_string()).unwrap_or_default();
+            let e = failed
+                .into_iter()
+                .next()
+                .map(|(_, e)| e.to_string())
+                .unwrap_or_default();
             return Err(format!("no lease for {mac} on {}: {e}", pool.iface));
         };
         let wrong = if let Some(want) = requested.filter(|w| *w != l.ip) {
@@ -235,7 +298,11 @@ impl Plugin {
         };
         if let Some(msg) = wrong {
             let (ip, ifn) = (l.ip, l.interface.clone());
-            if let Err(e) = self.shared.release(move |x| x.ip == ip && x.interface == ifn).await {
+            if let Err(e) = self
+                .shared
+                .release(move |x| x.ip == ip && x.interface == ifn)
+                .await
+            {
                 log::error!("could not give back {ip}: {e}");
             }
             return Err(msg);
@@ -255,12 +322,18 @@ impl Plugin {
             .any(|l| l.ip == ip && l.interface == pool.iface);
         if !held {
             // The gateway, or a lease already released (e.g. by the event follower).
-            log::debug!("plugin: no lease for {ip} on {}; nothing to release", pool.iface);
+            log::debug!(
+                "plugin: no lease for {ip} on {}; nothing to release",
+                pool.iface
+            );
             return Ok(json!({}));
         }
         let ifn = pool.iface.clone();
-        let released =
-            self.shared.release(move |l| l.ip == ip && l.interface == ifn).await.map_err(|e| format!("could not release {ip}: {e}"))?;
+        let released = self
+            .shared
+            .release(move |l| l.ip == ip && l.interface == ifn)
+            .await
+            .map_err(|e| format!("could not release {ip}: {e}"))?;
         for l in &released {
             log::info!("plugin: released {} ({}) to {}", l.ip, l.mac, l.server_id);
         }

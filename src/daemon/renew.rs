@@ -32,7 +32,9 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
     let mut watch = match Watch::new(shared.store.dir(), FILE) {
         Ok(w) => Some(w),
         Err(e) => {
-            log::warn!("{e}; leases added by other dhcpnet processes are seen at the next deadline");
+            log::warn!(
+                "{e}; leases added by other dhcpnet processes are seen at the next deadline"
+            );
             None
         }
     };
@@ -50,11 +52,19 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
         let now = Utc::now();
         let plan = schedule::plan(&leases, &backoff, now);
         if first {
-            log::info!("holding {} lease(s); {} due now", leases.len(), plan.due.len());
+            log::info!(
+                "holding {} lease(s); {} due now",
+                leases.len(),
+                plan.due.len()
+            );
             first = false;
         }
         if !plan.due.is_empty() {
-            let due: Vec<(Lease, Action)> = plan.due.iter().map(|&(i, a)| (leases[i].clone(), a)).collect();
+            let due: Vec<(Lease, Action)> = plan
+                .due
+                .iter()
+                .map(|&(i, a)| (leases[i].clone(), a))
+                .collect();
             attend(shared, due, &opts, &mut backoff).await;
             continue;
         }
@@ -85,7 +95,11 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
 
 fn goal(l: &Lease, a: Action) -> Goal {
     match (a, l.server_mac) {
-        (Action::Renew, Some(server_mac)) => Goal::Renew { ip: l.ip, server_id: l.server_id, server_mac },
+        (Action::Renew, Some(server_mac)) => Goal::Renew {
+            ip: l.ip,
+            server_id: l.server_id,
+            server_mac,
+        },
         (Action::Renew | Action::Rebind, _) => Goal::Rebind { ip: l.ip },
         (Action::Reacquire, _) => Goal::Reboot { ip: l.ip },
     }
@@ -113,29 +127,52 @@ async fn exchange(iface: &Interface, jobs: &[Job], opts: &Options) -> Vec<Outcom
 
 /// Renew, rebind or reacquire `due` (one batch per interface and action)
 /// and record the results.
-async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, backoff: &mut HashMap<Key, Backoff>) {
+async fn attend(
+    shared: &Shared,
+    due: Vec<(Lease, Action)>,
+    opts: &Options,
+    backoff: &mut HashMap<Key, Backoff>,
+) {
     let mut by_iface: BTreeMap<(String, u8), Vec<(Lease, Action)>> = BTreeMap::new();
     for (l, a) in due {
-        by_iface.entry((l.interface.clone(), a as u8)).or_default().push((l, a));
+        by_iface
+            .entry((l.interface.clone(), a as u8))
+            .or_default()
+            .push((l, a));
     }
     let mut fates: Vec<(Key, Fate)> = Vec::new();
     for ((name, _), items) in by_iface {
         let now = Utc::now();
         // A renewal gives up at T2 and a rebinding at expiry, so that the
         // next step starts on time even with short leases.
-        let budget = items.iter().map(|(l, a)| schedule::exchange_budget(l, *a, now, opts.timeout)).min();
-        let opts = &Options { timeout: budget.unwrap_or(opts.timeout), ..opts.clone() };
+        let budget = items
+            .iter()
+            .map(|(l, a)| schedule::exchange_budget(l, *a, now, opts.timeout))
+            .min();
+        let opts = &Options {
+            timeout: budget.unwrap_or(opts.timeout),
+            ..opts.clone()
+        };
         let iface = match Interface::lookup(&name) {
             Ok(i) => i,
             Err(e) => {
                 log::error!("cannot renew {} lease(s) on {name}: {e}", items.len());
                 for (l, a) in items {
-                    fates.push((schedule::key(&l), Fate::Retry(schedule::retry_after(&l, a, now))));
+                    fates.push((
+                        schedule::key(&l),
+                        Fate::Retry(schedule::retry_after(&l, a, now)),
+                    ));
                 }
                 continue;
             }
         };
-        let jobs: Vec<Job> = items.iter().map(|(l, a)| Job { id: l.identity(), goal: goal(l, *a) }).collect();
+        let jobs: Vec<Job> = items
+            .iter()
+            .map(|(l, a)| Job {
+                id: l.identity(),
+                goal: goal(l, *a),
+            })
+            .collect();
         let outcomes = exchange(&iface, &jobs, opts).await;
         let now = Utc::now();
         let mut again: Vec<Lease> = Vec::new();
@@ -145,9 +182,21 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                 Outcome::Bound(b) => {
                     let n = l.renewed(&b, now);
                     if l.status == Status::Lost || a == Action::Reacquire {
-                        log::warn!("{} ({}): got the address {} back from {}", l.mac, name, n.ip, n.server_id);
+                        log::warn!(
+                            "{} ({}): got the address {} back from {}",
+                            l.mac,
+                            name,
+                            n.ip,
+                            n.server_id
+                        );
                     } else {
-                        log::info!("{} ({}): {} renewed until {}", l.mac, name, n.ip, fmt_expiry(&n));
+                        log::info!(
+                            "{} ({}): {} renewed until {}",
+                            l.mac,
+                            name,
+                            n.ip,
+                            fmt_expiry(&n)
+                        );
                     }
                     moved(&l, &n);
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));
@@ -174,7 +223,10 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
                     if a == Action::Reacquire {
-                        fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                        fates.push((
+                            k.clone(),
+                            Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now)),
+                        ));
                     }
                     // Expired while renewing or rebinding: ask for the address
                     // back (broadcast INIT-REBOOT) at once.
@@ -188,15 +240,23 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     let next = schedule::next_due(&l, Some(&b), now).unwrap_or(b.until);
                     let secs = (next - now).num_seconds().max(0);
                     let then = match (a, schedule::phase(&l, next)) {
-                        (Action::Renew, Some(Action::Rebind)) => format!("asking any server (rebinding) in {secs} s"),
-                        (Action::Rebind, Some(Action::Reacquire)) => format!("the lease runs out in {secs} s"),
+                        (Action::Renew, Some(Action::Rebind)) => {
+                            format!("asking any server (rebinding) in {secs} s")
+                        }
+                        (Action::Rebind, Some(Action::Reacquire)) => {
+                            format!("the lease runs out in {secs} s")
+                        }
                         _ => format!("trying again in {secs} s"),
                     };
                     log::warn!(
                         "{} ({}): no answer to {} of {}; {then} (expires {})",
                         l.mac,
                         name,
-                        if a == Action::Renew { "renewing" } else { "rebinding" },
+                        if a == Action::Renew {
+                            "renewing"
+                        } else {
+                            "rebinding"
+                        },
                         l.ip,
                         fmt_expiry(&l)
                     );
@@ -208,8 +268,15 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
             continue;
         }
         // Refused: the address is not ours any more; DISCOVER asking for it.
-        let jobs: Vec<Job> =
-            again.iter().map(|l| Job { id: l.identity(), goal: Goal::Acquire { requested: Some(l.ip) } }).collect();
+        let jobs: Vec<Job> = again
+            .iter()
+            .map(|l| Job {
+                id: l.identity(),
+                goal: Goal::Acquire {
+                    requested: Some(l.ip),
+                },
+            })
+            .collect();
         let outcomes = exchange(&iface, &jobs, opts).await;
         let now = Utc::now();
         for (l, o) in again.into_iter().zip(outcomes) {
@@ -224,10 +291,18 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));
                 }
                 Outcome::Refused { .. } | Outcome::NoAnswer | Outcome::Failed(_) => {
-                    log::error!("LEASE LOST: {} ({}) could not get {} or any address back; retrying later", l.mac, name, l.ip);
+                    log::error!(
+                        "LEASE LOST: {} ({}) could not get {} or any address back; retrying later",
+                        l.mac,
+                        name,
+                        l.ip
+                    );
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
-                    fates.push((k.clone(), Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now))));
+                    fates.push((
+                        k.clone(),
+                        Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now)),
+                    ));
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: lost }))));
                 }
             }
@@ -256,7 +331,9 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
     // A lease released meanwhile (plugin, event, `dhcpnet release`) stays
     // released and a newer record is not overwritten; what the exchange
     // bound for a record that went away is given back.
-    let r = shared.update_leases(|all| Ok(lease::apply_renewals(all, updates))).await;
+    let r = shared
+        .update_leases(|all| Ok(lease::apply_renewals(all, updates)))
+        .await;
     // Host shims route to every leased address: follow lost and moved ones.
     for i in &ifaces {
         crate::cmd::shim::after_lease_change(&shared.store, i).await;
@@ -266,7 +343,10 @@ async fn attend(shared: &Shared, due: Vec<(Lease, Action)>, opts: &Options, back
         Err(e) => {
             // Not recorded means due again at once: wait instead of asking
             // the server over and over.
-            log::error!("cannot record renewals: {e}; trying again in {} s", schedule::MIN_RETRY.num_seconds());
+            log::error!(
+                "cannot record renewals: {e}; trying again in {} s",
+                schedule::MIN_RETRY.num_seconds()
+            );
             tokio::time::sleep(Duration::from_secs(schedule::MIN_RETRY.num_seconds() as u64)).await;
         }
     }
@@ -282,11 +362,16 @@ fn moved(old: &Lease, new: &Lease) {
             old.interface,
             new.ip,
             old.ip,
-            old.container.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+            old.container
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
         );
     }
 }
 
 fn fmt_expiry(l: &Lease) -> String {
-    l.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into())
+    l.expires_at
+        .map(|e| e.to_rfc3339())
+        .unwrap_or_else(|| "never".into())
 }

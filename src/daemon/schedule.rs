@@ -68,7 +68,11 @@ pub fn deadlines(l: &Lease) -> Option<Deadlines> {
     }
     let floor = l.obtained_at + MIN_RENEW_AFTER;
     let at = |s: u32| (l.obtained_at + Duration::seconds(s as i64)).max(floor);
-    Some(Deadlines { t1: at(t1), t2: at(t2), expiry: expiry.max(floor) })
+    Some(Deadlines {
+        t1: at(t1),
+        t2: at(t2),
+        expiry: expiry.max(floor),
+    })
 }
 
 /// An attempt that got no answer: do not try again before `until`. It only
@@ -129,7 +133,11 @@ pub fn retry_after(l: &Lease, action: Action, now: DateTime<Utc>) -> Backoff {
         (Action::Rebind, Some(d)) => now + ((d.expiry - now) / 2).max(MIN_RETRY),
         _ => now + LOST_RETRY,
     };
-    Backoff { obtained_at: l.obtained_at, action, until }
+    Backoff {
+        obtained_at: l.obtained_at,
+        action,
+        until,
+    }
 }
 
 /// The shortest time one exchange is given, however close the boundary.
@@ -138,7 +146,12 @@ pub const MIN_EXCHANGE: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long an exchange for `action` may run from `now`: at most `max`, and
 /// a renewal no later than T2, a rebinding no later than expiry (each then
 /// moves on to the next step), but never less than `MIN_EXCHANGE`.
-pub fn exchange_budget(l: &Lease, action: Action, now: DateTime<Utc>, max: std::time::Duration) -> std::time::Duration {
+pub fn exchange_budget(
+    l: &Lease,
+    action: Action,
+    now: DateTime<Utc>,
+    max: std::time::Duration,
+) -> std::time::Duration {
     let until = match (action, deadlines(l)) {
         (Action::Renew, Some(d)) => Some(d.t2),
         (Action::Rebind, Some(d)) => Some(d.expiry),
@@ -170,7 +183,9 @@ pub fn plan(leases: &[Lease], backoff: &HashMap<Key, Backoff>, now: DateTime<Utc
     let mut due = Vec::new();
     let mut next: Option<DateTime<Utc>> = None;
     for (i, l) in leases.iter().enumerate() {
-        let Some(at) = next_due(l, backoff.get(&key(l)), now) else { continue };
+        let Some(at) = next_due(l, backoff.get(&key(l)), now) else {
+            continue;
+        };
         // The slack never takes a lease before its floor.
         let early = slack(l).min((at - (l.obtained_at + MIN_RENEW_AFTER)).max(Duration::zero()));
         if at <= now + early {
@@ -249,7 +264,13 @@ mod tests {
         l.lease_time = None;
         l.expires_at = None;
         let p = plan(&[l], &HashMap::new(), t(1_000_000));
-        assert_eq!(p, Plan { due: vec![], next: None });
+        assert_eq!(
+            p,
+            Plan {
+                due: vec![],
+                next: None
+            }
+        );
     }
 
     #[test]
@@ -265,11 +286,24 @@ mod tests {
 
     #[test]
     fn overdue_leases_are_due_at_once_after_a_restart() {
-        let leases = [lease(1, 100, None, None), lease(2, 100, None, None), lease(3, 100, None, None)];
+        let leases = [
+            lease(1, 100, None, None),
+            lease(2, 100, None, None),
+            lease(3, 100, None, None),
+        ];
         // No back-off remembered (a fresh daemon): each is due in its phase.
-        assert_eq!(plan(&leases, &HashMap::new(), t(60)).due, vec![(0, Action::Renew), (1, Action::Renew), (2, Action::Renew)]);
-        assert_eq!(plan(&leases[..1], &HashMap::new(), t(90)).due, vec![(0, Action::Rebind)]);
-        assert_eq!(plan(&leases[..1], &HashMap::new(), t(500)).due, vec![(0, Action::Reacquire)]);
+        assert_eq!(
+            plan(&leases, &HashMap::new(), t(60)).due,
+            vec![(0, Action::Renew), (1, Action::Renew), (2, Action::Renew)]
+        );
+        assert_eq!(
+            plan(&leases[..1], &HashMap::new(), t(90)).due,
+            vec![(0, Action::Rebind)]
+        );
+        assert_eq!(
+            plan(&leases[..1], &HashMap::new(), t(500)).due,
+            vec![(0, Action::Reacquire)]
+        );
     }
 
     #[test]
@@ -286,8 +320,14 @@ mod tests {
         let b = retry_after(&l, Action::Renew, t(8740));
         assert_eq!(b.until, t(8800));
         m.insert(key(&l), b);
-        assert_eq!(plan(std::slice::from_ref(&l), &m, t(8741)).next, Some(t(8750)));
-        assert_eq!(plan(std::slice::from_ref(&l), &m, t(8750)).due, vec![(0, Action::Rebind)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&l), &m, t(8741)).next,
+            Some(t(8750))
+        );
+        assert_eq!(
+            plan(std::slice::from_ref(&l), &m, t(8750)).due,
+            vec![(0, Action::Rebind)]
+        );
     }
 
     #[test]
@@ -306,9 +346,18 @@ mod tests {
         use std::time::Duration as D;
         let l = lease(1, 20, None, None); // T1 10, T2 17.5 (17), expiry 20
         let max = D::from_secs(10);
-        assert_eq!(exchange_budget(&l, Action::Renew, t(10), max), D::from_secs(7));
-        assert_eq!(exchange_budget(&l, Action::Rebind, t(17), max), D::from_secs(3));
-        assert_eq!(exchange_budget(&l, Action::Rebind, t(19), max), MIN_EXCHANGE);
+        assert_eq!(
+            exchange_budget(&l, Action::Renew, t(10), max),
+            D::from_secs(7)
+        );
+        assert_eq!(
+            exchange_budget(&l, Action::Rebind, t(17), max),
+            D::from_secs(3)
+        );
+        assert_eq!(
+            exchange_budget(&l, Action::Rebind, t(19), max),
+            MIN_EXCHANGE
+        );
         assert_eq!(exchange_budget(&l, Action::Reacquire, t(30), max), max);
         let long = lease(2, 3600, None, None);
         assert_eq!(exchange_budget(&long, Action::Renew, t(1800), max), max);
@@ -327,14 +376,20 @@ mod tests {
         assert_eq!(p.due, vec![(0, Action::Renew), (1, Action::Renew)]);
         assert_eq!(p.next, Some(t(1806)));
         // Short leases get 1% of their time: 0.2 s for 20 s.
-        assert_eq!(slack(&lease(1, 20, None, None)), Duration::milliseconds(200));
+        assert_eq!(
+            slack(&lease(1, 20, None, None)),
+            Duration::milliseconds(200)
+        );
     }
 
     #[test]
     fn lost_leases_are_retried_every_minute() {
         let mut l = lease(1, 100, None, None);
         l.status = Status::Lost;
-        assert_eq!(plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due, vec![(0, Action::Reacquire)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due,
+            vec![(0, Action::Reacquire)]
+        );
         let mut m = HashMap::new();
         m.insert(key(&l), retry_after(&l, Action::Reacquire, t(10)));
         let p = plan(std::slice::from_ref(&l), &m, t(11));
@@ -394,7 +449,10 @@ mod tests {
             assert!(p.due.is_empty(), "due at {s} s");
             assert_eq!(p.next, Some(t(10)));
         }
-        assert_eq!(plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due, vec![(0, Action::Rebind)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&l), &HashMap::new(), t(10)).due,
+            vec![(0, Action::Rebind)]
+        );
         // An hour of a server answering at once: one renewal per 10 s (at 10, 20, .. 3590 s).
         assert_eq!(renewals_in(3600, Some(0), Some(0), 3600), 359);
         assert_eq!(renewals_in(3600, Some(0), None, 3600), 359);

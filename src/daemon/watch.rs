@@ -24,7 +24,9 @@ pub fn event_names(buf: &[u8]) -> Vec<String> {
     let mut at = 0;
     while let Some(h) = buf.get(at..at + 16) {
         let len = u32::from_ne_bytes([h[12], h[13], h[14], h[15]]) as usize;
-        let Some(raw) = buf.get(at + 16..at + 16 + len) else { break };
+        let Some(raw) = buf.get(at + 16..at + 16 + len) else {
+            break;
+        };
         let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
         names.push(String::from_utf8_lossy(&raw[..end]).into_owned());
         at += 16 + len;
@@ -36,7 +38,10 @@ impl Watch {
     /// Watch `dir` for `file` being replaced, created or deleted.
     pub fn new(dir: &Path, file: &str) -> Result<Watch> {
         let fail = |what: &str, e: std::io::Error| {
-            Error::Other(format!("cannot watch {} for changes ({what}: {e})", dir.display()))
+            Error::Other(format!(
+                "cannot watch {} for changes ({what}: {e})",
+                dir.display()
+            ))
         };
         // SAFETY: inotify_init1 has no memory preconditions; the result is checked.
         let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
@@ -57,8 +62,12 @@ impl Watch {
         }
         // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so the descriptor
         // stays open (and is not reused) for as long as it is registered.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| fail("registering with the runtime", e.into_parts().1))?;
-        Ok(Watch { fd, file: file.to_string() })
+        let fd = unsafe { AsyncFd::register(fd) }
+            .map_err(|e| fail("registering with the runtime", e.into_parts().1))?;
+        Ok(Watch {
+            fd,
+            file: file.to_string(),
+        })
     }
 
     /// Wait until the watched file changed.
@@ -73,7 +82,11 @@ impl Watch {
             let r = guard.try_io(|fd| {
                 // SAFETY: `buf` is valid for writes of its length for the call.
                 let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+                if n < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             });
             match r {
                 Ok(Ok(n)) => {
@@ -116,13 +129,23 @@ mod tests {
     #[test]
     fn wakes_on_a_rename_over_the_file() {
         let d = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut w = Watch::new(d.path(), "leases.json").unwrap();
             std::fs::write(d.path().join("other"), b"x").unwrap();
             std::fs::write(d.path().join(".leases.json.tmp"), b"{}").unwrap();
-            std::fs::rename(d.path().join(".leases.json.tmp"), d.path().join("leases.json")).unwrap();
-            tokio::time::timeout(std::time::Duration::from_secs(5), w.changed()).await.unwrap().unwrap();
+            std::fs::rename(
+                d.path().join(".leases.json.tmp"),
+                d.path().join("leases.json"),
+            )
+            .unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), w.changed())
+                .await
+                .unwrap()
+                .unwrap();
         });
     }
 }

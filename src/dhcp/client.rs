@@ -33,7 +33,11 @@ pub enum Goal {
     /// INIT: a new lease, optionally asking for an address.
     Acquire { requested: Option<Ipv4Addr> },
     /// RENEWING: extend a lease with the server that granted it (unicast).
-    Renew { ip: Ipv4Addr, server_id: Ipv4Addr, server_mac: Mac },
+    Renew {
+        ip: Ipv4Addr,
+        server_id: Ipv4Addr,
+        server_mac: Mac,
+    },
     /// REBINDING: extend a lease with any server (broadcast).
     Rebind { ip: Ipv4Addr },
     /// INIT-REBOOT: ask for a known address back (broadcast, option 50).
@@ -46,7 +50,11 @@ pub enum Dest {
     /// From 0.0.0.0 to 255.255.255.255, Ethernet broadcast.
     Broadcast,
     /// From the client's leased address to the server (renewing).
-    Unicast { src_ip: Ipv4Addr, dst_ip: Ipv4Addr, dst_mac: Mac },
+    Unicast {
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        dst_mac: Mac,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +91,10 @@ pub enum Step {
     /// Done: the server acknowledged.
     Bound(Bound),
     /// Done: the server refused.
-    Refused { server_id: Ipv4Addr, message: Option<String> },
+    Refused {
+        server_id: Ipv4Addr,
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -106,7 +117,14 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn new(id: Identity, goal: Goal, broadcast: bool) -> Self {
-        Exchange { id, goal, xid: 0, broadcast, state: State::Done, naks: 0 }
+        Exchange {
+            id,
+            goal,
+            xid: 0,
+            broadcast,
+            state: State::Done,
+            naks: 0,
+        }
     }
 
     pub fn xid(&self) -> u32 {
@@ -124,22 +142,39 @@ impl Exchange {
         match &self.goal {
             Goal::Acquire { requested } => {
                 self.state = State::Selecting;
-                Outgoing { msg: message::discover(xid, 0, id, self.broadcast, *requested), dest: Dest::Broadcast }
+                Outgoing {
+                    msg: message::discover(xid, 0, id, self.broadcast, *requested),
+                    dest: Dest::Broadcast,
+                }
             }
-            Goal::Renew { ip, server_id, server_mac } => {
+            Goal::Renew {
+                ip,
+                server_id,
+                server_mac,
+            } => {
                 self.state = State::Extending;
                 Outgoing {
                     msg: message::request_extend(xid, 0, id, *ip),
-                    dest: Dest::Unicast { src_ip: *ip, dst_ip: *server_id, dst_mac: *server_mac },
+                    dest: Dest::Unicast {
+                        src_ip: *ip,
+                        dst_ip: *server_id,
+                        dst_mac: *server_mac,
+                    },
                 }
             }
             Goal::Rebind { ip } => {
                 self.state = State::Extending;
-                Outgoing { msg: message::request_extend(xid, 0, id, *ip), dest: Dest::Broadcast }
+                Outgoing {
+                    msg: message::request_extend(xid, 0, id, *ip),
+                    dest: Dest::Broadcast,
+                }
             }
             Goal::Reboot { ip } => {
                 self.state = State::Extending;
-                Outgoing { msg: message::request_reboot(xid, 0, id, self.broadcast, *ip), dest: Dest::Broadcast }
+                Outgoing {
+                    msg: message::request_reboot(xid, 0, id, self.broadcast, *ip),
+                    dest: Dest::Broadcast,
+                }
             }
         }
     }
@@ -163,9 +198,22 @@ impl Exchange {
                 if offer.ip.is_unspecified() || offer.server_id.is_unspecified() {
                     return Step::Ignore;
                 }
-                let msg = message::request_selecting(self.xid, 0, &self.id, self.broadcast, offer.ip, offer.server_id);
-                self.state = State::Requesting { offer, server_mac: r.src_mac };
-                Step::Send(Outgoing { msg, dest: Dest::Broadcast })
+                let msg = message::request_selecting(
+                    self.xid,
+                    0,
+                    &self.id,
+                    self.broadcast,
+                    offer.ip,
+                    offer.server_id,
+                );
+                self.state = State::Requesting {
+                    offer,
+                    server_mac: r.src_mac,
+                };
+                Step::Send(Outgoing {
+                    msg,
+                    dest: Dest::Broadcast,
+                })
             }
             (State::Requesting { offer, server_mac }, Some(MessageType::Ack)) => {
                 let p = message::params(r.msg, r.src_ip);
@@ -174,7 +222,11 @@ impl Exchange {
                 }
                 let server_mac = *server_mac;
                 self.state = State::Done;
-                Step::Bound(Bound { params: p, server_mac, server_hostname: message::server_hostname(r.msg) })
+                Step::Bound(Bound {
+                    params: p,
+                    server_mac,
+                    server_hostname: message::server_hostname(r.msg),
+                })
             }
             (State::Requesting { offer, .. }, Some(MessageType::Nak)) => {
                 let from = message::params(r.msg, r.src_ip).server_id;
@@ -184,7 +236,10 @@ impl Exchange {
                 self.naks += 1;
                 if self.naks >= MAX_NAKS {
                     self.state = State::Done;
-                    Step::Refused { server_id: from, message: message::server_message(r.msg) }
+                    Step::Refused {
+                        server_id: from,
+                        message: message::server_message(r.msg),
+                    }
                 } else {
                     Step::Restart
                 }
@@ -200,7 +255,11 @@ impl Exchange {
                     return Step::Ignore;
                 }
                 self.state = State::Done;
-                Step::Bound(Bound { params: p, server_mac: r.src_mac, server_hostname: message::server_hostname(r.msg) })
+                Step::Bound(Bound {
+                    params: p,
+                    server_mac: r.src_mac,
+                    server_hostname: message::server_hostname(r.msg),
+                })
             }
             (State::Extending, Some(MessageType::Nak)) => {
                 self.state = State::Done;
@@ -235,7 +294,10 @@ mod tests {
 
     fn reply(xid: u32, mac: Mac, kind: MessageType, yiaddr: Ipv4Addr, server: Ipv4Addr) -> Message {
         let mut m = Message::default();
-        m.set_opcode(Opcode::BootReply).set_xid(xid).set_chaddr(&mac.0).set_yiaddr(yiaddr);
+        m.set_opcode(Opcode::BootReply)
+            .set_xid(xid)
+            .set_chaddr(&mac.0)
+            .set_yiaddr(yiaddr);
         m.opts_mut().insert(DhcpOption::MessageType(kind));
         m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
         m.opts_mut().insert(DhcpOption::AddressLeaseTime(600));
@@ -243,7 +305,11 @@ mod tests {
     }
 
     fn feed(x: &mut Exchange, m: &Message) -> Step {
-        x.on_reply(&Reply { msg: m, src_mac: SERVER_MAC, src_ip: SERVER })
+        x.on_reply(&Reply {
+            msg: m,
+            src_mac: SERVER_MAC,
+            src_ip: SERVER,
+        })
     }
 
     #[test]
@@ -252,12 +318,16 @@ mod tests {
         let d = x.start(9);
         assert_eq!(d.msg.opts().msg_type(), Some(MessageType::Discover));
         let ip = Ipv4Addr::new(10, 77, 0, 50);
-        let Step::Send(req) = feed(&mut x, &reply(9, ident().mac, MessageType::Offer, ip, SERVER)) else {
+        let Step::Send(req) = feed(
+            &mut x,
+            &reply(9, ident().mac, MessageType::Offer, ip, SERVER),
+        ) else {
             panic!("no REQUEST")
         };
         assert_eq!(req.msg.opts().msg_type(), Some(MessageType::Request));
         assert_eq!(req.msg.xid(), 9);
-        let Step::Bound(b) = feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER)) else {
+        let Step::Bound(b) = feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER))
+        else {
             panic!("not bound")
         };
         assert_eq!(b.params.ip, ip);
@@ -270,9 +340,27 @@ mod tests {
         let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
         x.start(9);
         let ip = Ipv4Addr::new(10, 77, 0, 50);
-        assert_eq!(feed(&mut x, &reply(8, ident().mac, MessageType::Offer, ip, SERVER)), Step::Ignore, "xid");
-        assert_eq!(feed(&mut x, &reply(9, Mac([2, 0, 0, 0, 0, 7]), MessageType::Offer, ip, SERVER)), Step::Ignore, "mac");
-        assert_eq!(feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER)), Step::Ignore, "ACK before OFFER");
+        assert_eq!(
+            feed(
+                &mut x,
+                &reply(8, ident().mac, MessageType::Offer, ip, SERVER)
+            ),
+            Step::Ignore,
+            "xid"
+        );
+        assert_eq!(
+            feed(
+                &mut x,
+                &reply(9, Mac([2, 0, 0, 0, 0, 7]), MessageType::Offer, ip, SERVER)
+            ),
+            Step::Ignore,
+            "mac"
+        );
+        assert_eq!(
+            feed(&mut x, &reply(9, ident().mac, MessageType::Ack, ip, SERVER)),
+            Step::Ignore,
+            "ACK before OFFER"
+        );
         let mut req = reply(9, ident().mac, MessageType::Offer, ip, SERVER);
         req.set_opcode(Opcode::BootRequest);
         assert_eq!(feed(&mut x, &req), Step::Ignore, "a request is no reply");
@@ -283,9 +371,15 @@ mod tests {
         let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
         x.start(1);
         let ip = Ipv4Addr::new(10, 77, 0, 50);
-        feed(&mut x, &reply(1, ident().mac, MessageType::Offer, ip, SERVER));
+        feed(
+            &mut x,
+            &reply(1, ident().mac, MessageType::Offer, ip, SERVER),
+        );
         let other = Ipv4Addr::new(10, 77, 0, 9);
-        assert_eq!(feed(&mut x, &reply(1, ident().mac, MessageType::Ack, ip, other)), Step::Ignore);
+        assert_eq!(
+            feed(&mut x, &reply(1, ident().mac, MessageType::Ack, ip, other)),
+            Step::Ignore
+        );
     }
 
     #[test]
@@ -295,8 +389,20 @@ mod tests {
         for round in 0..MAX_NAKS {
             let xid = 100 + round;
             x.start(xid);
-            feed(&mut x, &reply(xid, ident().mac, MessageType::Offer, ip, SERVER));
-            let step = feed(&mut x, &reply(xid, ident().mac, MessageType::Nak, Ipv4Addr::UNSPECIFIED, SERVER));
+            feed(
+                &mut x,
+                &reply(xid, ident().mac, MessageType::Offer, ip, SERVER),
+            );
+            let step = feed(
+                &mut x,
+                &reply(
+                    xid,
+                    ident().mac,
+                    MessageType::Nak,
+                    Ipv4Addr::UNSPECIFIED,
+                    SERVER,
+                ),
+            );
             if round + 1 < MAX_NAKS {
                 assert_eq!(step, Step::Restart);
             } else {
@@ -308,15 +414,40 @@ mod tests {
     #[test]
     fn renew_is_unicast_and_nak_is_final() {
         let ip = Ipv4Addr::new(10, 77, 0, 50);
-        let mut x = Exchange::new(ident(), Goal::Renew { ip, server_id: SERVER, server_mac: SERVER_MAC }, true);
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Renew {
+                ip,
+                server_id: SERVER,
+                server_mac: SERVER_MAC,
+            },
+            true,
+        );
         let o = x.start(5);
-        assert_eq!(o.dest, Dest::Unicast { src_ip: ip, dst_ip: SERVER, dst_mac: SERVER_MAC });
+        assert_eq!(
+            o.dest,
+            Dest::Unicast {
+                src_ip: ip,
+                dst_ip: SERVER,
+                dst_mac: SERVER_MAC
+            }
+        );
         assert_eq!(o.msg.ciaddr(), ip);
-        let mut nak = reply(5, ident().mac, MessageType::Nak, Ipv4Addr::UNSPECIFIED, SERVER);
-        nak.opts_mut().insert(DhcpOption::Message("lease not found".into()));
+        let mut nak = reply(
+            5,
+            ident().mac,
+            MessageType::Nak,
+            Ipv4Addr::UNSPECIFIED,
+            SERVER,
+        );
+        nak.opts_mut()
+            .insert(DhcpOption::Message("lease not found".into()));
         assert_eq!(
             feed(&mut x, &nak),
-            Step::Refused { server_id: SERVER, message: Some("lease not found".into()) }
+            Step::Refused {
+                server_id: SERVER,
+                message: Some("lease not found".into())
+            }
         );
     }
 
@@ -326,7 +457,10 @@ mod tests {
         let mut x = Exchange::new(ident(), Goal::Rebind { ip }, false);
         assert_eq!(x.start(5).dest, Dest::Broadcast);
         let other = Ipv4Addr::new(10, 77, 0, 9);
-        assert!(matches!(feed(&mut x, &reply(5, ident().mac, MessageType::Ack, ip, other)), Step::Bound(_)));
+        assert!(matches!(
+            feed(&mut x, &reply(5, ident().mac, MessageType::Ack, ip, other)),
+            Step::Bound(_)
+        ));
     }
 
     #[test]

@@ -50,7 +50,12 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(mac: Mac) -> Self {
-        Identity { mac, client_id: default_client_id(mac), hostname: None, vendor_class: None }
+        Identity {
+            mac,
+            client_id: default_client_id(mac),
+            hostname: None,
+            vendor_class: None,
+        }
     }
 }
 
@@ -71,7 +76,13 @@ pub fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
     }
     let hex: Option<Vec<u8>> = if s.contains(':') {
         s.split(':')
-            .map(|p| if p.len() == 2 { u8::from_str_radix(p, 16).ok() } else { None })
+            .map(|p| {
+                if p.len() == 2 {
+                    u8::from_str_radix(p, 16).ok()
+                } else {
+                    None
+                }
+            })
             .collect()
     } else {
         None
@@ -85,16 +96,23 @@ pub fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
         }
     };
     if id.len() < 2 {
-        return Err(format!("client identifier {s:?} is too short: RFC 2132 needs at least 2 octets"));
+        return Err(format!(
+            "client identifier {s:?} is too short: RFC 2132 needs at least 2 octets"
+        ));
     }
     if id.len() > 255 {
-        return Err(format!("client identifier {s:?} is longer than the 255 octets an option holds"));
+        return Err(format!(
+            "client identifier {s:?} is longer than the 255 octets an option holds"
+        ));
     }
     Ok(id)
 }
 
 pub fn format_client_id(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    id.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A host name for option 12: dot-separated labels of letters, digits and
@@ -106,7 +124,9 @@ pub fn validate_hostname(s: &str) -> Result<(), String> {
     for label in s.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -125,7 +145,11 @@ fn base(xid: u32, secs: u16, id: &Identity, broadcast: bool) -> Message {
         .set_xid(xid)
         .set_secs(secs)
         .set_chaddr(&id.mac.0)
-        .set_flags(if broadcast { Flags::default().set_broadcast() } else { Flags::default() });
+        .set_flags(if broadcast {
+            Flags::default().set_broadcast()
+        } else {
+            Flags::default()
+        });
     m
 }
 
@@ -133,7 +157,9 @@ fn base(xid: u32, secs: u16, id: &Identity, broadcast: bool) -> Message {
 fn add_request_options(m: &mut Message, id: &Identity, with_hostname: bool) {
     let o = m.opts_mut();
     o.insert(DhcpOption::ClientIdentifier(id.client_id.clone()));
-    o.insert(DhcpOption::ParameterRequestList(PARAMETER_REQUEST_LIST.to_vec()));
+    o.insert(DhcpOption::ParameterRequestList(
+        PARAMETER_REQUEST_LIST.to_vec(),
+    ));
     o.insert(DhcpOption::MaxMessageSize(MAX_MESSAGE_SIZE));
     if with_hostname && let Some(h) = &id.hostname {
         o.insert(DhcpOption::Hostname(h.clone()));
@@ -144,9 +170,16 @@ fn add_request_options(m: &mut Message, id: &Identity, with_hostname: bool) {
 }
 
 /// DHCPDISCOVER, optionally asking for an address (option 50).
-pub fn discover(xid: u32, secs: u16, id: &Identity, broadcast: bool, requested: Option<Ipv4Addr>) -> Message {
+pub fn discover(
+    xid: u32,
+    secs: u16,
+    id: &Identity,
+    broadcast: bool,
+    requested: Option<Ipv4Addr>,
+) -> Message {
     let mut m = base(xid, secs, id, broadcast);
-    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Discover));
     if let Some(ip) = requested {
         m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
     }
@@ -164,7 +197,8 @@ pub fn request_selecting(
     server: Ipv4Addr,
 ) -> Message {
     let mut m = base(xid, secs, id, broadcast);
-    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
     m.opts_mut().insert(DhcpOption::RequestedIpAddress(offered));
     m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
     add_request_options(&mut m, id, true);
@@ -173,9 +207,16 @@ pub fn request_selecting(
 
 /// DHCPREQUEST in INIT-REBOOT state: ask for a known address back (option 50,
 /// no server identifier, ciaddr zero).
-pub fn request_reboot(xid: u32, secs: u16, id: &Identity, broadcast: bool, ip: Ipv4Addr) -> Message {
+pub fn request_reboot(
+    xid: u32,
+    secs: u16,
+    id: &Identity,
+    broadcast: bool,
+    ip: Ipv4Addr,
+) -> Message {
     let mut m = base(xid, secs, id, broadcast);
-    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
     m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
     add_request_options(&mut m, id, true);
     m
@@ -186,7 +227,8 @@ pub fn request_reboot(xid: u32, secs: u16, id: &Identity, broadcast: bool, ip: I
 pub fn request_extend(xid: u32, secs: u16, id: &Identity, ip: Ipv4Addr) -> Message {
     let mut m = base(xid, secs, id, false);
     m.set_ciaddr(ip);
-    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
     add_request_options(&mut m, id, true);
     m
 }
@@ -341,11 +383,19 @@ fn classful_mask(ip: Ipv4Addr) -> Ipv4Addr {
 pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
     let m = u32::from(mask);
     let p = m.leading_ones();
-    if m.checked_shl(p).unwrap_or(0) == 0 { Some(p as u8) } else { None }
+    if m.checked_shl(p).unwrap_or(0) == 0 {
+        Some(p as u8)
+    } else {
+        None
+    }
 }
 
 pub fn prefix_to_mask(prefix: u8) -> Ipv4Addr {
-    if prefix == 0 { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::from(u32::MAX << (32 - prefix.min(32) as u32)) }
+    if prefix == 0 {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::from(u32::MAX << (32 - prefix.min(32) as u32))
+    }
 }
 
 /// The network address and prefix, as "10.77.0.0/24".
@@ -372,15 +422,22 @@ pub fn params(m: &Message, fallback_server: Ipv4Addr) -> Params {
         (mk, mask_to_prefix(mk).unwrap_or(24))
     });
     let routes: Vec<Route> = match o.get(OptionCode::ClasslessStaticRoute) {
-        Some(DhcpOption::ClasslessStaticRoute(rs)) => {
-            rs.iter().map(|(n, g)| Route { destination: n.to_string(), gateway: *g }).collect()
-        }
+        Some(DhcpOption::ClasslessStaticRoute(rs)) => rs
+            .iter()
+            .map(|(n, g)| Route {
+                destination: n.to_string(),
+                gateway: *g,
+            })
+            .collect(),
         _ => Vec::new(),
     };
     // RFC 3442: when option 121 is present the client MUST ignore option 3;
     // the default gateway is then the gateway of a 0.0.0.0/0 entry, if any.
     let gateway = if !routes.is_empty() {
-        routes.iter().find(|r| r.destination == "0.0.0.0/0").map(|r| r.gateway)
+        routes
+            .iter()
+            .find(|r| r.destination == "0.0.0.0/0")
+            .map(|r| r.gateway)
     } else {
         match o.get(OptionCode::Router) {
             Some(DhcpOption::Router(rs)) => rs.first().copied(),
@@ -392,13 +449,16 @@ pub fn params(m: &Message, fallback_server: Ipv4Addr) -> Params {
         _ => Vec::new(),
     };
     let domain = match o.get(OptionCode::DomainName) {
-        Some(DhcpOption::DomainName(d)) => Some(d.trim_end_matches('\0').to_string()).filter(|d| !d.is_empty()),
+        Some(DhcpOption::DomainName(d)) => {
+            Some(d.trim_end_matches('\0').to_string()).filter(|d| !d.is_empty())
+        }
         _ => None,
     };
     let search = match o.get(OptionCode::DomainSearch) {
-        Some(DhcpOption::DomainSearch(names)) => {
-            names.iter().map(|n| n.to_string().trim_end_matches('.').to_string()).collect()
-        }
+        Some(DhcpOption::DomainSearch(names)) => names
+            .iter()
+            .map(|n| n.to_string().trim_end_matches('.').to_string())
+            .collect(),
         _ => Vec::new(),
     };
     let lease_time = match o.get(OptionCode::AddressLeaseTime) {
@@ -505,20 +565,36 @@ mod tests {
         // Options in code order, as dhcproto writes them, then End and padding.
         let opts = hex(&b[240..]);
         let want = concat!(
-            "0c05", "7765622d31",                       // 12 hostname "web-1"
-            "3501", "01",                               // 53 DISCOVER
-            "370d", "0103060f1a1c2a33363a3b7779",       // 55 parameter request list
-            "3902", "05dc",                             // 57 max size 1500
-            "3d07", "01", "0242ac110002",               // 61 client id type 1 + MAC
+            "0c05",
+            "7765622d31", // 12 hostname "web-1"
+            "3501",
+            "01", // 53 DISCOVER
+            "370d",
+            "0103060f1a1c2a33363a3b7779", // 55 parameter request list
+            "3902",
+            "05dc", // 57 max size 1500
+            "3d07",
+            "01",
+            "0242ac110002", // 61 client id type 1 + MAC
             "ff"
         );
         assert!(opts.starts_with(want), "{opts}");
-        assert!(opts[want.len()..].bytes().all(|c| c == b'0'), "zero padding");
+        assert!(
+            opts[want.len()..].bytes().all(|c| c == b'0'),
+            "zero padding"
+        );
     }
 
     #[test]
     fn request_selecting_carries_50_and_54() {
-        let m = request_selecting(7, 0, &ident(), false, Ipv4Addr::new(10, 77, 0, 50), Ipv4Addr::new(10, 77, 0, 1));
+        let m = request_selecting(
+            7,
+            0,
+            &ident(),
+            false,
+            Ipv4Addr::new(10, 77, 0, 50),
+            Ipv4Addr::new(10, 77, 0, 1),
+        );
         let b = encode(&m);
         header(&b, 1, [0, 0, 0, 7], [0, 0], [0; 4]);
         let opts = hex(&b[240..]);
@@ -530,13 +606,21 @@ mod tests {
 
     #[test]
     fn release_golden_bytes() {
-        let b = encode(&release(0xdeadbeef, &ident(), Ipv4Addr::new(10, 77, 0, 50), Ipv4Addr::new(10, 77, 0, 1)));
+        let b = encode(&release(
+            0xdeadbeef,
+            &ident(),
+            Ipv4Addr::new(10, 77, 0, 50),
+            Ipv4Addr::new(10, 77, 0, 1),
+        ));
         assert_eq!(b.len(), 300);
         header(&b, 1, [0xde, 0xad, 0xbe, 0xef], [0, 0], [10, 77, 0, 50]);
         let want = concat!("350107", "36040a4d0001", "3d07010242ac110002", "ff");
         let opts = hex(&b[240..]);
         assert!(opts.starts_with(want), "{opts}");
-        assert!(!opts[..want.len()].contains("3204"), "no option 50 in RELEASE");
+        assert!(
+            !opts[..want.len()].contains("3204"),
+            "no option 50 in RELEASE"
+        );
     }
 
     #[test]
@@ -550,15 +634,24 @@ mod tests {
 
     #[test]
     fn decline_carries_requested_address() {
-        let m = decline(1, &ident(), Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1));
+        let m = decline(
+            1,
+            &ident(),
+            Ipv4Addr::new(10, 0, 0, 9),
+            Ipv4Addr::new(10, 0, 0, 1),
+        );
         assert_eq!(m.opts().msg_type(), Some(MessageType::Decline));
-        assert!(matches!(m.opts().get(OptionCode::RequestedIpAddress), Some(DhcpOption::RequestedIpAddress(_))));
+        assert!(matches!(
+            m.opts().get(OptionCode::RequestedIpAddress),
+            Some(DhcpOption::RequestedIpAddress(_))
+        ));
         assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
     }
 
     fn ack_with(opts: Vec<DhcpOption>) -> Message {
         let mut m = Message::default();
-        m.set_opcode(Opcode::BootReply).set_yiaddr(Ipv4Addr::new(10, 77, 0, 50));
+        m.set_opcode(Opcode::BootReply)
+            .set_yiaddr(Ipv4Addr::new(10, 77, 0, 50));
         for o in opts {
             m.opts_mut().insert(o);
         }
@@ -571,7 +664,10 @@ mod tests {
             DhcpOption::MessageType(MessageType::Ack),
             DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)),
             DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
-            DhcpOption::DomainNameServer(vec![Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 3)]),
+            DhcpOption::DomainNameServer(vec![
+                Ipv4Addr::new(10, 77, 0, 2),
+                Ipv4Addr::new(10, 77, 0, 3),
+            ]),
             DhcpOption::DomainName("lab.example".into()),
             DhcpOption::AddressLeaseTime(3600),
             DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 77, 0, 1)),
@@ -582,7 +678,10 @@ mod tests {
         assert_eq!(p.gateway, Some(Ipv4Addr::new(10, 77, 0, 1)));
         assert_eq!(p.dns.len(), 2);
         assert_eq!(p.domain.as_deref(), Some("lab.example"));
-        assert_eq!((p.lease_time, p.renewal_time, p.rebinding_time), (3600, 1800, 3150));
+        assert_eq!(
+            (p.lease_time, p.renewal_time, p.rebinding_time),
+            (3600, 1800, 3150)
+        );
         assert_eq!(p.mtu, Some(1400));
         assert_eq!(subnet_of(p.ip, p.prefix_len), "10.77.0.0/24");
     }
@@ -594,7 +693,10 @@ mod tests {
             DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
             DhcpOption::ClasslessStaticRoute(vec![(net, Ipv4Addr::new(10, 77, 0, 254))]),
         ]);
-        assert_eq!(params(&m, Ipv4Addr::UNSPECIFIED).gateway, Some(Ipv4Addr::new(10, 77, 0, 254)));
+        assert_eq!(
+            params(&m, Ipv4Addr::UNSPECIFIED).gateway,
+            Some(Ipv4Addr::new(10, 77, 0, 254))
+        );
     }
 
     #[test]
@@ -621,12 +723,18 @@ mod tests {
         assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), Some(32));
         assert_eq!(mask_to_prefix(Ipv4Addr::UNSPECIFIED), Some(0));
         assert_eq!(prefix_to_mask(20), Ipv4Addr::new(255, 255, 240, 0));
-        assert_eq!(subnet_of(Ipv4Addr::new(192, 168, 7, 200), 20), "192.168.0.0/20");
+        assert_eq!(
+            subnet_of(Ipv4Addr::new(192, 168, 7, 200), 20),
+            "192.168.0.0/20"
+        );
     }
 
     #[test]
     fn client_id_parsing() {
-        assert_eq!(parse_client_id("01:02:42:ac:11:00:02").unwrap(), vec![1, 2, 0x42, 0xac, 0x11, 0, 2]);
+        assert_eq!(
+            parse_client_id("01:02:42:ac:11:00:02").unwrap(),
+            vec![1, 2, 0x42, 0xac, 0x11, 0, 2]
+        );
         assert_eq!(parse_client_id("web").unwrap(), b"\0web".to_vec());
         assert!(parse_client_id("").is_err());
         assert!(parse_client_id("01").is_err() || parse_client_id("01").unwrap().len() >= 2);

@@ -36,7 +36,10 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Bound(Bound),
-    Refused { server_id: Ipv4Addr, message: Option<String> },
+    Refused {
+        server_id: Ipv4Addr,
+        message: Option<String>,
+    },
     NoAnswer,
     /// The run stopped on an error (e.g. the interface disappeared).
     Failed(String),
@@ -57,7 +60,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { timeout: Duration::from_secs(30), broadcast_flag: true, window: 8, arp_check: None }
+        Options {
+            timeout: Duration::from_secs(30),
+            broadcast_flag: true,
+            window: 8,
+            arp_check: None,
+        }
     }
 }
 
@@ -81,7 +89,11 @@ pub fn frame_for(mac: Mac, out: &Outgoing) -> Vec<u8> {
     let payload = message::encode(&out.msg);
     let (src_ip, dst_ip, dst_mac) = match out.dest {
         Dest::Broadcast => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, Mac::BROADCAST),
-        Dest::Unicast { src_ip, dst_ip, dst_mac } => (src_ip, dst_ip, dst_mac),
+        Dest::Unicast {
+            src_ip,
+            dst_ip,
+            dst_mac,
+        } => (src_ip, dst_ip, dst_mac),
     };
     frame::build_udp(&UdpFrame {
         src_mac: mac,
@@ -96,16 +108,26 @@ pub fn frame_for(mac: Mac, out: &Outgoing) -> Vec<u8> {
 
 /// Open the socket for `iface`, mapping errors to what a person can act on.
 pub fn open_socket(iface: &Interface, arp: bool) -> Result<PacketSocket> {
-    PacketSocket::open(iface.index, arp)
-        .map_err(|e| Error::from_os(&format!("opening a packet socket on {}", iface.name), e, "CAP_NET_RAW"))
+    PacketSocket::open(iface.index, arp).map_err(|e| {
+        Error::from_os(
+            &format!("opening a packet socket on {}", iface.name),
+            e,
+            "CAP_NET_RAW",
+        )
+    })
 }
 
 /// Let the socket receive unicast frames for `mac` (not needed for the
 /// interface's own address).
 pub fn accept_mac(sock: &PacketSocket, iface: &Interface, mac: Mac) -> Result<()> {
     if mac != iface.mac {
-        sock.accept_unicast(mac)
-            .map_err(|e| Error::from_os(&format!("adding {mac} to the receive filter of {}", iface.name), e, "CAP_NET_RAW"))?;
+        sock.accept_unicast(mac).map_err(|e| {
+            Error::from_os(
+                &format!("adding {mac} to the receive filter of {}", iface.name),
+                e,
+                "CAP_NET_RAW",
+            )
+        })?;
     }
     Ok(())
 }
@@ -116,18 +138,33 @@ fn send_err(iface: &Interface, e: std::io::Error) -> Error {
 
 /// Run `jobs` to completion (or until the timeout); outcomes are in job order.
 /// `on_done` is called once per finished job (for progress bars).
-pub async fn run(iface: &Interface, jobs: &[Job], opts: &Options, mut on_done: impl FnMut(usize, &Outcome)) -> Result<Vec<Outcome>> {
-    let needs_arp = jobs.iter().any(|j| matches!(j.goal, Goal::Renew { .. } | Goal::Rebind { .. }));
+pub async fn run(
+    iface: &Interface,
+    jobs: &[Job],
+    opts: &Options,
+    mut on_done: impl FnMut(usize, &Outcome),
+) -> Result<Vec<Outcome>> {
+    let needs_arp = jobs
+        .iter()
+        .any(|j| matches!(j.goal, Goal::Renew { .. } | Goal::Rebind { .. }));
     let sock = open_socket(iface, needs_arp)?;
     if jobs.len() > MAX_UNICAST_FILTERS {
-        sock.accept_all().map_err(|e| Error::from_os(&format!("receiving all frames on {}", iface.name), e, "CAP_NET_RAW"))?;
+        sock.accept_all().map_err(|e| {
+            Error::from_os(
+                &format!("receiving all frames on {}", iface.name),
+                e,
+                "CAP_NET_RAW",
+            )
+        })?;
     } else {
         for j in jobs {
             accept_mac(&sock, iface, j.id.mac)?;
         }
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
-    let failure = drive(&sock, iface, jobs, opts, &mut outcomes, &mut on_done).await.err();
+    let failure = drive(&sock, iface, jobs, opts, &mut outcomes, &mut on_done)
+        .await
+        .err();
     if let Some(e) = &failure {
         log::error!("stopped before every exchange finished: {e}");
     }
@@ -171,20 +208,42 @@ async fn drive(
         // Start queued jobs while the window allows.
         while active.len() < window {
             let Some(j) = queue.pop_front() else { break };
-            let mut ex = Exchange::new(jobs[j].id.clone(), jobs[j].goal.clone(), opts.broadcast_flag);
+            let mut ex = Exchange::new(
+                jobs[j].id.clone(),
+                jobs[j].goal.clone(),
+                opts.broadcast_flag,
+            );
             let xid = fresh_xid(&active);
             let out = ex.start(xid);
-            sock.send(&frame_for(jobs[j].id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+            sock.send(&frame_for(jobs[j].id.mac, &out))
+                .await
+                .map_err(|e| send_err(iface, e))?;
             let now = Instant::now();
             let retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
-            active.insert(xid, Active { job: j, ex, last: out, started: now, sent_at: now, attempt: 0, retransmit_at });
+            active.insert(
+                xid,
+                Active {
+                    job: j,
+                    ex,
+                    last: out,
+                    started: now,
+                    sent_at: now,
+                    attempt: 0,
+                    retransmit_at,
+                },
+            );
         }
         // What the pacer has learned also applies to exchanges already
         // waiting on the RFC's 4 s: pull their timers in.
         for a in active.values_mut() {
             a.retransmit_at = a.retransmit_at.min(a.sent_at + pacer.delay(a.attempt, 0));
         }
-        let next_timer = active.values().map(|a| a.retransmit_at).min().unwrap_or(deadline).min(deadline);
+        let next_timer = active
+            .values()
+            .map(|a| a.retransmit_at)
+            .min()
+            .unwrap_or(deadline)
+            .min(deadline);
 
         tokio::select! {
             r = sock.recv(&mut buf) => {
@@ -330,9 +389,15 @@ pub async fn release(iface: &Interface, leases: &[ReleaseOf]) -> Result<()> {
     for l in leases {
         let out = Outgoing {
             msg: message::release(random_u32(), &l.id, l.ip, l.server_id),
-            dest: Dest::Unicast { src_ip: l.ip, dst_ip: l.server_id, dst_mac: l.server_mac.unwrap_or(Mac::BROADCAST) },
+            dest: Dest::Unicast {
+                src_ip: l.ip,
+                dst_ip: l.server_id,
+                dst_mac: l.server_mac.unwrap_or(Mac::BROADCAST),
+            },
         };
-        sock.send(&frame_for(l.id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+        sock.send(&frame_for(l.id.mac, &out))
+            .await
+            .map_err(|e| send_err(iface, e))?;
     }
     Ok(())
 }
@@ -341,7 +406,11 @@ pub async fn release(iface: &Interface, leases: &[ReleaseOf]) -> Result<()> {
 /// send ARP probes (sender address 0.0.0.0) for each `(mac, ip)`, three
 /// spread over `wait`, and report, per pair, the MAC of another host that
 /// answers for the address or probes for it at the same time.
-pub async fn arp_probe(iface: &Interface, pairs: &[(Mac, Ipv4Addr)], wait: Duration) -> Result<Vec<Option<Mac>>> {
+pub async fn arp_probe(
+    iface: &Interface,
+    pairs: &[(Mac, Ipv4Addr)],
+    wait: Duration,
+) -> Result<Vec<Option<Mac>>> {
     let mut found: Vec<Option<Mac>> = vec![None; pairs.len()];
     if pairs.is_empty() {
         return Ok(found);
@@ -364,7 +433,9 @@ pub async fn arp_probe(iface: &Interface, pairs: &[(Mac, Ipv4Addr)], wait: Durat
     loop {
         if probes < 3 && Instant::now() >= next_probe {
             for (mac, ip) in pairs {
-                sock.send(&probe(*mac, *ip)).await.map_err(|e| send_err(iface, e))?;
+                sock.send(&probe(*mac, *ip))
+                    .await
+                    .map_err(|e| send_err(iface, e))?;
             }
             probes += 1;
             next_probe += step;
@@ -397,10 +468,20 @@ pub async fn arp_probe(iface: &Interface, pairs: &[(Mac, Ipv4Addr)], wait: Durat
 
 /// Send DHCPDECLINE for an address found in use (broadcast: the client has
 /// no usable address of its own).
-pub async fn decline(iface: &Interface, id: &Identity, ip: Ipv4Addr, server_id: Ipv4Addr) -> Result<()> {
+pub async fn decline(
+    iface: &Interface,
+    id: &Identity,
+    ip: Ipv4Addr,
+    server_id: Ipv4Addr,
+) -> Result<()> {
     let sock = open_socket(iface, false)?;
-    let out = Outgoing { msg: message::decline(random_u32(), id, ip, server_id), dest: Dest::Broadcast };
-    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))
+    let out = Outgoing {
+        msg: message::decline(random_u32(), id, ip, server_id),
+        dest: Dest::Broadcast,
+    };
+    sock.send(&frame_for(id.mac, &out))
+        .await
+        .map_err(|e| send_err(iface, e))
 }
 
 /// Offers seen by a probe.
@@ -413,21 +494,36 @@ pub struct Offer {
 
 /// DISCOVER (retransmitted on the RFC schedule) until the first OFFER, then
 /// keep listening for `collect` more to hear every server; never REQUEST.
-pub async fn probe(iface: &Interface, id: &Identity, timeout: Duration, collect: Duration, broadcast: bool) -> Result<Vec<Offer>> {
+pub async fn probe(
+    iface: &Interface,
+    id: &Identity,
+    timeout: Duration,
+    collect: Duration,
+    broadcast: bool,
+) -> Result<Vec<Offer>> {
     let sock = open_socket(iface, false)?;
     accept_mac(&sock, iface, id.mac)?;
     let xid = random_u32();
     let begin = Instant::now();
     let mut deadline = begin + timeout;
     let mut msg = message::discover(xid, 0, id, broadcast, None);
-    let out = Outgoing { msg: msg.clone(), dest: Dest::Broadcast };
-    sock.send(&frame_for(id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
+    let out = Outgoing {
+        msg: msg.clone(),
+        dest: Dest::Broadcast,
+    };
+    sock.send(&frame_for(id.mac, &out))
+        .await
+        .map_err(|e| send_err(iface, e))?;
     let mut attempt = 0;
     let mut retransmit_at = begin + super::retransmit::rfc_delay(0, jitter_from(random_u32()));
     let mut offers: Vec<Offer> = Vec::new();
     let mut buf = vec![0u8; 2048];
     loop {
-        let timer = if offers.is_empty() { retransmit_at.min(deadline) } else { deadline };
+        let timer = if offers.is_empty() {
+            retransmit_at.min(deadline)
+        } else {
+            deadline
+        };
         tokio::select! {
             r = sock.recv(&mut buf) => {
                 let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;

@@ -163,7 +163,11 @@ pub fn parse_arp(frame: &[u8]) -> Option<Arp> {
 
 /// An ARP frame; requests go to broadcast, replies to the asker.
 pub fn build_arp(a: &Arp) -> Vec<u8> {
-    let dst = if a.op == ARP_REQUEST { Mac::BROADCAST } else { a.target_mac };
+    let dst = if a.op == ARP_REQUEST {
+        Mac::BROADCAST
+    } else {
+        a.target_mac
+    };
     let mut b = Vec::with_capacity(60);
     b.extend_from_slice(&dst.0);
     b.extend_from_slice(&a.sender_mac.0);
@@ -202,9 +206,23 @@ mod tests {
         assert_eq!(
             hex,
             concat!(
-                "ffffffffffff", "020000000001", "0800",
-                "4510", "0021", "0000", "4000", "40", "11", "3abd", "00000000", "ffffffff",
-                "0044", "0043", "000d", "bb7b", "68656c6c6f"
+                "ffffffffffff",
+                "020000000001",
+                "0800",
+                "4510",
+                "0021",
+                "0000",
+                "4000",
+                "40",
+                "11",
+                "3abd",
+                "00000000",
+                "ffffffff",
+                "0044",
+                "0043",
+                "000d",
+                "bb7b",
+                "68656c6c6f"
             )
         );
     }
@@ -228,7 +246,10 @@ mod tests {
         assert!(parse_udp(&b).is_none());
         let b = sample();
         assert!(parse_udp(&b[..30]).is_none());
-        assert!(parse_udp(&b[..b.len() - 1]).is_none(), "IP total length beyond the frame");
+        assert!(
+            parse_udp(&b[..b.len() - 1]).is_none(),
+            "IP total length beyond the frame"
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub struct Interface {
 }
 
 fn read(dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Check a name before it is used in a path: interface names are at most 15
@@ -29,7 +31,9 @@ pub fn validate_name(name: &str) -> Result<()> {
         || name.len() > 15
         || name == "."
         || name == ".."
-        || name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
+        || name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
     {
         return Err(Error::Usage(format!(
             "{name:?} is not a valid interface name (1-15 characters, no '/', ':' or spaces)"
@@ -49,7 +53,9 @@ impl Interface {
             )));
         }
         let num = |f: &str| read(&dir, f).and_then(|s| s.parse::<u32>().ok());
-        let hex = |f: &str| read(&dir, f).and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+        let hex = |f: &str| {
+            read(&dir, f).and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        };
         let kind = num("type").unwrap_or(0);
         if kind == ARPHRD_LOOPBACK {
             return Err(Error::Interface(format!(
@@ -61,11 +67,14 @@ impl Interface {
                 "{name} is not an Ethernet interface (link type {kind}): macvlan and DHCP need Ethernet"
             )));
         }
-        let index = num("ifindex")
-            .ok_or_else(|| Error::Interface(format!("cannot read the index of {name} from sysfs")))?;
+        let index = num("ifindex").ok_or_else(|| {
+            Error::Interface(format!("cannot read the index of {name} from sysfs"))
+        })?;
         let mac: Mac = read(&dir, "address")
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::Interface(format!("cannot read the MAC address of {name} from sysfs")))?;
+            .ok_or_else(|| {
+                Error::Interface(format!("cannot read the MAC address of {name} from sysfs"))
+            })?;
         let flags = hex("flags").unwrap_or(0);
         if flags & IFF_UP == 0 {
             return Err(Error::Interface(format!(
@@ -79,9 +88,16 @@ impl Interface {
             );
         }
         if read(&dir, "carrier").as_deref() == Some("0") {
-            log::warn!("{name} has no carrier (cable unplugged or peer down): DHCP will likely time out");
+            log::warn!(
+                "{name} has no carrier (cable unplugged or peer down): DHCP will likely time out"
+            );
         }
-        Ok(Interface { name: name.to_string(), index, mac, mtu: num("mtu").unwrap_or(1500) })
+        Ok(Interface {
+            name: name.to_string(),
+            index,
+            mac,
+            mtu: num("mtu").unwrap_or(1500),
+        })
     }
 }
 
@@ -100,7 +116,10 @@ mod tests {
     #[test]
     fn missing_interface_is_an_interface_error() {
         let e = Interface::lookup("nosuchif0").unwrap_err();
-        assert!(matches!(e, Error::Interface(ref m) if m.contains("no interface named nosuchif0")), "{e}");
+        assert!(
+            matches!(e, Error::Interface(ref m) if m.contains("no interface named nosuchif0")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,9 +8,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope,
+};
 use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, LinkVlan, RouteMessageBuilder};
 
 use super::mac::Mac;
@@ -77,7 +80,11 @@ impl Netlink {
     }
 
     pub async fn get_index(&self, index: u32) -> Result<Option<LiveLink>> {
-        first(self.handle.link().get().match_index(index), &format!("cannot look up link #{index}")).await
+        first(
+            self.handle.link().get().match_index(index),
+            &format!("cannot look up link #{index}"),
+        )
+        .await
     }
 
     /// Name of the link with that index, if any.
@@ -87,15 +94,33 @@ impl Netlink {
 
     /// Create a VLAN sub-interface (down, untagged by alias yet). Returns the
     /// kernel's error untouched so the caller can word it.
-    pub async fn add_vlan(&self, name: &str, parent_index: u32, vid: u16) -> std::result::Result<(), rtnetlink::Error> {
-        self.handle.link().add(LinkVlan::new(name, parent_index, vid).build()).execute().await
+    pub async fn add_vlan(
+        &self,
+        name: &str,
+        parent_index: u32,
+        vid: u16,
+    ) -> std::result::Result<(), rtnetlink::Error> {
+        self.handle
+            .link()
+            .add(LinkVlan::new(name, parent_index, vid).build())
+            .execute()
+            .await
     }
 
     /// Create a macvlan link in bridge mode with the given MAC (down).
-    pub async fn add_macvlan(&self, name: &str, parent_index: u32, mac: Mac) -> std::result::Result<(), rtnetlink::Error> {
+    pub async fn add_macvlan(
+        &self,
+        name: &str,
+        parent_index: u32,
+        mac: Mac,
+    ) -> std::result::Result<(), rtnetlink::Error> {
         self.handle
             .link()
-            .add(LinkMacVlan::new(name, parent_index, MacVlanMode::Bridge).address(mac.0.to_vec()).build())
+            .add(
+                LinkMacVlan::new(name, parent_index, MacVlanMode::Bridge)
+                    .address(mac.0.to_vec())
+                    .build(),
+            )
             .execute()
             .await
     }
@@ -134,9 +159,18 @@ impl Netlink {
 
     /// IPv4 addresses on a link, with their prefix lengths.
     pub async fn addresses(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-        let mut s = self.handle.address().get().set_link_index_filter(index).execute();
+        let mut s = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
         let mut out = Vec::new();
-        while let Some(m) = s.try_next().await.map_err(|e| map_err("cannot list addresses", e))? {
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| map_err("cannot list addresses", e))?
+        {
             if m.header.index != index {
                 continue;
             }
@@ -151,7 +185,13 @@ impl Netlink {
 
     /// Add an address; one that is already there is fine.
     pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix_len: u8) -> Result<()> {
-        match self.handle.address().add(index, IpAddr::V4(ip), prefix_len).execute().await {
+        match self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(ip), prefix_len)
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             Err(e) => Err(map_err(&format!("cannot add address {ip}/{prefix_len}"), e)),
@@ -160,9 +200,21 @@ impl Netlink {
 
     /// Remove an address; one that is gone already is fine.
     pub async fn del_address(&self, index: u32, ip: Ipv4Addr) -> Result<()> {
-        let mut s = self.handle.address().get().set_link_index_filter(index).execute();
-        while let Some(m) = s.try_next().await.map_err(|e| map_err("cannot list addresses", e))? {
-            let has = m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if *x == ip));
+        let mut s = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| map_err("cannot list addresses", e))?
+        {
+            let has = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if *x == ip));
             if m.header.index == index && has {
                 return match self.handle.address().del(m).execute().await {
                     Ok(()) => Ok(()),
@@ -184,7 +236,13 @@ impl Netlink {
 
     /// Route `ip/32` out of link `index`; an existing identical route is fine.
     pub async fn add_host_route(&self, ip: Ipv4Addr, index: u32) -> Result<()> {
-        match self.handle.route().add(Self::host_route(ip, index)).execute().await {
+        match self
+            .handle
+            .route()
+            .add(Self::host_route(ip, index))
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             Err(e) => Err(map_err(&format!("cannot add the route to {ip}/32"), e)),
@@ -192,7 +250,13 @@ impl Netlink {
     }
 
     pub async fn del_host_route(&self, ip: Ipv4Addr, index: u32) -> Result<()> {
-        match self.handle.route().del(Self::host_route(ip, index)).execute().await {
+        match self
+            .handle
+            .route()
+            .del(Self::host_route(ip, index))
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if matches!(errno(&e), Some(libc::ESRCH) | Some(libc::ENODEV)) => Ok(()),
             Err(e) => Err(map_err(&format!("cannot remove the route to {ip}/32"), e)),
@@ -201,13 +265,29 @@ impl Netlink {
 
     /// The /32 routes of the main table that leave through link `index`.
     pub async fn host_routes(&self, index: u32) -> Result<Vec<Ipv4Addr>> {
-        let mut s = self.handle.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
+        let mut s = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute();
         let mut out = Vec::new();
-        while let Some(m) = s.try_next().await.map_err(|e| map_err("cannot list routes", e))? {
-            if m.header.destination_prefix_length != 32 || m.header.table != RouteHeader::RT_TABLE_MAIN {
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| map_err("cannot list routes", e))?
+        {
+            if m.header.destination_prefix_length != 32
+                || m.header.table != RouteHeader::RT_TABLE_MAIN
+            {
                 continue;
             }
-            let oif = m.attributes.iter().find_map(|a| if let RouteAttribute::Oif(i) = a { Some(*i) } else { None });
+            let oif = m.attributes.iter().find_map(|a| {
+                if let RouteAttribute::Oif(i) = a {
+                    Some(*i)
+                } else {
+                    None
+                }
+            });
             let dst = m.attributes.iter().find_map(|a| match a {
                 RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
                 _ => None,
@@ -259,11 +339,21 @@ fn parse_link(m: &LinkMessage) -> LiveLink {
                     match i {
                         LinkInfo::Kind(k) => l.kind = Some(kind_name(k)),
                         LinkInfo::Data(InfoData::Vlan(v)) => {
-                            l.vid = v.iter().find_map(|x| if let InfoVlan::Id(id) = x { Some(*id) } else { None })
+                            l.vid = v.iter().find_map(|x| {
+                                if let InfoVlan::Id(id) = x {
+                                    Some(*id)
+                                } else {
+                                    None
+                                }
+                            })
                         }
                         LinkInfo::Data(InfoData::MacVlan(v)) => {
                             l.macvlan_mode = v.iter().find_map(|x| {
-                                if let InfoMacVlan::Mode(m) = x { Some(format!("{m:?}").to_lowercase()) } else { None }
+                                if let InfoMacVlan::Mode(m) = x {
+                                    Some(format!("{m:?}").to_lowercase())
+                                } else {
+                                    None
+                                }
                             })
                         }
                         _ => {}

@@ -37,7 +37,9 @@ impl Mac {
     pub fn parse_unicast(s: &str) -> Result<Mac, String> {
         let mac: Mac = s.parse()?;
         if mac.is_zero() {
-            return Err(format!("{s} is the all-zero MAC address, which no host may use"));
+            return Err(format!(
+                "{s} is the all-zero MAC address, which no host may use"
+            ));
         }
         if mac.is_multicast() {
             return Err(format!(
@@ -79,7 +81,9 @@ impl FromStr for Mac {
     type Err = String;
     fn from_str(s: &str) -> Result<Mac, String> {
         let bad = || {
-            format!("invalid MAC address {s:?}: expected six hexadecimal octets like 02:42:ac:11:00:02")
+            format!(
+                "invalid MAC address {s:?}: expected six hexadecimal octets like 02:42:ac:11:00:02"
+            )
         };
         let parts: Vec<&str> = if s.contains(':') {
             s.split(':').collect()
@@ -105,7 +109,11 @@ impl FromStr for Mac {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -134,22 +142,43 @@ mod tests {
 
     #[test]
     fn parses_both_separators() {
-        assert_eq!("02:42:AC:11:00:02".parse::<Mac>().unwrap().0, [2, 0x42, 0xac, 0x11, 0, 2]);
-        assert_eq!("02-42-ac-11-00-02".parse::<Mac>().unwrap().0, [2, 0x42, 0xac, 0x11, 0, 2]);
+        assert_eq!(
+            "02:42:AC:11:00:02".parse::<Mac>().unwrap().0,
+            [2, 0x42, 0xac, 0x11, 0, 2]
+        );
+        assert_eq!(
+            "02-42-ac-11-00-02".parse::<Mac>().unwrap().0,
+            [2, 0x42, 0xac, 0x11, 0, 2]
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for s in ["", "02:42:ac:11:00", "02:42:ac:11:00:02:03", "0242ac110002", "02:42:ac:11:00:zz", "002:42:ac:11:00:02"] {
+        for s in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "0242ac110002",
+            "02:42:ac:11:00:zz",
+            "002:42:ac:11:00:02",
+        ] {
             assert!(s.parse::<Mac>().is_err(), "{s}");
         }
     }
 
     #[test]
     fn rejects_multicast_and_zero_for_hosts() {
-        assert!(Mac::parse_unicast("01:00:5e:00:00:01").unwrap_err().contains("multicast"));
+        assert!(
+            Mac::parse_unicast("01:00:5e:00:00:01")
+                .unwrap_err()
+                .contains("multicast")
+        );
         assert!(Mac::parse_unicast("ff:ff:ff:ff:ff:ff").is_err());
-        assert!(Mac::parse_unicast("00:00:00:00:00:00").unwrap_err().contains("all-zero"));
+        assert!(
+            Mac::parse_unicast("00:00:00:00:00:00")
+                .unwrap_err()
+                .contains("all-zero")
+        );
         assert!(Mac::parse_unicast("02:00:00:00:00:01").is_ok());
     }
 

@@ -20,7 +20,11 @@ use tokio::io::unix::AsyncFd;
 use super::mac::Mac;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 /// setsockopt(2) with `value`, its length being the size of `T`.
@@ -28,7 +32,12 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 /// # Safety
 /// Any pointer inside `value` must be valid for the kernel to read during
 /// the call (the kernel copies what it needs).
-unsafe fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+unsafe fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     // SAFETY: `value` is a valid T for the whole call and the length is its
     // size; the caller vouches for what it points to.
     cvt(unsafe {
@@ -44,7 +53,12 @@ unsafe fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value:
 }
 
 const fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt: 0, jf: 0, k }
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
@@ -71,7 +85,8 @@ pub fn dhcp_filter(arp: bool) -> Vec<libc::sock_filter> {
         /* 6 */ stmt(BPF_LDX_MSH, 14), // X = IP header length
         /* 7 */ stmt(BPF_LD_H_IND, 16), // UDP destination port
         /* 8 */ jump(BPF_JEQ, 68, 2, 1), // port 68: accept (11) else drop (10)
-        /* 9 */ jump(BPF_JEQ, 0x0806, if arp { 1 } else { 0 }, 0), // ARP (A still ethertype)
+        /* 9 */
+        jump(BPF_JEQ, 0x0806, if arp { 1 } else { 0 }, 0), // ARP (A still ethertype)
         /* 10 */ stmt(BPF_RET, 0),
         /* 11 */ stmt(BPF_RET, 0x0004_0000),
     ]
@@ -146,7 +161,12 @@ pub fn finish() {
             let mut next: RawFd = 3;
             for &k in keep.iter().chain([&max_fd]) {
                 if k > next {
-                    let r = libc::syscall(libc::SYS_close_range, next as libc::c_uint, (k - 1) as libc::c_uint, 0);
+                    let r = libc::syscall(
+                        libc::SYS_close_range,
+                        next as libc::c_uint,
+                        (k - 1) as libc::c_uint,
+                        0,
+                    );
                     if r != 0 {
                         for fd in next..k {
                             libc::close(fd);
@@ -192,12 +212,19 @@ impl PacketSocket {
         // attached and the socket bound; then bind with ETH_P_ALL.
         // SAFETY: plain syscall with constant arguments; the result is checked.
         let raw = cvt(unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
         })?;
         // SAFETY: `raw` is a fresh descriptor we own; OwnedFd closes it once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let prog = dhcp_filter(arp);
-        let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
         // SAFETY: `fprog` points into `prog`, which outlives the call; the
         // kernel copies the program during setsockopt.
         unsafe { setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog) }?;
@@ -218,7 +245,10 @@ impl PacketSocket {
         // stays open and is not closed or reused by anyone else for as long as
         // it is registered with the reactor.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
-        Ok(PacketSocket { fd: Some(fd), ifindex: ifindex as i32 })
+        Ok(PacketSocket {
+            fd: Some(fd),
+            ifindex: ifindex as i32,
+        })
     }
 
     /// Ask the interface to accept frames sent to `mac` (PACKET_MR_UNICAST).
@@ -248,15 +278,27 @@ impl PacketSocket {
             mr.mr_address[..6].copy_from_slice(&mac.0);
         }
         // SAFETY: packet_mreq holds no pointers.
-        unsafe { setsockopt(self.raw(), libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr) }
+        unsafe {
+            setsockopt(
+                self.raw(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mr,
+            )
+        }
     }
 
     fn afd(&self) -> io::Result<&AsyncFd<OwnedFd>> {
-        self.fd.as_ref().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+        self.fd
+            .as_ref()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
     }
 
     fn raw(&self) -> RawFd {
-        self.fd.as_ref().map(|f| f.get_ref().as_raw_fd()).unwrap_or(-1)
+        self.fd
+            .as_ref()
+            .map(|f| f.get_ref().as_raw_fd())
+            .unwrap_or(-1)
     }
 
     /// Send one whole Ethernet frame.
@@ -265,7 +307,14 @@ impl PacketSocket {
             let mut guard = self.afd()?.writable().await?;
             // SAFETY: `frame` is a valid buffer of the given length.
             let r = guard.try_io(|fd| {
-                cvt(unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) } as i32)
+                cvt(unsafe {
+                    libc::send(
+                        fd.as_raw_fd(),
+                        frame.as_ptr() as *const libc::c_void,
+                        frame.len(),
+                        0,
+                    )
+                } as i32)
             });
             match r {
                 Ok(res) => return res.map(|_| ()),
@@ -280,8 +329,19 @@ impl PacketSocket {
             let mut guard = self.afd()?.readable().await?;
             // SAFETY: `buf` is a valid writable buffer of the given length.
             let r = guard.try_io(|fd| {
-                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+                let n = unsafe {
+                    libc::recv(
+                        fd.as_raw_fd(),
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                        0,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             });
             match r {
                 Ok(res) => return res,

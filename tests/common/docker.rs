@@ -61,7 +61,8 @@ fn docker_cli() -> PathBuf {
     if debian.is_file() {
         return debian.to_path_buf();
     }
-    which("docker").unwrap_or_else(|| panic!("no docker CLI found (install docker.io, see .ci/run)"))
+    which("docker")
+        .unwrap_or_else(|| panic!("no docker CLI found (install docker.io, see .ci/run)"))
 }
 
 fn alive(pid: i32) -> bool {
@@ -108,7 +109,9 @@ fn remove_tree(dir: &Path) {
 
 /// Engines whose test process is gone: stop them and remove their trees.
 fn reap_stale() {
-    let Ok(rd) = std::fs::read_dir("/tmp") else { return };
+    let Ok(rd) = std::fs::read_dir("/tmp") else {
+        return;
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if !name.starts_with(PREFIX) {
@@ -127,7 +130,12 @@ fn reap_stale() {
 
 impl Engine {
     fn start() -> Engine {
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(LOCK).expect("engine lock file");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK)
+            .expect("engine lock file");
         lock.lock().expect("lock the engine lock file");
         reap_stale();
         // One directory per engine, not per process: an engine whose last
@@ -145,19 +153,35 @@ impl Engine {
         let host = format!("unix://{}", sock.display());
         let log = File::create(dir.join("dockerd.log")).expect("dockerd log");
         let child = Command::new("dockerd")
-            .arg("--config-file").arg(dir.join("daemon.json"))
-            .arg("--data-root").arg(dir.join("data"))
-            .arg("--exec-root").arg(dir.join("exec"))
-            .arg("--pidfile").arg(dir.join("dockerd.pid"))
-            .arg("-H").arg(&host)
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"])
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .arg("-H")
+            .arg(&host)
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+            ])
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start dockerd");
-        let engine = Engine { dir, host, cli: docker_cli(), child: Mutex::new(Some(child)) };
+        let engine = Engine {
+            dir,
+            host,
+            cli: docker_cli(),
+            child: Mutex::new(Some(child)),
+        };
         let t = Instant::now();
         loop {
             let out = engine.docker(&["version", "--format", "{{.Server.Version}}"]);
@@ -167,7 +191,11 @@ impl Engine {
             if t.elapsed() > Duration::from_secs(60) {
                 panic!("dockerd did not come up in 60 s; log:\n{}", engine.log());
             }
-            if let Some(c) = engine.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+            if let Some(c) = engine
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
                 panic!("dockerd exited ({st}); log:\n{}", engine.log());
@@ -187,11 +215,14 @@ impl Engine {
         }
         let busybox = which("busybox").expect("busybox");
         std::fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
-        for applet in ["sh", "cat", "sleep", "ip", "hostname", "ls", "nslookup", "grep", "ifconfig", "echo"] {
+        for applet in [
+            "sh", "cat", "sleep", "ip", "hostname", "ls", "nslookup", "grep", "ifconfig", "echo",
+        ] {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
         }
         let mut tar = Command::new("tar")
-            .arg("-C").arg(&root)
+            .arg("-C")
+            .arg(&root)
             .args(["-c", "."])
             .stdout(Stdio::piped())
             .spawn()
@@ -204,18 +235,30 @@ impl Engine {
             .output()
             .expect("docker import");
         let _ = tar.wait();
-        assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Run the matching docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new(&self.cli).args(args).env("DOCKER_HOST", &self.host).output().expect("run docker")
+        Command::new(&self.cli)
+            .args(args)
+            .env("DOCKER_HOST", &self.host)
+            .output()
+            .expect("run docker")
     }
 
     /// stdout of a docker command that must succeed.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -223,7 +266,10 @@ impl Engine {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("DOCKER_HOST".into(), self.host.clone()),
-            ("DHCPNET_DOCKER".into(), self.cli.to_string_lossy().to_string()),
+            (
+                "DHCPNET_DOCKER".into(),
+                self.cli.to_string_lossy().to_string(),
+            ),
         ]
     }
 
@@ -287,7 +333,12 @@ const PLUGIN_LOCK: &str = "/run/lock/dhcpnet-plugin-tests.lock";
 /// Hold the plugin socket's lock (released when the file is dropped).
 pub fn plugin_lock() -> File {
     std::fs::create_dir_all("/run/lock").expect("/run/lock");
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(PLUGIN_LOCK).expect("plugin lock file");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PLUGIN_LOCK)
+        .expect("plugin lock file");
     lock.lock().expect("lock the plugin lock file");
     lock
 }
@@ -307,7 +358,10 @@ impl Daemon {
     pub fn start(lab: &super::Lab, engine: &Engine, extra: &[&str], name: &str) -> Daemon {
         let log = lab.dir.path().join(format!("{name}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhcpnet"));
-        cmd.arg("--state-dir").arg(lab.state_dir()).args(["-vv", "daemon"]).args(extra);
+        cmd.arg("--state-dir")
+            .arg(lab.state_dir())
+            .args(["-vv", "daemon"])
+            .args(extra);
         for (k, v) in engine.env() {
             cmd.env(k, v);
         }
@@ -317,15 +371,32 @@ impl Daemon {
             .stderr(Stdio::from(File::create(&log).expect("daemon log")))
             .spawn()
             .expect("start dhcpnet daemon");
-        let socket = extra.iter().position(|a| *a == "--plugin-socket").and_then(|i| extra.get(i + 1)).map(PathBuf::from);
+        let socket = extra
+            .iter()
+            .position(|a| *a == "--plugin-socket")
+            .and_then(|i| extra.get(i + 1))
+            .map(PathBuf::from);
         let d = Daemon { child, log, socket };
         if !extra.contains(&"--no-docker") {
-            let up = super::wait_for(Duration::from_secs(20), || d.log().contains("following container events").then_some(()));
-            assert!(up.is_some(), "the daemon does not follow the engine; log:\n{}", d.log());
+            let up = super::wait_for(Duration::from_secs(20), || {
+                d.log().contains("following container events").then_some(())
+            });
+            assert!(
+                up.is_some(),
+                "the daemon does not follow the engine; log:\n{}",
+                d.log()
+            );
         }
         if let Some(s) = &d.socket {
-            let up = super::wait_for(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(s).ok());
-            assert!(up.is_some(), "plugin socket {} missing; log:\n{}", s.display(), d.log());
+            let up = super::wait_for(Duration::from_secs(10), || {
+                std::os::unix::net::UnixStream::connect(s).ok()
+            });
+            assert!(
+                up.is_some(),
+                "plugin socket {} missing; log:\n{}",
+                s.display(),
+                d.log()
+            );
         }
         d
     }
@@ -340,7 +411,11 @@ impl Drop for Daemon {
         // SAFETY: kill(2) on a child this test spawned and has not reaped
         // (so the pid cannot have been reused); no memory is involved.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        if super::wait_for(Duration::from_secs(5), || self.child.try_wait().ok().flatten()).is_none() {
+        if super::wait_for(Duration::from_secs(5), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .is_none()
+        {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Skip (or, under CI, fail) when the lab's requirements are missing.
@@ -55,12 +57,19 @@ pub fn which(bin: &str) -> Option<PathBuf> {
 }
 
 pub fn sh(args: &[&str]) -> Output {
-    Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 pub fn must(args: &[&str]) {
     let out = sh(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One server namespace, one client namespace, a veth pair between them.
@@ -100,8 +109,20 @@ impl Lab {
         };
         must(&["ip", "netns", "add", &lab.srv]);
         must(&["ip", "netns", "add", &lab.cli]);
-        must(&["ip", "link", "add", IFACE, "netns", &lab.srv, "type", "veth", "peer", "name", IFACE, "netns", &lab.cli]);
-        must(&["ip", "-n", &lab.srv, "addr", "add", "10.77.0.1/24", "dev", IFACE]);
+        must(&[
+            "ip", "link", "add", IFACE, "netns", &lab.srv, "type", "veth", "peer", "name", IFACE,
+            "netns", &lab.cli,
+        ]);
+        must(&[
+            "ip",
+            "-n",
+            &lab.srv,
+            "addr",
+            "add",
+            "10.77.0.1/24",
+            "dev",
+            IFACE,
+        ]);
         for ns in [&lab.srv, &lab.cli] {
             must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
             must(&["ip", "-n", ns, "link", "set", IFACE, "up"]);
@@ -134,19 +155,35 @@ impl Lab {
         };
         lab.lease_file = lab.dir.path().join("server.leases");
         must(&["ip", "netns", "add", &lab.srv]);
-        must(&["ip", "link", "add", &parent, "type", "veth", "peer", "name", IFACE, "netns", &lab.srv]);
-        must(&["ip", "-n", &lab.srv, "addr", "add", "10.77.0.1/24", "dev", IFACE]);
+        must(&[
+            "ip", "link", "add", &parent, "type", "veth", "peer", "name", IFACE, "netns", &lab.srv,
+        ]);
+        must(&[
+            "ip",
+            "-n",
+            &lab.srv,
+            "addr",
+            "add",
+            "10.77.0.1/24",
+            "dev",
+            IFACE,
+        ]);
         must(&["ip", "-n", &lab.srv, "link", "set", "lo", "up"]);
         must(&["ip", "-n", &lab.srv, "link", "set", IFACE, "up"]);
         // No IPv6 link-local chatter from the root end; it only carries the lab.
-        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{parent}/disable_ipv6"), "1");
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{parent}/disable_ipv6"),
+            "1",
+        );
         must(&["ip", "link", "set", &parent, "up"]);
         Some(lab)
     }
 
     /// The root-namespace parent of a `with_root_parent` lab.
     pub fn parent(&self) -> &str {
-        self.root_link.as_deref().expect("a lab made by Lab::with_root_parent")
+        self.root_link
+            .as_deref()
+            .expect("a lab made by Lab::with_root_parent")
     }
 
     /// Run dhcpnet in the ROOT namespace with this lab's state directory
@@ -165,13 +202,39 @@ impl Lab {
     /// dnsmasq), answering `name` with `ip`: proof that a client resolves
     /// through the DNS server the DHCP server named.
     pub fn start_dns(&mut self, name: &str, ip: &str) {
-        must(&["ip", "-n", &self.srv, "addr", "add", "10.77.0.2/24", "dev", IFACE]);
+        must(&[
+            "ip",
+            "-n",
+            &self.srv,
+            "addr",
+            "add",
+            "10.77.0.2/24",
+            "dev",
+            IFACE,
+        ]);
         let log = std::fs::File::create(self.dir.path().join("dns.log")).expect("log");
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.srv, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53"])
-            .args(["--listen-address=10.77.0.2", "--bind-interfaces", "--no-resolv", "--no-hosts", "--log-queries"])
+            .args([
+                "netns",
+                "exec",
+                &self.srv,
+                "dnsmasq",
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=53",
+            ])
+            .args([
+                "--listen-address=10.77.0.2",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--log-queries",
+            ])
             .arg(format!("--address=/{name}/{ip}"))
-            .arg(format!("--pid-file={}", self.dir.path().join("dns.pid").display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("dns.pid").display()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -203,9 +266,20 @@ impl Lab {
         let lease_file = self.lease_file.to_string_lossy().to_string();
         let log = std::fs::File::create(self.dir.path().join("dnsmasq.log")).expect("log");
         let mut args: Vec<String> = [
-            "netns", "exec", &self.srv, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-            "--interface=veth0", "--bind-interfaces", "--no-ping", "--log-dhcp",
-            "--dhcp-option=6,10.77.0.2", "--domain=lab.test", "--dhcp-lease-max=5000",
+            "netns",
+            "exec",
+            &self.srv,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=veth0",
+            "--bind-interfaces",
+            "--no-ping",
+            "--log-dhcp",
+            "--dhcp-option=6,10.77.0.2",
+            "--domain=lab.test",
+            "--dhcp-lease-max=5000",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -227,16 +301,35 @@ impl Lab {
     /// more than one server); it is stopped with the lab.
     pub fn spawn_dnsmasq(&mut self, ns: &str, iface: &str, range: &str, extra: &[&str]) {
         let n = self.servers.len();
-        let log = std::fs::File::create(self.dir.path().join(format!("dnsmasq-{n}.log"))).expect("log");
-        let mut args: Vec<String> = ["netns", "exec", ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--bind-interfaces", "--no-ping"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("dnsmasq-{n}.log"))).expect("log");
+        let mut args: Vec<String> = [
+            "netns",
+            "exec",
+            ns,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--bind-interfaces",
+            "--no-ping",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.push(format!("--interface={iface}"));
         args.push(format!("--dhcp-range={range}"));
-        args.push(format!("--dhcp-leasefile={}", self.dir.path().join(format!("server-{n}.leases")).display()));
+        args.push(format!(
+            "--dhcp-leasefile={}",
+            self.dir.path().join(format!("server-{n}.leases")).display()
+        ));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new("ip").args(&args).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start dnsmasq");
+        let child = Command::new("ip")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start dnsmasq");
         self.servers.push(child);
         wait_udp67_in(ns);
     }
@@ -293,11 +386,18 @@ impl Lab {
     /// is append-only). Rows: (address, hwaddr, valid_lifetime, expire, hostname).
     pub fn kea_leases(&self) -> Vec<(String, String, u64, u64, String)> {
         let text = std::fs::read_to_string(self.kea_lease_file()).unwrap_or_default();
-        let mut last: std::collections::BTreeMap<String, (String, String, u64, u64, String)> = Default::default();
+        let mut last: std::collections::BTreeMap<String, (String, String, u64, u64, String)> =
+            Default::default();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
             if f.len() >= 9 {
-                let row = (f[0].to_string(), f[1].to_string(), f[3].parse().unwrap_or(0), f[4].parse().unwrap_or(0), f[8].to_string());
+                let row = (
+                    f[0].to_string(),
+                    f[1].to_string(),
+                    f[3].parse().unwrap_or(0),
+                    f[4].parse().unwrap_or(0),
+                    f[8].to_string(),
+                );
                 last.insert(f[0].to_string(), row);
             }
         }
@@ -307,13 +407,19 @@ impl Lab {
     /// Wait until something in the server namespace listens on UDP 67.
     pub fn wait_udp67(&self) {
         if !try_wait_udp67(&self.srv) {
-            panic!("the DHCP server did not start listening; log: {}", self.server_log());
+            panic!(
+                "the DHCP server did not start listening; log: {}",
+                self.server_log()
+            );
         }
     }
 }
 
 pub fn wait_udp67_in(ns: &str) {
-    assert!(try_wait_udp67(ns), "no DHCP server started listening in {ns}");
+    assert!(
+        try_wait_udp67(ns),
+        "no DHCP server started listening in {ns}"
+    );
 }
 
 fn try_wait_udp67(ns: &str) -> bool {
@@ -331,7 +437,6 @@ fn try_wait_udp67(ns: &str) -> bool {
 }
 
 impl Lab {
-
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dnsmasq.log")).unwrap_or_default()
     }
@@ -339,7 +444,9 @@ impl Lab {
     /// dnsmasq logged the RELEASE of `ip` by `mac` (its lease file is
     /// rewritten in place, so an empty read proves nothing).
     pub fn released(&self, ip: &str, mac: &str) -> bool {
-        self.server_log().lines().any(|l| l.contains("DHCPRELEASE(veth0)") && l.contains(&format!(" {ip} {mac}")))
+        self.server_log()
+            .lines()
+            .any(|l| l.contains("DHCPRELEASE(veth0)") && l.contains(&format!(" {ip} {mac}")))
     }
 
     pub fn stop_servers(&mut self) {
@@ -382,7 +489,14 @@ pub fn read_dnsmasq_leases(p: &Path) -> Vec<(String, String, String, String)> {
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 5).then(|| (f[1].to_string(), f[2].to_string(), f[3].to_string(), f[4].to_string()))
+            (f.len() >= 5).then(|| {
+                (
+                    f[1].to_string(),
+                    f[2].to_string(),
+                    f[3].to_string(),
+                    f[4].to_string(),
+                )
+            })
         })
         .collect()
 }

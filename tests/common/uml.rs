@@ -55,7 +55,9 @@ impl Run {
 
     /// Step `n`, which must have run.
     pub fn get(&self, n: &str) -> &Step {
-        self.steps.get(n).unwrap_or_else(|| panic!("{}", self.ctx(&format!("step {n} missing"))))
+        self.steps
+            .get(n)
+            .unwrap_or_else(|| panic!("{}", self.ctx(&format!("step {n} missing"))))
     }
 
     /// Step `n`, which must have exited 0.
@@ -80,12 +82,16 @@ pub fn available() -> Option<String> {
     }
     let mut v: Vec<String> = std::fs::read_dir("/usr/lib/uml/modules")
         .ok()
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     let m = v.pop();
     if m.is_none() {
-        let msg = "user-mode-linux modules missing in /usr/lib/uml/modules (package user-mode-linux)";
+        let msg =
+            "user-mode-linux modules missing in /usr/lib/uml/modules (package user-mode-linux)";
         assert!(!super::in_ci(), "{msg}; under CI=true this is a failure");
         eprintln!("SKIPPED: {msg}");
     }
@@ -143,12 +149,28 @@ pub fn run(dir: &Path, modules: &str, steps: &str, timeouts: Timeouts) -> Run {
     let path = dir.join("init.sh");
     let script = init_script(env!("CARGO_BIN_EXE_dhcpnet"), modules, steps, timeouts.step);
     std::fs::write(&path, script).expect("write init.sh");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod init.sh");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod init.sh");
     let console = boot(&path, timeouts.boot);
-    let run = Run { steps: parse(&console), console };
-    assert!(!run.console.contains("@@@ insmod-failed"), "{}", run.ctx("a module did not load"));
-    assert!(run.console.contains("@@@ ready"), "{}", run.ctx("the lab inside UML did not come up"));
-    assert!(run.console.contains("@@@ done"), "{}", run.ctx("the script inside UML did not finish"));
+    let run = Run {
+        steps: parse(&console),
+        console,
+    };
+    assert!(
+        !run.console.contains("@@@ insmod-failed"),
+        "{}",
+        run.ctx("a module did not load")
+    );
+    assert!(
+        run.console.contains("@@@ ready"),
+        "{}",
+        run.ctx("the lab inside UML did not come up")
+    );
+    assert!(
+        run.console.contains("@@@ done"),
+        "{}",
+        run.ctx("the script inside UML did not finish")
+    );
     run
 }
 
@@ -194,7 +216,13 @@ impl Drop for Group {
 
 fn boot(script: &Path, timeout: Duration) -> String {
     let mut child = Command::new("linux")
-        .args(["mem=384M", "quiet", "rootfstype=hostfs", "rootflags=/", "ro"])
+        .args([
+            "mem=384M",
+            "quiet",
+            "rootfstype=hostfs",
+            "rootflags=/",
+            "ro",
+        ])
         .arg(format!("init={}", script.display()))
         .args(["con=null", "con0=fd:0,fd:1"])
         .stdin(Stdio::null())
