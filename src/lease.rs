@@ -75,7 +75,14 @@ impl Lease {
         now: DateTime<Utc>,
     ) -> Lease {
         let p = &b.params;
-        let now = now.trunc_subsecs(0);
+        // The lease runs from when the REQUEST went out (RFC 2131 §4.4.1),
+        // which may be up to a batch's timeout before `now`.
+        let now = b
+            .requested_at
+            .map(DateTime::<Utc>::from)
+            .filter(|t| *t <= now)
+            .unwrap_or(now)
+            .trunc_subsecs(0);
         Lease {
             ip: p.ip,
             prefix_len: p.prefix_len,

@@ -157,7 +157,8 @@ pub fn docker_args(
         let mut search: Vec<&String> = l.domain.iter().chain(l.search.iter()).collect();
         search.dedup();
         let mut seen = Vec::new();
-        for s in search {
+        // Records can be edited by hand: only valid names reach docker's argv.
+        for s in search.into_iter().filter(|s| crate::dhcp::reply::valid_domain(s).is_some()) {
             if !seen.contains(&s) {
                 v.extend(["--dns-search".into(), s.clone()]);
                 seen.push(s);

@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use super::{Ctx, Place, secs};
 use crate::cli::{LinkDelArgs, ListArgs, ShimAddArgs, ShimCommand};
-use crate::dhcp::message::Identity;
+use crate::dhcp::message::{self, Identity};
+use crate::dhcp::reply;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
 use crate::lease::{self, Lease, Status};
@@ -34,12 +35,30 @@ pub async fn run(ctx: &Ctx, c: ShimCommand) -> Result<()> {
 }
 
 /// The addresses that should be routed through the shims on `parent`:
-/// every bound, unexpired lease recorded on that interface.
-pub fn wanted_routes(leases: &[Lease], parent: &str, own: &[Ipv4Addr]) -> BTreeSet<Ipv4Addr> {
+/// every bound, unexpired lease recorded on that interface whose address is
+/// a unicast host address inside `subnet` (the shim's own network, when it
+/// has a lease) and inside the subnet recorded with the lease. A record that
+/// says otherwise (a forged ACK, a hand-edited file) must never turn into a
+/// host route for an address elsewhere, 1.1.1.1 say, out of the shim.
+pub fn wanted_routes(
+    leases: &[Lease],
+    parent: &str,
+    own: &[Ipv4Addr],
+    subnet: Option<(Ipv4Addr, u8)>,
+) -> BTreeSet<Ipv4Addr> {
     let now = Utc::now();
+    let inside = |ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)| {
+        let mask = u32::from(message::prefix_to_mask(prefix));
+        u32::from(ip) & mask == u32::from(net) & mask
+    };
     leases
         .iter()
         .filter(|l| l.interface == parent && l.status == Status::Bound && !l.is_expired(now))
+        .filter(|l| reply::is_unicast(l.ip) && l.prefix_len >= reply::MIN_PREFIX)
+        .filter(|l| {
+            inside(l.ip, (l.ip, l.prefix_len)) && message::subnet_of(l.ip, l.prefix_len) == l.subnet
+        })
+        .filter(|l| subnet.is_none_or(|s| inside(l.ip, s)))
         .map(|l| l.ip)
         .filter(|ip| !own.contains(ip))
         .collect()
@@ -79,7 +98,8 @@ pub async fn sync_routes(store: &Store, parent: Option<&str>) -> Result<()> {
             );
             continue;
         }
-        let want = wanted_routes(&leases, &r.parent, &own);
+        let subnet = shim_lease(&leases, r).map(|l| (l.ip, l.prefix_len));
+        let want = wanted_routes(&leases, &r.parent, &own, subnet);
         let have: BTreeSet<Ipv4Addr> = nl.host_routes(live.index).await?.into_iter().collect();
         for ip in want.difference(&have) {
             nl.add_host_route(*ip, live.index).await?;
@@ -336,4 +356,41 @@ async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let rows = view(ctx, "").await?;
     output::emit(a.out.output, &rows, || table(&rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(ip: &str, prefix: u8, subnet: &str) -> Lease {
+        let soon = Utc::now() + chrono::Duration::seconds(600);
+        serde_json::from_value(serde_json::json!({
+            "ip": ip, "prefix_len": prefix, "subnet": subnet, "mac": "02:00:00:00:00:01",
+            "gateway": null, "dns": [], "domain": null, "server_id": "10.0.0.1",
+            "lease_time": 600, "renewal_time": 300, "rebinding_time": 525,
+            "obtained_at": Utc::now(), "expires_at": soon, "hostname": null,
+            "client_id": "01:02:00:00:00:00:01", "interface": "eth0", "network": null
+        }))
+        .expect("a valid record")
+    }
+
+    #[test]
+    fn shim_routes_are_only_for_unicast_addresses_inside_the_network() {
+        let leases = vec![
+            lease("10.0.0.50", 24, "10.0.0.0/24"),
+            lease("1.1.1.1", 24, "10.0.0.0/24"),
+            lease("1.1.1.1", 32, "1.1.1.1/32"),
+            lease("255.255.255.255", 24, "255.255.255.0/24"),
+            lease("10.0.0.60", 0, "0.0.0.0/0"),
+        ];
+        let shim_net = Some((Ipv4Addr::new(10, 0, 0, 2), 24));
+        let want = wanted_routes(&leases, "eth0", &[], shim_net);
+        assert_eq!(
+            want.into_iter().collect::<Vec<_>>(),
+            vec![Ipv4Addr::new(10, 0, 0, 50)]
+        );
+        let without_shim_lease = wanted_routes(&leases, "eth0", &[], None);
+        assert!(!without_shim_lease.contains(&Ipv4Addr::new(255, 255, 255, 255)));
+        assert!(!without_shim_lease.contains(&Ipv4Addr::new(10, 0, 0, 60)));
+    }
 }

@@ -15,9 +15,12 @@
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{Message, MessageType, Opcode};
+use std::time::SystemTime;
+
+use dhcproto::v4::{Message, MessageType};
 
 use super::message::{self, Identity, Params};
+use super::reply::Bootreply;
 use crate::net::mac::Mac;
 
 /// NAKs after which acquiring gives up instead of starting over. A server
@@ -66,7 +69,7 @@ pub struct Outgoing {
 /// A reply as the transport received it.
 #[derive(Debug)]
 pub struct Reply<'a> {
-    pub msg: &'a Message,
+    pub msg: &'a Bootreply,
     pub src_mac: Mac,
     pub src_ip: Ipv4Addr,
 }
@@ -78,6 +81,12 @@ pub struct Bound {
     pub server_mac: Mac,
     /// The hostname the server echoed back (option 12), if any.
     pub server_hostname: Option<String>,
+    /// Options the server sent that made no sense and were dropped.
+    pub warnings: Vec<String>,
+    /// When the REQUEST this ACK answers was first sent (set by the
+    /// transport, which owns the clock): the lease runs from then (RFC 2131
+    /// §4.4.1), not from when the whole batch ended.
+    pub requested_at: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +122,7 @@ pub struct Exchange {
     broadcast: bool,
     state: State,
     naks: u32,
+    refusal: Option<String>,
 }
 
 impl Exchange {
@@ -124,6 +134,7 @@ impl Exchange {
             broadcast,
             state: State::Done,
             naks: 0,
+            refusal: None,
         }
     }
 
@@ -179,11 +190,25 @@ impl Exchange {
         }
     }
 
-    /// Whether a reply belongs to this exchange at all.
+    /// Whether a reply belongs to this exchange at all: a BOOTREPLY with our
+    /// xid for our MAC (an `hlen` other than 6 is not ours, whatever it says).
     fn is_ours(&self, r: &Reply<'_>) -> bool {
-        r.msg.opcode() == Opcode::BootReply
-            && r.msg.xid() == self.xid
-            && r.msg.chaddr().get(..6) == Some(&self.id.mac.0[..])
+        r.msg.is_reply() && r.msg.xid == self.xid && r.msg.client_mac() == Some(self.id.mac)
+    }
+
+    /// Why the last reply addressed to this exchange was refused, if one was.
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    /// Note a refused reply and keep waiting: another (genuine) server's
+    /// answer may still come, and one forged reply must not end an exchange.
+    fn refuse(&mut self, r: &Reply<'_>, kind: &str, why: String) -> Step {
+        self.refusal = Some(format!(
+            "ignored a {kind} from {} ({}): {why}",
+            r.src_ip, r.src_mac
+        ));
+        Step::Ignore
     }
 
     /// Feed one reply.
@@ -191,13 +216,14 @@ impl Exchange {
         if self.is_done() || !self.is_ours(r) {
             return Step::Ignore;
         }
-        let kind = r.msg.opts().msg_type();
+        let kind = r.msg.msg_type();
         match (&self.state, kind) {
             (State::Selecting, Some(MessageType::Offer)) => {
-                let offer = message::params(r.msg, r.src_ip);
-                if offer.ip.is_unspecified() || offer.server_id.is_unspecified() {
-                    return Step::Ignore;
-                }
+                let checked = match r.msg.params(r.src_ip) {
+                    Ok(c) => c,
+                    Err(why) => return self.refuse(r, "DHCPOFFER", why),
+                };
+                let offer = checked.params;
                 let msg = message::request_selecting(
                     self.xid,
                     0,
@@ -216,56 +242,98 @@ impl Exchange {
                 })
             }
             (State::Requesting { offer, server_mac }, Some(MessageType::Ack)) => {
-                let p = message::params(r.msg, r.src_ip);
-                if p.server_id != offer.server_id || p.ip.is_unspecified() {
+                if r.msg.server_id(r.src_ip) != Some(offer.server_id) {
                     return Step::Ignore; // another server's answer to our broadcast REQUEST
                 }
-                let server_mac = *server_mac;
+                let (offered, server_mac) = (offer.ip, *server_mac);
+                let checked = match r.msg.params(r.src_ip) {
+                    Ok(c) => c,
+                    Err(why) => return self.refuse(r, "DHCPACK", why),
+                };
+                if checked.params.ip != offered {
+                    let why = format!(
+                        "it acknowledges {} but {offered} was requested",
+                        checked.params.ip
+                    );
+                    return self.refuse(r, "DHCPACK", why);
+                }
                 self.state = State::Done;
                 Step::Bound(Bound {
-                    params: p,
+                    params: checked.params,
                     server_mac,
-                    server_hostname: message::server_hostname(r.msg),
+                    server_hostname: r.msg.server_hostname(),
+                    warnings: checked.warnings,
+                    requested_at: None,
                 })
             }
             (State::Requesting { offer, .. }, Some(MessageType::Nak)) => {
-                let from = message::params(r.msg, r.src_ip).server_id;
-                if from != offer.server_id {
+                let Some(from) = r.msg.server_id(r.src_ip).filter(|s| *s == offer.server_id) else {
                     return Step::Ignore;
-                }
+                };
                 self.naks += 1;
                 if self.naks >= MAX_NAKS {
                     self.state = State::Done;
                     Step::Refused {
                         server_id: from,
-                        message: message::server_message(r.msg),
+                        message: r.msg.server_message(),
                     }
                 } else {
                     Step::Restart
                 }
             }
             (State::Extending, Some(MessageType::Ack)) => {
-                let p = message::params(r.msg, r.src_ip);
-                if p.ip.is_unspecified() {
-                    return Step::Ignore;
-                }
-                if let Goal::Renew { server_id, .. } = &self.goal
-                    && p.server_id != *server_id
+                let checked = match r.msg.params(r.src_ip) {
+                    Ok(c) => c,
+                    Err(why) => return self.refuse(r, "DHCPACK", why),
+                };
+                let (ip, renew_server) = match &self.goal {
+                    Goal::Renew { ip, server_id, .. } => (*ip, Some(*server_id)),
+                    Goal::Rebind { ip } | Goal::Reboot { ip } => (*ip, None),
+                    Goal::Acquire { .. } => return Step::Ignore,
+                };
+                if let Some(s) = renew_server
+                    && checked.params.server_id != s
                 {
-                    return Step::Ignore;
+                    return Step::Ignore; // RENEWING talks to the lease's server only
+                }
+                // An ACK that extends a lease carries that lease's address: a
+                // different yiaddr is either a bug or a forged reply.
+                if checked.params.ip != ip {
+                    let why = format!(
+                        "it acknowledges {} while extending the lease of {ip}",
+                        checked.params.ip
+                    );
+                    return self.refuse(r, "DHCPACK", why);
                 }
                 self.state = State::Done;
                 Step::Bound(Bound {
-                    params: p,
+                    params: checked.params,
                     server_mac: r.src_mac,
-                    server_hostname: message::server_hostname(r.msg),
+                    server_hostname: r.msg.server_hostname(),
+                    warnings: checked.warnings,
+                    requested_at: None,
                 })
             }
             (State::Extending, Some(MessageType::Nak)) => {
+                let Some(from) = r.msg.server_id(r.src_ip) else {
+                    return Step::Ignore;
+                };
+                // While RENEWING only the lease's server may refuse it (as
+                // only its ACK is taken); REBINDING and INIT-REBOOT ask every
+                // server, and any of them may say the address is wrong here.
+                if let Goal::Renew { server_id, .. } = &self.goal
+                    && from != *server_id
+                {
+                    return self.refuse(
+                        r,
+                        "DHCPNAK",
+                        format!("it is not from {server_id}, the lease's server"),
+                    );
+                }
                 self.state = State::Done;
                 Step::Refused {
-                    server_id: message::params(r.msg, r.src_ip).server_id,
-                    message: message::server_message(r.msg),
+                    server_id: from,
+                    message: r.msg.server_message(),
                 }
             }
             _ => Step::Ignore,
@@ -283,7 +351,7 @@ impl Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dhcproto::v4::DhcpOption;
+    use dhcproto::v4::{DhcpOption, Opcode};
 
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
     const SERVER_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
@@ -305,11 +373,146 @@ mod tests {
     }
 
     fn feed(x: &mut Exchange, m: &Message) -> Step {
+        let bytes = message::encode(m);
+        let parsed = Bootreply::parse(&bytes).expect("a BOOTP message");
         x.on_reply(&Reply {
-            msg: m,
+            msg: &parsed,
             src_mac: SERVER_MAC,
             src_ip: SERVER,
         })
+    }
+
+    fn renewing(ip: Ipv4Addr) -> Exchange {
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Renew {
+                ip,
+                server_id: SERVER,
+                server_mac: SERVER_MAC,
+            },
+            true,
+        );
+        x.start(5);
+        x
+    }
+
+    #[test]
+    fn a_nak_from_another_server_does_not_end_a_renewal() {
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let mut x = renewing(ip);
+        let rogue = Ipv4Addr::new(10, 77, 0, 66);
+        let nak = reply(
+            5,
+            ident().mac,
+            MessageType::Nak,
+            Ipv4Addr::UNSPECIFIED,
+            rogue,
+        );
+        assert_eq!(feed(&mut x, &nak), Step::Ignore);
+        assert!(!x.is_done());
+        assert!(
+            x.last_refusal().is_some_and(|r| r.contains("10.77.0.1")),
+            "{:?}",
+            x.last_refusal()
+        );
+        let ack = reply(5, ident().mac, MessageType::Ack, ip, SERVER);
+        assert!(
+            matches!(feed(&mut x, &ack), Step::Bound(_)),
+            "the genuine ACK still binds"
+        );
+    }
+
+    #[test]
+    fn an_ack_that_extends_a_lease_must_carry_its_address() {
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let mut x = renewing(ip);
+        let bogus = reply(
+            5,
+            ident().mac,
+            MessageType::Ack,
+            Ipv4Addr::new(1, 1, 1, 1),
+            SERVER,
+        );
+        assert_eq!(feed(&mut x, &bogus), Step::Ignore);
+        for goal in [Goal::Rebind { ip }, Goal::Reboot { ip }] {
+            let mut x = Exchange::new(ident(), goal, true);
+            x.start(6);
+            let other = Ipv4Addr::new(10, 77, 0, 9);
+            let rogue = reply(
+                6,
+                ident().mac,
+                MessageType::Ack,
+                Ipv4Addr::new(10, 77, 0, 51),
+                other,
+            );
+            assert_eq!(feed(&mut x, &rogue), Step::Ignore);
+            assert!(matches!(
+                feed(&mut x, &reply(6, ident().mac, MessageType::Ack, ip, other)),
+                Step::Bound(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn an_ack_for_another_address_than_the_offer_is_refused() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        x.start(3);
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        feed(
+            &mut x,
+            &reply(3, ident().mac, MessageType::Offer, ip, SERVER),
+        );
+        let other = reply(
+            3,
+            ident().mac,
+            MessageType::Ack,
+            Ipv4Addr::new(10, 77, 0, 51),
+            SERVER,
+        );
+        assert_eq!(feed(&mut x, &other), Step::Ignore);
+        assert!(matches!(
+            feed(&mut x, &reply(3, ident().mac, MessageType::Ack, ip, SERVER)),
+            Step::Bound(_)
+        ));
+    }
+
+    #[test]
+    fn an_offer_of_a_broadcast_address_is_refused_and_the_reason_kept() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        x.start(4);
+        let bad = reply(
+            4,
+            ident().mac,
+            MessageType::Offer,
+            Ipv4Addr::BROADCAST,
+            SERVER,
+        );
+        assert_eq!(feed(&mut x, &bad), Step::Ignore);
+        assert!(
+            x.last_refusal()
+                .is_some_and(|r| r.contains("255.255.255.255"))
+        );
+    }
+
+    #[test]
+    fn a_reply_with_an_hlen_beyond_chaddr_is_not_ours() {
+        let mut x = Exchange::new(ident(), Goal::Acquire { requested: None }, true);
+        x.start(4);
+        let mut bytes = message::encode(&reply(
+            4,
+            ident().mac,
+            MessageType::Offer,
+            Ipv4Addr::new(10, 77, 0, 50),
+            SERVER,
+        ));
+        bytes[2] = 255;
+        let parsed = Bootreply::parse(&bytes).unwrap();
+        let r = Reply {
+            msg: &parsed,
+            src_mac: SERVER_MAC,
+            src_ip: SERVER,
+        };
+        assert_eq!(x.on_reply(&r), Step::Ignore);
     }
 
     #[test]

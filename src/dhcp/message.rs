@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use dhcproto::{Encodable, Encoder};
 use serde::{Deserialize, Serialize};
 
 use crate::net::mac::Mac;
@@ -271,74 +271,6 @@ pub fn encode(m: &Message) -> Vec<u8> {
     buf
 }
 
-/// Options a client reads, with the lengths RFC 2132 allows. Everything
-/// else is dropped before decoding.
-fn option_len_ok(code: u8, len: usize) -> bool {
-    match code {
-        1 | 28 | 50 | 51 | 54 | 58 | 59 => len == 4,
-        3 | 6 | 42 => len >= 4 && len.is_multiple_of(4),
-        53 => len == 1,
-        26 => len == 2,
-        12 | 15 | 56 | 61 | 119 | 121 => len >= 1,
-        _ => false,
-    }
-}
-
-/// Rebuild a message keeping only the options dhcpnet reads, each with a
-/// valid length, pieces of a split option (RFC 3396) joined.
-///
-/// Why: dhcproto's decoder trusts option lengths in places (debug assertions
-/// and unchecked subtractions for some options), so a malformed or hostile
-/// reply could panic or desynchronise it. A reply is input from the network;
-/// it must never take dhcpnet down.
-pub fn sanitize(bytes: &[u8]) -> Option<Vec<u8>> {
-    const FIXED: usize = 240;
-    if bytes.len() < FIXED || bytes[236..240] != dhcproto::v4::MAGIC {
-        return None;
-    }
-    let mut found: Vec<(u8, Vec<u8>)> = Vec::new();
-    let mut i = FIXED;
-    while i < bytes.len() {
-        let code = bytes[i];
-        match code {
-            0 => {
-                i += 1;
-                continue;
-            }
-            255 => break,
-            _ => {}
-        }
-        let len = *bytes.get(i + 1)? as usize;
-        let data = bytes.get(i + 2..i + 2 + len)?;
-        match found.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, v)) => v.extend_from_slice(data),
-            None => found.push((code, data.to_vec())),
-        }
-        i += 2 + len;
-    }
-    let mut out = bytes[..FIXED].to_vec();
-    // No option overloading: sname and file are not read as options.
-    for (code, data) in found {
-        if !option_len_ok(code, data.len()) {
-            continue;
-        }
-        // A joined option longer than 255 is split again (RFC 3396).
-        for chunk in data.chunks(255) {
-            out.push(code);
-            out.push(chunk.len() as u8);
-            out.extend_from_slice(chunk);
-        }
-    }
-    out.push(255);
-    Some(out)
-}
-
-/// Decode a reply from the network; None for anything malformed.
-pub fn decode(bytes: &[u8]) -> Option<Message> {
-    let clean = sanitize(bytes)?;
-    Message::decode(&mut Decoder::new(&clean)).ok()
-}
-
 /// A route from option 121 (or 3 for the default route).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
@@ -369,16 +301,6 @@ pub struct Params {
 
 pub const INFINITE: u32 = u32::MAX;
 
-/// The netmask a classful network implies, used only when a server omits
-/// option 1 (RFC 2131 asks servers to send it; old ones did not).
-fn classful_mask(ip: Ipv4Addr) -> Ipv4Addr {
-    match ip.octets()[0] {
-        0..=127 => Ipv4Addr::new(255, 0, 0, 0),
-        128..=191 => Ipv4Addr::new(255, 255, 0, 0),
-        _ => Ipv4Addr::new(255, 255, 255, 0),
-    }
-}
-
 /// Prefix length of a contiguous netmask, or None for a non-contiguous one.
 pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
     let m = u32::from(mask);
@@ -404,103 +326,6 @@ pub fn subnet_of(ip: Ipv4Addr, prefix: u8) -> String {
     format!("{}/{}", Ipv4Addr::from(net), prefix)
 }
 
-/// Read the parameters of an OFFER or ACK. `fallback_server` is used when
-/// the server omits option 54 (the IP source address of the reply).
-pub fn params(m: &Message, fallback_server: Ipv4Addr) -> Params {
-    let o = m.opts();
-    let ip = m.yiaddr();
-    let server_id = match o.get(OptionCode::ServerIdentifier) {
-        Some(DhcpOption::ServerIdentifier(s)) => *s,
-        _ => fallback_server,
-    };
-    let given_mask = match o.get(OptionCode::SubnetMask) {
-        Some(DhcpOption::SubnetMask(mk)) => mask_to_prefix(*mk).map(|p| (*mk, p)),
-        _ => None,
-    };
-    let (netmask, prefix_len) = given_mask.unwrap_or_else(|| {
-        let mk = classful_mask(ip);
-        (mk, mask_to_prefix(mk).unwrap_or(24))
-    });
-    let routes: Vec<Route> = match o.get(OptionCode::ClasslessStaticRoute) {
-        Some(DhcpOption::ClasslessStaticRoute(rs)) => rs
-            .iter()
-            .map(|(n, g)| Route {
-                destination: n.to_string(),
-                gateway: *g,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    // RFC 3442: when option 121 is present the client MUST ignore option 3;
-    // the default gateway is then the gateway of a 0.0.0.0/0 entry, if any.
-    let gateway = if !routes.is_empty() {
-        routes
-            .iter()
-            .find(|r| r.destination == "0.0.0.0/0")
-            .map(|r| r.gateway)
-    } else {
-        match o.get(OptionCode::Router) {
-            Some(DhcpOption::Router(rs)) => rs.first().copied(),
-            _ => None,
-        }
-    };
-    let ips = |code| match o.get(code) {
-        Some(DhcpOption::DomainNameServer(v)) | Some(DhcpOption::NtpServers(v)) => v.clone(),
-        _ => Vec::new(),
-    };
-    let domain = match o.get(OptionCode::DomainName) {
-        Some(DhcpOption::DomainName(d)) => {
-            Some(d.trim_end_matches('\0').to_string()).filter(|d| !d.is_empty())
-        }
-        _ => None,
-    };
-    let search = match o.get(OptionCode::DomainSearch) {
-        Some(DhcpOption::DomainSearch(names)) => names
-            .iter()
-            .map(|n| n.to_string().trim_end_matches('.').to_string())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let lease_time = match o.get(OptionCode::AddressLeaseTime) {
-        Some(DhcpOption::AddressLeaseTime(t)) => *t,
-        _ => INFINITE,
-    };
-    let (t1, t2) = timers(
-        lease_time,
-        match o.get(OptionCode::Renewal) {
-            Some(DhcpOption::Renewal(t)) => Some(*t),
-            _ => None,
-        },
-        match o.get(OptionCode::Rebinding) {
-            Some(DhcpOption::Rebinding(t)) => Some(*t),
-            _ => None,
-        },
-    );
-    Params {
-        ip,
-        server_id,
-        netmask,
-        prefix_len,
-        gateway,
-        dns: ips(OptionCode::DomainNameServer),
-        domain,
-        search,
-        lease_time,
-        renewal_time: t1,
-        rebinding_time: t2,
-        mtu: match o.get(OptionCode::InterfaceMtu) {
-            Some(DhcpOption::InterfaceMtu(v)) => Some(*v),
-            _ => None,
-        },
-        broadcast: match o.get(OptionCode::BroadcastAddr) {
-            Some(DhcpOption::BroadcastAddr(v)) => Some(*v),
-            _ => None,
-        },
-        ntp: ips(OptionCode::NtpServers),
-        routes,
-    }
-}
-
 /// T1 and T2 (RFC 2131 §4.4.5): the server's values when they are sane
 /// (T1 < T2 < lease), else 50% and 87.5% of the lease.
 pub fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
@@ -512,21 +337,6 @@ pub fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
     let t2 = t2.filter(|&t| t < lease).unwrap_or(d2);
     let t1 = t1.filter(|&t| t < t2).unwrap_or(d1.min(t2));
     (t1, t2)
-}
-
-/// The server's explanation in a NAK (option 56), if any.
-pub fn server_message(m: &Message) -> Option<String> {
-    match m.opts().get(OptionCode::Message) {
-        Some(DhcpOption::Message(s)) => Some(s.trim_end_matches('\0').to_string()),
-        _ => None,
-    }
-}
-
-pub fn server_hostname(m: &Message) -> Option<String> {
-    match m.opts().get(OptionCode::Hostname) {
-        Some(DhcpOption::Hostname(s)) => Some(s.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -648,65 +458,6 @@ mod tests {
         assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
     }
 
-    fn ack_with(opts: Vec<DhcpOption>) -> Message {
-        let mut m = Message::default();
-        m.set_opcode(Opcode::BootReply)
-            .set_yiaddr(Ipv4Addr::new(10, 77, 0, 50));
-        for o in opts {
-            m.opts_mut().insert(o);
-        }
-        m
-    }
-
-    #[test]
-    fn params_read_all_options() {
-        let m = ack_with(vec![
-            DhcpOption::MessageType(MessageType::Ack),
-            DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)),
-            DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
-            DhcpOption::DomainNameServer(vec![
-                Ipv4Addr::new(10, 77, 0, 2),
-                Ipv4Addr::new(10, 77, 0, 3),
-            ]),
-            DhcpOption::DomainName("lab.example".into()),
-            DhcpOption::AddressLeaseTime(3600),
-            DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 77, 0, 1)),
-            DhcpOption::InterfaceMtu(1400),
-        ]);
-        let p = params(&m, Ipv4Addr::UNSPECIFIED);
-        assert_eq!(p.prefix_len, 24);
-        assert_eq!(p.gateway, Some(Ipv4Addr::new(10, 77, 0, 1)));
-        assert_eq!(p.dns.len(), 2);
-        assert_eq!(p.domain.as_deref(), Some("lab.example"));
-        assert_eq!(
-            (p.lease_time, p.renewal_time, p.rebinding_time),
-            (3600, 1800, 3150)
-        );
-        assert_eq!(p.mtu, Some(1400));
-        assert_eq!(subnet_of(p.ip, p.prefix_len), "10.77.0.0/24");
-    }
-
-    #[test]
-    fn classless_routes_win_over_router() {
-        let net: ipnet::Ipv4Net = "0.0.0.0/0".parse().unwrap();
-        let m = ack_with(vec![
-            DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]),
-            DhcpOption::ClasslessStaticRoute(vec![(net, Ipv4Addr::new(10, 77, 0, 254))]),
-        ]);
-        assert_eq!(
-            params(&m, Ipv4Addr::UNSPECIFIED).gateway,
-            Some(Ipv4Addr::new(10, 77, 0, 254))
-        );
-    }
-
-    #[test]
-    fn missing_mask_is_classful_and_missing_server_id_falls_back() {
-        let p = params(&ack_with(vec![]), Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(p.prefix_len, 8);
-        assert_eq!(p.server_id, Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(p.lease_time, INFINITE);
-    }
-
     #[test]
     fn timers_follow_rfc_defaults_and_reject_insane_values() {
         assert_eq!(timers(100, None, None), (50, 87));
@@ -748,25 +499,6 @@ mod tests {
         }
         for bad in ["", "-web", "web-", "we_b", "a..b", "héllo", &"a".repeat(64)] {
             assert!(validate_hostname(bad).is_err(), "{bad}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700)) {
-            if let Some(m) = decode(&bytes) {
-                let _ = params(&m, Ipv4Addr::UNSPECIFIED);
-                let _ = server_message(&m);
-            }
-        }
-
-        #[test]
-        fn decoding_mutated_replies_never_panics(pos in 240usize..300, val in proptest::prelude::any::<u8>()) {
-            let mut b = encode(&request_selecting(1, 0, &ident(), true, Ipv4Addr::new(10,0,0,2), Ipv4Addr::new(10,0,0,1)));
-            b[pos] = val;
-            if let Some(m) = decode(&b) {
-                let _ = params(&m, Ipv4Addr::UNSPECIFIED);
-            }
         }
     }
 }

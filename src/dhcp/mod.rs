@@ -1,8 +1,10 @@
-//! DHCPv4 client: messages (`message`), the per-exchange state machine
+//! DHCPv4 client: messages sent (`message`) and replies read and checked
+//! (`reply`), the per-exchange state machine
 //! (`client`), retransmission timing (`retransmit`) and the socket-driven
 //! engine that runs exchanges (`transport`).
 
 pub mod client;
 pub mod message;
+pub mod reply;
 pub mod retransmit;
 pub mod transport;

@@ -13,10 +13,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::client::{Bound, Dest, Exchange, Goal, Outgoing, Reply, Step};
 use super::message::{self, Identity};
+use super::reply::Bootreply;
 use super::retransmit::{Pacer, jitter_from};
 use crate::error::{Error, Result};
 use crate::net::frame::{self, ARP_REPLY, ARP_REQUEST, Arp, UdpFrame};
@@ -79,6 +80,9 @@ struct Active {
     ex: Exchange,
     last: Outgoing,
     started: Instant,
+    /// Wall time the current message was first sent: a lease granted in
+    /// answer runs from here.
+    requested_at: SystemTime,
     sent_at: Instant,
     attempt: u32,
     retransmit_at: Instant,
@@ -227,6 +231,7 @@ async fn drive(
                     ex,
                     last: out,
                     started: now,
+                    requested_at: SystemTime::now(),
                     sent_at: now,
                     attempt: 0,
                     retransmit_at,
@@ -257,18 +262,30 @@ async fn drive(
                 if udp.dst_port != CLIENT_PORT || udp.src_port != SERVER_PORT {
                     continue;
                 }
-                let Some(msg) = message::decode(udp.payload) else {
+                let Some(msg) = Bootreply::parse(udp.payload) else {
                     log::debug!("ignoring an undecodable DHCP reply from {}", udp.src_ip);
                     continue;
                 };
-                let xid = msg.xid();
+                let xid = msg.xid;
                 let Some(a) = active.get_mut(&xid) else { continue };
                 let reply = Reply { msg: &msg, src_mac: udp.src_mac, src_ip: udp.src_ip };
                 let now = Instant::now();
-                let step = a.ex.on_reply(&reply);
+                let had_refusal = a.ex.last_refusal().is_some();
+                let mut step = a.ex.on_reply(&reply);
+                if !had_refusal && let Some(why) = a.ex.last_refusal() {
+                    // Said once per exchange: a rogue host spraying replies
+                    // must not flood the log.
+                    log::warn!("{}: {why}", a.ex.id.mac);
+                }
                 if !matches!(step, Step::Ignore) {
                     pacer.observe(now - a.sent_at);
-                    log::debug!("xid {xid:#010x} {} <- {} {:?}", a.ex.id.mac, udp.src_ip, msg.opts().msg_type());
+                    log::debug!("xid {xid:#010x} {} <- {} {:?}", a.ex.id.mac, udp.src_ip, msg.msg_type());
+                }
+                if let Step::Bound(b) = &mut step {
+                    b.requested_at = Some(a.requested_at);
+                    for w in &b.warnings {
+                        log::warn!("{}: the server's reply for {}: {w}", a.ex.id.mac, b.params.ip);
+                    }
                 }
                 match step {
                     Step::Ignore => {}
@@ -276,6 +293,7 @@ async fn drive(
                         sock.send(&frame_for(a.ex.id.mac, &out)).await.map_err(|e| send_err(iface, e))?;
                         a.last = out;
                         a.attempt = 0;
+                        a.requested_at = SystemTime::now();
                         a.sent_at = now;
                         a.retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
                     }
@@ -289,6 +307,7 @@ async fn drive(
                         a.last = a.ex.start(nx);
                         sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
                         a.attempt = 0;
+                        a.requested_at = SystemTime::now();
                         a.sent_at = now;
                         a.retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
                         active.insert(nx, a);
@@ -529,13 +548,24 @@ pub async fn probe(
                 let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
                 let Some(udp) = frame::parse_udp(&buf[..n]) else { continue };
                 if udp.src_port != SERVER_PORT || udp.dst_port != CLIENT_PORT { continue }
-                let Some(m) = message::decode(udp.payload) else { continue };
-                if m.xid() != xid || m.opcode() != dhcproto::v4::Opcode::BootReply
-                    || m.chaddr().get(..6) != Some(&id.mac.0[..])
-                    || m.opts().msg_type() != Some(dhcproto::v4::MessageType::Offer) {
+                let Some(m) = Bootreply::parse(udp.payload) else { continue };
+                if m.xid != xid || !m.is_reply()
+                    || m.client_mac() != Some(id.mac)
+                    || m.msg_type() != Some(dhcproto::v4::MessageType::Offer) {
                     continue;
                 }
-                let params = message::params(&m, udp.src_ip);
+                let params = match m.params(udp.src_ip) {
+                    Ok(c) => {
+                        for w in &c.warnings {
+                            log::warn!("the offer from {} ({}): {w}", udp.src_ip, udp.src_mac);
+                        }
+                        c.params
+                    }
+                    Err(why) => {
+                        log::warn!("ignored a DHCPOFFER from {} ({}): {why}", udp.src_ip, udp.src_mac);
+                        continue;
+                    }
+                };
                 if offers.iter().any(|o| o.params.server_id == params.server_id) {
                     continue; // the same server answering a retransmission
                 }
