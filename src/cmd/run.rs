@@ -158,7 +158,10 @@ pub fn docker_args(
         search.dedup();
         let mut seen = Vec::new();
         // Records can be edited by hand: only valid names reach docker's argv.
-        for s in search.into_iter().filter(|s| crate::dhcp::reply::valid_domain(s).is_some()) {
+        for s in search
+            .into_iter()
+            .filter(|s| crate::dhcp::reply::valid_domain(s).is_some())
+        {
             if !seen.contains(&s) {
                 v.extend(["--dns-search".into(), s.clone()]);
                 seen.push(s);

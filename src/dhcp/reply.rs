@@ -508,7 +508,7 @@ fn domain_list(v: &[u8]) -> Result<Vec<String>, String> {
     };
     let s = s.trim_end_matches('\0');
     let parts: Vec<&str> = s
-        .split(|c: char| c == ' ' || c == ',' || c == '\t')
+        .split([' ', ',', '\t'])
         .filter(|p| !p.is_empty())
         .collect();
     if parts.is_empty() {
@@ -561,10 +561,10 @@ pub fn decode_search_list(v: &[u8]) -> Option<Vec<String>> {
     while i < v.len() {
         let (labels, next) = read_name(v, i)?;
         i = next;
-        if let Some(d) = valid_domain(&labels.join(".")) {
-            if !names.contains(&d) {
-                names.push(d);
-            }
+        if let Some(d) = valid_domain(&labels.join("."))
+            && !names.contains(&d)
+        {
+            names.push(d);
         }
     }
     Some(names)

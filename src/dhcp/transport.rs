@@ -34,6 +34,8 @@ pub struct Job {
     pub goal: Goal,
 }
 
+// One outcome per job, moved once: boxing `Bound` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Bound(Bound),
