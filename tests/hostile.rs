@@ -28,13 +28,34 @@ struct Hostile {
 }
 
 fn hostile(case: &str, arg: &str) -> Option<Hostile> {
+    hostile_with(case, arg, &[])
+}
+
+/// The responder in `case` with more of its flags (`--phase renew`).
+fn hostile_with(case: &str, arg: &str, flags: &[&str]) -> Option<Hostile> {
     let mut lab = Lab::new(&["python3"])?;
+    let log = start_responder(&mut lab, case, arg, flags);
+    let h = Hostile {
+        lab,
+        case: format!("{case} {arg} {}", flags.join(" ")),
+        log,
+    };
+    h.wait_listening();
+    common::wait_udp67_in(&h.lab.srv);
+    Some(h)
+}
+
+/// Start tests/hostile_server.py in the lab's server namespace, on its veth
+/// only; it is stopped with the lab (and exits by itself after 180 s).
+/// Returns its log file.
+fn start_responder(lab: &mut Lab, case: &str, arg: &str, flags: &[&str]) -> PathBuf {
     let log = lab.dir.path().join("hostile.log");
     let stderr = std::fs::File::create(lab.dir.path().join("hostile.stderr")).expect("stderr");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile_server.py");
     let child = Command::new("ip")
         .args(["netns", "exec", &lab.srv, "python3", script])
         .args(["--iface", IFACE, "--case", case, "--arg", arg])
+        .args(flags)
         .args(["--seconds", "180", "--log"])
         .arg(&log)
         .stdin(Stdio::null())
@@ -43,24 +64,21 @@ fn hostile(case: &str, arg: &str) -> Option<Hostile> {
         .spawn()
         .expect("start tests/hostile_server.py");
     lab.servers.push(child);
-    let h = Hostile {
-        lab,
-        case: format!("{case} {arg}"),
-        log,
-    };
-    let started = common::wait_for(std::time::Duration::from_secs(10), || {
-        h.responder_log().contains("listening").then_some(())
-    });
-    assert!(
-        started.is_some(),
-        "the hostile responder did not start: {}",
-        h.context()
-    );
-    common::wait_udp67_in(&h.lab.srv);
-    Some(h)
+    log
 }
 
 impl Hostile {
+    fn wait_listening(&self) {
+        let started = common::wait_for(std::time::Duration::from_secs(10), || {
+            self.responder_log().contains("listening").then_some(())
+        });
+        assert!(
+            started.is_some(),
+            "the hostile responder did not start: {}",
+            self.context()
+        );
+    }
+
     fn responder_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -704,4 +722,181 @@ fn a_well_behaved_reply_from_the_responder_is_leased_as_sent() {
     assert_eq!(l["renewal_time"], 300, "{l}");
     assert_eq!(l["rebinding_time"], 525, "{l}");
     h.assert_answered("ACK");
+}
+
+// ------------------------------------ the same defects in answer to a renewal
+
+/// The record of `MAC` after `renew`: still the first lease, bound.
+fn still_the_first_lease(h: &Hostile, renew: &Output) {
+    let recorded = h.recorded();
+    assert_eq!(recorded.len(), 1, "{recorded:?}\n{}", h.context());
+    let l = &recorded[0];
+    let why = format!(
+        "{l}\nrenew: {}{}\n{}",
+        String::from_utf8_lossy(&renew.stdout),
+        String::from_utf8_lossy(&renew.stderr),
+        h.context()
+    );
+    assert_eq!(l["ip"], OFFERED, "{why}");
+    assert_eq!(l["status"], "bound", "{why}");
+    assert!(
+        l["lease_time"]
+            .as_u64()
+            .is_some_and(|t| t < u32::MAX as u64),
+        "{why}"
+    );
+}
+
+#[test]
+fn an_ack_with_hlen_255_to_a_renewal_crashes_nothing_and_keeps_the_lease() {
+    let Some(h) = hostile_with("hlen", "255", &["--phase", "renew"]) else {
+        return;
+    };
+    let renew = lease_then_renew(&h);
+    h.assert_answered("ACK");
+    still_the_first_lease(&h, &renew);
+}
+
+#[test]
+fn an_ack_to_a_renewal_of_the_limited_broadcast_address_is_not_recorded() {
+    let Some(h) = hostile_with("yiaddr", "255.255.255.255", &["--phase", "renew"]) else {
+        return;
+    };
+    let renew = lease_then_renew(&h);
+    still_the_first_lease(&h, &renew);
+}
+
+#[test]
+fn an_ack_to_a_renewal_without_option_51_is_never_recorded_as_infinite() {
+    let Some(h) = hostile_with("lease-missing", "", &["--phase", "renew"]) else {
+        return;
+    };
+    let renew = lease_then_renew(&h);
+    h.assert_recorded("renewed as an infinite lease", |l| {
+        l["lease_time"]
+            .as_u64()
+            .is_some_and(|t| t < u32::MAX as u64)
+            && !l["expires_at"].is_null()
+    });
+    let _ = renew;
+}
+
+// ---------------------------------------------------------------- daemon
+
+/// kea's latest expiry (epoch seconds) for `mac` in its memfile.
+fn kea_expiry(lab: &Lab, mac: &str) -> Option<i64> {
+    std::fs::read_to_string(lab.kea_lease_file())
+        .ok()?
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some(mac))
+        .filter_map(|l| l.split(',').nth(4)?.parse::<i64>().ok())
+        .max()
+}
+
+#[test]
+fn the_daemon_keeps_renewing_real_leases_while_a_rogue_sprays_naks_and_bad_acks() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4", "python3"]) else {
+        return;
+    };
+    lab.start_kea(20);
+    let macs = [
+        "02:42:0a:4d:08:11",
+        "02:42:0a:4d:08:12",
+        "02:42:0a:4d:08:13",
+    ];
+    let mut ips = Vec::new();
+    for mac in macs {
+        let v =
+            common::ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "--mac", mac, "-o", "json"]));
+        assert_eq!(v["lease_time"], 20, "{v}");
+        ips.push(v["ip"].as_str().expect("ip").to_string());
+    }
+    // The rogue reads every renewal off the wire (kea holds UDP 67) and
+    // answers it at once: NAK from 10.77.0.9, ACK of 1.1.1.1 for ever, ACK
+    // with hlen 255.
+    let log = start_responder(&mut lab, "spray", "", &["--sniff"]);
+    let h = Hostile {
+        lab,
+        case: "spray --sniff (beside kea, 20 s leases)".into(),
+        log,
+    };
+    h.wait_listening();
+    let e0: Vec<i64> = macs
+        .iter()
+        .map(|m| kea_expiry(&h.lab, m).expect("kea recorded the lease"))
+        .collect();
+
+    let daemon_log = h.lab.dir.path().join("daemon.log");
+    let mut daemon = Command::new("ip")
+        .args(["netns", "exec", &h.lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+        .arg("--state-dir")
+        .arg(h.lab.state_dir())
+        .args(["-vv", "daemon", "--no-plugin", "--no-docker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(&daemon_log).expect("daemon log"),
+        ))
+        .spawn()
+        .expect("start dhcpnet daemon");
+    let daemon_text = || {
+        let t = std::fs::read_to_string(&daemon_log).unwrap_or_default();
+        let n = t.len().saturating_sub(6000);
+        t[t.ceil_char_boundary(n)..].to_string()
+    };
+
+    // T1 is 10 s: within 35 s every lease is renewed at least twice, each
+    // renewal met by the rogue's spray.
+    let renewed_twice = common::wait_for(std::time::Duration::from_secs(35), || {
+        if daemon.try_wait().ok().flatten().is_some() {
+            return Some(false);
+        }
+        let e: Vec<i64> = macs
+            .iter()
+            .map(|m| kea_expiry(&h.lab, m).unwrap_or(0))
+            .collect();
+        e.iter()
+            .zip(&e0)
+            .all(|(e, e0)| *e >= e0 + 15)
+            .then_some(true)
+    });
+    let status = daemon.try_wait().ok().flatten();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let log = daemon_text();
+    assert!(
+        !log.contains("panicked"),
+        "the daemon panicked:\n{log}\n{}",
+        h.context()
+    );
+    assert!(
+        status.is_none(),
+        "the daemon ended ({status:?}):\n{log}\n{}",
+        h.context()
+    );
+    assert!(
+        h.responder_log().contains("sent NAK"),
+        "the rogue never answered a renewal:\n{}",
+        h.context()
+    );
+    assert_eq!(
+        renewed_twice,
+        Some(true),
+        "kea did not see every lease renewed twice:\n{log}\n{}",
+        h.context()
+    );
+    let recorded = h.recorded();
+    assert_eq!(recorded.len(), macs.len(), "{recorded:?}");
+    for (mac, ip) in macs.iter().zip(&ips) {
+        let l = recorded
+            .iter()
+            .find(|l| l["mac"] == *mac)
+            .unwrap_or_else(|| panic!("no record for {mac}: {recorded:?}"));
+        let why = format!("{l}\n{log}\n{}", h.context());
+        assert_eq!(l["ip"], ip.as_str(), "{why}");
+        assert_eq!(l["status"], "bound", "{why}");
+        assert_eq!(l["server_id"], "10.77.0.1", "{why}");
+        assert_eq!(l["lease_time"], 20, "{why}");
+        assert!(l["seconds_left"].as_i64().unwrap_or(0) > 0, "{why}");
+    }
 }

@@ -302,24 +302,30 @@ def case_renew_ack_other_ip(r, req, arg):
         r.yiaddr = ip(arg)
 
 
+SPRAYED = [0]
+
+
 def case_spray(r, req, arg):
-    """For the daemon test: a renewal from any client gets a foreign NAK, an
-    ACK of 1.1.1.1 with an infinite lease, an ACK with hlen 255; DISCOVERs
-    and first REQUESTs are ignored (a real server leases)."""
-    if r.kind == NAK or req["ciaddr"] == b"\0\0\0\0":
-        return []
-    if req.get("type") not in (REQUEST,):
+    """For the daemon test (with --sniff, next to a real server): a renewal
+    from any client gets a NAK from another server id, an ACK of 1.1.1.1 with
+    an infinite lease in the real server's name, and an ACK with hlen 255,
+    in an order that rotates from one renewal to the next. DISCOVERs and
+    first REQUESTs are left to the real server."""
+    if r.kind != ACK or req["ciaddr"] == b"\0\0\0\0":
         return []
     nak = Reply(req, NAK)
     nak.set(54, ip(FOREIGN_SERVER))
-    rogue = Reply(req, ACK)
-    rogue.yiaddr = ip("1.1.1.1")
-    rogue.set(54, ip(FOREIGN_SERVER))
-    rogue.set(51, u32(0xFFFFFFFF))
+    nak.set(56, b"rogue says no")
+    moved = Reply(req, ACK)
+    moved.yiaddr = ip("1.1.1.1")
+    moved.set(51, u32(0xFFFFFFFF))
     crash = Reply(req, ACK)
     crash.hlen = 255
     crash.yiaddr = req["ciaddr"]
-    return [nak, rogue, crash]
+    spray = [nak, moved, crash]
+    n = SPRAYED[0] % len(spray)
+    SPRAYED[0] += 1
+    return spray[n:] + spray[:n]
 
 
 CASES = {
@@ -384,11 +390,56 @@ def parse_request(b):
     return req
 
 
+def checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    total = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp_frame(src_mac, payload):
+    """Ethernet broadcast + IPv4 (10.77.0.1 -> 255.255.255.255) + UDP 67 -> 68
+    around `payload` (UDP checksum 0: none, allowed over IPv4)."""
+    udp = struct.pack("!HHHH", 67, 68, 8 + len(payload), 0) + payload
+    head = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, ip(SERVER), ip("255.255.255.255")
+    )
+    head = head[:10] + struct.pack("!H", checksum(head)) + head[12:]
+    return b"\xff" * 6 + src_mac + b"\x08\x00" + head + udp
+
+
+def dhcp_payload(frame):
+    """The UDP payload of an IPv4/UDP frame to port 67, or None."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x00":
+        return None
+    ihl = (frame[14] & 0x0F) * 4
+    if frame[14] >> 4 != 4 or frame[23] != 17:
+        return None
+    u = 14 + ihl
+    if len(frame) < u + 8 or struct.unpack("!H", frame[u + 2 : u + 4])[0] != 67:
+        return None
+    n = struct.unpack("!H", frame[u + 4 : u + 6])[0]
+    return frame[u + 8 : u + n]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iface", required=True)
     ap.add_argument("--case", required=True, choices=sorted(CASES))
     ap.add_argument("--arg", default="")
+    ap.add_argument(
+        "--phase",
+        choices=["all", "renew"],
+        default="all",
+        help="renew: answer sanely, and apply the case only to replies to renewals (ciaddr set)",
+    )
+    ap.add_argument(
+        "--sniff",
+        action="store_true",
+        help="read requests from a packet socket and send raw frames (beside a real server on port 67)",
+    )
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--log", required=True)
     a = ap.parse_args()
@@ -397,12 +448,40 @@ def main():
     def say(msg):
         log.write(f"{time.monotonic():.3f} {msg}\n")
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, a.iface.encode())
-    s.bind(("0.0.0.0", 67))
-    say(f"listening on {a.iface}:67 case={a.case} arg={a.arg!r} for {a.seconds} s")
+    if a.sniff:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+        s.bind((a.iface, 0))
+        own_mac = s.getsockname()[4]
+
+        def receive():
+            while True:
+                frame, addr = s.recvfrom(65535)
+                if addr[2] == socket.PACKET_OUTGOING:
+                    continue
+                payload = dhcp_payload(frame)
+                if payload is not None:
+                    return payload, addr[4].hex(":")
+
+        def send(pkt):
+            s.send(udp_frame(own_mac, pkt))
+
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, a.iface.encode())
+        s.bind(("0.0.0.0", 67))
+
+        def receive():
+            return s.recvfrom(4096)
+
+        def send(pkt):
+            s.sendto(pkt, ("255.255.255.255", 68))
+
+    say(
+        f"listening on {a.iface}:67 case={a.case} arg={a.arg!r} phase={a.phase} "
+        f"sniff={a.sniff} for {a.seconds} s"
+    )
     deadline = time.monotonic() + a.seconds
     case = CASES[a.case]
     while True:
@@ -412,7 +491,7 @@ def main():
             return 0
         s.settimeout(left)
         try:
-            b, src = s.recvfrom(4096)
+            b, src = receive()
         except socket.timeout:
             continue
         req = parse_request(b)
@@ -428,14 +507,16 @@ def main():
         if kind is None:
             continue
         r = Reply(req, kind)
-        out = case(r, req, a.arg)
+        renewal = req["ciaddr"] != b"\0\0\0\0"
+        out = case(r, req, a.arg) if a.phase == "all" or renewal else None
         replies = [r] if out is None else out
         for rep in replies:
             if rep.delay:
                 time.sleep(rep.delay)
             pkt = rep.encode()
-            s.sendto(pkt, ("255.255.255.255", 68))
-            say(f"sent {NAMES[rep.kind]} xid={rep.xid:#010x} len={len(pkt)} hex={pkt.hex()}")
+            send(pkt)
+            say(f"sent {NAMES[rep.kind]} xid={rep.xid:#010x} hlen={rep.hlen} "
+                f"yiaddr={socket.inet_ntoa(rep.yiaddr)} len={len(pkt)} hex={pkt.hex()}")
     return 0
 
 
