@@ -2,10 +2,11 @@
 # Install what building and testing dhcpnet needs (Debian 12, as root):
 # dnsmasq and kea (real DHCP servers), busybox (udhcpc for the benchmark and
 # the root of test images), iproute2/ping/nftables (labs), user-mode-linux
-# (a kernel with 802.1Q for the VLAN tests), docker.io (a real engine).
+# (a kernel with 802.1Q for the VLAN tests), docker.io (a real engine),
+# python3 (the hostile DHCP responder of tests/hostile.rs).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(dnsmasq-base kea-dhcp4-server busybox-static iproute2 iputils-ping nftables user-mode-linux docker.io)
+pkgs=(dnsmasq-base kea-dhcp4-server busybox-static iproute2 iputils-ping nftables user-mode-linux docker.io python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
