@@ -304,11 +304,11 @@ proptest! {
 
     #[test]
     fn arbitrary_frames_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1600)) {
-        if let Some(udp) = frame::parse_udp(&bytes) {
-            if let Some(m) = Bootreply::parse(udp.payload) {
-                for mut x in exchanges() {
-                    let _ = x.on_reply(&Reply { msg: &m, src_mac: udp.src_mac, src_ip: udp.src_ip });
-                }
+        if let Some(udp) = frame::parse_udp(&bytes)
+            && let Some(m) = Bootreply::parse(udp.payload)
+        {
+            for mut x in exchanges() {
+                let _ = x.on_reply(&Reply { msg: &m, src_mac: udp.src_mac, src_ip: udp.src_ip });
             }
         }
         let _ = frame::parse_arp(&bytes);

@@ -268,6 +268,16 @@ impl Bootreply {
         if ip == server_id {
             return Err(format!("the address it offers, {ip}, is the server's own"));
         }
+        // The gateway's own address handed out as a lease would cut the
+        // subnet off its router: nonsense, not a lease with a bad option.
+        let first_router = self.option(3).filter(|v| v.len() >= 4).map(|v| ip_at(v, 0));
+        let default_route = self
+            .option(121)
+            .and_then(decode_classless_routes)
+            .and_then(|rs| rs.into_iter().find(|r| r.1 == 0).map(|r| r.2));
+        if first_router == Some(ip) || default_route == Some(ip) {
+            return Err(format!("the address it offers, {ip}, is its own gateway's"));
+        }
         let in_subnet = |a: Ipv4Addr| {
             prefix_len == 32
                 || (u32::from(a) & u32::from(netmask)) == (u32::from(ip) & u32::from(netmask))
@@ -279,6 +289,11 @@ impl Bootreply {
                 "is the leased address itself"
             } else if !in_subnet(a) {
                 "is outside the subnet"
+            } else if prefix_len <= 30
+                && (u32::from(a) & !u32::from(netmask) == 0
+                    || u32::from(a) | u32::from(netmask) == u32::MAX)
+            {
+                "is the subnet's network or broadcast address"
             } else {
                 return true;
             };
@@ -737,8 +752,13 @@ mod tests {
     }
 
     #[test]
-    fn a_router_outside_the_subnet_or_equal_to_the_lease_is_dropped_with_a_warning() {
-        for r in [[192, 168, 1, 1], [10, 0, 0, 50], [255, 255, 255, 255]] {
+    fn a_router_outside_the_subnet_is_dropped_with_a_warning_and_one_equal_to_the_lease_refused() {
+        let c = params_of(&bytes(
+            [10, 0, 0, 50],
+            &[ACK, MASK24, &[3, 4, 10, 0, 0, 50], SRV, L600],
+        ));
+        assert!(c.is_err(), "the gateway's own address offered as a lease");
+        for r in [[192, 168, 1, 1], [255, 255, 255, 255], [10, 0, 0, 255]] {
             let o = [3, 4, r[0], r[1], r[2], r[3]];
             let c = params_of(&bytes([10, 0, 0, 50], &[ACK, MASK24, &o, SRV, L600])).unwrap();
             assert_eq!(c.params.gateway, None, "router {r:?}");
