@@ -290,13 +290,15 @@ pub async fn lookup(store: &Store, docker: &crate::docker::Docker, name: &str) -
         Ok(None) => return Err(not_found(name)),
         Err(e) => {
             return Err(Error::NotFound(format!(
-                "dhcpnet has no record of a network named {name}, and asking Docker failed ({e});                  create it with `dhcpnet create {name} --parent IFACE`"
+                "dhcpnet has no record of a network named {name}, and asking Docker failed ({e}); \
+                 create it with `dhcpnet create {name} --parent IFACE`"
             )));
         }
     };
     let n = from_docker(&info).ok_or_else(|| {
         Error::NotFound(format!(
-            "Docker's network {name} was not created by dhcpnet (it has no {} label): create one with              `dhcpnet create NAME --parent IFACE`",
+            "Docker's network {name} was not created by dhcpnet (it has no {} label): create one with \
+             `dhcpnet create NAME --parent IFACE`",
             crate::docker::LABEL_DHCP_INTERFACE
         ))
     })?;

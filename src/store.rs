@@ -504,6 +504,143 @@ mod tests {
         items: Vec<u32>,
     }
 
+    /// Runs of three or more spaces inside the string literals of one
+    /// source text, as (line, text) pairs. A literal that continues on the
+    /// next line without a `\` (a laid-out table such as the exit codes) is
+    /// left alone; one continued with `\` is checked on every line, since
+    /// the continuation drops only the next line's leading whitespace.
+    fn space_runs(src: &str) -> Vec<(usize, String)> {
+        let mut found = Vec::new();
+        let (mut in_str, mut raw_hashes, mut laid_out) = (false, None::<usize>, false);
+        for (n, line) in src.lines().enumerate() {
+            let chars: Vec<char> = line.chars().collect();
+            let mut i = 0;
+            let mut run = 0;
+            if in_str && !laid_out {
+                // After `\` + newline, leading whitespace is not in the string.
+                while i < chars.len() && chars[i].is_whitespace() {
+                    i += 1;
+                }
+            }
+            while i < chars.len() {
+                let c = chars[i];
+                if !in_str {
+                    if c == '/' && chars.get(i + 1) == Some(&'/') {
+                        break;
+                    }
+                    if c == '\'' {
+                        // A char literal ('"', '\'', '\\'); a lifetime otherwise.
+                        if chars.get(i + 1) == Some(&'\\') {
+                            i += 4;
+                            continue;
+                        }
+                        if chars.get(i + 2) == Some(&'\'') {
+                            i += 3;
+                            continue;
+                        }
+                    }
+                    if c == 'r' && matches!(chars.get(i + 1), Some('"') | Some('#')) {
+                        let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+                        if chars.get(i + 1 + hashes) == Some(&'"') {
+                            (in_str, raw_hashes, laid_out) = (true, Some(hashes), false);
+                            i += hashes + 2;
+                            continue;
+                        }
+                    }
+                    if c == '"' {
+                        (in_str, raw_hashes, laid_out) = (true, None, false);
+                    }
+                    i += 1;
+                    continue;
+                }
+                match (c, raw_hashes) {
+                    ('\\', None) => {
+                        run = 0;
+                        i += 2;
+                        continue;
+                    }
+                    ('"', None) => in_str = false,
+                    ('"', Some(h))
+                        if chars[i + 1..].iter().take_while(|&&x| x == '#').count() >= h =>
+                    {
+                        in_str = false;
+                        i += h;
+                    }
+                    (' ', _) => {
+                        run += 1;
+                        if run == 3 && !laid_out {
+                            found.push((n + 1, line.trim().to_string()));
+                        }
+                    }
+                    _ => run = 0,
+                }
+                if !in_str {
+                    run = 0;
+                }
+                i += 1;
+            }
+            if in_str && !line.ends_with('\\') {
+                laid_out = true;
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_space_run_scanner_finds_a_lost_line_continuation_and_spares_tables() {
+        // The samples are built at run time, so that this file's own
+        // literals stay clean.
+        let sp = |n: usize| " ".repeat(n);
+        let count = |src: String| space_runs(&src).len();
+        assert_eq!(
+            count(format!("let m = \"the lock;{}find it\";\n", sp(17))),
+            1
+        );
+        assert_eq!(count(format!("let m = \"one \\\n{}two\";\n", sp(4))), 0);
+        assert_eq!(
+            count(format!("let m = \"one \\\n{0}two{0}three\";\n", sp(4))),
+            1
+        );
+        assert_eq!(
+            count(format!(
+                "const T: &str = \"\\\nA:\n  0{0}ok\n  1{0}bad\";\n",
+                sp(3)
+            )),
+            0
+        );
+        assert_eq!(
+            count(format!(
+                "let c = '\"'; let s = \"a b\"; // \"x{}y\"\n",
+                sp(4)
+            )),
+            0
+        );
+        assert_eq!(count(format!("let s = r#\"a \"{}\" b\"#;\n", sp(3))), 1);
+    }
+
+    #[test]
+    fn no_string_literal_in_the_source_has_a_run_of_spaces_from_a_lost_line_continuation() {
+        let mut bad = Vec::new();
+        let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(d) = dirs.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    for (n, l) in space_runs(&fs::read_to_string(&p).unwrap()) {
+                        bad.push(format!("{}:{n}: {l}", p.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "runs of spaces in strings:\n{}",
+            bad.join("\n")
+        );
+    }
+
     #[test]
     fn round_trip_and_missing() {
         let d = tempfile::tempdir().unwrap();
