@@ -4,6 +4,7 @@
 //! Field names are a public interface (JSON and YAML output); tests pin them.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,9 +13,11 @@ use crate::dhcp::client::Bound;
 use crate::dhcp::message::{self, INFINITE, Identity, Route};
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Lock, Store};
+use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
 
 pub const FILE: &str = "leases.json";
+/// How far past `obtained_at + lease_time` a recorded expiry may be (s).
+const EXPIRY_SLACK: i64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -140,8 +143,119 @@ impl Lease {
     }
 
     /// Seconds until expiry (negative once expired); None when infinite.
+    /// Never overflows, whatever the two instants (chrono's whole range
+    /// fits in an i64 of seconds).
     pub fn seconds_left(&self, now: DateTime<Utc>) -> Option<i64> {
-        self.expires_at.map(|e| (e - now).num_seconds())
+        self.expires_at
+            .map(|e| e.signed_duration_since(now).num_seconds())
+    }
+
+    /// The instant `secs` seconds after the lease was obtained (T1, T2),
+    /// or None past chrono's range.
+    pub fn after_obtained(&self, secs: u32) -> Option<DateTime<Utc>> {
+        self.obtained_at
+            .checked_add_signed(ChronoDuration::seconds(i64::from(secs)))
+    }
+
+    /// Whether the record is one dhcpnet could have written: dates within
+    /// `check::YEARS` (so that the schedule's arithmetic cannot overflow),
+    /// expiry not before it was obtained nor past its lease time, a subnet
+    /// that holds the address, a unicast MAC, a valid client id and
+    /// interface name, text without control characters. Returns why not.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        check::host_ip("ip", self.ip)?;
+        if self.prefix_len > 32 {
+            return Err(format!("prefix_len {} is over 32", self.prefix_len));
+        }
+        let (net, len) = check::cidr("subnet", &self.subnet)?;
+        if len != self.prefix_len || crate::network::Subnet::new(self.ip, len).addr != net {
+            return Err(format!(
+                "subnet {:?} is not the subnet of {}/{}",
+                self.subnet, self.ip, self.prefix_len
+            ));
+        }
+        if self.mac.is_multicast() || self.mac.is_zero() {
+            return Err(format!("mac {} is not a unicast address", self.mac));
+        }
+        check::date("obtained_at", &self.obtained_at)?;
+        match (self.lease_time, self.expires_at) {
+            (None, None) => {}
+            (Some(t), Some(e)) => {
+                check::date("expires_at", &e)?;
+                let span = e.signed_duration_since(self.obtained_at).num_seconds();
+                if span < 0 {
+                    return Err(format!(
+                        "expires_at {e} is before obtained_at {}",
+                        self.obtained_at
+                    ));
+                }
+                // Slack: obtained_at may be when the request went out and
+                // expires_at counted from the answer.
+                if span > i64::from(t) + EXPIRY_SLACK {
+                    return Err(format!(
+                        "expires_at {e} is {span} s after obtained_at, more than lease_time {t} s \
+                         (+ {EXPIRY_SLACK} s)"
+                    ));
+                }
+            }
+            (Some(_), None) => return Err("lease_time is set but expires_at is null".into()),
+            (None, Some(_)) => {
+                return Err("expires_at is set but lease_time is null (infinite)".into());
+            }
+        }
+        check::text("client_id", &self.client_id, 3 * 255)?;
+        message::parse_client_id(&self.client_id).map_err(|e| format!("client_id: {e}"))?;
+        check::ifname("interface", &self.interface)?;
+        if let Some(h) = &self.hostname {
+            check::text("hostname", h, 255)?;
+        }
+        if let Some(n) = &self.network {
+            check::text("network", n, 255)?;
+        }
+        if let Some(c) = &self.container {
+            check::text("container", c, 255)?;
+        }
+        if let Some(d) = &self.domain {
+            check::text("domain", d, 1024)?;
+        }
+        for s in &self.search {
+            check::text("search", s, 1024)?;
+        }
+        for r in &self.routes {
+            check::cidr("route destination", &r.destination)?;
+        }
+        if self.dns.len() > 255 || self.routes.len() > 255 || self.search.len() > 255 {
+            return Err("more dns, routes or search entries than one reply can carry".into());
+        }
+        Ok(())
+    }
+
+    /// Strip control characters from what the server said (domain, search
+    /// list): an older dhcpnet stored them as received. Returns whether
+    /// anything changed.
+    fn clean_server_text(&mut self) -> bool {
+        let clean = |s: &mut String| {
+            if s.chars().any(char::is_control) {
+                s.retain(|c| !c.is_control());
+                true
+            } else {
+                false
+            }
+        };
+        let mut changed = self.domain.as_mut().is_some_and(clean);
+        for s in &mut self.search {
+            changed |= clean(s);
+        }
+        self.search.retain(|s| !s.is_empty());
+        changed
+    }
+
+    /// How an error message names the record (quoted, never raw).
+    pub fn label(&self) -> String {
+        format!(
+            "ip {}, mac {}, interface {:?}",
+            self.ip, self.mac, self.interface
+        )
     }
 
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
@@ -156,10 +270,31 @@ struct LeaseFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<Lease>> {
-    Ok(store
-        .read::<LeaseFile>(FILE)?
-        .map(|f| f.leases)
-        .unwrap_or_default())
+    let Some(file) = store.read::<LeaseFile>(FILE)? else {
+        return Ok(Vec::new());
+    };
+    checked(&store.path(FILE), file)
+}
+
+/// The records of a `leases.json` of these bytes (`path` names it in
+/// errors), each checked (`Lease::check`).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
+    checked(path, crate::store::decode::<LeaseFile>(path, bytes)?)
+}
+
+fn checked(path: &Path, file: LeaseFile) -> Result<Vec<Lease>> {
+    let mut leases = file.leases;
+    for l in &mut leases {
+        if l.clean_server_text() {
+            log::warn!(
+                "{}: the lease {} held control characters in its domain or search list; they are left out",
+                path.display(),
+                l.label()
+            );
+        }
+    }
+    check_records(path, &leases, Lease::check, Lease::label)?;
+    Ok(leases)
 }
 
 pub fn save(store: &Store, lock: &Lock, leases: Vec<Lease>) -> Result<()> {
@@ -301,6 +436,117 @@ mod tests {
             "client_id": "01:02:00:00:00:00:05", "interface": "eth0", "network": null
         }))
         .expect("a valid record")
+    }
+
+    fn json(leases: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"version": 1, "leases": leases})).unwrap()
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::to_value(rec(5, 5, T0)).unwrap();
+        v[field] = value;
+        v
+    }
+
+    #[test]
+    fn the_records_dhcpnet_writes_pass_their_checks_and_load_back() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let mut infinite = rec(6, 6, T0);
+        (infinite.lease_time, infinite.expires_at) = (None, None);
+        let all = vec![rec(5, 5, T0), infinite];
+        save(&s, &s.lock().unwrap(), all.clone()).unwrap();
+        assert_eq!(load(&s).unwrap(), all);
+    }
+
+    #[test]
+    fn an_extreme_date_in_leases_json_is_exit_7_naming_the_file_and_the_record_and_the_file_is_kept()
+     {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let bytes = json(serde_json::json!([
+            rec(6, 6, T0),
+            with("obtained_at", "+262000-01-01T00:00:00Z".into())
+        ]));
+        std::fs::write(s.path(FILE), &bytes).unwrap();
+        let e = load(&s).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::ExitCode::State);
+        let msg = e.to_string();
+        for part in [
+            "leases.json",
+            "record 2 of 2",
+            "10.0.0.5",
+            "obtained_at",
+            "262000",
+        ] {
+            assert!(msg.contains(part), "{part}: {msg}");
+        }
+        assert_eq!(std::fs::read(s.path(FILE)).unwrap(), bytes, "kept as it is");
+    }
+
+    #[test]
+    fn records_that_dhcpnet_could_not_have_written_are_refused_with_the_reason() {
+        let cases = [
+            with("obtained_at", "+262142-12-31T23:59:59Z".into()),
+            with("obtained_at", "1900-01-01T00:00:00Z".into()),
+            with("expires_at", "-262000-01-01T00:00:00Z".into()),
+            with("expires_at", "2025-12-31T00:00:00Z".into()),
+            with("expires_at", "2026-01-02T00:01:41Z".into()),
+            with("expires_at", serde_json::Value::Null),
+            with("lease_time", serde_json::Value::Null),
+            with("prefix_len", 33.into()),
+            with("prefix_len", 16.into()),
+            with("subnet", "10.0.0.0/99".into()),
+            with("subnet", "10.9.0.0/24".into()),
+            with("subnet", "banana".into()),
+            with("ip", "255.255.255.255".into()),
+            with("ip", "224.0.0.5".into()),
+            with("ip", "0.0.0.0".into()),
+            with("mac", "01:00:5e:00:00:01".into()),
+            with("mac", "00:00:00:00:00:00".into()),
+            with("interface", "a/b".into()),
+            with("interface", "eth\u{0}".into()),
+            with("interface", "".into()),
+            with("interface", "sixteen-bytes-xx".into()),
+            with("client_id", "".into()),
+            with("hostname", "web\n1".into()),
+            with("container", "x".repeat(300).into()),
+            with(
+                "routes",
+                serde_json::json!([{"destination": "10.1.0.0/40", "gateway": "10.0.0.1"}]),
+            ),
+        ];
+        for (i, c) in cases.into_iter().enumerate() {
+            let bytes = json(serde_json::json!([c]));
+            match parse(Path::new("leases.json"), &bytes) {
+                Err(e @ Error::State { .. }) => assert!(
+                    e.to_string().contains("record 1 of 1")
+                        || e.to_string().contains("cannot parse"),
+                    "case {i}: {e}"
+                ),
+                other => panic!("case {i} ({c}): {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_a_server_put_in_the_domain_are_left_out_on_load() {
+        let mut v = with("domain", "ev\u{0}il\n.com\u{1b}[2J".into());
+        v["search"] = serde_json::json!(["a.example", "\u{7}"]);
+        let bytes = json(serde_json::json!([v]));
+        let l = parse(Path::new("leases.json"), &bytes).unwrap();
+        assert_eq!(l[0].domain.as_deref(), Some("evil.com[2J"));
+        assert_eq!(l[0].search, vec!["a.example".to_string()]);
+    }
+
+    #[test]
+    fn seconds_left_and_after_obtained_do_not_overflow_at_the_ends_of_time() {
+        let mut l = rec(5, 5, T0);
+        l.expires_at = Some(DateTime::<Utc>::MAX_UTC);
+        assert!(l.seconds_left(DateTime::<Utc>::MIN_UTC).unwrap() > 0);
+        l.obtained_at = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(l.after_obtained(u32::MAX), None);
+        assert!(l.after_obtained(0).is_some());
     }
 
     const T0: &str = "2026-01-01T00:00:00Z";

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::net::iface::validate_name;
 use crate::net::link::{self, LiveLink, Netlink};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Lock, Store};
+use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
 
 pub const FILE: &str = "links.json";
 /// Every tag dhcpnet writes into IFLA_IFALIAS starts with this.
@@ -267,10 +267,52 @@ struct LinkFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<LinkRecord>> {
-    Ok(store
-        .read::<LinkFile>(FILE)?
-        .map(|f| f.links)
-        .unwrap_or_default())
+    let Some(file) = store.read::<LinkFile>(FILE)? else {
+        return Ok(Vec::new());
+    };
+    check_records(&store.path(FILE), &file.links, LinkRecord::check, label)?;
+    Ok(file.links)
+}
+
+/// The records of a `links.json` of these bytes (`path` names it in
+/// errors), each checked (`LinkRecord::check`).
+pub fn parse(path: &std::path::Path, bytes: &[u8]) -> Result<Vec<LinkRecord>> {
+    let file = crate::store::decode::<LinkFile>(path, bytes)?;
+    check_records(path, &file.links, LinkRecord::check, label)?;
+    Ok(file.links)
+}
+
+fn label(r: &LinkRecord) -> String {
+    format!("name {:?}", r.name)
+}
+
+impl LinkRecord {
+    /// Whether the record is one dhcpnet could have written: valid link
+    /// names (1-15 bytes, no '/', ':', spaces or control characters), a
+    /// parent other than the link, a VID 1-4094 on (and only on) a VLAN, a
+    /// unicast MAC, a date in `check::YEARS`. Returns why not.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        check::ifname("name", &self.name)?;
+        check::ifname("parent", &self.parent)?;
+        if self.name == self.parent {
+            return Err("the link is its own parent".into());
+        }
+        match (self.kind, self.vid) {
+            (Kind::Vlan, Some(v)) => check::vid("vid", v)?,
+            (Kind::Vlan, None) => return Err("a vlan link without vid".into()),
+            (Kind::Macvlan, Some(_)) => return Err("a macvlan link with a vid".into()),
+            (Kind::Macvlan, None) => {}
+        }
+        if let Some(m) = self.mac
+            && (m.is_multicast() || m.is_zero())
+        {
+            return Err(format!("mac {m} is not a unicast address"));
+        }
+        if let Some(m) = &self.mode {
+            check::name("mode", m, 16)?;
+        }
+        check::date("created_at", &self.created_at)
+    }
 }
 
 pub fn save(store: &Store, lock: &Lock, links: Vec<LinkRecord>) -> Result<()> {
@@ -944,6 +986,43 @@ mod tests {
             assert!(v["links"][0].get(f).is_some(), "{f}: {v}");
         }
         assert_eq!(v["links"][0]["kind"], "vlan");
+    }
+
+    #[test]
+    fn link_records_with_bad_names_vids_or_dates_are_refused_on_load_and_kept() {
+        let good = serde_json::to_value(rec()).unwrap();
+        let bad = |field: &str, v: serde_json::Value| {
+            let mut r = good.clone();
+            r[field] = v;
+            r
+        };
+        let cases = [
+            bad("name", "a/b".into()),
+            bad("name", "x\u{0}".into()),
+            bad("name", "".into()),
+            bad("name", "..".into()),
+            bad("name", "sixteen-bytes-xx".into()),
+            bad("parent", "eth0.10".into()),
+            bad("vid", 0.into()),
+            bad("vid", 4095.into()),
+            bad("vid", serde_json::Value::Null),
+            bad("mac", "ff:ff:ff:ff:ff:ff".into()),
+            bad("mode", "\u{1b}[2J".into()),
+            bad("created_at", "+262000-01-01T00:00:00Z".into()),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        for (i, c) in cases.into_iter().enumerate() {
+            let bytes =
+                serde_json::to_vec(&serde_json::json!({"version": 1, "links": [good, c]})).unwrap();
+            std::fs::write(s.path(FILE), &bytes).unwrap();
+            let e = load(&s).unwrap_err();
+            assert!(
+                e.to_string().contains("links.json") && e.to_string().contains("record 2 of 2"),
+                "case {i}: {e}"
+            );
+            assert_eq!(std::fs::read(s.path(FILE)).unwrap(), bytes);
+        }
     }
 
     #[test]

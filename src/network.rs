@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Store};
+use crate::store::{FORMAT_VERSION, Store, check, check_records};
 
 pub const FILE: &str = "networks.json";
 
@@ -105,6 +105,11 @@ impl<'de> Deserialize<'de> for Subnet {
             .ok_or_else(|| serde::de::Error::custom(format!("bad subnet {s:?}")))?;
         let ip: Ipv4Addr = ip.parse().map_err(serde::de::Error::custom)?;
         let len: u8 = len.parse().map_err(serde::de::Error::custom)?;
+        if len > 32 {
+            return Err(serde::de::Error::custom(format!(
+                "bad subnet {s:?}: the prefix is over 32"
+            )));
+        }
         Ok(Subnet::new(ip, len))
     }
 }
@@ -174,10 +179,49 @@ struct NetworkFile {
 }
 
 pub fn load(store: &Store) -> Result<Vec<Network>> {
-    Ok(store
-        .read::<NetworkFile>(FILE)?
-        .map(|f| f.networks)
-        .unwrap_or_default())
+    let Some(file) = store.read::<NetworkFile>(FILE)? else {
+        return Ok(Vec::new());
+    };
+    check_records(&store.path(FILE), &file.networks, Network::check, label)?;
+    Ok(file.networks)
+}
+
+/// The records of a `networks.json` of these bytes (`path` names it in
+/// errors), each checked (`Network::check`).
+pub fn parse(path: &std::path::Path, bytes: &[u8]) -> Result<Vec<Network>> {
+    let file = crate::store::decode::<NetworkFile>(path, bytes)?;
+    check_records(path, &file.networks, Network::check, label)?;
+    Ok(file.networks)
+}
+
+fn label(n: &Network) -> String {
+    format!("name {:?}", n.name)
+}
+
+impl Network {
+    /// Whether the record is one dhcpnet could have written: names and ids
+    /// without control characters, valid interface names, a VID 1-4094, a
+    /// date in `check::YEARS`. Returns why not.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        check::text("name", &self.name, 255)?;
+        check::text("id", &self.id, 255)?;
+        check::ifname("parent", &self.parent)?;
+        check::ifname("dhcp_interface", &self.dhcp_interface)?;
+        if let Some(l) = &self.owned_link {
+            check::ifname("owned_link", l)?;
+        }
+        if let Some(v) = self.vlan {
+            check::vid("vlan", v)?;
+        }
+        check::date("created_at", &self.created_at)?;
+        for m in &self.members {
+            check::text("member name", &m.name, 255)?;
+            if let Some(c) = &m.container {
+                check::text("member container", c, 255)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn find(store: &Store, name: &str) -> Result<Option<Network>> {
@@ -290,13 +334,15 @@ pub async fn lookup(store: &Store, docker: &crate::docker::Docker, name: &str) -
         Ok(None) => return Err(not_found(name)),
         Err(e) => {
             return Err(Error::NotFound(format!(
-                "dhcpnet has no record of a network named {name}, and asking Docker failed ({e});                  create it with `dhcpnet create {name} --parent IFACE`"
+                "dhcpnet has no record of a network named {name}, and asking Docker failed ({e}); \
+                 create it with `dhcpnet create {name} --parent IFACE`"
             )));
         }
     };
     let n = from_docker(&info).ok_or_else(|| {
         Error::NotFound(format!(
-            "Docker's network {name} was not created by dhcpnet (it has no {} label): create one with              `dhcpnet create NAME --parent IFACE`",
+            "Docker's network {name} was not created by dhcpnet (it has no {} label): create one with \
+             `dhcpnet create NAME --parent IFACE`",
             crate::docker::LABEL_DHCP_INTERFACE
         ))
     })?;
@@ -404,6 +450,50 @@ mod tests {
             deleting: false,
             members: vec![],
         }
+    }
+
+    #[test]
+    fn network_records_with_bad_names_subnets_or_dates_are_refused_on_load_and_kept() {
+        let good = serde_json::to_value(sample()).unwrap();
+        let bad = |field: &str, v: serde_json::Value| {
+            let mut r = good.clone();
+            r[field] = v;
+            r
+        };
+        let cases = [
+            bad("name", "x".repeat(256).into()),
+            bad("name", "n\u{0}".into()),
+            bad("parent", "a/b".into()),
+            bad("dhcp_interface", "x".repeat(16).into()),
+            bad("owned_link", "eth 0".into()),
+            bad("subnet", "10.0.0.0/40".into()),
+            bad("subnet", "10.0.0.0".into()),
+            bad("vlan", 5000.into()),
+            bad("created_at", "+262000-01-01T00:00:00Z".into()),
+            bad("created_at", "1969-12-31T23:59:59Z".into()),
+            bad(
+                "members",
+                serde_json::json!([{"name": "a\u{7f}", "mac": "02:00:00:00:00:01", "ip": null, "container": null}]),
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        for (i, c) in cases.into_iter().enumerate() {
+            let bytes =
+                serde_json::to_vec(&serde_json::json!({"version": 1, "networks": [good, c]}))
+                    .unwrap();
+            std::fs::write(store.path(FILE), &bytes).unwrap();
+            let e = load(&store).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::ExitCode::State, "case {i}");
+            assert!(e.to_string().contains("networks.json"), "case {i}: {e}");
+            assert_eq!(std::fs::read(store.path(FILE)).unwrap(), bytes);
+        }
+        std::fs::write(
+            store.path(FILE),
+            serde_json::to_vec(&serde_json::json!({"version": 1, "networks": [good]})).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(load(&store).unwrap().len(), 1);
     }
 
     #[test]

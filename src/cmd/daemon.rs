@@ -10,14 +10,8 @@ use crate::dhcp::transport::Options;
 use crate::error::{Error, Result};
 
 pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
-    std::fs::create_dir_all(ctx.store.dir()).map_err(|e| {
-        Error::state(
-            ctx.store.dir(),
-            format!(
-                "cannot create the state directory: {e} (set --state-dir or DHCPNET_STATE_DIR)"
-            ),
-        )
-    })?;
+    // Mode 0700 whatever the umask; an older, looser one is tightened.
+    ctx.store.prepare()?;
     let _one = single_instance(ctx)?;
     restore_links(ctx).await;
     let shared = Rc::new(Shared::new(ctx.store.clone()));
@@ -110,12 +104,8 @@ async fn restore_links(ctx: &Ctx) {
 /// lock is released by the kernel when the process ends, however it ends.
 fn single_instance(ctx: &Ctx) -> Result<std::fs::File> {
     let p = ctx.store.path("daemon.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(|e| Error::state(&p, format!("cannot open: {e}")))?;
+    // 0600: another user able to open it could hold the lock.
+    let f = ctx.store.open_private("daemon.lock")?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::state(
