@@ -554,6 +554,43 @@ mod tests {
     const T2: &str = "2026-01-01T00:00:55Z";
 
     #[test]
+    fn a_lease_runs_from_when_its_request_was_sent_not_from_when_the_batch_ended() {
+        let l = rec(5, 5, T0);
+        let sent: DateTime<Utc> = "2026-01-01T00:00:10Z".parse().unwrap();
+        let ended: DateTime<Utc> = "2026-01-01T00:00:40Z".parse().unwrap();
+        let b = Bound {
+            params: crate::dhcp::message::Params {
+                ip: l.ip,
+                server_id: l.server_id,
+                netmask: Ipv4Addr::new(255, 255, 255, 0),
+                prefix_len: 24,
+                gateway: None,
+                dns: vec![],
+                domain: None,
+                search: vec![],
+                lease_time: 100,
+                renewal_time: 50,
+                rebinding_time: 87,
+                mtu: None,
+                broadcast: None,
+                ntp: vec![],
+                routes: vec![],
+            },
+            server_mac: Mac([2, 0, 0, 0, 0, 1]),
+            server_hostname: None,
+            warnings: vec![],
+            requested_at: Some(sent.into()),
+        };
+        let n = Lease::from_bound(&b, &l.identity(), "eth0", None, ended);
+        assert_eq!(
+            (n.obtained_at, n.expires_at),
+            (sent, Some(sent + ChronoDuration::seconds(100)))
+        );
+        let renewed = l.renewed(&b, ended);
+        assert_eq!(renewed.obtained_at, sent);
+    }
+
+    #[test]
     fn a_renewal_replaces_the_record_it_started_from_keeping_container_and_hostname() {
         let was = rec(5, 5, T0);
         let mut all = vec![was.clone(), rec(6, 6, T0)];
