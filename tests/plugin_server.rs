@@ -24,7 +24,26 @@ struct Daemon {
 impl Daemon {
     /// Start the daemon with at most `nofile` open descriptors.
     fn start(nofile: u32) -> Daemon {
+        Daemon::start_with(nofile, &[])
+    }
+
+    /// Start it with these lease records (JSON, written by dhcpnet's own
+    /// writer) in its state directory.
+    fn start_with(nofile: u32, leases: &[serde_json::Value]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        if !leases.is_empty() {
+            let store = dhcpnet::store::Store::new(dir.path().join("state"));
+            let records: Vec<dhcpnet::lease::Lease> = leases
+                .iter()
+                .map(|v| serde_json::from_value(v.clone()).expect("a lease record"))
+                .collect();
+            std::fs::create_dir_all(store.dir()).expect("state dir");
+            dhcpnet::lease::update(&store, |all| {
+                all.extend(records);
+                Ok(())
+            })
+            .expect("write leases.json");
+        }
         let log = dir.path().join("daemon.log");
         let sock = dir.path().join("plugin.sock");
         let f = std::fs::File::create(&log).expect("log");
@@ -203,4 +222,60 @@ fn the_daemon_refuses_a_plugin_socket_path_holding_a_regular_file_and_keeps_the_
         "{err}"
     );
     assert_eq!(std::fs::read(&path).expect("kept"), b"not a socket");
+}
+
+/// A record as `dhcpnet lease` writes it, on an interface that does not
+/// exist in the daemon's namespace (nothing can be sent anywhere).
+fn record(mac_last: u8, obtained_at: &str, expires_at: &str, lease_time: u32) -> serde_json::Value {
+    serde_json::json!({
+        "ip": format!("10.77.0.{mac_last}"), "prefix_len": 24, "subnet": "10.77.0.0/24",
+        "mac": format!("02:00:00:00:00:{mac_last:02x}"), "gateway": null, "dns": [], "domain": null,
+        "server_id": "10.77.0.1", "lease_time": lease_time, "renewal_time": null,
+        "rebinding_time": null, "obtained_at": obtained_at, "expires_at": expires_at,
+        "hostname": null, "client_id": format!("01:02:00:00:00:00:{mac_last:02x}"),
+        "interface": "nosuch0", "network": null,
+    })
+}
+
+#[test]
+fn records_dated_at_the_ends_of_the_calendar_do_not_crash_the_renewal_loop() {
+    if !runnable() {
+        return;
+    }
+    let max = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    let min = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+    let at = |t: chrono::DateTime<chrono::Utc>| serde_json::to_value(t).expect("date");
+    let text = |t: chrono::DateTime<chrono::Utc>| at(t).as_str().unwrap_or_default().to_string();
+    let leases = [
+        // Obtained a second before the end of time: its T1 lies past it.
+        record(
+            1,
+            &text(max - chrono::Duration::seconds(1)),
+            &text(max),
+            u32::MAX - 1,
+        ),
+        // Obtained and expired at the beginning of time.
+        record(2, &text(min), &text(min + chrono::Duration::seconds(1)), 60),
+        // Obtained long ago, expiring at the end of time.
+        record(3, &text(min), &text(max), 3600),
+    ];
+    let mut d = Daemon::start_with(1024, &leases);
+    // The loop plans, finds all three due, fails to find their interface,
+    // backs off and plans again.
+    let tried = wait_for(Duration::from_secs(20), || {
+        d.log().contains("nosuch0").then_some(())
+    });
+    assert!(
+        tried.is_some(),
+        "the records were never attended; log:\n{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        d.child.try_wait().expect("wait").is_none(),
+        "the daemon exited; log:\n{}",
+        d.log()
+    );
+    assert!(!d.log().contains("panicked"), "log:\n{}", d.log());
+    assert!(answers(&d.sock), "log:\n{}", d.log());
 }

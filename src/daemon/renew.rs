@@ -518,4 +518,13 @@ mod tests {
         // Judged by the later of the wall clock and the time since seen.
         assert!(c.now(&renewed) >= Utc::now() - chrono::Duration::seconds(1));
     }
+
+    #[test]
+    fn expiries_at_the_ends_of_the_calendar_are_printed_not_panicked_on() {
+        let mut l = lease(1, 60, None, None);
+        for t in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+            l.expires_at = Some(t);
+            assert!(!fmt_expiry(&l).is_empty());
+        }
+    }
 }
