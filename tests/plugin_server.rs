@@ -96,7 +96,7 @@ fn runnable() -> bool {
 /// POST /Plugin.Activate on a new connection; the raw answer.
 fn activate(sock: &Path) -> std::io::Result<String> {
     let mut s = UnixStream::connect(sock)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.write_all(
         b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     )?;
@@ -277,5 +277,41 @@ fn records_dated_at_the_ends_of_the_calendar_do_not_crash_the_renewal_loop() {
         d.log()
     );
     assert!(!d.log().contains("panicked"), "log:\n{}", d.log());
+    assert!(answers(&d.sock), "log:\n{}", d.log());
+}
+
+#[test]
+fn connections_past_the_cap_wait_for_a_free_slot_and_are_then_served() {
+    if !runnable() {
+        return;
+    }
+    use dhcpnet::daemon::plugin::{MAX_CONNECTIONS, REQUEST_TIMEOUT};
+    let d = Daemon::start(1024);
+    // Every slot taken by a request that never finishes.
+    let slow: Vec<UnixStream> = (0..MAX_CONNECTIONS)
+        .map(|_| {
+            let mut s = UnixStream::connect(&d.sock).expect("connect");
+            s.write_all(b"POST /Plugin.Activate HTTP/1.1\r\n")
+                .expect("write");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let answer = activate(&d.sock).expect("an answer once a slot frees");
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // It waited for the slow ones to be cut off, and no longer.
+    assert!(
+        waited >= REQUEST_TIMEOUT - Duration::from_secs(3)
+            && waited < REQUEST_TIMEOUT + Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    assert!(
+        d.log().contains("connections open; new ones wait"),
+        "log:\n{}",
+        d.log()
+    );
+    drop(slow);
     assert!(answers(&d.sock), "log:\n{}", d.log());
 }
