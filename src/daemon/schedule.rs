@@ -704,7 +704,7 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100_000))]
         #[test]
         fn scheduling_never_panics_on_extreme_dates_and_never_wakes_in_the_past(
             obtained in instant(),
