@@ -93,9 +93,6 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
             }
         })
         .await;
-    if let Err(e) = &result {
-        log::error!("{e}");
-    }
     if !a.no_plugin {
         let _ = std::fs::remove_file(&socket);
     }
