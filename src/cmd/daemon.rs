@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use super::{Ctx, secs};
 use crate::cli::DaemonArgs;
-use crate::daemon::{Shared, events, plugin, renew};
+use crate::daemon::{Restart, Shared, events, plugin, renew, supervise};
 use crate::dhcp::transport::Options;
 use crate::error::{Error, Result};
 
@@ -39,22 +39,49 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
     let local = tokio::task::LocalSet::new();
     let result = local
         .run_until(async {
-            if let Some(l) = listener {
+            // Each task under `supervise`: restarted when it stops, and the
+            // process ends (non-zero, naming it) when it keeps stopping.
+            let renewals = {
                 let (s, o) = (shared.clone(), opts.clone());
-                tokio::task::spawn_local(async move {
-                    if let Err(e) = plugin::serve(s, l, o).await {
-                        log::error!("the IPAM plugin stopped: {e}");
-                    }
+                supervise("renewal loop", Restart::DAEMON, move || {
+                    let (s, o) = (s.clone(), o.clone());
+                    async move { renew::run(&s, o).await }
+                })
+            };
+            let plugin = async {
+                let Some(l) = listener else {
+                    return std::future::pending().await;
+                };
+                let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
+                supervise("IPAM plugin server", Restart::DAEMON, move || {
+                    plugin::serve(s.clone(), l.clone(), o.clone())
+                })
+                .await
+            };
+            let follower = async {
+                if a.no_docker {
+                    return std::future::pending().await;
+                }
+                let f = Rc::new(events::Follower {
+                    shared: shared.clone(),
+                    docker: a.docker.clone(),
+                    opts: opts.clone(),
                 });
-            }
-            if !a.no_docker {
-                let f = events::Follower { shared: shared.clone(), docker: a.docker.clone(), opts: opts.clone() };
-                tokio::task::spawn_local(async move { f.run().await });
-            }
+                supervise("Docker event follower", Restart::DAEMON, move || {
+                    let f = f.clone();
+                    async move {
+                        f.run().await;
+                        Ok(())
+                    }
+                })
+                .await
+            };
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .map_err(|e| Error::Other(format!("cannot handle SIGTERM: {e}")))?;
             tokio::select! {
-                r = renew::run(&shared, opts.clone()) => r,
+                e = renewals => Err(e),
+                e = plugin => Err(e),
+                e = follower => Err(e),
                 _ = tokio::signal::ctrl_c() => { log::warn!("interrupted; leases stay recorded"); Ok(()) }
                 _ = term.recv() => { log::warn!("stopping; leases stay recorded and are renewed at the next start"); Ok(()) }
             }

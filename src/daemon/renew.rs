@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::Shared;
-use super::schedule::{self, Action, Backoff, Key};
+use super::schedule::{self, Action, Backoff, Key, Seen};
 use super::watch::Watch;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
@@ -15,8 +15,94 @@ use crate::error::Result;
 use crate::lease::{self, FILE, Lease, Renewal, Status};
 use crate::net::iface::Interface;
 
-/// Longest single sleep: a guard against wall-clock jumps, not a poll.
-const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// Longest single sleep. Tokio's timers run on CLOCK_MONOTONIC, which
+/// stops while the machine is suspended: waking at least this often bounds
+/// how late a renewal can be after a resume (the plan itself counts
+/// suspended time, see `Clock`).
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How often to try again to watch the state directory after that failed.
+const WATCH_RETRY: Duration = Duration::from_secs(60);
+
+/// CLOCK_BOOTTIME: time since boot, suspend included, never stepped.
+pub fn boottime() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call;
+    // clock_gettime writes only into it and has no other precondition.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if r != 0 {
+        // Linux has had CLOCK_BOOTTIME since 2.6.39; should it fail, time
+        // since the daemon started still never steps.
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        return START.get_or_init(std::time::Instant::now).elapsed();
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Where the loop first saw each record (see `schedule::record_now`), and
+/// the clocks at its last look, to notice the wall clock being stepped.
+#[derive(Default)]
+struct Clock {
+    seen: HashMap<(Key, DateTime<Utc>), Seen>,
+    last: Option<Seen>,
+}
+
+impl Clock {
+    /// Note the records as they are now (forgetting those gone), and say so
+    /// when the wall clock was stepped since the last look.
+    fn observe(&mut self, leases: &[Lease]) {
+        let here = Seen {
+            wall: Utc::now(),
+            boot: boottime(),
+        };
+        if let Some(last) = self.last
+            && let Some(step) =
+                schedule::clock_step(here.wall - last.wall, here.boot.saturating_sub(last.boot))
+        {
+            log::warn!(
+                "the wall clock was stepped {}{} s; renewals keep to the time elapsed since each \
+                 lease was seen (CLOCK_BOOTTIME), and leases dated after the new time are renewed now",
+                if step > chrono::Duration::zero() {
+                    "forward "
+                } else {
+                    "back "
+                },
+                step.num_seconds().unsigned_abs()
+            );
+        }
+        self.last = Some(here);
+        // Rebuilt each look: records gone (or renewed, with a new
+        // `obtained_at`) are forgotten, in time linear in their number.
+        self.seen = leases
+            .iter()
+            .map(|l| {
+                let k = (schedule::key(l), l.obtained_at);
+                let seen = self.seen.get(&k).copied().unwrap_or(here);
+                (k, seen)
+            })
+            .collect();
+    }
+
+    /// The time to judge `l` by, now.
+    fn now(&self, l: &Lease) -> DateTime<Utc> {
+        self.judge()(l)
+    }
+
+    /// `now` with the clocks read once, for many leases.
+    fn judge(&self) -> impl Fn(&Lease) -> DateTime<Utc> + '_ {
+        let (wall, boot) = (Utc::now(), boottime());
+        move |l| match self.seen.get(&(schedule::key(l), l.obtained_at)) {
+            Some(s) => schedule::record_now(*s, wall, boot),
+            None => wall,
+        }
+    }
+}
 
 /// What became of one due lease.
 #[derive(Debug)]
@@ -29,18 +115,32 @@ enum Fate {
 }
 
 pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
-    let mut watch = match Watch::new(shared.store.dir(), FILE) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            log::warn!(
-                "{e}; leases added by other dhcpnet processes are seen at the next deadline"
-            );
-            None
-        }
-    };
+    let mut watch = None;
+    let mut watch_at = tokio::time::Instant::now();
     let mut backoff: HashMap<Key, Backoff> = HashMap::new();
+    let mut clock = Clock::default();
     let mut first = true;
     loop {
+        // The watcher is (re)started here: at start-up, and a while after
+        // it failed.
+        if watch.is_none() && tokio::time::Instant::now() >= watch_at {
+            match Watch::new(shared.store.dir(), FILE) {
+                Ok(w) => {
+                    if !first {
+                        log::warn!("watching the state directory again");
+                    }
+                    watch = Some(w);
+                }
+                Err(e) => {
+                    log::warn!(
+                        "{e}; leases added by other dhcpnet processes are seen within {} s; trying again in {} s",
+                        MAX_SLEEP.as_secs(),
+                        WATCH_RETRY.as_secs()
+                    );
+                    watch_at = tokio::time::Instant::now() + WATCH_RETRY;
+                }
+            }
+        }
         let leases = match lease::load(&shared.store) {
             Ok(l) => l,
             Err(e) => {
@@ -49,8 +149,8 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
             }
         };
         backoff.retain(|k, _| leases.iter().any(|l| schedule::key(l) == *k));
-        let now = Utc::now();
-        let plan = schedule::plan(&leases, &backoff, now);
+        clock.observe(&leases);
+        let plan = schedule::plan_by(&leases, &backoff, clock.judge());
         if first {
             log::info!(
                 "holding {} lease(s); {} due now",
@@ -65,12 +165,12 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
                 .iter()
                 .map(|&(i, a)| (leases[i].clone(), a))
                 .collect();
-            attend(shared, due, &opts, &mut backoff).await;
+            attend(shared, due, &opts, &mut backoff, &clock).await;
             continue;
         }
         let sleep = plan
-            .next
-            .map(|n| (n - now).to_std().unwrap_or(Duration::ZERO))
+            .wait
+            .map(|w| w.to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
         log::debug!("next renewal in {:.1} s", sleep.as_secs_f64());
@@ -80,8 +180,12 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
                     _ = tokio::time::sleep(sleep) => {}
                     r = w.changed() => {
                         if let Err(e) = r {
-                            log::warn!("{e}; no longer watching the state directory");
+                            log::warn!(
+                                "{e}; not watching the state directory for {} s",
+                                WATCH_RETRY.as_secs()
+                            );
                             watch = None;
+                            watch_at = tokio::time::Instant::now() + WATCH_RETRY;
                         } else {
                             log::debug!("the records changed; planning again");
                         }
@@ -132,6 +236,7 @@ async fn attend(
     due: Vec<(Lease, Action)>,
     opts: &Options,
     backoff: &mut HashMap<Key, Backoff>,
+    clock: &Clock,
 ) {
     let mut by_iface: BTreeMap<(String, u8), Vec<(Lease, Action)>> = BTreeMap::new();
     for (l, a) in due {
@@ -142,12 +247,11 @@ async fn attend(
     }
     let mut fates: Vec<(Key, Fate)> = Vec::new();
     for ((name, _), items) in by_iface {
-        let now = Utc::now();
         // A renewal gives up at T2 and a rebinding at expiry, so that the
         // next step starts on time even with short leases.
         let budget = items
             .iter()
-            .map(|(l, a)| schedule::exchange_budget(l, *a, now, opts.timeout))
+            .map(|(l, a)| schedule::exchange_budget(l, *a, clock.now(l), opts.timeout))
             .min();
         let opts = &Options {
             timeout: budget.unwrap_or(opts.timeout),
@@ -160,7 +264,7 @@ async fn attend(
                 for (l, a) in items {
                     fates.push((
                         schedule::key(&l),
-                        Fate::Retry(schedule::retry_after(&l, a, now)),
+                        Fate::Retry(schedule::retry_after(&l, a, clock.now(&l))),
                     ));
                 }
                 continue;
@@ -174,10 +278,13 @@ async fn attend(
             })
             .collect();
         let outcomes = exchange(&iface, &jobs, opts).await;
+        // New records are dated by the wall clock; the old ones are judged
+        // by their own clock (`Clock`).
         let now = Utc::now();
         let mut again: Vec<Lease> = Vec::new();
         for ((l, a), o) in items.into_iter().zip(outcomes) {
             let k = schedule::key(&l);
+            let at = clock.now(&l);
             match o {
                 Outcome::Bound(b) => {
                     let n = l.renewed(&b, now);
@@ -210,7 +317,7 @@ async fn attend(
                     );
                     again.push(l);
                 }
-                Outcome::NoAnswer if a == Action::Reacquire || l.is_expired(now) => {
+                Outcome::NoAnswer if a == Action::Reacquire || l.is_expired(at) => {
                     if l.status != Status::Lost {
                         log::error!(
                             "LEASE LOST: {} for {} on {name} expired with no answer from any DHCP server; \
@@ -225,7 +332,7 @@ async fn attend(
                     if a == Action::Reacquire {
                         fates.push((
                             k.clone(),
-                            Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now)),
+                            Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, at)),
                         ));
                     }
                     // Expired while renewing or rebinding: ask for the address
@@ -235,10 +342,10 @@ async fn attend(
                     }
                 }
                 Outcome::NoAnswer | Outcome::Failed(_) => {
-                    let b = schedule::retry_after(&l, a, now);
+                    let b = schedule::retry_after(&l, a, at);
                     // The back-off, or the next step (T2, expiry) if sooner.
-                    let next = schedule::next_due(&l, Some(&b), now).unwrap_or(b.until);
-                    let secs = (next - now).num_seconds().max(0);
+                    let next = schedule::next_due(&l, Some(&b), at).unwrap_or(b.until);
+                    let secs = (next - at).num_seconds().max(0);
                     let then = match (a, schedule::phase(&l, next)) {
                         (Action::Renew, Some(Action::Rebind)) => {
                             format!("asking any server (rebinding) in {secs} s")
@@ -299,9 +406,10 @@ async fn attend(
                     );
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
+                    let at = clock.now(&l);
                     fates.push((
                         k.clone(),
-                        Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, now)),
+                        Fate::Retry(schedule::retry_after(&lost, Action::Reacquire, at)),
                     ));
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: lost }))));
                 }
@@ -374,4 +482,49 @@ fn fmt_expiry(l: &Lease) -> String {
     l.expires_at
         .map(|e| e.to_rfc3339())
         .unwrap_or_else(|| "never".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::schedule::tests::lease;
+
+    #[test]
+    fn boottime_moves_forward() {
+        let a = boottime();
+        std::thread::sleep(Duration::from_millis(20));
+        let b = boottime();
+        assert!(
+            a > Duration::ZERO && b >= a + Duration::from_millis(20),
+            "{a:?} {b:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_keeps_the_time_it_was_first_seen_until_it_is_renewed_or_gone() {
+        let mut c = Clock::default();
+        let (a, b) = (lease(1, 3600, None, None), lease(2, 3600, None, None));
+        c.observe(&[a.clone(), b.clone()]);
+        let first = c.seen[&(schedule::key(&a), a.obtained_at)];
+        std::thread::sleep(Duration::from_millis(5));
+        c.observe(&[a.clone(), b.clone()]);
+        assert_eq!(c.seen[&(schedule::key(&a), a.obtained_at)], first);
+        // Renewed (a new obtained_at): seen afresh; b gone: forgotten.
+        let mut renewed = a.clone();
+        renewed.obtained_at += chrono::Duration::seconds(1800);
+        c.observe(std::slice::from_ref(&renewed));
+        assert_eq!(c.seen.len(), 1);
+        assert!(c.seen[&(schedule::key(&renewed), renewed.obtained_at)].boot > first.boot);
+        // Judged by the later of the wall clock and the time since seen.
+        assert!(c.now(&renewed) >= Utc::now() - chrono::Duration::seconds(1));
+    }
+
+    #[test]
+    fn expiries_at_the_ends_of_the_calendar_are_printed_not_panicked_on() {
+        let mut l = lease(1, 60, None, None);
+        for t in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+            l.expires_at = Some(t);
+            assert!(!fmt_expiry(&l).is_empty());
+        }
+    }
 }

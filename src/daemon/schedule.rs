@@ -11,6 +11,18 @@
 //!
 //! The daemon keeps the retry times in memory only: after a restart every
 //! overdue lease is due at once, which is what "kill -9 loses nothing" needs.
+//!
+//! Clocks: the records hold wall-clock times, and the wall clock can be
+//! stepped. Each record is judged by `record_now`: the wall clock, but never
+//! earlier than the wall time the daemon first saw the record plus the time
+//! elapsed since on CLOCK_BOOTTIME (which counts suspend and is never
+//! stepped). A clock stepped back cannot delay a renewal; one stepped
+//! forward can only make it early. A record obtained after "now" (the clock
+//! went back since it was written) is renewed at once.
+//!
+//! No arithmetic here can panic, whatever dates a record holds: sums
+//! saturate at chrono's limits (a deadline past year 262143 is "never"),
+//! differences of two instants always fit.
 
 use std::collections::HashMap;
 
@@ -30,6 +42,55 @@ pub const LOST_RETRY: Duration = Duration::seconds(60);
 /// (the time of its ACK), so this is also the least gap between two
 /// renewals of one lease.
 pub const MIN_RENEW_AFTER: Duration = Duration::seconds(10);
+
+/// How far the wall clock may drift from CLOCK_BOOTTIME, or a record be
+/// dated after now, before it counts as a step.
+pub const STEP_TOLERANCE: Duration = Duration::seconds(5);
+
+/// `t + d`, saturating at the earliest and latest instants chrono knows.
+pub fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(if d < Duration::zero() {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// `d` as a chrono duration, saturating at chrono's largest.
+fn from_std(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// When and where the daemon first saw a record: the wall clock and
+/// CLOCK_BOOTTIME (time since boot, suspend included) at that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub wall: DateTime<Utc>,
+    pub boot: std::time::Duration,
+}
+
+/// The time a record seen at `seen` is judged by when the wall clock reads
+/// `wall` and CLOCK_BOOTTIME `boot`: the later of the wall clock and the
+/// time elapsed since the record was seen (a clock stepped back cannot make
+/// a lease look younger than it is).
+pub fn record_now(seen: Seen, wall: DateTime<Utc>, boot: std::time::Duration) -> DateTime<Utc> {
+    let elapsed = from_std(boot.saturating_sub(seen.boot));
+    wall.max(add(seen.wall, elapsed))
+}
+
+/// How far the wall clock was stepped between two looks, if more than
+/// `STEP_TOLERANCE`: it moved by `wall` while CLOCK_BOOTTIME moved by `boot`
+/// (positive: forward).
+pub fn clock_step(wall: Duration, boot: std::time::Duration) -> Option<Duration> {
+    let step = wall
+        .checked_sub(&from_std(boot))
+        .unwrap_or(if wall < Duration::zero() {
+            Duration::MIN
+        } else {
+            Duration::MAX
+        });
+    (step.abs() > STEP_TOLERANCE).then_some(step)
+}
 
 /// A lease's identity in the records (one lease per MAC and interface).
 pub type Key = (Mac, String);
@@ -66,8 +127,8 @@ pub fn deadlines(l: &Lease) -> Option<Deadlines> {
     if t1 == INFINITE {
         return None;
     }
-    let floor = l.obtained_at + MIN_RENEW_AFTER;
-    let at = |s: u32| (l.obtained_at + Duration::seconds(s as i64)).max(floor);
+    let floor = add(l.obtained_at, MIN_RENEW_AFTER);
+    let at = |s: u32| add(l.obtained_at, Duration::seconds(s as i64)).max(floor);
     Some(Deadlines {
         t1: at(t1),
         t2: at(t2),
@@ -87,12 +148,26 @@ pub struct Backoff {
     pub until: DateTime<Utc>,
 }
 
+/// Whether the record was obtained after `now` (beyond `STEP_TOLERANCE`):
+/// the clock was stepped back since, and how old the lease is is unknown.
+pub fn from_the_future(l: &Lease, now: DateTime<Utc>) -> bool {
+    l.obtained_at > add(now, STEP_TOLERANCE)
+}
+
 /// What the lease needs at `now`, ignoring back-off.
 pub fn phase(l: &Lease, now: DateTime<Utc>) -> Option<Action> {
     if l.status == Status::Lost {
         return Some(Action::Reacquire);
     }
     let d = deadlines(l)?;
+    if from_the_future(l, now) {
+        // Its age is unknown: renew it now rather than wait up to the step.
+        return Some(if now >= d.expiry {
+            Action::Reacquire
+        } else {
+            Action::Renew
+        });
+    }
     if now >= d.expiry {
         Some(Action::Reacquire)
     } else if now >= d.t2 {
@@ -115,6 +190,8 @@ pub fn next_due(l: &Lease, backoff: Option<&Backoff>, now: DateTime<Utc>) -> Opt
     let d = deadlines(l)?;
     let boundary = match phase(l, now) {
         None => return Some(d.t1),
+        // Renewing a record from the future: each retry in its back-off.
+        Some(Action::Renew) if from_the_future(l, now) => None,
         Some(Action::Renew) => Some(d.t2),
         Some(Action::Rebind) => Some(d.expiry),
         Some(Action::Reacquire) => None,
@@ -129,9 +206,9 @@ pub fn next_due(l: &Lease, backoff: Option<&Backoff>, now: DateTime<Utc>) -> Opt
 /// When to try again after an attempt at `now` for `action` got no answer.
 pub fn retry_after(l: &Lease, action: Action, now: DateTime<Utc>) -> Backoff {
     let until = match (action, deadlines(l)) {
-        (Action::Renew, Some(d)) => now + ((d.t2 - now) / 2).max(MIN_RETRY),
-        (Action::Rebind, Some(d)) => now + ((d.expiry - now) / 2).max(MIN_RETRY),
-        _ => now + LOST_RETRY,
+        (Action::Renew, Some(d)) => add(now, ((d.t2 - now) / 2).max(MIN_RETRY)),
+        (Action::Rebind, Some(d)) => add(now, ((d.expiry - now) / 2).max(MIN_RETRY)),
+        _ => add(now, LOST_RETRY),
     };
     Backoff {
         obtained_at: l.obtained_at,
@@ -165,8 +242,11 @@ pub fn exchange_budget(
 pub struct Plan {
     /// Indices into the leases given, with what each needs now.
     pub due: Vec<(usize, Action)>,
-    /// The earliest instant something is due after now, if any.
+    /// The earliest instant something is due after now, if any (on the
+    /// clock of the lease it is for, see `plan_by`).
     pub next: Option<DateTime<Utc>>,
+    /// How long until then.
+    pub wait: Option<Duration>,
 }
 
 /// How early a lease may be taken along with others that are due now: 1%
@@ -180,28 +260,46 @@ pub fn slack(l: &Lease) -> Duration {
 
 /// Which leases need attention at `now`, and when to wake up next.
 pub fn plan(leases: &[Lease], backoff: &HashMap<Key, Backoff>, now: DateTime<Utc>) -> Plan {
+    plan_by(leases, backoff, |_| now)
+}
+
+/// `plan` with each lease judged at a time of its own (`record_now`).
+pub fn plan_by(
+    leases: &[Lease],
+    backoff: &HashMap<Key, Backoff>,
+    now_of: impl Fn(&Lease) -> DateTime<Utc>,
+) -> Plan {
     let mut due = Vec::new();
-    let mut next: Option<DateTime<Utc>> = None;
+    let mut next: Option<(Duration, DateTime<Utc>)> = None;
     for (i, l) in leases.iter().enumerate() {
+        let now = now_of(l);
         let Some(at) = next_due(l, backoff.get(&key(l)), now) else {
             continue;
         };
         // The slack never takes a lease before its floor.
-        let early = slack(l).min((at - (l.obtained_at + MIN_RENEW_AFTER)).max(Duration::zero()));
-        if at <= now + early {
+        let floor = add(l.obtained_at, MIN_RENEW_AFTER);
+        let early = slack(l).min((at - floor).max(Duration::zero()));
+        if at <= add(now, early) {
             // What it needs when it falls due (now, or within the slack).
             if let Some(a) = phase(l, at.max(now)) {
                 due.push((i, a));
             }
         } else {
-            next = Some(next.map_or(at, |n| n.min(at)));
+            let wait = at - now;
+            if next.is_none_or(|(w, _)| wait < w) {
+                next = Some((wait, at));
+            }
         }
     }
-    Plan { due, next }
+    Plan {
+        due,
+        next: next.map(|(_, at)| at),
+        wait: next.map(|(w, _)| w),
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
@@ -209,7 +307,7 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
     }
 
-    fn lease(mac_last: u8, lease_time: u32, t1: Option<u32>, t2: Option<u32>) -> Lease {
+    pub(crate) fn lease(mac_last: u8, lease_time: u32, t1: Option<u32>, t2: Option<u32>) -> Lease {
         Lease {
             ip: std::net::Ipv4Addr::new(10, 0, 0, mac_last),
             prefix_len: 24,
@@ -268,7 +366,8 @@ mod tests {
             p,
             Plan {
                 due: vec![],
-                next: None
+                next: None,
+                wait: None
             }
         );
     }
@@ -279,9 +378,10 @@ mod tests {
         let mut b = lease(2, 40, None, None); // T1 at 20
         b.obtained_at = t(10);
         b.expires_at = Some(t(50));
-        let p = plan(&[a, b], &HashMap::new(), t(0));
+        let p = plan(&[a, b], &HashMap::new(), t(10));
         assert!(p.due.is_empty());
         assert_eq!(p.next, Some(t(30)));
+        assert_eq!(p.wait, Some(Duration::seconds(20)));
     }
 
     #[test]
@@ -401,16 +501,16 @@ mod tests {
     fn ten_thousand_leases_plan_quickly() {
         let leases: Vec<Lease> = (0..10_000u32)
             .map(|i| {
-                let mut l = lease((i % 250) as u8 + 1, 3600, None, None);
+                let mut l = lease((i % 250) as u8 + 1, 36_000, None, None);
                 l.mac = Mac([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
-                l.obtained_at = t(i as i64);
-                l.expires_at = Some(t(i as i64 + 3600));
+                l.obtained_at = t(-(i as i64));
+                l.expires_at = Some(t(36_000 - i as i64));
                 l
             })
             .collect();
         let p = plan(&leases, &HashMap::new(), t(0));
         assert!(p.due.is_empty());
-        assert_eq!(p.next, Some(t(1800)));
+        assert_eq!(p.next, Some(t(18_000 - 9_999)));
     }
 
     /// Drive `plan` like the renewal loop does, with every exchange answered
@@ -473,5 +573,185 @@ mod tests {
         // Leases long enough keep the server's timers.
         assert_eq!(renewals_in(20, None, None, 600), 59);
         assert_eq!(renewals_in(100, None, None, 1000), 19);
+    }
+
+    fn boot(s: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_delay_a_renewal() {
+        let l = lease(1, 3600, None, None); // T1 at 1800
+        let seen = Seen {
+            wall: t(0),
+            boot: boot(100),
+        };
+        // 2000 s later by CLOCK_BOOTTIME, the wall clock was set back 1500 s
+        // (a step of more than the lease's age is caught by the wall
+        // clock itself: see the next test).
+        let wall = t(2000 - 1500);
+        assert!(
+            plan(std::slice::from_ref(&l), &HashMap::new(), wall)
+                .due
+                .is_empty()
+        );
+        let now = record_now(seen, wall, boot(2100));
+        assert_eq!(now, t(2000));
+        let p = plan_by(std::slice::from_ref(&l), &HashMap::new(), |_| now);
+        assert_eq!(p.due, vec![(0, Action::Renew)]);
+        // Before T1 the wait is the time left by CLOCK_BOOTTIME, not the wall.
+        let now = record_now(seen, t(1000 - 500), boot(1100));
+        let p = plan_by(std::slice::from_ref(&l), &HashMap::new(), |_| now);
+        assert_eq!(p.wait, Some(Duration::seconds(800)));
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_makes_a_renewal_early_never_late() {
+        let seen = Seen {
+            wall: t(0),
+            boot: boot(100),
+        };
+        assert_eq!(record_now(seen, t(5000), boot(200)), t(5000));
+        // CLOCK_BOOTTIME counts suspend: 3000 s suspended, the wall clock
+        // not yet corrected, the later one wins.
+        assert_eq!(record_now(seen, t(10), boot(3100)), t(3000));
+        // A boot clock that went backwards (it cannot) changes nothing.
+        assert_eq!(record_now(seen, t(10), boot(0)), t(10));
+    }
+
+    #[test]
+    fn a_record_obtained_after_now_is_renewed_at_once_then_backed_off() {
+        // The daemon started after the clock went back (nothing seen before).
+        let mut l = lease(1, 3600, None, None);
+        l.obtained_at = t(600);
+        l.expires_at = Some(t(4200));
+        // Within the tolerance: an ordinary young lease.
+        assert_eq!(phase(&l, t(596)), None);
+        // An hour earlier than the lease was obtained: the clock went back.
+        let now = t(600 - 3600);
+        assert!(from_the_future(&l, now));
+        let p = plan(std::slice::from_ref(&l), &HashMap::new(), now);
+        assert_eq!(p.due, vec![(0, Action::Renew)]);
+        let mut m = HashMap::new();
+        m.insert(key(&l), retry_after(&l, Action::Renew, now));
+        let p = plan(std::slice::from_ref(&l), &m, add(now, Duration::seconds(1)));
+        assert!(p.due.is_empty());
+        assert!(
+            p.wait
+                .is_some_and(|w| w >= MIN_RETRY - Duration::seconds(1))
+        );
+    }
+
+    #[test]
+    fn clock_steps_are_told_from_drift() {
+        assert_eq!(clock_step(Duration::seconds(100), boot(100)), None);
+        assert_eq!(clock_step(Duration::seconds(104), boot(100)), None);
+        assert_eq!(
+            clock_step(Duration::seconds(-3500), boot(100)),
+            Some(Duration::seconds(-3600))
+        );
+        assert_eq!(
+            clock_step(Duration::seconds(3700), boot(100)),
+            Some(Duration::seconds(3600))
+        );
+        assert!(clock_step(Duration::MIN, boot(u64::MAX)).is_some());
+        assert!(clock_step(Duration::MAX, std::time::Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn deadlines_past_the_calendar_saturate_instead_of_panicking() {
+        let mut l = lease(1, u32::MAX - 1, None, None);
+        l.obtained_at = DateTime::<Utc>::MAX_UTC;
+        l.expires_at = Some(DateTime::<Utc>::MAX_UTC);
+        let d = deadlines(&l).expect("finite");
+        assert_eq!(d.t1, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(phase(&l, DateTime::<Utc>::MAX_UTC), Some(Action::Reacquire));
+        l.obtained_at = DateTime::<Utc>::MIN_UTC;
+        l.expires_at = Some(DateTime::<Utc>::MIN_UTC);
+        assert_eq!(phase(&l, t(0)), Some(Action::Reacquire));
+        let b = retry_after(&l, Action::Rebind, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(b.until, DateTime::<Utc>::MAX_UTC);
+    }
+
+    fn instant() -> impl proptest::strategy::Strategy<Value = DateTime<Utc>> {
+        use proptest::prelude::*;
+        let (lo, hi) = (
+            DateTime::<Utc>::MIN_UTC.timestamp(),
+            DateTime::<Utc>::MAX_UTC.timestamp(),
+        );
+        prop_oneof![
+            // Anywhere chrono can go ...
+            (lo..=hi, 0u32..1_000_000_000),
+            // ... its very edges ...
+            prop_oneof![Just(lo), Just(hi), Just(lo + 1), Just(hi - 1)].prop_map(|s| (s, 0u32)),
+            // ... and around today.
+            (1_700_000_000i64..1_900_000_000, 0u32..1_000_000_000),
+        ]
+        .prop_map(|(s, n)| {
+            DateTime::<Utc>::from_timestamp(s, n).unwrap_or(DateTime::<Utc>::MAX_UTC)
+        })
+    }
+
+    fn seconds() -> impl proptest::strategy::Strategy<Value = Option<u32>> {
+        use proptest::prelude::*;
+        proptest::option::of(prop_oneof![
+            Just(0u32),
+            Just(u32::MAX),
+            Just(u32::MAX - 1),
+            any::<u32>(),
+            0u32..100_000,
+        ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100_000))]
+        #[test]
+        fn scheduling_never_panics_on_extreme_dates_and_never_wakes_in_the_past(
+            obtained in instant(),
+            expires in proptest::option::of(instant()),
+            now in instant(),
+            seen_wall in instant(),
+            seen_boot in proptest::prelude::any::<u64>(),
+            boot_now in proptest::prelude::any::<u64>(),
+            lease_time in seconds(),
+            t1 in seconds(),
+            t2 in seconds(),
+            lost in proptest::prelude::any::<bool>(),
+            until in proptest::option::of(instant()),
+            same in proptest::prelude::any::<bool>(),
+            act in 0u8..3,
+        ) {
+            let mut l = lease(1, 100, t1, t2);
+            l.lease_time = lease_time;
+            l.obtained_at = obtained;
+            l.expires_at = expires;
+            if lost {
+                l.status = Status::Lost;
+            }
+            let action = [Action::Renew, Action::Rebind, Action::Reacquire][act as usize];
+            let mut m = HashMap::new();
+            if let Some(u) = until {
+                m.insert(key(&l), Backoff {
+                    obtained_at: if same { l.obtained_at } else { now },
+                    action,
+                    until: u,
+                });
+            }
+            let _ = deadlines(&l);
+            let _ = phase(&l, now);
+            let _ = next_due(&l, m.get(&key(&l)), now);
+            let _ = retry_after(&l, action, now);
+            let _ = exchange_budget(&l, action, now, std::time::Duration::from_secs(10));
+            let _ = slack(&l);
+            let p = plan(std::slice::from_ref(&l), &m, now);
+            if let Some(w) = p.wait {
+                proptest::prop_assert!(w > Duration::zero(), "a wake-up in the past: {p:?}");
+            }
+            let seen = Seen { wall: seen_wall, boot: std::time::Duration::from_secs(seen_boot) };
+            let rn = record_now(seen, now, std::time::Duration::from_secs(boot_now));
+            proptest::prop_assert!(rn >= now);
+            let _ = plan_by(std::slice::from_ref(&l), &m, |_| rn);
+            let _ = clock_step(now - seen_wall, std::time::Duration::from_secs(boot_now));
+        }
     }
 }
