@@ -302,7 +302,7 @@ pub struct ShimAddArgs {
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`)
-    #[arg(long, value_name = "PATH", default_value = crate::daemon::plugin::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
     pub plugin_socket: Option<PathBuf>,
     /// Do not serve the IPAM plugin
     #[arg(long)]

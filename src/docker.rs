@@ -19,6 +19,10 @@ use crate::error::{Error, Result};
 use crate::net::mac::Mac;
 
 /// Environment variable naming the docker CLI binary.
+/// Where Docker looks for the dhcpnet IPAM plugin (Docker's plugin
+/// discovery directory, `/run/docker/plugins/NAME.sock`).
+pub const PLUGIN_SOCKET: &str = "/run/docker/plugins/dhcpnet.sock";
+
 pub const ENV_BINARY: &str = "DHCPNET_DOCKER";
 
 /// Labels dhcpnet puts on the Docker networks it creates, so that it can

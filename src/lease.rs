@@ -4,6 +4,9 @@
 //! Field names are a public interface (JSON and YAML output); tests pin them.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use std::path::Path;
 
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
@@ -14,6 +17,50 @@ use crate::dhcp::message::{self, INFINITE, Identity, Route};
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
 use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
+
+pub mod acquire;
+pub mod place;
+pub mod release;
+pub mod renew;
+
+pub use acquire::acquire;
+pub use place::Place;
+pub use release::{Unreachable, release_leases, release_leases_or};
+pub use renew::give_back;
+
+/// Told when the leases on an interface changed (acquired, released, renewed
+/// or lost). The links layer keeps the host shim's routes in line through
+/// it; the lease layer cannot call the shim itself, because the shim's own
+/// address is a lease (links -> lease, never lease -> links).
+pub trait LeasesChanged: Send + Sync {
+    fn leases_changed<'a>(&'a self, store: &'a Store, interface: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// The lease layer's handle: the records, and who is told of changes.
+#[derive(Clone)]
+pub struct Ledger {
+    pub store: Store,
+    hook: Option<Arc<dyn LeasesChanged>>,
+}
+
+impl Ledger {
+    pub fn new(store: Store) -> Ledger {
+        Ledger { store, hook: None }
+    }
+
+    pub fn with_hook(mut self, hook: Arc<dyn LeasesChanged>) -> Ledger {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Say that the leases on `interface` changed. Never fails: what it
+    /// keeps in line (routes) can be put right later (`dhcpnet restore`).
+    pub async fn changed(&self, interface: &str) {
+        if let Some(h) = &self.hook {
+            h.leases_changed(&self.store, interface).await;
+        }
+    }
+}
 
 pub const FILE: &str = "leases.json";
 /// How far past `obtained_at + lease_time` a recorded expiry may be (s).

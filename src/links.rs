@@ -12,6 +12,8 @@
 //! The rules (`judge`, names, tags) are pure and unit-tested; the async
 //! functions at the end drive `net::link`.
 
+pub mod shim;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 

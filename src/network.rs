@@ -6,6 +6,10 @@
 //!
 //! Field names are a public interface (JSON and YAML output).
 
+pub mod container;
+pub mod create;
+pub mod delete;
+
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;

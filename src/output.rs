@@ -107,6 +107,13 @@ pub fn duration(secs: Option<i64>) -> String {
     }
 }
 
+/// Report one step of a multi-step operation on stderr (not with --quiet).
+pub fn step(msg: &str) {
+    if log::max_level() >= log::LevelFilter::Warn {
+        eprintln!("dhcpnet: {msg}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,12 +16,12 @@ use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 use chrono::Utc;
-use dhcpnet::cmd::shim::wanted_routes;
 use dhcpnet::daemon::schedule;
 use dhcpnet::dhcp::client::{Exchange, Goal, Reply, Step};
 use dhcpnet::dhcp::message::{INFINITE, Identity};
 use dhcpnet::dhcp::reply::{Bootreply, MIN_PREFIX, is_unicast};
 use dhcpnet::lease::Lease;
+use dhcpnet::links::shim::wanted_routes;
 use dhcpnet::net::frame::{self, UdpFrame};
 use dhcpnet::net::mac::Mac;
 use proptest::prelude::*;

@@ -120,7 +120,7 @@ async fn restore_links(ctx: &Ctx) {
             "could not restore the links dhcpnet owns: {e}; run `dhcpnet restore` to retry"
         ),
     }
-    if let Err(e) = super::shim::restore_shims(&ctx.store).await {
+    if let Err(e) = crate::links::shim::restore_shims(&ctx.store).await {
         log::error!(
             "could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry"
         );

@@ -18,11 +18,17 @@ pub mod run;
 pub mod shim;
 pub mod vlan;
 
+use std::sync::Arc;
+
+use chrono::Utc;
 use std::time::Duration;
 
 use crate::cli::{Cli, Command, Global, Target};
 use crate::error::{Error, Result};
+use crate::lease::{Lease, Ledger, Place};
+use crate::links::shim::RouteSync;
 use crate::net::iface::Interface;
+use crate::output;
 use crate::store::Store;
 
 pub struct Ctx {
@@ -36,17 +42,15 @@ impl Ctx {
         }
     }
 
+    /// The lease layer, with the shim's routes kept in line with every change.
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(self.store.clone()).with_hook(Arc::new(RouteSync))
+    }
+
     /// The docker CLI to use (`DHCPNET_DOCKER`, default `docker`).
     pub fn docker(&self) -> crate::docker::Docker {
         crate::docker::Docker::from_env()
     }
-}
-
-/// Where a lease command acts: the interface to send on, and the Docker
-/// network the lease belongs to, if any.
-pub struct Place {
-    pub iface: Interface,
-    pub network: Option<String>,
 }
 
 /// Resolve `NETWORK | --interface IFACE`: a network resolves to its DHCP
@@ -108,9 +112,30 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Report one step of a multi-step command on stderr (not with --quiet).
-pub fn step(msg: &str) {
-    if log::max_level() >= log::LevelFilter::Warn {
-        eprintln!("dhcpnet: {msg}");
+pub use crate::output::step;
+
+/// The table of leases that `lease`, `release` and `leases` print.
+pub fn lease_table(leases: &[Lease]) -> String {
+    let now = Utc::now();
+    let mut t = output::table(&[
+        "IP",
+        "MAC",
+        "HOSTNAME",
+        "GATEWAY",
+        "DNS",
+        "SERVER",
+        "EXPIRES IN",
+    ]);
+    for l in leases {
+        t.add_row(vec![
+            format!("{}/{}", l.ip, l.prefix_len),
+            l.mac.to_string(),
+            output::opt(&l.hostname),
+            output::opt(&l.gateway),
+            output::list(&l.dns),
+            l.server_id.to_string(),
+            output::duration(l.seconds_left(now)),
+        ]);
     }
+    t.to_string()
 }

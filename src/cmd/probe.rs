@@ -5,11 +5,11 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::{Ctx, secs};
+use super::Ctx;
 use crate::cli::ProbeArgs;
-use crate::dhcp::message::{self, Identity, Route};
-use crate::dhcp::transport::{self, Offer};
-use crate::error::{Error, Result};
+use crate::dhcp::message::{self, Route};
+use crate::dhcp::transport::Offer;
+use crate::error::Result;
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 use crate::output;
@@ -65,43 +65,10 @@ impl From<&Offer> for OfferView {
     }
 }
 
-/// Probe `iface` and return the offers; used by `create` as well.
-pub async fn probe(
-    iface: &Interface,
-    mac: Option<Mac>,
-    timeout: f64,
-    collect: f64,
-    broadcast: bool,
-) -> Result<Vec<Offer>> {
-    let id = Identity::new(mac.unwrap_or_else(Mac::random_local));
-    log::info!("probing {} from {}", iface.name, id.mac);
-    let offers = transport::probe(iface, &id, secs(timeout), secs(collect), broadcast).await?;
-    if offers.is_empty() {
-        return Err(Error::NoAnswer(format!(
-            "no DHCP server answered on {} within {timeout} s: check that a DHCP server serves this \
-             segment (and VLAN), that {} is connected, or allow more time with --timeout",
-            iface.name, iface.name
-        )));
-    }
-    if offers.len() > 1 {
-        let list: Vec<String> = offers
-            .iter()
-            .map(|o| format!("{} ({})", o.params.server_id, o.server_mac))
-            .collect();
-        log::warn!(
-            "{} DHCP servers answered on {}: {}. More than one server on a segment is often a rogue \
-             one (a home router, a misconfigured VM); dhcpnet leases from whichever answers first",
-            offers.len(),
-            iface.name,
-            list.join(", ")
-        );
-    }
-    Ok(offers)
-}
-
 pub async fn run(_ctx: &Ctx, a: ProbeArgs) -> Result<()> {
     let iface = Interface::lookup(&a.interface)?;
-    let offers = probe(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await?;
+    let offers =
+        crate::dhcp::probe::probe(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await?;
     let views: Vec<OfferView> = offers.iter().map(OfferView::from).collect();
     let first = OfferView::from(&offers[0]);
     let view = ProbeView {

@@ -10,7 +10,7 @@ use crate::output;
 
 pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let rows = links::restore(&ctx.store).await?;
-    let shims = super::shim::restore_shims(&ctx.store).await;
+    let shims = crate::links::shim::restore_shims(&ctx.store).await;
     output::emit(a.out.output, &rows, || table(&rows))?;
     shims?;
     let bad: Vec<&Restored> = rows.iter().filter(|r| r.failed()).collect();

@@ -6,13 +6,13 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Ctx, Place, lease::acquire, release::release_leases, secs, step};
+use super::{Ctx, secs, step};
 use crate::cli::RunArgs;
 use crate::dhcp::message::{Identity, validate_hostname};
 use crate::dhcp::transport::Options;
 use crate::docker::{Docker, Output, is_mac_address_riddle, mac_address_advice};
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease};
+use crate::lease::{self, Lease, Place};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 use crate::network::{self, Network};
@@ -200,7 +200,7 @@ fn record_container(ctx: &Ctx, mac: Mac, iface: &str, id: &str) -> Result<()> {
 
 async fn give_back(ctx: &Ctx, l: &Lease) -> String {
     let (mac, iface) = (l.mac, l.interface.clone());
-    match release_leases(ctx, |x| x.mac == mac && x.interface == iface).await {
+    match lease::release_leases(&ctx.ledger(), |x| x.mac == mac && x.interface == iface).await {
         Ok(_) => format!("the lease of {} ({}) was released", l.ip, l.mac),
         Err(e) => format!(
             "releasing the lease of {} ({}) failed too: {e}",
@@ -285,7 +285,8 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         timeout: secs(a.timeout),
         ..Options::default()
     };
-    let (mut granted, mut failed) = acquire(ctx, &place, vec![id], requested, &opts, false).await?;
+    let (mut granted, mut failed) =
+        lease::acquire(&ctx.ledger(), &place, vec![id], requested, &opts, false).await?;
     let Some(l) = granted.pop() else {
         return Err(failed
             .pop()

@@ -1,30 +1,10 @@
-//! `dhcpnet shim add|del|list`: the host shim.
-//!
-//! In macvlan bridge mode the parent cannot reach its own macvlan children.
-//! A shim is an owned macvlan link on the same parent: it takes an address
-//! by DHCP (an ordinary recorded lease, renewed like the others), carries
-//! it as a /32, and every address leased on the parent gets a /32 route
-//! through it, so traffic from the host to a container leaves through a
-//! macvlan sibling and the bridge delivers it.
+//! `dhcpnet shim add|del|list`: the host shim (see `links::shim`).
 
-use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
-
-use chrono::Utc;
-use serde::Serialize;
-
-use super::{Ctx, Place, secs};
+use super::{Ctx, secs};
 use crate::cli::{LinkDelArgs, ListArgs, ShimAddArgs, ShimCommand};
-use crate::dhcp::message::{self, Identity};
-use crate::dhcp::reply;
-use crate::dhcp::transport::{self, Options};
-use crate::error::{Error, Result};
-use crate::lease::{self, Lease, Status};
-use crate::links::{self, Kind, LinkRecord, LinkStatus, Ownership};
-use crate::net::iface::Interface;
-use crate::net::link::Netlink;
+use crate::error::Result;
+use crate::links::shim::{self, ShimRequest, ShimView};
 use crate::output;
-use crate::store::Store;
 
 pub async fn run(ctx: &Ctx, c: ShimCommand) -> Result<()> {
     match c {
@@ -32,166 +12,6 @@ pub async fn run(ctx: &Ctx, c: ShimCommand) -> Result<()> {
         ShimCommand::Del(a) => del(ctx, a).await,
         ShimCommand::List(a) => list(ctx, a).await,
     }
-}
-
-/// The addresses that should be routed through the shims on `parent`:
-/// every bound, unexpired lease recorded on that interface whose address is
-/// a unicast host address inside `subnet` (the shim's own network, when it
-/// has a lease) and inside the subnet recorded with the lease. A record that
-/// says otherwise (a forged ACK, a hand-edited file) must never turn into a
-/// host route for an address elsewhere, 1.1.1.1 say, out of the shim.
-pub fn wanted_routes(
-    leases: &[Lease],
-    parent: &str,
-    own: &[Ipv4Addr],
-    subnet: Option<(Ipv4Addr, u8)>,
-) -> BTreeSet<Ipv4Addr> {
-    let now = Utc::now();
-    let inside = |ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)| {
-        let mask = u32::from(message::prefix_to_mask(prefix));
-        u32::from(ip) & mask == u32::from(net) & mask
-    };
-    leases
-        .iter()
-        .filter(|l| l.interface == parent && l.status == Status::Bound && !l.is_expired(now))
-        .filter(|l| reply::is_unicast(l.ip) && l.prefix_len >= reply::MIN_PREFIX)
-        .filter(|l| {
-            inside(l.ip, (l.ip, l.prefix_len)) && message::subnet_of(l.ip, l.prefix_len) == l.subnet
-        })
-        .filter(|l| subnet.is_none_or(|s| inside(l.ip, s)))
-        .map(|l| l.ip)
-        .filter(|ip| !own.contains(ip))
-        .collect()
-}
-
-fn shim_lease<'a>(leases: &'a [Lease], rec: &LinkRecord) -> Option<&'a Lease> {
-    leases
-        .iter()
-        .find(|l| l.interface == rec.name && Some(l.mac) == rec.mac)
-}
-
-/// Bring the /32 routes of every shim (on `parent`, or all) in line with
-/// the recorded leases. Cheap when there is no shim: no netlink at all.
-pub async fn sync_routes(store: &Store, parent: Option<&str>) -> Result<()> {
-    let shims: Vec<LinkRecord> = links::load(store)?
-        .into_iter()
-        .filter(|r| r.shim && parent.is_none_or(|p| r.parent == p))
-        .collect();
-    if shims.is_empty() {
-        return Ok(());
-    }
-    let leases = lease::load(store)?;
-    let nl = Netlink::connect()?;
-    let own: Vec<Ipv4Addr> = shims
-        .iter()
-        .filter_map(|r| shim_lease(&leases, r))
-        .map(|l| l.ip)
-        .collect();
-    for r in &shims {
-        let Some(live) = nl.get(&r.name).await? else {
-            continue;
-        };
-        if live.alias.as_deref() != Some(r.tag().as_str()) {
-            log::warn!(
-                "{} is not the shim dhcpnet made (no dhcpnet tag); its routes are left alone",
-                r.name
-            );
-            continue;
-        }
-        let subnet = shim_lease(&leases, r).map(|l| (l.ip, l.prefix_len));
-        let want = wanted_routes(&leases, &r.parent, &own, subnet);
-        let have: BTreeSet<Ipv4Addr> = nl.host_routes(live.index).await?.into_iter().collect();
-        for ip in want.difference(&have) {
-            nl.add_host_route(*ip, live.index).await?;
-            log::info!("route {ip}/32 via shim {}", r.name);
-        }
-        for ip in have.difference(&want) {
-            nl.del_host_route(*ip, live.index).await?;
-            log::info!("removed route {ip}/32 via shim {}", r.name);
-        }
-    }
-    Ok(())
-}
-
-/// Called after leases on `interface` were taken or given back: keep the
-/// shim routes current. A failure here must not undo the lease, so it is
-/// only reported.
-pub async fn after_lease_change(store: &Store, interface: &str) {
-    if let Err(e) = sync_routes(store, Some(interface)).await {
-        log::warn!(
-            "could not update the shim routes for {interface}: {e}; `dhcpnet restore` retries"
-        );
-    }
-}
-
-/// Put the shim's leased address (as a /32) back on every shim link that
-/// exists, then sync routes. Used by `restore`.
-pub async fn restore_shims(store: &Store) -> Result<()> {
-    let shims: Vec<LinkRecord> = links::load(store)?.into_iter().filter(|r| r.shim).collect();
-    if shims.is_empty() {
-        return Ok(());
-    }
-    let leases = lease::load(store)?;
-    let nl = Netlink::connect()?;
-    for r in &shims {
-        let Some(live) = nl.get(&r.name).await? else {
-            continue;
-        };
-        if live.alias.as_deref() != Some(r.tag().as_str()) {
-            continue;
-        }
-        match shim_lease(&leases, r) {
-            Some(l) if !l.is_expired(Utc::now()) => nl.add_address(live.index, l.ip, 32).await?,
-            Some(l) => log::warn!(
-                "the lease of shim {} ({}) has expired: renew it with `dhcpnet renew --mac {}`, then run restore again",
-                r.name,
-                l.ip,
-                l.mac
-            ),
-            None => log::warn!(
-                "shim {} has no recorded lease: remove it and add it again",
-                r.name
-            ),
-        }
-    }
-    sync_routes(store, None).await
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShimView {
-    #[serde(flatten)]
-    pub status: LinkStatus,
-    /// The shim's own leased address.
-    pub ip: Option<Ipv4Addr>,
-    /// Addresses routed through the shim now.
-    pub routes: Vec<Ipv4Addr>,
-}
-
-async fn view(ctx: &Ctx, name: &str) -> Result<Vec<ShimView>> {
-    let leases = lease::load(&ctx.store)?;
-    let rows: Vec<LinkStatus> = links::status(&ctx.store)
-        .await?
-        .into_iter()
-        .filter(|s| s.record.shim && (name.is_empty() || s.record.name == name))
-        .collect();
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let nl = Netlink::connect()?;
-    let mut out = Vec::new();
-    for s in rows {
-        let routes = match (s.exists, s.current_ifindex, s.state.as_str()) {
-            (true, Some(i), "owned") => nl.host_routes(i).await?,
-            _ => Vec::new(),
-        };
-        let ip = shim_lease(&leases, &s.record).map(|l| l.ip);
-        out.push(ShimView {
-            status: s,
-            ip,
-            routes,
-        });
-    }
-    Ok(out)
 }
 
 fn table(rows: &[ShimView]) -> String {
@@ -218,179 +38,22 @@ fn table(rows: &[ShimView]) -> String {
 }
 
 async fn add(ctx: &Ctx, a: ShimAddArgs) -> Result<()> {
-    crate::net::iface::validate_name(&a.parent)?;
-    let name = links::link_name(a.name.as_deref(), &format!("shim-{}", a.parent))?;
-    if let Some(r) = links::load(&ctx.store)?
-        .into_iter()
-        .find(|r| r.shim && r.parent == a.parent)
-    {
-        return Err(Error::Usage(format!(
-            "{} already has a shim, {}: one is enough (`dhcpnet shim list`)",
-            a.parent, r.name
-        )));
-    }
-    // The parent must be usable before anything is created.
-    Interface::lookup(&a.parent)?;
-    let rec = links::add_macvlan(&ctx.store, &a.parent, &name, a.mac, true).await?;
-    match setup(ctx, &rec, &a).await {
-        Ok(()) => {}
-        Err(e) => {
-            if let Err(e2) = teardown(ctx, &rec, false).await {
-                log::error!("could not undo the half-made shim {}: {e2}", rec.name);
-            }
-            return Err(e);
-        }
-    }
-    let rows = view(ctx, &rec.name).await?;
-    match rows.first() {
-        Some(v) => output::emit(a.out.output, v, || table(&rows)),
-        None => Err(Error::Other(format!(
-            "shim {} vanished right after it was made",
-            rec.name
-        ))),
-    }
-}
-
-async fn setup(ctx: &Ctx, rec: &LinkRecord, a: &ShimAddArgs) -> Result<()> {
-    let mac = rec
-        .mac
-        .ok_or_else(|| Error::Other(format!("the record of {} has no MAC", rec.name)))?;
-    let place = Place {
-        iface: Interface::lookup(&rec.name)?,
-        network: None,
-    };
-    let mut id = Identity::new(mac);
-    id.hostname = a.hostname.clone();
-    let opts = Options {
+    let req = ShimRequest {
+        parent: a.parent.clone(),
+        name: a.name.clone(),
+        mac: a.mac,
+        hostname: a.hostname.clone(),
         timeout: secs(a.timeout),
-        ..Options::default()
     };
-    let (granted, failed) =
-        super::lease::acquire(ctx, &place, vec![id], None, &opts, false).await?;
-    let Some(l) = granted.into_iter().next() else {
-        super::lease::conclude(failed, 0)?;
-        return Err(Error::NoAnswer(format!(
-            "no lease for the shim {}",
-            rec.name
-        )));
-    };
-    let nl = Netlink::connect()?;
-    nl.add_address(place.iface.index, l.ip, 32).await?;
-    log::info!(
-        "shim {} has {} (lease from {})",
-        rec.name,
-        l.ip,
-        l.server_id
-    );
-    sync_routes(&ctx.store, Some(&rec.parent)).await
-}
-
-/// Undo a shim: its routes, its address, its lease (RELEASE), its link.
-/// Routes and address are only touched on the link dhcpnet made; with
-/// `force` a link that is no longer dhcpnet's is deleted all the same.
-async fn teardown(ctx: &Ctx, rec: &LinkRecord, force: bool) -> Result<()> {
-    let nl = Netlink::connect()?;
-    let live = nl
-        .get(&rec.name)
-        .await?
-        .filter(|l| l.alias.as_deref() == Some(rec.tag().as_str()));
-    if let Some(l) = &live {
-        for ip in nl.host_routes(l.index).await? {
-            nl.del_host_route(ip, l.index).await?;
-        }
-    }
-    let leases = lease::load(&ctx.store)?;
-    if let Some(l) = shim_lease(&leases, rec).cloned() {
-        if let Some(link) = &live {
-            nl.del_address(link.index, l.ip).await?;
-        }
-        // RELEASE through the shim; if it is gone, through the parent (the
-        // frame carries the shim's MAC either way).
-        let iface = Interface::lookup(&rec.name).or_else(|_| Interface::lookup(&rec.parent));
-        let sent = match iface {
-            Ok(i) => transport::release(&i, &[l.release_of()]).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            log::warn!(
-                "could not send DHCPRELEASE for {} ({e}); the server frees it when it expires",
-                l.ip
-            );
-        }
-        lease::update(&ctx.store, |all| {
-            all.retain(|x| !(x.interface == l.interface && x.mac == l.mac));
-            Ok(())
-        })?;
-    }
-    links::delete_kind(&ctx.store, &rec.name, force, Some(Kind::Macvlan)).await
+    let v = shim::add(&ctx.ledger(), &req).await?;
+    output::emit(a.out.output, &v, || table(std::slice::from_ref(&v)))
 }
 
 async fn del(ctx: &Ctx, a: LinkDelArgs) -> Result<()> {
-    let recs = links::load(&ctx.store)?;
-    let Some(rec) = recs.iter().find(|r| r.name == a.name && r.shim).cloned() else {
-        if recs.iter().any(|r| r.name == a.name) {
-            return Err(Error::Usage(format!(
-                "{} is not a shim; remove it with `dhcpnet vlan del {}`",
-                a.name, a.name
-            )));
-        }
-        if a.force {
-            return links::delete_kind(&ctx.store, &a.name, true, Some(Kind::Macvlan)).await;
-        }
-        return Err(Error::NotFound(format!(
-            "dhcpnet has no shim named {}; `dhcpnet shim list` shows the ones it has",
-            a.name
-        )));
-    };
-    let nl = Netlink::connect()?;
-    let (own, _) = links::ownership(&nl, &recs, &rec.name).await?;
-    if matches!(own, Ownership::Mismatch(_) | Ownership::Foreign) && !a.force {
-        // Let the common rule word the refusal.
-        return links::delete_kind(&ctx.store, &rec.name, false, Some(Kind::Macvlan)).await;
-    }
-    teardown(ctx, &rec, a.force).await?;
-    log::info!("removed shim {}", rec.name);
-    Ok(())
+    shim::delete(&ctx.ledger(), &a.name, a.force).await
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    let rows = view(ctx, "").await?;
+    let rows = shim::view(&ctx.store, "").await?;
     output::emit(a.out.output, &rows, || table(&rows))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(ip: &str, prefix: u8, subnet: &str) -> Lease {
-        let soon = Utc::now() + chrono::Duration::seconds(600);
-        serde_json::from_value(serde_json::json!({
-            "ip": ip, "prefix_len": prefix, "subnet": subnet, "mac": "02:00:00:00:00:01",
-            "gateway": null, "dns": [], "domain": null, "server_id": "10.0.0.1",
-            "lease_time": 600, "renewal_time": 300, "rebinding_time": 525,
-            "obtained_at": Utc::now(), "expires_at": soon, "hostname": null,
-            "client_id": "01:02:00:00:00:00:01", "interface": "eth0", "network": null
-        }))
-        .expect("a valid record")
-    }
-
-    #[test]
-    fn shim_routes_are_only_for_unicast_addresses_inside_the_network() {
-        let leases = vec![
-            lease("10.0.0.50", 24, "10.0.0.0/24"),
-            lease("1.1.1.1", 24, "10.0.0.0/24"),
-            lease("1.1.1.1", 32, "1.1.1.1/32"),
-            lease("255.255.255.255", 24, "255.255.255.0/24"),
-            lease("10.0.0.60", 0, "0.0.0.0/0"),
-        ];
-        let shim_net = Some((Ipv4Addr::new(10, 0, 0, 2), 24));
-        let want = wanted_routes(&leases, "eth0", &[], shim_net);
-        assert_eq!(
-            want.into_iter().collect::<Vec<_>>(),
-            vec![Ipv4Addr::new(10, 0, 0, 50)]
-        );
-        let without_shim_lease = wanted_routes(&leases, "eth0", &[], None);
-        assert!(!without_shim_lease.contains(&Ipv4Addr::new(255, 255, 255, 255)));
-        assert!(!without_shim_lease.contains(&Ipv4Addr::new(10, 0, 0, 60)));
-    }
 }

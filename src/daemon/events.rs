@@ -390,7 +390,7 @@ impl Follower {
                 .update_leases(move |all| Ok(note_started(all, &l, &cid, renewed)))
                 .await
             {
-                Ok(stale) => crate::cmd::renew::give_back(&stale).await,
+                Ok(stale) => crate::lease::give_back(&stale).await,
                 Err(e) => log::error!("cannot record container {} on its lease: {e}", c.name),
             }
         }

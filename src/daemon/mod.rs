@@ -37,11 +37,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::lease::Lease;
+use std::sync::Arc;
+
+use crate::lease::{Lease, Ledger};
+use crate::links::shim::RouteSync;
 use crate::store::Store;
 
 pub struct Shared {
     pub store: Store,
+    /// The lease layer over `store`, keeping shim routes in line.
+    pub ledger: Ledger,
     /// Held around each record update of this process's tasks (and only
     /// there: never across a DHCP exchange or a sleep), so that they queue
     /// here in order instead of polling the file lock against each other.
@@ -51,6 +56,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(store: Store) -> Shared {
         Shared {
+            ledger: Ledger::new(store.clone()).with_hook(Arc::new(RouteSync)),
             store,
             gate: tokio::sync::Mutex::new(()),
         }
@@ -62,12 +68,9 @@ impl Shared {
         &self,
         pick: impl Fn(&Lease) -> bool + Send + 'static,
     ) -> Result<Vec<Lease>> {
-        let ctx = crate::cmd::Ctx {
-            store: self.store.clone(),
-        };
+        let ledger = self.ledger.clone();
         let _gate = self.gate.lock().await;
-        own_thread(move || async move { crate::cmd::release::release_leases(&ctx, pick).await })
-            .await
+        own_thread(move || async move { crate::lease::release_leases(&ledger, pick).await }).await
     }
 
     /// Change the records (`lease::update`) off this thread.

@@ -23,14 +23,14 @@ use tokio::sync::Semaphore;
 use super::Shared;
 use super::http::{self, Parse};
 use super::ipam::{self, AddressAsk, Call, Cidr, Discoveries, Offered, PoolId};
-use crate::cmd::{Ctx, Place};
 use crate::dhcp::message::Identity;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
+use crate::lease::{Ledger, Place};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 
-pub const DEFAULT_SOCKET: &str = "/run/docker/plugins/dhcpnet.sock";
+pub use crate::docker::PLUGIN_SOCKET as DEFAULT_SOCKET;
 
 pub struct Plugin {
     shared: Rc<Shared>,
@@ -357,10 +357,8 @@ impl Plugin {
         }))
     }
 
-    fn ctx(&self) -> Ctx {
-        Ctx {
-            store: self.shared.store.clone(),
-        }
+    fn ledger(&self) -> Ledger {
+        self.shared.ledger.clone()
     }
 
     async fn request_address(&self, body: &[u8]) -> std::result::Result<Value, String> {
@@ -389,12 +387,12 @@ impl Plugin {
             iface,
             network: None,
         };
-        let (ctx, opts) = (self.ctx(), self.opts.clone());
+        let (ledger, opts) = (self.ledger(), self.opts.clone());
         // The exchange (up to --timeout) and its record run on a thread of
         // their own: other calls, releases and renewals go on meanwhile.
         let (granted, failed) = super::own_thread(move || async move {
-            crate::cmd::lease::acquire(
-                &ctx,
+            crate::lease::acquire(
+                &ledger,
                 &place,
                 vec![Identity::new(mac)],
                 requested,
@@ -450,8 +448,7 @@ impl Plugin {
         let r: ipam::ReleaseAddressRequest = ipam::decode(body, "ReleaseAddress")?;
         let pool = PoolId::decode(&r.pool_id)?;
         let ip = ipam::parse_address(&r.address)?;
-        let ctx = self.ctx();
-        let held = crate::lease::load(&ctx.store)
+        let held = crate::lease::load(&self.shared.store)
             .map_err(|e| e.to_string())?
             .iter()
             .any(|l| l.ip == ip && l.interface == pool.iface);

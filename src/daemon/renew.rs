@@ -444,10 +444,10 @@ async fn attend(
         .await;
     // Host shims route to every leased address: follow lost and moved ones.
     for i in &ifaces {
-        crate::cmd::shim::after_lease_change(&shared.store, i).await;
+        shared.ledger.changed(i).await;
     }
     match r {
-        Ok(stale) => crate::cmd::renew::give_back(&stale).await,
+        Ok(stale) => crate::lease::give_back(&stale).await,
         Err(e) => {
             // Not recorded means due again at once: wait instead of asking
             // the server over and over.

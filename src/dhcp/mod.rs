@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod message;
+pub mod probe;
 pub mod reply;
 pub mod retransmit;
 pub mod transport;

@@ -1,0 +1,173 @@
+//! Acquiring leases: full DORA exchanges for one or many identities on one
+//! interface, each granted lease recorded (or given back when it cannot be).
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Ledger, Place};
+use crate::dhcp::client::Goal;
+use crate::dhcp::message::Identity;
+use crate::dhcp::transport::{self, Job, Options, Outcome};
+use crate::error::{Error, Result};
+use crate::lease::{self, Lease};
+
+/// Run the exchanges and record every granted lease. Returns the recorded
+/// leases and the failures, in job order.
+pub async fn acquire(
+    ledger: &Ledger,
+    place: &Place,
+    ids: Vec<Identity>,
+    requested: Option<std::net::Ipv4Addr>,
+    opts: &Options,
+    progress: bool,
+) -> Result<(Vec<Lease>, Vec<(Identity, Error)>)> {
+    let jobs: Vec<Job> = ids
+        .into_iter()
+        .map(|id| Job {
+            id,
+            goal: Goal::Acquire { requested },
+        })
+        .collect();
+    let bar = if progress {
+        let b = ProgressBar::new(jobs.len() as u64);
+        if let Ok(s) =
+            ProgressStyle::with_template("{spinner} {pos}/{len} leases {wide_bar} {elapsed}")
+        {
+            b.set_style(s);
+        }
+        Some(b)
+    } else {
+        None
+    };
+    let mut granted = Vec::new();
+    let mut failed = Vec::new();
+    let mut jobs = jobs;
+    // Rounds: an address found in use (ARP check) is declined and the
+    // client starts over (RFC 2131 §3.1.5), at most MAX_DECLINES times.
+    // A failure in a later step (a send, the ARP check, a DECLINE) must not
+    // lose what the server already granted: that is recorded first.
+    let outcome: Result<()> = async {
+        for round in 0..=MAX_DECLINES {
+            if jobs.is_empty() {
+                break;
+            }
+            let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            })
+            .await?;
+            let now = Utc::now();
+            let mut bound = Vec::new();
+            for (job, out) in jobs.drain(..).zip(outcomes) {
+                match out {
+                    Outcome::Bound(b) => bound.push((job, b)),
+                    other => failed.push((job.id, outcome_error(other, place, opts))),
+                }
+            }
+            let conflicts = match opts.arp_check {
+                Some(wait) => {
+                    let pairs: Vec<_> = bound.iter().map(|(j, b)| (j.id.mac, b.params.ip)).collect();
+                    transport::arp_probe(&place.iface, &pairs, wait).await.unwrap_or_else(|e| {
+                            // The server granted these: keeping them unchecked
+                            // beats holding them with no record.
+                            log::warn!("the ARP check failed ({e}); keeping the addresses unchecked");
+                            vec![None; pairs.len()]
+                        })
+                }
+                None => vec![None; bound.len()],
+            };
+            for ((job, b), conflict) in bound.into_iter().zip(conflicts) {
+                let Some(other) = conflict else {
+                    granted.push(Lease::from_bound(&b, &job.id, &place.iface.name, place.network.as_deref(), now));
+                    continue;
+                };
+                let ip = b.params.ip;
+                log::warn!("{ip} offered to {} is already in use by {other} (ARP); declining it", job.id.mac);
+                if let Err(e) = transport::decline(&place.iface, &job.id, ip, b.params.server_id).await {
+                    log::error!("could not DECLINE {ip} ({e}); the server may hold it for {} until it expires", job.id.mac);
+                }
+                if round < MAX_DECLINES {
+                    if let Some(bar) = &bar {
+                        bar.inc_length(1);
+                    }
+                    jobs.push(job);
+                } else {
+                    failed.push((
+                        job.id,
+                        Error::Refused(format!(
+                            "every address the server offered was already in use (last: {ip}, by {other}); \
+                             the server's pool overlaps hosts with static addresses"
+                        )),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if !granted.is_empty() {
+        record(ledger, place, &granted).await?;
+        ledger.changed(&place.iface.name).await;
+    }
+    if let Err(e) = outcome {
+        if !granted.is_empty() {
+            log::error!(
+                "{e}; the {} lease(s) granted before that are recorded",
+                granted.len()
+            );
+        }
+        return Err(e);
+    }
+    Ok((granted, failed))
+}
+
+/// DECLINE-and-retry rounds after an ARP conflict.
+const MAX_DECLINES: usize = 2;
+
+fn outcome_error(o: Outcome, place: &Place, opts: &Options) -> Error {
+    match o {
+        Outcome::Bound(_) => Error::Other("internal: a bound outcome is not an error".into()),
+        Outcome::Refused { server_id, message } => Error::Refused(format!(
+            "the DHCP server {server_id} refused the lease (DHCPNAK{}); it may have no free \
+             address, or a reservation for another client",
+            message.map(|m| format!(": {m}")).unwrap_or_default()
+        )),
+        Outcome::Failed(msg) => Error::Other(msg),
+        Outcome::NoAnswer => Error::NoAnswer(format!(
+            "no DHCP server answered on {} within {} s: check the server and the cabling/VLAN, \
+             or allow more time with --timeout",
+            place.iface.name,
+            opts.timeout.as_secs_f64()
+        )),
+    }
+}
+
+/// Store the leases; if that fails, give them back so that no address is
+/// held at the server without dhcpnet knowing.
+async fn record(ledger: &Ledger, place: &Place, granted: &[Lease]) -> Result<()> {
+    let res = lease::update(&ledger.store, |all| {
+        for l in granted {
+            all.retain(|o| !(o.mac == l.mac && o.interface == l.interface));
+            all.push(l.clone());
+        }
+        Ok(())
+    });
+    if let Err(e) = res {
+        let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
+        if let Err(re) = transport::release(&place.iface, &all).await {
+            log::error!("could not release the leases just granted either: {re}");
+        }
+        return Err(Error::state(
+            ledger.store.path(lease::FILE),
+            format!(
+                "{e}; the {} lease(s) just granted were released again",
+                granted.len()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Releasing leases: DHCPRELEASE for recorded leases, then forgetting them.
+
+use std::collections::BTreeMap;
+
+use super::Ledger;
+use crate::dhcp::transport;
+use crate::error::{Error, Result};
+use crate::lease::{self, Lease, Selector};
+use crate::net::iface::Interface;
+
+pub fn selector(mac: Option<crate::net::mac::Mac>, ip: Option<std::net::Ipv4Addr>) -> Selector {
+    match (mac, ip) {
+        (Some(m), _) => Selector::Mac(m),
+        (None, Some(ip)) => Selector::Ip(ip),
+        (None, None) => Selector::All,
+    }
+}
+
+/// Send RELEASE for each picked lease and drop its record, with the lock
+/// held so no other process renews what is being released. One socket per
+/// interface. Leases whose interface is gone (or whose send failed) are
+/// reported and kept.
+pub async fn release_leases(ledger: &Ledger, pick: impl Fn(&Lease) -> bool) -> Result<Vec<Lease>> {
+    release_leases_or(ledger, pick, Unreachable::Keep).await
+}
+
+/// What to do with leases whose interface is gone or down, so that no
+/// RELEASE can be sent for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Keep the records (and report an error): `release` can be run again.
+    Keep,
+    /// Drop the records with a warning: the server frees the addresses when
+    /// the leases expire. For tearing down a network whose link is gone,
+    /// where waiting for the interface would block the teardown for good.
+    Forget,
+}
+
+pub async fn release_leases_or(
+    ledger: &Ledger,
+    pick: impl Fn(&Lease) -> bool,
+    unreachable: Unreachable,
+) -> Result<Vec<Lease>> {
+    let lock = ledger.store.lock()?;
+    let all = lease::load(&ledger.store)?;
+    let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
+    let mut by_iface: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
+    for l in picked {
+        by_iface.entry(l.interface.clone()).or_default().push(l);
+    }
+    let mut released = Vec::new();
+    let mut first_err = None;
+    for (name, leases) in by_iface {
+        let sent = match Interface::lookup(&name) {
+            Ok(iface) => {
+                transport::release(
+                    &iface,
+                    &leases.iter().map(Lease::release_of).collect::<Vec<_>>(),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => released.extend(leases),
+            Err(e @ Error::Interface(_)) if unreachable == Unreachable::Forget => {
+                let latest = leases.iter().filter_map(|l| l.expires_at).max();
+                log::warn!(
+                    "cannot send DHCPRELEASE on {name} ({e}); forgetting {} lease(s): the DHCP server frees \
+                     the addresses when they expire{}",
+                    leases.len(),
+                    latest.map(|t| format!(" (by {t})")).unwrap_or_default()
+                );
+            }
+            Err(e) => {
+                log::error!(
+                    "cannot release {} lease(s) on {name}: {e}; their records are kept",
+                    leases.len()
+                );
+                first_err.get_or_insert(e);
+                kept.extend(leases);
+            }
+        }
+    }
+    lease::save(&ledger.store, &lock, kept)?;
+    drop(lock);
+    let mut ifaces: Vec<&str> = released.iter().map(|l| l.interface.as_str()).collect();
+    ifaces.sort_unstable();
+    ifaces.dedup();
+    for i in ifaces {
+        ledger.changed(i).await;
+    }
+    match first_err {
+        Some(e) if released.is_empty() => Err(e),
+        Some(_) => Err(Error::Partial(format!(
+            "released {} lease(s); some could not be released (see above)",
+            released.len()
+        ))),
+        None => Ok(released),
+    }
+}
