@@ -2,7 +2,8 @@
 //! common/docker.rs): the macvlan parent is a veth end in the root namespace
 //! made by the test, its peer in a namespace with dnsmasq. Nothing is sent
 //! on the machine's own interfaces. Needs root, dockerd and dnsmasq; skipped
-//! without them, except under CI=true where that is a failure.
+//! without them, except under CI=true where that is a failure. Each test runs
+//! on Docker 20.10 and on 26.1 (`NAME::on_docker_20_10`, `NAME::on_docker_26`).
 
 mod common;
 
@@ -11,13 +12,29 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use common::docker::{Daemon, Engine, IMAGE, NetworkGuard, engine};
+use common::docker::{Daemon, Engine, IMAGE, NetworkGuard, Version, engine_of};
 use common::{Lab, ok, text, wait_for};
 use serde_json::Value;
 
-/// Held by the tests that give a network 10.77.0.0/24 on the shared engine,
-/// which refuses a pool that overlaps another network's.
-static SUBNET_10_77: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held by the tests that give a network 10.77.0.0/24 on a shared engine,
+/// which refuses a pool that overlaps another network's (one per engine).
+static SUBNET_10_77: [std::sync::Mutex<()>; 2] =
+    [std::sync::Mutex::new(()), std::sync::Mutex::new(())];
+
+fn subnet_10_77(v: Version) -> std::sync::MutexGuard<'static, ()> {
+    let i = match v {
+        Version::V20_10 => 0,
+        Version::V26 => 1,
+    };
+    SUBNET_10_77[i].lock().unwrap_or_else(|e| e.into_inner())
+}
+
+crate::on_each_engine!(
+    create_by_probe_run_rm_recreate_delete,
+    create_with_subnet_then_stray_offer_and_interrupted_delete,
+    the_daemon_releases_leases_of_containers_removed_by_plain_docker,
+    delete_finishes_when_the_dhcp_interface_is_gone,
+);
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
@@ -28,10 +45,10 @@ fn code(o: &Output) -> Option<i32> {
 }
 
 /// A lab whose parent is in the root namespace, with dnsmasq (unless
-/// `server` is false), and the shared engine.
-fn setup(server: bool) -> Option<(Lab, Arc<Engine>)> {
+/// `server` is false), and the shared engine of version `v`.
+fn setup(v: Version, server: bool) -> Option<(Lab, Arc<Engine>)> {
     let mut lab = Lab::with_root_parent(&["dnsmasq", "ss"])?;
-    let engine = engine()?;
+    let engine = engine_of(v)?;
     if server {
         lab.start_dnsmasq(&[]);
     }
@@ -62,12 +79,11 @@ fn leases_json(lab: &Lab, e: &Engine) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[test]
-fn create_by_probe_run_rm_recreate_delete() {
-    let Some((mut lab, e)) = setup(true) else {
+fn create_by_probe_run_rm_recreate_delete(v: Version) {
+    let Some((mut lab, e)) = setup(v, true) else {
         return;
     };
-    let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = subnet_10_77(v);
     lab.start_dns("dns-check.lab.test", "10.77.0.222");
     let net = format!("dn-main-{}", std::process::id());
     let _guard = NetworkGuard {
@@ -338,9 +354,8 @@ fn create_by_probe_run_rm_recreate_delete() {
     assert_eq!(code(&dhcpnet(&lab, &e, &["delete", &net])), Some(6));
 }
 
-#[test]
-fn create_with_subnet_then_stray_offer_and_interrupted_delete() {
-    let Some((mut lab, e)) = setup(false) else {
+fn create_with_subnet_then_stray_offer_and_interrupted_delete(v: Version) {
+    let Some((mut lab, e)) = setup(v, false) else {
         return;
     };
     let net = format!("dn-subnet-{}", std::process::id());
@@ -619,10 +634,11 @@ fn members(lab: &Lab, net: &str) -> Vec<(String, Value)> {
 /// `dhcpnet run` and removed by plain `docker rm -f` (or a `--rm` container
 /// that ends, or one removed while no daemon ran) has its lease released at
 /// the server and its records dropped.
-#[test]
-fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
-    let Some((lab, e)) = setup(true) else { return };
-    let _turn = SUBNET_10_77.lock().unwrap_or_else(|e| e.into_inner());
+fn the_daemon_releases_leases_of_containers_removed_by_plain_docker(v: Version) {
+    let Some((lab, e)) = setup(v, true) else {
+        return;
+    };
+    let _turn = subnet_10_77(v);
     let net = format!("dn-follow-{}", std::process::id());
     let _guard = NetworkGuard {
         engine: e.clone(),
@@ -819,10 +835,11 @@ fn the_daemon_releases_leases_of_containers_removed_by_plain_docker() {
     );
 }
 
-#[test]
-fn delete_finishes_when_the_dhcp_interface_is_gone() {
-    let _one = SUBNET_10_77.lock().unwrap_or_else(|p| p.into_inner());
-    let Some((lab, e)) = setup(true) else { return };
+fn delete_finishes_when_the_dhcp_interface_is_gone(v: Version) {
+    let _one = subnet_10_77(v);
+    let Some((lab, e)) = setup(v, true) else {
+        return;
+    };
     let net = format!("dn-gone-{}", std::process::id());
     let _guard = NetworkGuard {
         engine: e.clone(),

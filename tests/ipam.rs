@@ -4,10 +4,11 @@
 //! `dhcpnet daemon` serving the plugin at Docker's path. Docker finds plugins
 //! only in /run/docker/plugins, which every engine on the machine shares: the
 //! test holds the plugin lock and the socket goes when the daemon stops.
+//! Runs on Docker 20.10 and on 26.1 (`NAME::on_docker_20_10`, `..._26`).
 
 mod common;
 
-use common::docker::{Daemon, IMAGE, PLUGIN_SOCKET, engine, plugin_lock};
+use common::docker::{Daemon, IMAGE, PLUGIN_SOCKET, Version, engine_of, plugin_lock};
 use common::{Lab, ok, wait_for};
 use serde_json::Value;
 use std::time::Duration;
@@ -29,12 +30,13 @@ fn inspect(e: &common::docker::Engine, name: &str) -> Value {
     v[0].clone()
 }
 
-#[test]
-fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases() {
+crate::on_each_engine!(docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases);
+
+fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version) {
     let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
         return;
     };
-    let Some(engine) = engine() else { return };
+    let Some(engine) = engine_of(v) else { return };
     lab.start_dnsmasq(&[]);
     let _lock = plugin_lock();
     let iface = lab.parent().to_string();

@@ -4,13 +4,22 @@
 //! system engine, not /etc/docker/daemon.json). It holds one image,
 //! `dhcpnet-test/busybox`, imported from busybox-static (no registry).
 //!
-//! `engine()` starts it on first use and shares it between the tests of one
-//! test binary; it stops (containers and all) and its directory is removed
-//! when the last test holding it is done, panicking or not. Engines left by
-//! killed test processes are stopped and removed the next time. Starting is
-//! serialized across test binaries (and worktrees) with a file lock.
+//! Two engines: `engine()` is Debian 12's docker.io (20.10, API 1.41) from
+//! PATH; `engine26()` is Debian 13's 26.1 (API 1.45), unpacked by
+//! scripts/setup.sh into /opt/dhcpnet-test/docker26 (DHCPNET_TEST_DOCKER26
+//! overrides), run with its own containerd and CLI and Debian 12's runc.
+//! Each starts on first use and is shared between the tests of one test
+//! binary; it stops (containers and all) and its directory is removed when
+//! the last test holding it is done, panicking or not. Both can run at once.
+//! Engines left by killed test processes are stopped and removed the next
+//! time. Starting is serialized across test binaries (and worktrees) with a
+//! file lock.
 //!
-//! Under CI=true a missing dockerd/containerd/runc/busybox is a failure.
+//! `on_each_engine!(name, ...)` makes, for each `fn name(v: Version)`, the
+//! tests `name::on_docker_20_10` and `name::on_docker_26`.
+//!
+//! Under CI=true a missing dockerd/containerd/runc/busybox, or a missing
+//! unpacked 26.1, is a failure.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -19,36 +28,113 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::{require, which};
+use super::{require, skip, which};
 
 pub const IMAGE: &str = "dhcpnet-test/busybox:latest";
 const LOCK: &str = "/tmp/dhcpnet-test-engine.lock";
 const PREFIX: &str = "dhcpnet-engine-";
+/// Where scripts/setup.sh unpacks Debian 13's Docker.
+const DOCKER26: &str = "/opt/dhcpnet-test/docker26";
+
+/// Which engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// Debian 12's docker.io 20.10 (API 1.41), found on PATH.
+    V20_10,
+    /// Debian 13's docker.io 26.1 (API 1.45), unpacked by scripts/setup.sh.
+    V26,
+}
+
+impl Version {
+    pub fn label(self) -> &'static str {
+        match self {
+            Version::V20_10 => "20.10",
+            Version::V26 => "26",
+        }
+    }
+}
 
 static ENGINE: Mutex<Weak<Engine>> = Mutex::new(Weak::new());
+static ENGINE26: Mutex<Weak<Engine>> = Mutex::new(Weak::new());
+
+/// Makes, for each `fn name(v: Version)` listed, a module `name` holding
+/// the tests `on_docker_20_10` and `on_docker_26`, which run it on that
+/// engine.
+#[macro_export]
+macro_rules! on_each_engine {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn on_docker_20_10() {
+                super::$name($crate::common::docker::Version::V20_10)
+            }
+            #[test]
+            fn on_docker_26() {
+                super::$name($crate::common::docker::Version::V26)
+            }
+        }
+    )+};
+}
 
 pub struct Engine {
+    pub version: Version,
     /// Everything of this engine lives here.
     pub dir: PathBuf,
     /// `unix:///.../docker.sock`, for DOCKER_HOST.
     pub host: String,
-    /// The docker CLI that matches the engine (Debian's /usr/bin/docker
-    /// when present; DHCPNET_TEST_DOCKER overrides).
+    /// The docker CLI that matches the engine (for 20.10 Debian's
+    /// /usr/bin/docker when present, DHCPNET_TEST_DOCKER overrides; for 26
+    /// the unpacked one).
     pub cli: PathBuf,
+    /// DOCKER_CONFIG for the CLI: this engine's own, where Compose v2 is
+    /// found (cliPluginsExtraDirs) when 26.1 is unpacked.
+    pub config: PathBuf,
     child: Mutex<Option<Child>>,
 }
 
-/// The shared engine, started when needed; None (test skipped) when the
-/// requirements are missing outside CI.
+/// The shared 20.10 engine, started when needed; None (test skipped) when
+/// the requirements are missing outside CI.
 pub fn engine() -> Option<Arc<Engine>> {
-    if !require(&["dockerd", "containerd", "runc", "busybox", "tar"]) {
+    engine_of(Version::V20_10)
+}
+
+/// The shared 26.1 engine, as `engine()`.
+pub fn engine26() -> Option<Arc<Engine>> {
+    engine_of(Version::V26)
+}
+
+/// The directory holding the unpacked 26.1 (`usr/sbin/dockerd` ...).
+pub fn docker26_dir() -> PathBuf {
+    std::env::var_os("DHCPNET_TEST_DOCKER26")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DOCKER26))
+}
+
+/// The shared engine of that version.
+pub fn engine_of(v: Version) -> Option<Arc<Engine>> {
+    let needs: &[&str] = match v {
+        Version::V20_10 => &["dockerd", "containerd", "runc", "busybox", "tar"],
+        Version::V26 => &["runc", "busybox", "tar"],
+    };
+    if !require(needs) {
         return None;
     }
-    let mut slot = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    if v == Version::V26 && !docker26_dir().join(".complete").is_file() {
+        skip(&format!(
+            "Docker 26.1 not unpacked in {} (run scripts/setup.sh)",
+            docker26_dir().display()
+        ));
+        return None;
+    }
+    let slot = match v {
+        Version::V20_10 => &ENGINE,
+        Version::V26 => &ENGINE26,
+    };
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = slot.upgrade() {
         return Some(e);
     }
-    let e = Arc::new(Engine::start());
+    let e = Arc::new(Engine::start(v));
     *slot = Arc::downgrade(&e);
     Some(e)
 }
@@ -129,7 +215,7 @@ fn reap_stale() {
 }
 
 impl Engine {
-    fn start() -> Engine {
+    fn start(version: Version) -> Engine {
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -143,16 +229,50 @@ impl Engine {
         // while the next test starts another.
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!("/tmp/{PREFIX}{}-{n}", std::process::id()));
+        let tag = match version {
+            Version::V20_10 => "20",
+            Version::V26 => "26",
+        };
+        let dir = PathBuf::from(format!("/tmp/{PREFIX}{tag}-{}-{n}", std::process::id()));
         remove_tree(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("engine dir");
         std::fs::create_dir_all(dir.join("exec")).expect("engine dir");
+        std::fs::create_dir_all(dir.join("cli")).expect("engine dir");
         std::fs::write(dir.join("owner"), std::process::id().to_string()).expect("owner file");
         std::fs::write(dir.join("daemon.json"), "{}\n").expect("daemon.json");
+        let d26 = docker26_dir();
+        let plugins = d26.join("usr/libexec/docker/cli-plugins");
+        std::fs::write(
+            dir.join("cli/config.json"),
+            serde_json::json!({ "cliPluginsExtraDirs": [plugins] }).to_string(),
+        )
+        .expect("CLI config.json");
+        // For 26, PATH has its own containerd, shim and docker-init first,
+        // then the system's (Debian 12's runc).
+        let (dockerd, cli, path) = match version {
+            Version::V20_10 => (PathBuf::from("dockerd"), docker_cli(), None),
+            Version::V26 => {
+                let system = std::env::var("PATH").unwrap_or_default();
+                let path = format!(
+                    "{}:{}:{system}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    d26.join("usr/sbin").display(),
+                    d26.join("usr/bin").display()
+                );
+                (
+                    d26.join("usr/sbin/dockerd"),
+                    d26.join("usr/bin/docker"),
+                    Some(path),
+                )
+            }
+        };
         let sock = dir.join("docker.sock");
         let host = format!("unix://{}", sock.display());
         let log = File::create(dir.join("dockerd.log")).expect("dockerd log");
-        let child = Command::new("dockerd")
+        let mut cmd = Command::new(&dockerd);
+        if let Some(p) = &path {
+            cmd.env("PATH", p);
+        }
+        let child = cmd
             .arg("--config-file")
             .arg(dir.join("daemon.json"))
             .arg("--data-root")
@@ -177,19 +297,31 @@ impl Engine {
             .spawn()
             .expect("start dockerd");
         let engine = Engine {
+            version,
+            config: dir.join("cli"),
             dir,
             host,
-            cli: docker_cli(),
+            cli,
             child: Mutex::new(Some(child)),
         };
         let t = Instant::now();
         loop {
             let out = engine.docker(&["version", "--format", "{{.Server.Version}}"]);
             if out.status.success() {
+                let server = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert!(
+                    server.starts_with(&format!("{}.", version.label())),
+                    "asked for Docker {}, got {server}",
+                    version.label()
+                );
                 break;
             }
             if t.elapsed() > Duration::from_secs(60) {
-                panic!("dockerd did not come up in 60 s; log:\n{}", engine.log());
+                panic!(
+                    "dockerd {} did not come up in 60 s; log:\n{}",
+                    version.label(),
+                    engine.log()
+                );
             }
             if let Some(c) = engine
                 .child
@@ -198,7 +330,11 @@ impl Engine {
                 .as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
-                panic!("dockerd exited ({st}); log:\n{}", engine.log());
+                panic!(
+                    "dockerd {} exited ({st}); log:\n{}",
+                    version.label(),
+                    engine.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -231,6 +367,7 @@ impl Engine {
         let out = Command::new(&self.cli)
             .args(["import", "-", IMAGE])
             .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", &self.config)
             .stdin(Stdio::from(stdout))
             .output()
             .expect("docker import");
@@ -247,8 +384,15 @@ impl Engine {
         Command::new(&self.cli)
             .args(args)
             .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", &self.config)
             .output()
             .expect("run docker")
+    }
+
+    /// `docker compose ARGS` (Compose v2 from the unpacked 26.1) against
+    /// this engine, in `dir` (where compose.yaml is).
+    pub fn compose(&self, dir: &Path, args: &[&str]) -> Output {
+        compose(self, dir, args)
     }
 
     /// stdout of a docker command that must succeed.
@@ -266,6 +410,10 @@ impl Engine {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("DOCKER_HOST".into(), self.host.clone()),
+            (
+                "DOCKER_CONFIG".into(),
+                self.config.to_string_lossy().to_string(),
+            ),
             (
                 "DHCPNET_DOCKER".into(),
                 self.cli.to_string_lossy().to_string(),
@@ -309,6 +457,19 @@ impl Drop for Engine {
         }
         remove_tree(&self.dir);
     }
+}
+
+/// `docker compose ARGS` in `dir` against `engine`, with Compose v2 (2.26)
+/// from the unpacked 26.1 (found through the engine's DOCKER_CONFIG).
+pub fn compose(engine: &Engine, dir: &Path, args: &[&str]) -> Output {
+    Command::new(&engine.cli)
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", &engine.host)
+        .env("DOCKER_CONFIG", &engine.config)
+        .output()
+        .expect("run docker compose")
 }
 
 /// Removes a Docker network and its containers when dropped (declare it

@@ -40,7 +40,12 @@ pub fn require(what: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let msg = format!("lab requirements missing: {}", missing.join(", "));
+    skip(&format!("lab requirements missing: {}", missing.join(", ")))
+}
+
+/// A test's requirement is missing: say so and return false (skip), or
+/// panic under CI=true, where that is a failure.
+pub fn skip(msg: &str) -> bool {
     if in_ci() {
         panic!("{msg}; under CI=true a missing lab is a failure");
     }
