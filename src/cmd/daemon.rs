@@ -1,145 +1,18 @@
 //! `dhcpnet daemon`: renew every recorded lease on time, serve Docker's IPAM
 //! plugin API, and follow Docker's events. See `crate::daemon`.
 
-use std::rc::Rc;
-
 use super::{Ctx, secs};
 use crate::cli::DaemonArgs;
-use crate::daemon::{Restart, Shared, events, plugin, renew, supervise};
-use crate::dhcp::transport::Options;
-use crate::error::{Error, Result};
+use crate::daemon::service::{self, Settings};
+use crate::error::Result;
 
 pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
-    // Mode 0700 whatever the umask; an older, looser one is tightened.
-    ctx.store.prepare()?;
-    let _one = single_instance(ctx)?;
-    restore_links(ctx).await;
-    let shared = Rc::new(Shared::new(ctx.store.clone()));
-    let opts = Options {
+    let settings = Settings {
+        plugin_socket: a.plugin_socket,
+        no_plugin: a.no_plugin,
+        no_docker: a.no_docker,
+        docker: a.docker,
         timeout: secs(a.timeout),
-        ..Options::default()
     };
-    let socket = plugin::socket_path(a.plugin_socket.as_ref());
-    let listener = if a.no_plugin {
-        None
-    } else {
-        Some(plugin::bind(&socket).await?)
-    };
-    log::warn!(
-        "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
-        env!("CARGO_PKG_VERSION"),
-        ctx.store.dir().display(),
-        if a.no_plugin {
-            "off".to_string()
-        } else {
-            socket.display().to_string()
-        },
-        if a.no_docker { "off" } else { "on" },
-    );
-    let local = tokio::task::LocalSet::new();
-    let result = local
-        .run_until(async {
-            // Each task under `supervise`: restarted when it stops, and the
-            // process ends (non-zero, naming it) when it keeps stopping.
-            let renewals = {
-                let (s, o) = (shared.clone(), opts.clone());
-                supervise("renewal loop", Restart::DAEMON, move || {
-                    let (s, o) = (s.clone(), o.clone());
-                    async move { renew::run(&s, o).await }
-                })
-            };
-            let plugin = async {
-                let Some(l) = listener else {
-                    return std::future::pending().await;
-                };
-                let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
-                supervise("IPAM plugin server", Restart::DAEMON, move || {
-                    plugin::serve(s.clone(), l.clone(), o.clone())
-                })
-                .await
-            };
-            let follower = async {
-                if a.no_docker {
-                    return std::future::pending().await;
-                }
-                let f = Rc::new(events::Follower {
-                    shared: shared.clone(),
-                    docker: a.docker.clone(),
-                    opts: opts.clone(),
-                });
-                supervise("Docker event follower", Restart::DAEMON, move || {
-                    let f = f.clone();
-                    async move {
-                        f.run().await;
-                        Ok(())
-                    }
-                })
-                .await
-            };
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| Error::Other(format!("cannot handle SIGTERM: {e}")))?;
-            tokio::select! {
-                e = renewals => Err(e),
-                e = plugin => Err(e),
-                e = follower => Err(e),
-                _ = tokio::signal::ctrl_c() => { log::warn!("interrupted; leases stay recorded"); Ok(()) }
-                _ = term.recv() => { log::warn!("stopping; leases stay recorded and are renewed at the next start"); Ok(()) }
-            }
-        })
-        .await;
-    if !a.no_plugin {
-        let _ = std::fs::remove_file(&socket);
-    }
-    result
-}
-
-/// After a reboot the links dhcpnet owns are gone: rebuild them (as
-/// `dhcpnet restore` does) before Docker starts its containers on them (the
-/// unit is ordered before docker.service). Never fatal: renewals matter more,
-/// so failures are logged loudly and start-up goes on.
-async fn restore_links(ctx: &Ctx) {
-    match crate::links::restore(&ctx.store).await {
-        Ok(rows) => {
-            for r in &rows {
-                match (r.failed(), r.action.as_str()) {
-                    (true, _) => log::error!(
-                        "could not restore link {} ({} on {}): {}; fix it, then run `dhcpnet restore`",
-                        r.name,
-                        r.kind,
-                        r.parent,
-                        r.message.as_deref().unwrap_or(&r.action)
-                    ),
-                    (false, "present") => log::info!("link {} is present", r.name),
-                    (false, action) => {
-                        log::warn!("link {} ({} on {}): {action}", r.name, r.kind, r.parent)
-                    }
-                }
-            }
-        }
-        Err(e) => log::error!(
-            "could not restore the links dhcpnet owns: {e}; run `dhcpnet restore` to retry"
-        ),
-    }
-    if let Err(e) = crate::links::shim::restore_shims(&ctx.store).await {
-        log::error!(
-            "could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry"
-        );
-    }
-}
-
-/// One daemon per state directory: two would renew every lease twice. The
-/// lock is released by the kernel when the process ends, however it ends.
-fn single_instance(ctx: &Ctx) -> Result<std::fs::File> {
-    let p = ctx.store.path("daemon.lock");
-    // 0600: another user able to open it could hold the lock.
-    let f = ctx.store.open_private("daemon.lock")?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::state(
-            &p,
-            "another dhcpnet daemon is running with this state directory; stop it first \
-             (e.g. `systemctl stop dhcpnet`), or give this one another --state-dir",
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::state(&p, format!("cannot lock: {e}"))),
-    }
+    service::run(&ctx.store, &settings).await
 }

@@ -2,21 +2,21 @@
 //! context, does its work through the core modules, and returns an `Error`
 //! whose kind decides the exit code.
 
-pub mod completions;
-pub mod create;
-pub mod daemon;
-pub mod delete;
-pub mod lease;
-pub mod leases;
-pub mod man;
-pub mod probe;
-pub mod release;
-pub mod renew;
-pub mod restore;
-pub mod rm;
-pub mod run;
-pub mod shim;
-pub mod vlan;
+mod completions;
+mod create;
+mod daemon;
+mod delete;
+mod lease;
+mod leases;
+mod man;
+mod probe;
+mod release;
+mod renew;
+mod restore;
+mod rm;
+mod run;
+mod shim;
+mod vlan;
 
 use std::sync::Arc;
 

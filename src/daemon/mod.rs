@@ -25,13 +25,14 @@
 //! connection closes that connection only; one in work sent to the
 //! blocking pool comes back as an error of that work.
 
-pub mod events;
+mod events;
 pub mod http;
 pub mod ipam;
 pub mod plugin;
-pub mod renew;
+mod renew;
 pub mod schedule;
-pub mod watch;
+pub mod service;
+mod watch;
 
 use std::future::Future;
 use std::time::Duration;
