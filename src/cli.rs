@@ -36,6 +36,44 @@ pub struct Global {
     /// Only errors on stderr
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Output format of the data on stdout (before or after the subcommand)
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+impl Cli {
+    /// Hand the global `-o/--output` to the subcommand's arguments, which
+    /// render with it. Call once after parsing.
+    pub fn propagate_output(&mut self) {
+        if let Some(out) = self.command.output_arg() {
+            out.output = self.global.output;
+        }
+    }
+}
+
+impl Command {
+    /// The output setting of commands that print data; None for the others
+    /// (they accept `-o` as every command does, and print no data).
+    fn output_arg(&mut self) -> Option<&mut OutputArg> {
+        match self {
+            Command::Probe(a) => Some(&mut a.out),
+            Command::Lease(a) => Some(&mut a.out),
+            Command::Release(a) => Some(&mut a.out),
+            Command::Leases(a) | Command::Restore(a) => Some(&mut a.out),
+            Command::Renew(a) => Some(&mut a.out),
+            Command::Vlan(VlanCommand::Add(a)) => Some(&mut a.out),
+            Command::Vlan(VlanCommand::List(a)) | Command::Shim(ShimCommand::List(a)) => {
+                Some(&mut a.out)
+            }
+            Command::Shim(ShimCommand::Add(a)) => Some(&mut a.out),
+            Command::Create(a) => Some(&mut a.out),
+            Command::Run(a) => Some(&mut a.out),
+            Command::Rm(a) => Some(&mut a.out),
+            Command::Delete(a) => Some(&mut a.out),
+            Command::Vlan(VlanCommand::Del(_)) | Command::Shim(ShimCommand::Del(_)) => None,
+            Command::Completions(_) | Command::Man(_) | Command::Daemon(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,10 +137,12 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
-#[derive(Debug, Args, Clone)]
+/// The output format a command renders with: the global `-o/--output`,
+/// filled in by `Cli::propagate_output` (not an argument of its own, so that
+/// `-o` parses the same before and after the subcommand).
+#[derive(Debug, Args, Clone, Default)]
 pub struct OutputArg {
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    #[arg(skip)]
     pub output: Format,
 }
 
@@ -388,6 +428,8 @@ pub struct RunArgs {
     /// Arguments for `docker run`, after `--` (options, IMAGE, COMMAND...)
     #[arg(last = true, required = true, value_name = "DOCKER_RUN_ARGS")]
     pub docker_args: Vec<String>,
+    #[command(flatten)]
+    pub out: OutputArg,
 }
 
 #[derive(Debug, Args)]

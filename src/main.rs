@@ -3,7 +3,8 @@ use std::io::Write;
 use clap::Parser;
 
 fn main() {
-    let cli = dhcpnet::cli::Cli::parse();
+    let mut cli = dhcpnet::cli::Cli::parse();
+    cli.propagate_output();
     dhcpnet::logging::init(cli.global.verbose, cli.global.quiet);
     // One-shot commands hand their packet sockets' slow teardown to a child
     // (see net::packet::finish); a long-running process closes them itself.
