@@ -124,8 +124,13 @@ fn parse_hostname(s: &str) -> Result<String, String> {
     crate::dhcp::message::validate_hostname(s).map(|_| s.to_string())
 }
 
-fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
-    crate::dhcp::message::parse_client_id(s)
+/// The contents of DHCP option 61 given with `--client-id`. A newtype, since
+/// clap would take an `Option<Vec<u8>>` for a list of single octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(pub Vec<u8>);
+
+fn parse_client_id(s: &str) -> Result<ClientId, String> {
+    crate::dhcp::message::parse_client_id(s).map(ClientId)
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -189,7 +194,7 @@ pub struct LeaseArgs {
     pub hostname: Option<String>,
     /// Client identifier (option 61): hex octets like 01:02:42:ac:11:00:02, or text
     #[arg(long, value_parser = parse_client_id, value_name = "ID")]
-    pub client_id: Option<Vec<u8>>,
+    pub client_id: Option<ClientId>,
     /// Vendor class identifier (option 60)
     #[arg(long, value_name = "TEXT")]
     pub vendor_class: Option<String>,
@@ -450,4 +455,227 @@ pub struct DeleteArgs {
     pub force: bool,
     #[command(flatten)]
     pub out: OutputArg,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{ArgAction, CommandFactory, Parser};
+
+    use super::*;
+
+    /// Valid example values by value name; each is tried.
+    const EXAMPLES: &[(&str, &[&str])] = &[
+        ("DIR", &["/tmp/dhcpnet-state"]),
+        ("SECS", &["2.5", "10"]),
+        ("MAC", &["02:42:0a:00:00:05"]),
+        ("HOSTNAME", &["web-1"]),
+        ("ID", &["01:02:42:ac:11:00:02", "my-client"]),
+        ("TEXT", &["dhcpnet"]),
+        ("IP", &["192.168.1.10"]),
+        ("N", &["3"]),
+        ("NETWORK", &["mcv0"]),
+        ("IFACE", &["eth0"]),
+        ("INTERFACE", &["eth0"]),
+        ("PARENT", &["eth0"]),
+        ("VID", &["10"]),
+        ("NAME", &["vl10"]),
+        ("PATH", &["/run/dhcpnet-test.sock"]),
+        ("CIDR", &["192.168.10.0/24"]),
+        ("CONTAINER", &["web-1"]),
+        ("DOCKER_RUN_ARGS", &["-d nginx"]),
+    ];
+
+    fn examples(arg: &clap::Arg) -> Vec<String> {
+        let values = arg.get_possible_values();
+        if !values.is_empty() {
+            return values.iter().map(|v| v.get_name().to_string()).collect();
+        }
+        let name = arg
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+        EXAMPLES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| panic!("no example value for {name} (--{}): add one", arg.get_id()))
+    }
+
+    /// The words that give `arg` one value (or none, for a flag).
+    fn uses(arg: &clap::Arg) -> Vec<Vec<String>> {
+        let named = |v: Option<&str>| {
+            let mut w = Vec::new();
+            if arg.is_last_set() {
+                w.push("--".to_string());
+            }
+            if !arg.is_positional() {
+                w.push(match arg.get_long() {
+                    Some(l) => format!("--{l}"),
+                    None => format!("-{}", arg.get_short().unwrap_or('?')),
+                });
+            }
+            if let Some(v) = v {
+                w.extend(v.split(' ').map(str::to_string));
+            }
+            w
+        };
+        if !arg.get_action().takes_values() {
+            return vec![named(None)];
+        }
+        let mut all: Vec<Vec<String>> = examples(arg).iter().map(|v| named(Some(v))).collect();
+        if arg.get_num_args().is_some_and(|n| n.min_values() == 0) {
+            all.push(named(None));
+        }
+        all
+    }
+
+    /// Every leaf subcommand, with the words that name it.
+    fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Command)>) {
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            out.push((path.clone(), cmd.clone()));
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            leaves(s, p, out);
+        }
+    }
+
+    /// A valid invocation of `sub` with `arg` used as `words`: the required
+    /// positionals and one member of each required group are added.
+    fn invocation(
+        path: &[String],
+        sub: &clap::Command,
+        arg: &clap::Arg,
+        words: &[String],
+    ) -> Vec<String> {
+        let mut v = vec!["dhcpnet".to_string()];
+        v.extend(path.iter().cloned());
+        for g in sub.get_groups().filter(|g| g.is_required_set()) {
+            let members: Vec<&clap::Id> = g.get_args().collect();
+            if !members.contains(&arg.get_id()) {
+                let first = sub
+                    .get_arguments()
+                    .find(|a| a.get_id() == members[0])
+                    .expect("group member");
+                v.extend(uses(first).remove(0));
+            }
+        }
+        for o in sub.get_opts() {
+            if o.is_required_set() && o.get_id() != arg.get_id() {
+                v.extend(uses(o).remove(0));
+            }
+        }
+        let mut last = Vec::new();
+        for p in sub.get_positionals() {
+            let w = if p.get_id() == arg.get_id() {
+                words.to_vec()
+            } else if p.is_required_set() {
+                uses(p).remove(0)
+            } else {
+                continue;
+            };
+            if p.is_last_set() {
+                last = w
+            } else {
+                v.extend(w)
+            }
+        }
+        if !arg.is_positional() {
+            v.extend(words.iter().cloned());
+        }
+        v.extend(last);
+        v
+    }
+
+    #[test]
+    fn the_command_line_definition_passes_clap_s_own_checks() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_parses_with_every_flag() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut all = Vec::new();
+        leaves(&cmd, Vec::new(), &mut all);
+        assert!(all.len() >= 18, "{} subcommands", all.len());
+        let mut tried = 0;
+        for (path, sub) in &all {
+            for arg in sub.get_arguments() {
+                if matches!(
+                    arg.get_action(),
+                    ArgAction::Help
+                        | ArgAction::HelpShort
+                        | ArgAction::HelpLong
+                        | ArgAction::Version
+                ) {
+                    continue;
+                }
+                for words in uses(arg) {
+                    let argv = invocation(path, sub, arg, &words);
+                    if let Err(e) = Cli::try_parse_from(&argv) {
+                        panic!("{argv:?} does not parse:\n{e}");
+                    }
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 80, "only {tried} invocations");
+    }
+
+    #[test]
+    fn a_client_id_is_parsed_as_hex_octets_or_text() {
+        let parse = |id: &str| match Cli::try_parse_from([
+            "dhcpnet",
+            "lease",
+            "-i",
+            "eth0",
+            "--client-id",
+            id,
+        ]) {
+            Ok(Cli {
+                command: Command::Lease(a),
+                ..
+            }) => a.client_id.map(|c| c.0),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            parse("01:02:42:ac:11:00:02"),
+            Some(vec![1, 2, 0x42, 0xac, 0x11, 0, 2])
+        );
+        assert_eq!(parse("ab"), Some(vec![0, b'a', b'b']));
+        assert!(
+            Cli::try_parse_from(["dhcpnet", "lease", "-i", "eth0", "--client-id", ""]).is_err()
+        );
+    }
+
+    #[test]
+    fn the_output_format_is_the_same_before_and_after_the_subcommand() {
+        for argv in [
+            vec!["dhcpnet", "-o", "json", "leases"],
+            vec!["dhcpnet", "leases", "-o", "json"],
+            vec![
+                "dhcpnet",
+                "--output=json",
+                "run",
+                "mcv0",
+                "--",
+                "-d",
+                "nginx",
+            ],
+            vec!["dhcpnet", "run", "mcv0", "-o", "json", "--", "-d", "nginx"],
+        ] {
+            let mut cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            cli.propagate_output();
+            assert_eq!(cli.global.output, Format::Json, "{argv:?}");
+            let out = cli.command.output_arg().map(|o| o.output);
+            assert_eq!(out, Some(Format::Json), "{argv:?}");
+        }
+    }
 }

@@ -43,7 +43,7 @@ pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
         .map(|(i, mac)| {
             let mut id = Identity::new(mac);
             if let Some(c) = &a.client_id {
-                id.client_id = c.clone();
+                id.client_id = c.0.clone();
             }
             id.hostname = a.hostname.as_ref().map(|h| {
                 if a.count > 1 {
