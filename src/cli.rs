@@ -42,6 +42,31 @@ pub struct Global {
 }
 
 impl Cli {
+    /// Parse the process's arguments (clap's own exit on an error, with a
+    /// tip about `--` for `run`) and propagate `-o`.
+    pub fn parse_args() -> Cli {
+        let mut cli = Cli::try_parse().unwrap_or_else(|mut e| {
+            use clap::error::{ContextKind, ContextValue, ErrorKind};
+            if matches!(
+                e.kind(),
+                ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
+            ) {
+                let args: Vec<String> = std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                if let Some(tip) = run_hint(&args) {
+                    e.insert(
+                        ContextKind::Suggested,
+                        ContextValue::StyledStrs(vec![tip.into()]),
+                    );
+                }
+            }
+            e.exit()
+        });
+        cli.propagate_output();
+        cli
+    }
+
     /// Hand the global `-o/--output` to the subcommand's arguments, which
     /// render with it. Call once after parsing.
     pub fn propagate_output(&mut self) {
@@ -114,6 +139,85 @@ pub enum Command {
     Rm(RmArgs),
     /// Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links
     Delete(DeleteArgs),
+}
+
+/// The tip for `dhcpnet run NET -d nginx`: docker run's arguments belong
+/// after `--`. `args` is the whole command line, program name first; None
+/// when the command is not `run` or already has a `--`.
+pub fn run_hint(args: &[String]) -> Option<String> {
+    const WITH_VALUE: &[&str] = &[
+        "--hostname",
+        "--mac",
+        "--timeout",
+        "-o",
+        "--output",
+        "--state-dir",
+    ];
+    const FLAGS: &[&str] = &["-v", "-vv", "-vvv", "--verbose", "-q", "--quiet"];
+    let mut it = args.iter().skip(1);
+    loop {
+        let a = it.next()?;
+        match a.as_str() {
+            "run" => break,
+            "--state-dir" | "-o" | "--output" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return None,
+        }
+    }
+    let after: Vec<&String> = it.collect();
+    if after.iter().any(|a| *a == "--") {
+        return None;
+    }
+    let (mut own, mut network, mut rest) = (Vec::new(), None, Vec::new());
+    let mut i = 0;
+    while i < after.len() {
+        let a = after[i].as_str();
+        if !rest.is_empty() {
+            rest.push(a);
+        } else if WITH_VALUE.contains(&a) {
+            own.push(a);
+            if let Some(v) = after.get(i + 1) {
+                own.push(v.as_str());
+                i += 1;
+            }
+        } else if FLAGS.contains(&a)
+            || WITH_VALUE
+                .iter()
+                .any(|f| a.strip_prefix(f).is_some_and(|v| v.starts_with('=')))
+        {
+            own.push(a);
+        } else if network.is_none() && !a.starts_with('-') {
+            network = Some(a);
+        } else {
+            rest.push(a);
+        }
+        i += 1;
+    }
+    let quote = |w: &str| {
+        if !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b))
+        {
+            w.to_string()
+        } else {
+            format!("'{}'", w.replace('\'', "'\\''"))
+        }
+    };
+    let mut line = vec!["dhcpnet".to_string(), "run".into()];
+    line.extend(own.iter().map(|w| quote(w)));
+    line.push(network.map(quote).unwrap_or_else(|| "NETWORK".into()));
+    line.push("--".into());
+    if rest.is_empty() {
+        line.push("[OPTIONS] IMAGE [COMMAND]".into());
+    } else {
+        line.extend(rest.iter().map(|w| quote(w)));
+    }
+    Some(format!(
+        "put docker run's arguments after `--`: {}",
+        line.join(" ")
+    ))
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -591,6 +695,32 @@ mod tests {
         }
         v.extend(last);
         v
+    }
+
+    #[test]
+    fn docker_run_arguments_without_a_double_dash_get_a_tip() {
+        let tip = |s: &str| {
+            let args: Vec<String> = s.split(' ').map(str::to_string).collect();
+            run_hint(&args)
+        };
+        assert_eq!(
+            tip("dhcpnet run mcv0 -d nginx").as_deref(),
+            Some("put docker run's arguments after `--`: dhcpnet run mcv0 -- -d nginx")
+        );
+        assert_eq!(
+            tip("dhcpnet -o json run --hostname web mcv0 --name web nginx").as_deref(),
+            Some(
+                "put docker run's arguments after `--`: dhcpnet run --hostname web mcv0 -- --name web nginx"
+            )
+        );
+        assert_eq!(
+            tip("dhcpnet run mcv0").as_deref(),
+            Some(
+                "put docker run's arguments after `--`: dhcpnet run mcv0 -- [OPTIONS] IMAGE [COMMAND]"
+            )
+        );
+        assert_eq!(tip("dhcpnet run mcv0 -- -d nginx"), None);
+        assert_eq!(tip("dhcpnet leases -d"), None);
     }
 
     #[test]

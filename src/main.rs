@@ -1,10 +1,7 @@
 use std::io::Write;
 
-use clap::Parser;
-
 fn main() {
-    let mut cli = dhcpnet::cli::Cli::parse();
-    cli.propagate_output();
+    let cli = dhcpnet::cli::Cli::parse_args();
     dhcpnet::logging::init(cli.global.verbose, cli.global.quiet);
     // One-shot commands hand their packet sockets' slow teardown to a child
     // (see net::packet::finish); a long-running process closes them itself.

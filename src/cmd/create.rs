@@ -138,7 +138,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         )));
     }
     if let Some(n) = network::find(&ctx.store, &a.network)? {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "dhcpnet already has a network named {} (parent {}, subnet {}){}",
             n.name,
             n.parent,

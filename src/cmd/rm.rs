@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Ctx, release::release_leases, step};
 use crate::cli::RmArgs;
 use crate::docker::{ContainerInfo, Docker};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, conclude_batch};
 use crate::lease::{self, Lease};
 use crate::net::mac::Mac;
 use crate::network::{self, Network};
@@ -130,11 +130,12 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
     for c in &a.containers {
         match remove(ctx, &docker, c).await {
             Ok(r) => done.push(r),
-            Err(e) => {
-                log::error!("{c}: {e}");
-                errors.push(e);
-            }
+            Err(e) => errors.push((c.clone(), e)),
         }
+    }
+    if done.is_empty() {
+        // Nothing was removed: no (empty) table, only the error(s).
+        return conclude_batch(errors, 0, |_, _| String::new());
     }
     output::emit(a.out.output, &done, || {
         let mut t = output::table(&["CONTAINER", "REMOVED", "RELEASED"]);
@@ -151,13 +152,7 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
         }
         t.to_string()
     })?;
-    match (errors.len(), done.len()) {
-        (0, _) => Ok(()),
-        (_, 0) if errors.len() == 1 => Err(errors.remove(0)),
-        (_, 0) => Err(errors.remove(0)),
-        (n, k) => Err(Error::Partial(format!(
-            "{n} of {} containers could not be removed (see above)",
-            n + k
-        ))),
-    }
+    conclude_batch(errors, done.len(), |n, total| {
+        format!("{n} of {total} containers could not be removed (see above)")
+    })
 }

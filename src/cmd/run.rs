@@ -288,7 +288,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     if let Some(name) = &user.name
         && let Some(c) = docker.inspect_container(name).await?
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
             crate::docker::short_id(&c.id)
         )));
@@ -301,7 +301,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         && let Some(cid) = &l.container
         && docker.inspect_container(cid).await?.is_some()
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
             crate::docker::short_id(cid),
             l.ip

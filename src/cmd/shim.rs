@@ -224,7 +224,7 @@ async fn add(ctx: &Ctx, a: ShimAddArgs) -> Result<()> {
         .into_iter()
         .find(|r| r.shim && r.parent == a.parent)
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "{} already has a shim, {}: one is enough (`dhcpnet shim list`)",
             a.parent, r.name
         )));
