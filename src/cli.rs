@@ -16,7 +16,8 @@ use crate::output::Format;
     long_about = "dhcpnet lets containers on macvlan networks take their IPv4 addresses from the DHCP \
 server that already runs on the LAN: it probes the server, leases addresses for container MACs \
 (hostname included), renews and releases them, and keeps records in its state directory.",
-    after_long_help = EXIT_CODES_HELP,
+    after_help = EX_TOP,
+    after_long_help = long_after_help(),
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -101,43 +102,209 @@ impl Command {
     }
 }
 
+/// Environment variables dhcpnet reads (or hands on), for `--help` and the
+/// man page's ENVIRONMENT section.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "DHCPNET_STATE_DIR",
+        "Directory of dhcpnet's records, as --state-dir (default /var/lib/dhcpnet).",
+    ),
+    (
+        "DHCPNET_DOCKER",
+        "The docker CLI dhcpnet runs (create, run, rm, delete, the daemon's event follower), as the \
+         daemon's --docker (default: docker on PATH).",
+    ),
+    (
+        "DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH",
+        "Not read by dhcpnet: passed on to the docker CLI, which chooses the engine with them.",
+    ),
+    (
+        "PATH",
+        "Where docker is found when DHCPNET_DOCKER is not set.",
+    ),
+    (
+        "TMPDIR",
+        "Where `dhcpnet run` has docker write the container id file (default /tmp).",
+    ),
+];
+
+/// `dhcpnet --help` after the options: examples, exit codes, environment.
+fn long_after_help() -> String {
+    let mut s = format!("{EX_TOP}\n\n{EXIT_CODES_HELP}\n\nEnvironment:\n");
+    for (name, what) in ENVIRONMENT {
+        s += &format!("  {name}\n      {what}\n");
+    }
+    s.trim_end().to_string()
+}
+
+// Examples for each command's --help and man page (EXAMPLES).
+const EX_TOP: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet probe eth0                          # what the LAN's DHCP server offers\n",
+    "  dhcpnet create mcv0 --parent eth0           # a macvlan network addressed by DHCP\n",
+    "  dhcpnet run mcv0 -- -d --name web nginx     # a container with a leased address\n",
+    "  dhcpnet -o json leases                      # what dhcpnet holds\n",
+    "  dhcpnet rm web && dhcpnet delete mcv0",
+);
+const EX_PROBE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet probe eth0                      # subnet, gateway, DNS, lease time; no lease taken\n",
+    "  dhcpnet probe eth0 --collect 3 -o json  # wait 3 s for other (rogue) servers too",
+);
+const EX_LEASE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet lease --interface eth0 --hostname web-1\n",
+    "  dhcpnet lease mcv0 --mac 02:42:c0:a8:01:0a --arp-check\n",
+    "  dhcpnet lease -i eth0 --client-id 01:02:42:c0:a8:01:0a --request-ip 192.168.1.50\n",
+    "  dhcpnet -o json lease -i eth0 --count 10",
+);
+const EX_RELEASE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet release --interface eth0 --mac 02:42:c0:a8:01:0a\n",
+    "  dhcpnet release mcv0 --ip 192.168.1.50\n",
+    "  dhcpnet release mcv0 --all",
+);
+const EX_LEASES: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet leases\n",
+    "  dhcpnet leases -o json | jq -r '.[].ip'",
+);
+const EX_RENEW: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet renew --all\n",
+    "  dhcpnet renew --ip 192.168.1.50 --timeout 5",
+);
+const EX_COMPLETIONS: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet completions bash > /etc/bash_completion.d/dhcpnet\n",
+    "  dhcpnet completions zsh > \"${fpath[1]}/_dhcpnet\"",
+);
+const EX_MAN: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet man | man -l -\n",
+    "  dhcpnet man --out-dir /usr/local/share/man/man1",
+);
+const EX_VLAN: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet vlan add eth0 10\n",
+    "  dhcpnet vlan list\n",
+    "  dhcpnet vlan del eth0.10",
+);
+const EX_SHIM: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet shim add eth0\n",
+    "  dhcpnet shim list\n",
+    "  dhcpnet shim del shim-eth0",
+);
+const EX_RESTORE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet restore            # after a reboot: missing VLANs and shims come back\n",
+    "  dhcpnet restore -o json",
+);
+const EX_DAEMON: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet daemon                      # as the systemd unit runs it\n",
+    "  dhcpnet daemon --no-plugin -v       # renewals and releases only, with info messages\n",
+    "  DHCPNET_DOCKER=/usr/bin/docker dhcpnet daemon",
+);
+const EX_CREATE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet create mcv0 --parent eth0\n",
+    "  dhcpnet create mcv0 --parent eth0 --dry-run\n",
+    "  dhcpnet create mcv10 --parent eth0 --vlan 10 --subnet 192.168.10.0/24 --gateway 192.168.10.1",
+);
+const EX_RUN: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet run mcv0 -- -d --name web nginx\n",
+    "  dhcpnet run mcv0 --hostname db-main -- -d --name db postgres\n",
+    "  dhcpnet run mcv0 -- --rm -it alpine sh\n",
+    "  dhcpnet run -o json mcv0 -- -d nginx | jq -r .lease.ip",
+);
+const EX_RM: &str = concat!("Examples:\n", "  dhcpnet rm web db",);
+const EX_DELETE: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet delete mcv0\n",
+    "  dhcpnet delete mcv0 --force   # remove its containers first",
+);
+const EX_VLAN_ADD: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet vlan add eth0 10                 # creates eth0.10\n",
+    "  dhcpnet vlan add enp0s31f6 4000 --name vl4000",
+);
+const EX_VLAN_DEL: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet vlan del eth0.10\n",
+    "  dhcpnet vlan del eth0.20 --force         # one dhcpnet did not create",
+);
+const EX_VLAN_LIST: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet vlan list\n",
+    "  dhcpnet vlan list -o json",
+);
+const EX_SHIM_ADD: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet shim add eth0                    # shim-eth0, its address by DHCP\n",
+    "  dhcpnet shim add eth0 --name shim0 --hostname docker-host",
+);
+const EX_SHIM_DEL: &str = concat!("Examples:\n", "  dhcpnet shim del shim-eth0",);
+const EX_SHIM_LIST: &str = concat!(
+    "Examples:\n",
+    "  dhcpnet shim list\n",
+    "  dhcpnet shim list -o yaml",
+);
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Learn subnet, gateway, DNS and lease time from DHCP offers, without taking a lease
+    #[command(after_help = EX_PROBE)]
     Probe(ProbeArgs),
     /// Take leases from the DHCP server for (container) MAC addresses
+    #[command(after_help = EX_LEASE)]
     Lease(LeaseArgs),
     /// Give leases back to the DHCP server (DHCPRELEASE) and forget them
+    #[command(after_help = EX_RELEASE)]
     Release(ReleaseArgs),
     /// List the leases dhcpnet holds, with the time left on each
+    #[command(after_help = EX_LEASES)]
     Leases(ListArgs),
     /// Extend leases now (DHCPREQUEST in RENEWING state)
+    #[command(after_help = EX_RENEW)]
     Renew(RenewArgs),
     /// Print a shell completion script
+    #[command(after_help = EX_COMPLETIONS)]
     Completions(CompletionsArgs),
     /// Print the man page (roff)
+    #[command(after_help = EX_MAN)]
     Man(ManArgs),
     /// VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes
     #[command(subcommand)]
+    #[command(after_help = EX_VLAN)]
     Vlan(VlanCommand),
     /// The host shim: a macvlan link that lets the host reach its macvlan containers
     #[command(subcommand)]
+    #[command(after_help = EX_SHIM)]
     Shim(ShimCommand),
     /// Recreate the links dhcpnet owns that are missing (after a reboot); idempotent
+    #[command(after_help = EX_RESTORE)]
     Restore(ListArgs),
     /// Renew leases on time, serve Docker's IPAM plugin, release leases of removed containers
     ///
     /// At start-up it first rebuilds the links dhcpnet owns that are missing (as `dhcpnet restore`
     /// does, for the systemd unit that runs before docker.service after a reboot); a link it
     /// cannot rebuild is logged as an error and start-up goes on.
+    #[command(after_help = EX_DAEMON)]
     Daemon(DaemonArgs),
     /// Create a Docker macvlan network whose containers get addresses by DHCP
+    #[command(after_help = EX_CREATE)]
     Create(CreateArgs),
     /// Lease an address for a new container's MAC, then `docker run` it with that address
+    #[command(after_help = EX_RUN)]
     Run(RunArgs),
     /// Remove containers (`docker rm -f`) and release their leases
+    #[command(after_help = EX_RM)]
     Rm(RmArgs),
     /// Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links
+    #[command(after_help = EX_DELETE)]
     Delete(DeleteArgs),
 }
 
@@ -388,10 +555,13 @@ fn parse_vid(s: &str) -> Result<u16, String> {
 #[derive(Debug, Subcommand)]
 pub enum VlanCommand {
     /// Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet's
+    #[command(after_help = EX_VLAN_ADD)]
     Add(VlanAddArgs),
     /// Delete a VLAN sub-interface dhcpnet created (others are refused)
+    #[command(after_help = EX_VLAN_DEL)]
     Del(LinkDelArgs),
     /// List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up
+    #[command(after_help = EX_VLAN_LIST)]
     List(ListArgs),
 }
 
@@ -421,10 +591,13 @@ pub struct LinkDelArgs {
 #[derive(Debug, Subcommand)]
 pub enum ShimCommand {
     /// Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it
+    #[command(after_help = EX_SHIM_ADD)]
     Add(ShimAddArgs),
     /// Remove a shim: routes, address, lease (DHCPRELEASE) and link
+    #[command(after_help = EX_SHIM_DEL)]
     Del(LinkDelArgs),
     /// List the shims, with their addresses and routes
+    #[command(after_help = EX_SHIM_LIST)]
     List(ListArgs),
 }
 

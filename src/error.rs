@@ -199,7 +199,7 @@ Exit codes:
   9   the kernel lacks a needed feature (e.g. 802.1Q)
   10  Docker failed or cannot be reached
   11  a batch partly failed (some items succeeded)
-  12  conflict: a name, MAC or path is taken, or the change would disturb something in use or not dhcpnet's
+  12  conflict: a name, MAC or path is taken, or something in use is in the way
 `dhcpnet run` exits with docker's own status when `docker run` fails.";
 
 #[cfg(test)]

@@ -64,6 +64,21 @@ fn man_page_is_current() {
         "the man page documents exit codes"
     );
     assert!(man.contains("probe"), "the man page lists subcommands");
+    for n in &names {
+        let page = std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert!(page.contains(".SH EXAMPLES"), "{n} has no examples");
+    }
+    for var in [
+        "DHCPNET_STATE_DIR",
+        "DHCPNET_DOCKER",
+        "DOCKER_HOST",
+        "TMPDIR",
+    ] {
+        assert!(
+            man.contains(&format!("\\fB{var}")),
+            "ENVIRONMENT lacks {var}"
+        );
+    }
 }
 
 /// The words naming every subcommand, nested ones included.
@@ -102,6 +117,8 @@ fn every_subcommand_prints_its_help_with_examples() {
             assert!(!err.contains("panicked"), "{args:?}: {err}");
             let help = String::from_utf8_lossy(&out.stdout);
             assert!(help.contains("Usage:"), "{args:?}: {help}");
+            assert!(help.contains("\nExamples:\n  dhcpnet "), "{args:?}: {help}");
+            assert!(help.contains("--output"), "{args:?} lacks -o: {help}");
         }
     }
 }
