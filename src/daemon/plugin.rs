@@ -139,7 +139,7 @@ pub async fn serve(shared: Rc<Shared>, listener: Rc<UnixListener>, opts: Options
         match listener.accept().await {
             Ok((stream, _)) => {
                 if failures > 0 {
-                    log::warn!(
+                    log::info!(
                         "plugin: accepting connections again after {failures} failed accept()s"
                     );
                     failures = 0;
