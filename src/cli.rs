@@ -132,126 +132,110 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 fn long_after_help() -> String {
     let mut s = format!("{EX_TOP}\n\n{EXIT_CODES_HELP}\n\nEnvironment:\n");
     for (name, what) in ENVIRONMENT {
-        s += &format!("  {name}\n      {what}\n");
+        s += &format!("  {name}\n{:6}{what}\n", "");
     }
     s.trim_end().to_string()
 }
 
 // Examples for each command's --help and man page (EXAMPLES).
-const EX_TOP: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet probe eth0                          # what the LAN's DHCP server offers\n",
-    "  dhcpnet create mcv0 --parent eth0           # a macvlan network addressed by DHCP\n",
-    "  dhcpnet run mcv0 -- -d --name web nginx     # a container with a leased address\n",
-    "  dhcpnet -o json leases                      # what dhcpnet holds\n",
-    "  dhcpnet rm web && dhcpnet delete mcv0",
-);
-const EX_PROBE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet probe eth0                      # subnet, gateway, DNS, lease time; no lease taken\n",
-    "  dhcpnet probe eth0 --collect 3 -o json  # wait 3 s for other (rogue) servers too",
-);
-const EX_LEASE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet lease --interface eth0 --hostname web-1\n",
-    "  dhcpnet lease mcv0 --mac 02:42:c0:a8:01:0a --arp-check\n",
-    "  dhcpnet lease -i eth0 --client-id 01:02:42:c0:a8:01:0a --request-ip 192.168.1.50\n",
-    "  dhcpnet -o json lease -i eth0 --count 10",
-);
-const EX_RELEASE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet release --interface eth0 --mac 02:42:c0:a8:01:0a\n",
-    "  dhcpnet release mcv0 --ip 192.168.1.50\n",
-    "  dhcpnet release mcv0 --all",
-);
-const EX_LEASES: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet leases\n",
-    "  dhcpnet leases -o json | jq -r '.[].ip'",
-);
-const EX_RENEW: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet renew --all\n",
-    "  dhcpnet renew --ip 192.168.1.50 --timeout 5",
-);
-const EX_COMPLETIONS: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet completions bash > /etc/bash_completion.d/dhcpnet\n",
-    "  dhcpnet completions zsh > \"${fpath[1]}/_dhcpnet\"",
-);
-const EX_MAN: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet man | man -l -\n",
-    "  dhcpnet man --out-dir /usr/local/share/man/man1",
-);
-const EX_VLAN: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet vlan add eth0 10\n",
-    "  dhcpnet vlan list\n",
-    "  dhcpnet vlan del eth0.10",
-);
-const EX_SHIM: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet shim add eth0\n",
-    "  dhcpnet shim list\n",
-    "  dhcpnet shim del shim-eth0",
-);
-const EX_RESTORE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet restore            # after a reboot: missing VLANs and shims come back\n",
-    "  dhcpnet restore -o json",
-);
-const EX_DAEMON: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet daemon                      # as the systemd unit runs it\n",
-    "  dhcpnet daemon --no-plugin -v       # renewals and releases only, with info messages\n",
-    "  DHCPNET_DOCKER=/usr/bin/docker dhcpnet daemon",
-);
-const EX_CREATE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet create mcv0 --parent eth0\n",
-    "  dhcpnet create mcv0 --parent eth0 --dry-run\n",
-    "  dhcpnet create mcv10 --parent eth0 --vlan 10 --subnet 192.168.10.0/24 --gateway 192.168.10.1",
-);
-const EX_RUN: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet run mcv0 -- -d --name web nginx\n",
-    "  dhcpnet run mcv0 --hostname db-main -- -d --name db postgres\n",
-    "  dhcpnet run mcv0 -- --rm -it alpine sh\n",
-    "  dhcpnet run -o json mcv0 -- -d nginx | jq -r .lease.ip",
-);
-const EX_RM: &str = concat!("Examples:\n", "  dhcpnet rm web db",);
-const EX_DELETE: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet delete mcv0\n",
-    "  dhcpnet delete mcv0 --force   # remove its containers first",
-);
-const EX_VLAN_ADD: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet vlan add eth0 10                 # creates eth0.10\n",
-    "  dhcpnet vlan add enp0s31f6 4000 --name vl4000",
-);
-const EX_VLAN_DEL: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet vlan del eth0.10\n",
-    "  dhcpnet vlan del eth0.20 --force         # one dhcpnet did not create",
-);
-const EX_VLAN_LIST: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet vlan list\n",
-    "  dhcpnet vlan list -o json",
-);
-const EX_SHIM_ADD: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet shim add eth0                    # shim-eth0, its address by DHCP\n",
-    "  dhcpnet shim add eth0 --name shim0 --hostname docker-host",
-);
-const EX_SHIM_DEL: &str = concat!("Examples:\n", "  dhcpnet shim del shim-eth0",);
-const EX_SHIM_LIST: &str = concat!(
-    "Examples:\n",
-    "  dhcpnet shim list\n",
-    "  dhcpnet shim list -o yaml",
-);
+const EX_TOP: &str = "\
+Examples:
+  dhcpnet probe eth0                          # what the LAN's DHCP server offers
+  dhcpnet create mcv0 --parent eth0           # a macvlan network addressed by DHCP
+  dhcpnet run mcv0 -- -d --name web nginx     # a container with a leased address
+  dhcpnet -o json leases                      # what dhcpnet holds
+  dhcpnet rm web && dhcpnet delete mcv0";
+const EX_PROBE: &str = "\
+Examples:
+  dhcpnet probe eth0                      # subnet, gateway, DNS, lease time; no lease taken
+  dhcpnet probe eth0 --collect 3 -o json  # wait 3 s for other (rogue) servers too";
+const EX_LEASE: &str = "\
+Examples:
+  dhcpnet lease --interface eth0 --hostname web-1
+  dhcpnet lease mcv0 --mac 02:42:c0:a8:01:0a --arp-check
+  dhcpnet lease -i eth0 --client-id 01:02:42:c0:a8:01:0a --request-ip 192.168.1.50
+  dhcpnet -o json lease -i eth0 --count 10";
+const EX_RELEASE: &str = "\
+Examples:
+  dhcpnet release --interface eth0 --mac 02:42:c0:a8:01:0a
+  dhcpnet release mcv0 --ip 192.168.1.50
+  dhcpnet release mcv0 --all";
+const EX_LEASES: &str = "\
+Examples:
+  dhcpnet leases
+  dhcpnet leases -o json | jq -r '.[].ip'";
+const EX_RENEW: &str = "\
+Examples:
+  dhcpnet renew --all
+  dhcpnet renew --ip 192.168.1.50 --timeout 5";
+const EX_COMPLETIONS: &str = "\
+Examples:
+  dhcpnet completions bash > /etc/bash_completion.d/dhcpnet
+  dhcpnet completions zsh > \"${fpath[1]}/_dhcpnet\"";
+const EX_MAN: &str = "\
+Examples:
+  dhcpnet man | man -l -
+  dhcpnet man --out-dir /usr/local/share/man/man1";
+const EX_VLAN: &str = "\
+Examples:
+  dhcpnet vlan add eth0 10
+  dhcpnet vlan list
+  dhcpnet vlan del eth0.10";
+const EX_SHIM: &str = "\
+Examples:
+  dhcpnet shim add eth0
+  dhcpnet shim list
+  dhcpnet shim del shim-eth0";
+const EX_RESTORE: &str = "\
+Examples:
+  dhcpnet restore            # after a reboot: missing VLANs and shims come back
+  dhcpnet restore -o json";
+const EX_DAEMON: &str = "\
+Examples:
+  dhcpnet daemon                      # as the systemd unit runs it
+  dhcpnet daemon --no-plugin -v       # renewals and releases only, with info messages
+  DHCPNET_DOCKER=/usr/bin/docker dhcpnet daemon";
+const EX_CREATE: &str = "\
+Examples:
+  dhcpnet create mcv0 --parent eth0
+  dhcpnet create mcv0 --parent eth0 --dry-run
+  dhcpnet create mcv10 --parent eth0 --vlan 10 --subnet 192.168.10.0/24 --gateway 192.168.10.1";
+const EX_RUN: &str = "\
+Examples:
+  dhcpnet run mcv0 -- -d --name web nginx
+  dhcpnet run mcv0 --hostname db-main -- -d --name db postgres
+  dhcpnet run mcv0 -- --rm -it alpine sh
+  dhcpnet run -o json mcv0 -- -d nginx | jq -r .lease.ip";
+const EX_RM: &str = "\
+Examples:
+  dhcpnet rm web db";
+const EX_DELETE: &str = "\
+Examples:
+  dhcpnet delete mcv0
+  dhcpnet delete mcv0 --force   # remove its containers first";
+const EX_VLAN_ADD: &str = "\
+Examples:
+  dhcpnet vlan add eth0 10                 # creates eth0.10
+  dhcpnet vlan add enp0s31f6 4000 --name vl4000";
+const EX_VLAN_DEL: &str = "\
+Examples:
+  dhcpnet vlan del eth0.10
+  dhcpnet vlan del eth0.20 --force         # one dhcpnet did not create";
+const EX_VLAN_LIST: &str = "\
+Examples:
+  dhcpnet vlan list
+  dhcpnet vlan list -o json";
+const EX_SHIM_ADD: &str = "\
+Examples:
+  dhcpnet shim add eth0                    # shim-eth0, its address by DHCP
+  dhcpnet shim add eth0 --name shim0 --hostname docker-host";
+const EX_SHIM_DEL: &str = "\
+Examples:
+  dhcpnet shim del shim-eth0";
+const EX_SHIM_LIST: &str = "\
+Examples:
+  dhcpnet shim list
+  dhcpnet shim list -o yaml";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
