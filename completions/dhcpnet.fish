@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dhcpnet_global_optspecs
-    string join \n state-dir= v/verbose q/quiet h/help V/version
+    string join \n state-dir= v/verbose q/quiet o/output= h/help V/version
 end
 
 function __fish_dhcpnet_needs_command
@@ -25,6 +25,9 @@ function __fish_dhcpnet_using_subcommand
 end
 
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -48,10 +51,10 @@ complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "help" -d 'Print thi
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l timeout -d 'Give up when no server has answered after this many seconds' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l mac -d 'MAC address to probe from (default: a random locally administered one)' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l no-broadcast -d 'Ask servers to unicast replies instead of broadcasting them'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s q -l quiet -d 'Only errors on stderr'
@@ -65,10 +68,10 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l request-ip -d 
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l arp-check -d 'Before using an address, probe it by ARP for SECS (default 1) and decline it if another host answers (RFC 5227 conflict detection)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l count -d 'Lease N addresses for N new random MACs at once (prints a JSON array)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l timeout -d 'Give up after this many seconds without a lease' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -l no-broadcast -d 'Ask servers to unicast replies instead of broadcasting them'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s q -l quiet -d 'Only errors on stderr'
@@ -76,42 +79,51 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand lease" -s h -l help -d '
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s i -l interface -d 'Interface to lease on (the macvlan parent, e.g. eth0)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l mac -d 'The lease of this MAC address' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l ip -d 'The lease of this address' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -l all -d 'Every lease on the network or interface'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand release" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand leases" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l mac -d 'The lease of this MAC address' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l ip -d 'The lease of this address' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l timeout -d 'Give up on a lease after this many seconds without an answer' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -l all -d 'Every recorded lease'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand renew" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -l out-dir -d 'Write dhcpnet.1 and one page per subcommand into this directory' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand man" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -s h -l help -d 'Print help'
@@ -120,22 +132,25 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_see
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and not __fish_seen_subcommand_from add del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -l name -d 'Name of the new link (default PARENT.VID; at most 15 bytes)' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -l force -d 'Delete it even if dhcpnet did not create it, or it no longer matches the record'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -144,6 +159,9 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_su
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand vlan; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s h -l help -d 'Print help'
@@ -155,22 +173,25 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_su
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l mac -d 'MAC address of the shim (default: a random locally administered one)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l hostname -d 'Hostname sent to the DHCP server for the shim\'s lease' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l timeout -d 'Give up after this many seconds without a lease' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -l force -d 'Delete it even if dhcpnet did not create it, or it no longer matches the record'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -178,10 +199,10 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_su
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the shims, with their addresses and routes'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d 'Print help'
@@ -189,6 +210,9 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-plugin -d 'Do not serve the IPAM plugin'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-docker -d 'Do not follow Docker\'s events (no release on container removal)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
@@ -200,10 +224,10 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l gateway -d 'G
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dhcp-interface -d 'Interface to talk DHCP on for this network (default: the parent)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l vlan -d 'Put the network on VLAN VID: dhcpnet creates (and later deletes) PARENT.VID itself' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l timeout -d 'How long to wait for the DHCP server\'s offer' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dry-run -d 'Print the docker command that would run, and change nothing'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s q -l quiet -d 'Only errors on stderr'
@@ -212,20 +236,23 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l hostname -d 'Hos
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l mac -d 'MAC address for the container (default: the one its --name had on NETWORK, else a random one)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l timeout -d 'Give up after this many seconds without a lease' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
+json\t''
+yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand rm" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -l force -d 'Remove attached containers first (`dhcpnet rm` each) instead of refusing'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand delete" -s q -l quiet -d 'Only errors on stderr'

@@ -367,15 +367,31 @@ impl Docker {
     /// stderr copied to ours as it comes and kept for inspection: for
     /// `docker run`, whose output belongs to the user.
     pub async fn run_attached<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        self.spawn_attached(args)?.wait().await
+        self.spawn_attached(args, false)?.wait().await
     }
 
     /// Start an attached docker (see `run_attached`) and return at once.
-    pub fn spawn_attached<S: AsRef<str>>(&self, args: &[S]) -> Result<Attached> {
+    /// With `stdout_to_stderr` docker's stdout goes to our stderr, keeping
+    /// our stdout for a JSON or YAML document.
+    pub fn spawn_attached<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        stdout_to_stderr: bool,
+    ) -> Result<Attached> {
         log::debug!("running {}", self.command_line(args));
         let mut c = self.command(args);
+        let stdout = if stdout_to_stderr {
+            use std::os::fd::AsFd;
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null())
+        } else {
+            Stdio::inherit()
+        };
         c.stdin(Stdio::inherit())
-            .stdout(Stdio::inherit())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         let child = c.spawn().map_err(|e| self.spawn_error(e))?;
         Ok(Attached { child })

@@ -32,12 +32,22 @@ pub enum ExitCode {
     Docker = 10,
     /// Some items of a batch failed while others succeeded.
     Partial = 11,
+    /// The command line is fine but the world is not as it requires: a
+    /// name, MAC or path is taken, or the change would disturb something that
+    /// is in use or is not dhcpnet's (containers still attached, a link
+    /// someone else made, a socket another process serves). Unlike `Usage`,
+    /// the same command succeeds once that is out of the way.
+    Conflict = 12,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line itself is wrong: fix the command.
     #[error("{0}")]
     Usage(String),
+    /// The command line is fine, the world is in the way (see `ExitCode::Conflict`).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Interface(String),
     #[error("{0}")]
@@ -68,6 +78,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
+            Error::Conflict(_) => ExitCode::Conflict,
             Error::Interface(_) => ExitCode::Interface,
             Error::NoAnswer(_) => ExitCode::NoAnswer,
             Error::Refused(_) => ExitCode::Refused,
@@ -88,6 +99,26 @@ impl Error {
         match self {
             Error::Passthrough { code, .. } if (1..=255).contains(code) => *code,
             e => e.exit_code() as i32,
+        }
+    }
+
+    /// The same kind of error with `prefix: ` before its message.
+    pub fn context(self, prefix: &str) -> Self {
+        let p = |m: String| format!("{prefix}: {m}");
+        match self {
+            Error::Usage(m) => Error::Usage(p(m)),
+            Error::Conflict(m) => Error::Conflict(p(m)),
+            Error::Interface(m) => Error::Interface(p(m)),
+            Error::NoAnswer(m) => Error::NoAnswer(p(m)),
+            Error::Refused(m) => Error::Refused(p(m)),
+            Error::NotFound(m) => Error::NotFound(p(m)),
+            Error::State { path, msg } => Error::State { path, msg: p(msg) },
+            Error::Permission(m) => Error::Permission(p(m)),
+            Error::Kernel(m) => Error::Kernel(p(m)),
+            Error::Docker(m) => Error::Docker(p(m)),
+            Error::Partial(m) => Error::Partial(p(m)),
+            Error::Other(m) => Error::Other(p(m)),
+            Error::Passthrough { code, msg } => Error::Passthrough { code, msg: p(msg) },
         }
     }
 
@@ -119,6 +150,40 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The result of a batch (several containers, leases ...) in which each
+/// failure is printed exactly once: main prints the error returned, so that
+/// one is not logged as well.
+///
+/// - nothing failed: Ok;
+/// - everything failed: the last failure is the error (its own kind and exit
+///   code), named by its item (unless that is empty: the message names it)
+///   when there were several; the others are logged;
+/// - some failed: each is logged and a `Partial` error, worded by `partial(failed,
+///   total)`, counts them.
+pub fn conclude_batch(
+    mut failed: Vec<(String, Error)>,
+    succeeded: usize,
+    partial: impl FnOnce(usize, usize) -> String,
+) -> Result<()> {
+    let n = failed.len();
+    let Some((item, last)) = failed.pop() else {
+        return Ok(());
+    };
+    if succeeded == 0 && failed.is_empty() {
+        return Err(last);
+    }
+    let named = |i: &str, e: Error| if i.is_empty() { e } else { e.context(i) };
+    for (i, e) in failed.drain(..) {
+        log::error!("{}", named(&i, e));
+    }
+    let last = named(&item, last);
+    if succeeded == 0 {
+        return Err(last);
+    }
+    log::error!("{last}");
+    Err(Error::Partial(partial(n, n + succeeded)))
+}
+
 /// The exit codes table as text, shared by `--help` and the man page.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -134,4 +199,43 @@ Exit codes:
   9   the kernel lacks a needed feature (e.g. 802.1Q)
   10  Docker failed or cannot be reached
   11  a batch partly failed (some items succeeded)
+  12  conflict: a name, MAC or path is taken, or something in use is in the way
 `dhcpnet run` exits with docker's own status when `docker run` fails.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_reports_each_failure_once_with_the_right_code() {
+        assert!(conclude_batch(Vec::new(), 3, |_, _| unreachable!()).is_ok());
+        let one = conclude_batch(
+            vec![("a".into(), Error::NotFound("no a".into()))],
+            0,
+            |_, _| String::new(),
+        );
+        assert!(matches!(one, Err(Error::NotFound(m)) if m == "no a"));
+        let all = conclude_batch(
+            vec![
+                ("a".into(), Error::NotFound("gone".into())),
+                ("b".into(), Error::Docker("down".into())),
+            ],
+            0,
+            |_, _| String::new(),
+        );
+        assert!(matches!(all, Err(Error::Docker(m)) if m == "b: down"));
+        let some = conclude_batch(
+            vec![("a".into(), Error::NotFound("gone".into()))],
+            2,
+            |n, t| format!("{n} of {t}"),
+        );
+        assert!(matches!(some, Err(Error::Partial(m)) if m == "1 of 3"));
+    }
+
+    #[test]
+    fn conflicts_have_their_own_documented_exit_code() {
+        assert_eq!(Error::Conflict("taken".into()).process_code(), 12);
+        assert_eq!(Error::Usage("bad".into()).process_code(), 2);
+        assert!(EXIT_CODES_HELP.contains("\n  12  conflict"));
+    }
+}

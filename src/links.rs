@@ -413,11 +413,11 @@ fn kernel_err(spec: &Spec, e: rtnetlink::Error) -> Error {
             "cannot create {name}: this kernel has no macvlan support (module macvlan, CONFIG_MACVLAN): \
              load it with `modprobe macvlan`; nothing was created"
         )),
-        Some(libc::EEXIST) => Error::Usage(format!(
+        Some(libc::EEXIST) => Error::Conflict(format!(
             "a link named {name} already exists; dhcpnet never takes over a link it did not create: \
              choose another name with --name"
         )),
-        Some(libc::EADDRINUSE) => Error::Usage(format!(
+        Some(libc::EADDRINUSE) => Error::Conflict(format!(
             "cannot create {name}: another macvlan on {} already uses MAC {}",
             spec.parent,
             spec.mac.map(|m| m.to_string()).unwrap_or_default()
@@ -503,7 +503,7 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
             return Ok(r.clone());
         }
         (Ownership::Owned, Some(r)) | (Ownership::Missing, Some(r)) if !spec.same_as(r) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "dhcpnet already has {} recorded as {}; delete it first (`dhcpnet vlan del {}` or \
                  `dhcpnet shim del {}`) or choose another --name",
                 r.name,
@@ -514,7 +514,7 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
         }
         (Ownership::Missing, _) | (Ownership::Unknown, _) => {}
         (Ownership::TaggedOnly, _) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "a link named {} exists that carries dhcpnet's tag but is not in its records (was the \
                  state directory lost?); delete it with `dhcpnet vlan del {}` and add it again, or choose \
                  another --name",
@@ -522,14 +522,14 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
             )));
         }
         (Ownership::Mismatch(why), _) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "a link named {} exists but is not the one dhcpnet recorded ({why}); dhcpnet never takes \
                  over a link it did not create: choose another --name",
                 spec.name
             )));
         }
         _ => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "a link named {} already exists and dhcpnet did not create it; dhcpnet never takes over \
                  such a link ({WHO_ELSE}): choose another name with --name",
                 spec.name

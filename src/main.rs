@@ -1,9 +1,7 @@
 use std::io::Write;
 
-use clap::Parser;
-
 fn main() {
-    let cli = dhcpnet::cli::Cli::parse();
+    let cli = dhcpnet::cli::Cli::parse_args();
     dhcpnet::logging::init(cli.global.verbose, cli.global.quiet);
     // One-shot commands hand their packet sockets' slow teardown to a child
     // (see net::packet::finish); a long-running process closes them itself.

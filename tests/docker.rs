@@ -328,7 +328,7 @@ fn create_by_probe_run_rm_recreate_delete(v: Version) {
     // one too, though `docker network inspect` does not list it).
     e.docker_ok(&["stop", "-t", "0", "db"]);
     let refused = dhcpnet(&lab, &e, &["delete", &net]);
-    assert_eq!(code(&refused), Some(2), "{}", stderr(&refused));
+    assert_eq!(code(&refused), Some(12), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("web-1") && stderr(&refused).contains("db"),
         "{}",

@@ -64,4 +64,61 @@ fn man_page_is_current() {
         "the man page documents exit codes"
     );
     assert!(man.contains("probe"), "the man page lists subcommands");
+    for n in &names {
+        let page = std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert!(page.contains(".SH EXAMPLES"), "{n} has no examples");
+    }
+    for var in [
+        "DHCPNET_STATE_DIR",
+        "DHCPNET_DOCKER",
+        "DOCKER_HOST",
+        "TMPDIR",
+    ] {
+        assert!(
+            man.contains(&format!("\\fB{var}")),
+            "ENVIRONMENT lacks {var}"
+        );
+    }
+}
+
+/// The words naming every subcommand, nested ones included.
+fn subcommand_paths() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for s in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            out.push(p.clone());
+            walk(s, p, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &<dhcpnet::cli::Cli as clap::CommandFactory>::command(),
+        Vec::new(),
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn every_subcommand_prints_its_help_with_examples() {
+    let paths = subcommand_paths();
+    assert!(paths.len() >= 20, "{paths:?}");
+    for path in paths {
+        for flag in ["--help", "-h"] {
+            let mut args = path.clone();
+            args.push(flag.into());
+            let out = Command::new(env!("CARGO_BIN_EXE_dhcpnet"))
+                .args(&args)
+                .output()
+                .expect("run dhcpnet");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            let help = String::from_utf8_lossy(&out.stdout);
+            assert!(help.contains("Usage:"), "{args:?}: {help}");
+            assert!(help.contains("\nExamples:\n  dhcpnet "), "{args:?}: {help}");
+            assert!(help.contains("--output"), "{args:?} lacks -o: {help}");
+        }
+    }
 }

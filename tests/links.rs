@@ -106,7 +106,7 @@ fn links_dhcpnet_did_not_make_are_refused() {
     );
     // Its name is not taken over either.
     let o = lab.dhcpnet(&["shim", "add", IFACE, "--name", "byhand0"]);
-    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
     assert!(err(&o).contains("already exists"), "{}", err(&o));
     assert!(link(&lab.cli, "byhand0").is_some_and(|l| !l.contains("dhcpnet-owned")));
     // Not even --force makes `vlan del` delete something that is no VLAN.
@@ -475,7 +475,7 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
         "{l}"
     );
     assert!(
-        matches!(&taken, Err(Error::Usage(m)) if m.contains("already exists")),
+        matches!(&taken, Err(Error::Conflict(m)) if m.contains("already exists")),
         "{taken:?}"
     );
     assert!(

@@ -216,7 +216,7 @@ fn the_daemon_refuses_a_plugin_socket_path_holding_a_regular_file_and_keeps_the_
         .output()
         .expect("run dhcpnet daemon");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(12), "{err}");
     assert!(
         err.contains("a regular file") && err.contains("nothing was removed"),
         "{err}"

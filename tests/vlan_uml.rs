@@ -104,7 +104,7 @@ fn vlans_on_a_real_8021q_kernel() {
     assert!(s.stderr.contains("did not create"), "{s:?}");
     assert!(run.ok("show20").stdout.contains("id 20"));
     let s = run.get("addforeign");
-    assert_eq!(s.rc, Some(2), "{s:?}");
+    assert_eq!(s.rc, Some(12), "{s:?}");
     assert!(
         s.stderr.contains("already exists") && s.stderr.contains("--name"),
         "{s:?}"

@@ -39,7 +39,7 @@ pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
         .map(|(i, mac)| {
             let mut id = Identity::new(mac);
             if let Some(c) = &a.client_id {
-                id.client_id = c.clone();
+                id.client_id = c.0.clone();
             }
             id.hostname = a.hostname.as_ref().map(|h| {
                 if a.count > 1 {
@@ -75,7 +75,7 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
         if let Some(l) = granted.first() {
             output::emit(a.out.output, l, || lease_table(std::slice::from_ref(l)))?;
         }
-    } else {
+    } else if !granted.is_empty() || failed.is_empty() {
         output::emit(a.out.output, &granted, || lease_table(&granted))?;
     }
     conclude(failed, granted.len())
@@ -83,22 +83,12 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
 
 /// Turn failures into the command's result: all failed with one cause, that
 /// cause; some failed, a Partial error that counts them.
-pub fn conclude(mut failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<()> {
-    if failed.is_empty() {
-        return Ok(());
-    }
-    if succeeded == 0 && failed.len() == 1 {
-        return Err(failed.remove(0).1);
-    }
-    for (id, e) in &failed {
-        log::error!("{}: {e}", id.mac);
-    }
-    if succeeded == 0 {
-        return Err(failed.remove(0).1);
-    }
-    Err(Error::Partial(format!(
-        "{} of {} leases failed (see above)",
-        failed.len(),
-        failed.len() + succeeded
-    )))
+pub fn conclude(failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<()> {
+    let failed = failed
+        .into_iter()
+        .map(|(id, e)| (id.mac.to_string(), e))
+        .collect();
+    crate::error::conclude_batch(failed, succeeded, |n, total| {
+        format!("{n} of {total} leases failed (see above)")
+    })
 }

@@ -43,16 +43,12 @@ pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
         t.to_string()
     })?;
     let ok = results.iter().filter(|(_, e)| e.is_none()).count();
-    let mut errs: Vec<Error> = results.into_iter().filter_map(|(_, e)| e).collect();
-    for e in &errs {
-        log::error!("{e}");
-    }
-    match (errs.len(), ok) {
-        (0, _) => Ok(()),
-        (_, 0) => Err(errs.remove(0)),
-        (n, _) => Err(Error::Partial(format!(
-            "{n} of {} renewals failed (see above)",
-            n + ok
-        ))),
-    }
+    let errs: Vec<(String, Error)> = results
+        .into_iter()
+        // Each message names its lease already.
+        .filter_map(|(_, e)| e.map(|e| (String::new(), e)))
+        .collect();
+    crate::error::conclude_batch(errs, ok, |n, total| {
+        format!("{n} of {total} renewals failed (see above)")
+    })
 }

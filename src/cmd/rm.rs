@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::cli::RmArgs;
-use crate::error::{Error, Result};
+use crate::error::{Result, conclude_batch};
 use crate::network::container::remove;
 use crate::output;
 
@@ -15,11 +15,12 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
     for c in &a.containers {
         match remove(&ctx.ledger(), &docker, c).await {
             Ok(r) => done.push(r),
-            Err(e) => {
-                log::error!("{c}: {e}");
-                errors.push(e);
-            }
+            Err(e) => errors.push((c.clone(), e)),
         }
+    }
+    if done.is_empty() {
+        // Nothing was removed: no (empty) table, only the error(s).
+        return conclude_batch(errors, 0, |_, _| String::new());
     }
     output::emit(a.out.output, &done, || {
         let mut t = output::table(&["CONTAINER", "REMOVED", "RELEASED"]);
@@ -36,13 +37,7 @@ pub async fn run(ctx: &Ctx, a: RmArgs) -> Result<()> {
         }
         t.to_string()
     })?;
-    match (errors.len(), done.len()) {
-        (0, _) => Ok(()),
-        (_, 0) if errors.len() == 1 => Err(errors.remove(0)),
-        (_, 0) => Err(errors.remove(0)),
-        (n, k) => Err(Error::Partial(format!(
-            "{n} of {} containers could not be removed (see above)",
-            n + k
-        ))),
-    }
+    conclude_batch(errors, done.len(), |n, total| {
+        format!("{n} of {total} containers could not be removed (see above)")
+    })
 }

@@ -16,6 +16,51 @@ use crate::lease::{self, Lease, Place};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 use crate::network::{self, Network};
+use crate::output::{self, Format};
+
+/// What `dhcpnet run` reports on stdout once docker is done: the container
+/// and the lease it runs with.
+#[derive(Debug, serde::Serialize)]
+pub struct Ran {
+    pub network: String,
+    /// The container's --name, if it was given one.
+    pub container: Option<String>,
+    /// Docker's id of the container; null when it ran with --rm and is gone.
+    pub id: Option<String>,
+    /// Whether the lease was given back (the container ran with --rm and is gone).
+    pub released: bool,
+    pub lease: Lease,
+}
+
+fn report(format: Format, r: &Ran) -> Result<()> {
+    output::emit(format, r, || {
+        output::kv_table(&[
+            ("container", output::opt(&r.container)),
+            (
+                "id",
+                r.id.as_deref()
+                    .map(crate::docker::short_id)
+                    .unwrap_or_else(|| "- (gone)".into()),
+            ),
+            ("network", r.network.clone()),
+            ("ip", format!("{}/{}", r.lease.ip, r.lease.prefix_len)),
+            ("mac", r.lease.mac.to_string()),
+            ("hostname", output::opt(&r.lease.hostname)),
+            (
+                "lease",
+                if r.released {
+                    "released".into()
+                } else {
+                    output::duration(
+                        r.lease
+                            .expires_at
+                            .map(|e| (e - chrono::Utc::now()).num_seconds()),
+                    )
+                },
+            ),
+        ])
+    })
+}
 
 /// `docker run` flags that take no value (everything else starting with
 /// '-' takes one, unless given as `--flag=value`).
@@ -243,7 +288,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     if let Some(name) = &user.name
         && let Some(c) = docker.inspect_container(name).await?
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
             crate::docker::short_id(&c.id)
         )));
@@ -256,7 +301,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         && let Some(cid) = &l.container
         && docker.inspect_container(cid).await?.is_some()
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
             crate::docker::short_id(cid),
             l.ip
@@ -322,7 +367,8 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         &cid_arg,
         &a.docker_args,
     );
-    let out = run_docker(ctx, &docker, &args, &cidfile, &l).await;
+    let format = a.out.output;
+    let out = run_docker(ctx, &docker, &args, &cidfile, &l, format != Format::Table).await;
     let cid = read_cid(&cidfile);
     let _ = std::fs::remove_file(&cidfile);
     let out = match out {
@@ -346,6 +392,18 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
                 n.remember(name, mac, Some(ip), Some(cid))
             })?;
         }
+        let mut held = l.clone();
+        held.container = Some(c.id.clone());
+        report(
+            format,
+            &Ran {
+                network: net.name.clone(),
+                container: user.name.clone(),
+                id: Some(c.id.clone()),
+                released: false,
+                lease: held,
+            },
+        )?;
         if out.success() {
             return Ok(());
         }
@@ -364,7 +422,16 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         }
         let undo = give_back(ctx, &l).await;
         step(&format!("the container has ended and is gone; {undo}"));
-        return Ok(());
+        return report(
+            format,
+            &Ran {
+                network: net.name.clone(),
+                container: user.name.clone(),
+                id: None,
+                released: true,
+                lease: l,
+            },
+        );
     }
     if let Some(c) = &exists {
         // Created but not started: it holds the address in Docker's view only.
@@ -390,11 +457,12 @@ async fn run_docker(
     args: &[String],
     cidfile: &PathBuf,
     l: &Lease,
+    stdout_to_stderr: bool,
 ) -> Result<Output> {
     // While docker runs, Ctrl-C is for the container (docker forwards it):
     // dhcpnet must live on to finish the records.
     let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    let child = docker.spawn_attached(args)?;
+    let child = docker.spawn_attached(args, stdout_to_stderr)?;
     let wait = child.wait();
     tokio::pin!(wait);
     let mut recorded = false;

@@ -162,7 +162,7 @@ impl Follower {
         loop {
             match self.engine_version().await {
                 Ok(v) => {
-                    log::warn!(
+                    log::info!(
                         "Docker engine {v} reached: following container events (releases on removal, hostnames on start)"
                     );
                     said_missing = false;
@@ -255,7 +255,7 @@ impl Follower {
             .map(|i| leases[i].clone())
             .collect();
         if !gone.is_empty() {
-            log::warn!(
+            log::info!(
                 "{} lease(s) belong to containers that no longer exist; releasing them",
                 gone.len()
             );
@@ -288,7 +288,7 @@ impl Follower {
         match self.shared.release(pick).await {
             Ok(r) => {
                 for l in r {
-                    log::warn!(
+                    log::info!(
                         "released {} ({}) of removed container {}",
                         l.ip,
                         l.mac,

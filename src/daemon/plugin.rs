@@ -42,7 +42,7 @@ pub struct Plugin {
 /// Bind the socket. Whatever is at the path is left alone unless it is a
 /// stale socket (one nobody listens on: connecting is refused): a regular
 /// file, a directory, a symlink or a socket that is served is reported
-/// (exit code 2, the `--plugin-socket` value cannot be used) and nothing is
+/// (exit code 12, a conflict: the path is taken) and nothing is
 /// removed.
 pub async fn bind(path: &Path) -> Result<UnixListener> {
     let fail = |what: &str, e: std::io::Error| {
@@ -56,7 +56,7 @@ pub async fn bind(path: &Path) -> Result<UnixListener> {
         std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
     }
     let refuse = |what: String| {
-        Error::Usage(format!(
+        Error::Conflict(format!(
             "--plugin-socket {}: {what}; nothing was removed: pass another --plugin-socket{}",
             path.display(),
             if what.starts_with("another process") {
@@ -139,7 +139,7 @@ pub async fn serve(shared: Rc<Shared>, listener: Rc<UnixListener>, opts: Options
         match listener.accept().await {
             Ok((stream, _)) => {
                 if failures > 0 {
-                    log::warn!(
+                    log::info!(
                         "plugin: accepting connections again after {failures} failed accept()s"
                     );
                     failures = 0;
@@ -502,7 +502,7 @@ mod tests {
         match bind_at(path) {
             Ok(_) => panic!("bound over {}", path.display()),
             Err(e) => {
-                assert_eq!(e.exit_code(), crate::error::ExitCode::Usage, "{e}");
+                assert_eq!(e.exit_code(), crate::error::ExitCode::Conflict, "{e}");
                 e.to_string()
             }
         }

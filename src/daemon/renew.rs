@@ -127,7 +127,7 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
             match Watch::new(shared.store.dir(), FILE) {
                 Ok(w) => {
                     if !first {
-                        log::warn!("watching the state directory again");
+                        log::info!("watching the state directory again");
                     }
                     watch = Some(w);
                 }
@@ -289,7 +289,7 @@ async fn attend(
                 Outcome::Bound(b) => {
                     let n = l.renewed(&b, now);
                     if l.status == Status::Lost || a == Action::Reacquire {
-                        log::warn!(
+                        log::info!(
                             "{} ({}): got the address {} back from {}",
                             l.mac,
                             name,
@@ -392,7 +392,7 @@ async fn attend(
                 Outcome::Bound(b) => {
                     let n = l.renewed(&b, now);
                     if n.ip == l.ip {
-                        log::warn!("{} ({}): got the address {} back", l.mac, name, n.ip);
+                        log::info!("{} ({}): got the address {} back", l.mac, name, n.ip);
                     }
                     moved(&l, &n);
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));

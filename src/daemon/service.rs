@@ -43,7 +43,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     } else {
         Some(plugin::bind(&socket).await?)
     };
-    log::warn!(
+    log::info!(
         "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
         env!("CARGO_PKG_VERSION"),
         store.dir().display(),
@@ -100,8 +100,8 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                 e = renewals => Err(e),
                 e = plugin => Err(e),
                 e = follower => Err(e),
-                _ = tokio::signal::ctrl_c() => { log::warn!("interrupted; leases stay recorded"); Ok(()) }
-                _ = term.recv() => { log::warn!("stopping; leases stay recorded and are renewed at the next start"); Ok(()) }
+                _ = tokio::signal::ctrl_c() => { log::info!("interrupted; leases stay recorded"); Ok(()) }
+                _ = term.recv() => { log::info!("stopping; leases stay recorded and are renewed at the next start"); Ok(()) }
             }
         })
         .await;
@@ -129,7 +129,7 @@ async fn restore_links(store: &Store) {
                     ),
                     (false, "present") => log::info!("link {} is present", r.name),
                     (false, action) => {
-                        log::warn!("link {} ({} on {}): {action}", r.name, r.kind, r.parent)
+                        log::info!("link {} ({} on {}): {action}", r.name, r.kind, r.parent)
                     }
                 }
             }

@@ -211,7 +211,7 @@ pub async fn add(ledger: &Ledger, a: &ShimRequest) -> Result<ShimView> {
         .into_iter()
         .find(|r| r.shim && r.parent == a.parent)
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "{} already has a shim, {}: one is enough (`dhcpnet shim list`)",
             a.parent, r.name
         )));

@@ -164,7 +164,7 @@ pub async fn create(store: &Store, docker: &Docker, a: &CreateRequest) -> Result
         )));
     }
     if let Some(n) = network::find(store, &a.network)? {
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "dhcpnet already has a network named {} (parent {}, subnet {}){}",
             n.name,
             n.parent,

@@ -63,7 +63,7 @@ pub async fn delete(ledger: &Ledger, docker: &Docker, name: &str, force: bool) -
     };
     if !attached.is_empty() && !force {
         let names: Vec<&str> = attached.iter().map(|(_, n)| n.as_str()).collect();
-        return Err(Error::Usage(format!(
+        return Err(Error::Conflict(format!(
             "network {name} still has containers attached: {}. Remove them with `dhcpnet rm {}`, or \
              delete with --force to remove them too",
             names.join(", "),
