@@ -32,34 +32,45 @@ pub struct Ran {
     pub lease: Lease,
 }
 
+/// JSON/YAML go to stdout (docker's own output went to stderr); the table
+/// for a person goes to stderr, so that stdout stays docker's and
+/// `id=$(dhcpnet run NET -- -d IMAGE)` keeps working as with `docker run`.
 fn report(format: Format, r: &Ran) -> Result<()> {
-    output::emit(format, r, || {
-        output::kv_table(&[
-            ("container", output::opt(&r.container)),
-            (
-                "id",
-                r.id.as_deref()
-                    .map(crate::docker::short_id)
-                    .unwrap_or_else(|| "- (gone)".into()),
-            ),
-            ("network", r.network.clone()),
-            ("ip", format!("{}/{}", r.lease.ip, r.lease.prefix_len)),
-            ("mac", r.lease.mac.to_string()),
-            ("hostname", output::opt(&r.lease.hostname)),
-            (
-                "lease",
-                if r.released {
-                    "released".into()
-                } else {
-                    output::duration(
-                        r.lease
-                            .expires_at
-                            .map(|e| (e - chrono::Utc::now()).num_seconds()),
-                    )
-                },
-            ),
-        ])
-    })
+    if format == Format::Table {
+        if log::max_level() >= log::LevelFilter::Warn {
+            eprintln!("{}", table(r));
+        }
+        return Ok(());
+    }
+    output::emit(format, r, || table(r))
+}
+
+fn table(r: &Ran) -> String {
+    output::kv_table(&[
+        ("container", output::opt(&r.container)),
+        (
+            "id",
+            r.id.as_deref()
+                .map(crate::docker::short_id)
+                .unwrap_or_else(|| "- (gone)".into()),
+        ),
+        ("network", r.network.clone()),
+        ("ip", format!("{}/{}", r.lease.ip, r.lease.prefix_len)),
+        ("mac", r.lease.mac.to_string()),
+        ("hostname", output::opt(&r.lease.hostname)),
+        (
+            "lease",
+            if r.released {
+                "released".into()
+            } else {
+                output::duration(
+                    r.lease
+                        .expires_at
+                        .map(|e| (e - chrono::Utc::now()).num_seconds()),
+                )
+            },
+        ),
+    ])
 }
 
 /// `docker run` flags that take no value (everything else starting with
