@@ -671,3 +671,73 @@ fn arp_check_declines_an_address_already_in_use() {
     let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--arp-check", "0.3", "-o", "json"]));
     assert_eq!(v["ip"], "10.77.0.50");
 }
+
+/// A fresh dnsmasq with a fresh lease file and an empty state directory.
+fn restart_fresh(lab: &mut Lab, range: &str) {
+    lab.stop_servers();
+    let _ = std::fs::remove_file(&lab.lease_file);
+    let _ = std::fs::remove_dir_all(lab.state_dir());
+    lab.start_dnsmasq_with_range(range, &[]);
+}
+
+#[test]
+fn ten_batches_in_a_row_that_fill_the_pool_lose_no_lease() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    // 101 addresses: one lease first, then a batch of 100 takes the rest.
+    // dnsmasq offers one free address to two clients whose DISCOVERs cross
+    // and NAKs the slower REQUEST; the batch must never let that cost a lease.
+    for run in 1..=10 {
+        restart_fresh(&mut lab, "10.77.0.50,10.77.0.150,255.255.255.0,300");
+        ok(&lab.dhcpnet(&["lease", "-i", IFACE, "-o", "json"]));
+        let t = Instant::now();
+        let out = lab.dhcpnet(&["lease", "-i", IFACE, "--count", "100", "-o", "json"]);
+        let took = t.elapsed();
+        let v = ok(&out);
+        assert_eq!(v.as_array().map(Vec::len), Some(100), "run {run}");
+        assert_eq!(lab.server_leases().len(), 101, "run {run}");
+        let naks = lab.server_log().matches("DHCPNAK").count();
+        eprintln!("run {run}: 100 leases in {took:?}, {naks} NAK(s) from dnsmasq");
+    }
+}
+
+#[test]
+fn an_exhausted_pool_is_reported_once_with_the_macs_that_got_nothing() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    restart_fresh(&mut lab, "10.77.0.50,10.77.0.59,255.255.255.0,300");
+    let t = Instant::now();
+    let out = lab.dhcpnet(&["lease", "-i", IFACE, "--count", "15", "-o", "json"]);
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON of what was granted");
+    assert_eq!(v.as_array().map(Vec::len), Some(10), "{v}");
+    assert_eq!(lab.server_leases().len(), 10);
+    let recorded = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(recorded.as_array().map(Vec::len), Some(10));
+    assert!(
+        lab.server_log().contains("no address available"),
+        "{}",
+        lab.server_log()
+    );
+    // One message for the five, naming each, and no cabling advice.
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("exhausted")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let granted: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["mac"].as_str())
+        .collect();
+    let named = lines[0].matches(':').count();
+    assert!(named >= 5 * 5, "five MACs are named: {}", lines[0]);
+    for m in granted {
+        assert!(!lines[0].contains(m), "{m} was granted: {}", lines[0]);
+    }
+    assert!(!err.contains("cabling"), "{err}");
+    assert!(err.contains("5 of 15"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}

@@ -90,8 +90,18 @@ pub fn conclude(mut failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<
     if succeeded == 0 && failed.len() == 1 {
         return Err(failed.remove(0).1);
     }
+    // One line per distinct cause, naming its MACs (a full pool is one
+    // message, not thirty).
+    let mut causes: Vec<(String, Vec<String>)> = Vec::new();
     for (id, e) in &failed {
-        log::error!("{}: {e}", id.mac);
+        let text = e.to_string();
+        match causes.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, macs)) => macs.push(id.mac.to_string()),
+            None => causes.push((text, vec![id.mac.to_string()])),
+        }
+    }
+    for (text, macs) in &causes {
+        log::error!("{}: {text}", macs.join(", "));
     }
     if succeeded == 0 {
         return Err(failed.remove(0).1);
