@@ -46,7 +46,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "rm" -d 'Remove cont
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "delete" -d 'Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l timeout -d 'Give up when no server has answered after this many seconds' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l collect -d 'After the first offer, keep listening this long for other servers (slow ones check an address for about 2 s before they offer it; the DISCOVER is sent again at 2 s)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -l mac -d 'MAC address to probe from (default: a random locally administered one)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand probe" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''

@@ -113,8 +113,9 @@ pub struct ProbeArgs {
     /// Give up when no server has answered after this many seconds
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,
-    /// After the first offer, keep listening this long for other servers
-    #[arg(long, default_value = "1", value_parser = parse_secs, value_name = "SECS")]
+    /// After the first offer, keep listening this long for other servers (slow ones check an
+    /// address for about 2 s before they offer it; the DISCOVER is sent again at 2 s)
+    #[arg(long, default_value = "3", value_parser = parse_secs, value_name = "SECS")]
     pub collect: f64,
     /// MAC address to probe from (default: a random locally administered one)
     #[arg(long, value_parser = parse_mac)]

@@ -741,3 +741,44 @@ fn an_exhausted_pool_is_reported_once_with_the_macs_that_got_nothing() {
     assert!(err.contains("5 of 15"), "{err}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
+
+#[test]
+fn probe_with_default_options_lists_dnsmasq_and_a_slow_udhcpd() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "busybox"]) else {
+        return;
+    };
+    // dnsmasq answers at once; busybox udhcpd ARP-probes about 2 s first.
+    let slow = lab.second_host("ud", Some("10.77.0.9"));
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    lab.spawn_udhcpd(&slow.0, "10.77.0.100", "10.77.0.150", "10.77.0.9");
+    let t = Instant::now();
+    let out = lab.dhcpnet(&["-v", "probe", IFACE, "-o", "json"]);
+    let took = t.elapsed();
+    let v = ok(&out);
+    let servers: std::collections::BTreeSet<&str> = v["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["server_id"].as_str())
+        .collect();
+    assert_eq!(
+        servers,
+        ["10.77.0.1", "10.77.0.9"].into_iter().collect(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listened = v["listened_s"].as_f64().expect("listened_s");
+    assert!((2.5..=4.0).contains(&listened), "listened {listened} s");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 DHCP servers answered") && err.contains("10.77.0.9"),
+        "{err}"
+    );
+    let table = text(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.2"]));
+    assert!(table.contains("listened"), "{table}");
+    for l in err.lines().filter(|l| l.contains("offer from")) {
+        eprintln!("{l}");
+    }
+    eprintln!("probe with defaults: {took:?}, listened {listened} s");
+}

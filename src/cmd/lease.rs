@@ -1,7 +1,7 @@
 //! `dhcpnet lease`: full DORA exchanges for one or many MACs, recorded in the
 //! store.
 
-use super::{Ctx, lease_table, resolve, secs, stderr_is_tty};
+use super::{Ctx, lease_table, resolve, secs, show_progress};
 use crate::cli::LeaseArgs;
 use crate::dhcp::message::Identity;
 use crate::dhcp::transport::Options;
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
         arp_check: a.arp_check.map(secs),
         ..Options::default()
     };
-    let progress = a.count > 1 && stderr_is_tty();
+    let progress = a.count > 1 && show_progress();
     let (granted, failed) =
         lease::acquire(&ctx.ledger(), &place, ids, a.request_ip, &opts, progress).await?;
     if let Some(ip) = a.request_ip

@@ -84,6 +84,27 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Whether to draw progress (bars, spinners): on a terminal, and not with
+/// `-q`.
+pub fn show_progress() -> bool {
+    stderr_is_tty() && log::max_level() >= log::LevelFilter::Warn
+}
+
+/// A spinner saying `msg` on stderr while long work runs, when
+/// `show_progress()`; cleared with `finish_and_clear`.
+pub fn spinner(msg: impl Into<std::borrow::Cow<'static, str>>) -> Option<indicatif::ProgressBar> {
+    if !show_progress() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new_spinner();
+    if let Ok(s) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        b.set_style(s);
+    }
+    b.set_message(msg);
+    b.enable_steady_tick(Duration::from_millis(120));
+    Some(b)
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

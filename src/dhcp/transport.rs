@@ -643,6 +643,25 @@ pub async fn probe(
     collect: Duration,
     broadcast: bool,
 ) -> Result<Vec<Offer>> {
+    Ok(probe_listening(iface, id, timeout, collect, broadcast)
+        .await?
+        .0)
+}
+
+/// When a probe that has heard an offer sends its DISCOVER once more: a
+/// server that missed the first one (or dropped it while it checked an
+/// address for another client) still answers within the collect window.
+pub const PROBE_SECOND_DISCOVER: Duration = Duration::from_secs(2);
+
+/// `probe`, also saying how long it listened (from the first DISCOVER to
+/// the end of the collect window or the timeout).
+pub async fn probe_listening(
+    iface: &Interface,
+    id: &Identity,
+    timeout: Duration,
+    collect: Duration,
+    broadcast: bool,
+) -> Result<(Vec<Offer>, Duration)> {
     let sock = open_socket(iface, false)?;
     accept_mac(&sock, iface, id.mac)?;
     let xid = random_u32();
@@ -658,11 +677,14 @@ pub async fn probe(
         .map_err(|e| send_err(iface, e))?;
     let mut attempt = 0;
     let mut retransmit_at = begin + super::retransmit::rfc_delay(0, jitter_from(random_u32()));
+    let second_at = begin + PROBE_SECOND_DISCOVER;
     let mut offers: Vec<Offer> = Vec::new();
     let mut buf = vec![0u8; 2048];
     loop {
         let timer = if offers.is_empty() {
             retransmit_at.min(deadline)
+        } else if attempt == 0 && second_at < deadline {
+            second_at
         } else {
             deadline
         };
@@ -695,6 +717,7 @@ pub async fn probe(
                 if offers.is_empty() {
                     deadline = deadline.min(Instant::now() + collect);
                 }
+                log::info!("offer from {} ({}) after {:.1} s", params.server_id, udp.src_mac, begin.elapsed().as_secs_f64());
                 offers.push(Offer { params, server_mac: udp.src_mac, src_ip: udp.src_ip });
             }
             _ = tokio::time::sleep_until(timer.into()) => {
@@ -708,5 +731,5 @@ pub async fn probe(
             }
         }
     }
-    Ok(offers)
+    Ok((offers, begin.elapsed()))
 }
