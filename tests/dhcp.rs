@@ -782,3 +782,178 @@ fn probe_with_default_options_lists_dnsmasq_and_a_slow_udhcpd() {
     }
     eprintln!("probe with defaults: {took:?}, listened {listened} s");
 }
+
+fn dhcpnet_in(ns: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_dhcpnet")]);
+    cmd.args(args);
+    cmd
+}
+
+#[test]
+fn watch_shows_another_clients_exchange_and_sends_nothing() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "busybox"]) else {
+        return;
+    };
+    // A third host on the segment, without an address or IPv6: whatever
+    // its veth transmits, dhcpnet watch sent.
+    let w = lab.second_host("w", None);
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    // udhcpc asks for unicast replies; a learning bridge (a switch) then
+    // sends them to its port only. A watcher sees them on a hub or a mirror
+    // port: make the bridge flood like one.
+    common::must(&[
+        "ip",
+        "-n",
+        &s,
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "ageing_time",
+        "0",
+    ]);
+    let tx_before = Lab::tx_packets(&w.0, IFACE);
+    let watcher = dhcpnet_in(
+        &w.0,
+        &[
+            "watch",
+            IFACE,
+            "--count",
+            "4",
+            "--timeout",
+            "15",
+            "-o",
+            "json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("start watch");
+    std::thread::sleep(Duration::from_millis(500));
+    let udhcpc = common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.cli,
+        "busybox",
+        "udhcpc",
+        "-i",
+        IFACE,
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "3",
+        "-s",
+        "/bin/true",
+        "-x",
+        "hostname:watched",
+    ]);
+    assert!(
+        udhcpc.status.success(),
+        "udhcpc: {}",
+        String::from_utf8_lossy(&udhcpc.stderr)
+    );
+    let out = watcher.wait_with_output().expect("watch output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    assert_eq!(kinds, ["DISCOVER", "OFFER", "REQUEST", "ACK"], "{lines:?}");
+    let client = lines[0]["client_mac"].as_str().expect("client MAC");
+    let xid = lines[0]["xid"].as_str().expect("xid");
+    for l in &lines {
+        assert_eq!(l["client_mac"], client, "{l}");
+        assert_eq!(l["xid"], xid, "{l}");
+        for f in [
+            "time",
+            "type",
+            "xid",
+            "client_mac",
+            "requested_ip",
+            "offered_ip",
+            "server_id",
+            "hostname",
+            "lease_time",
+        ] {
+            assert!(l.get(f).is_some(), "{f} missing: {l}");
+        }
+    }
+    assert_eq!(lines[0]["hostname"], "watched");
+    assert_eq!(lines[1]["server_id"], "10.77.0.1");
+    assert_eq!(lines[1]["lease_time"], 300);
+    let offered = lines[1]["offered_ip"].as_str().expect("offered");
+    assert_eq!(lines[2]["requested_ip"], offered);
+    assert_eq!(lines[3]["offered_ip"], offered);
+    let tx_after = Lab::tx_packets(&w.0, IFACE);
+    assert_eq!(tx_before, tx_after, "the watcher's veth transmitted");
+
+    // Table lines, and Ctrl-C ends it cleanly.
+    let out = common::sh(&[
+        "timeout",
+        "--preserve-status",
+        "-s",
+        "INT",
+        "1",
+        "ip",
+        "netns",
+        "exec",
+        &w.0,
+        env!("CARGO_BIN_EXE_dhcpnet"),
+        "watch",
+        IFACE,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Lab::tx_packets(&w.0, IFACE), tx_before);
+}
+
+#[test]
+fn watch_flags_replies_from_a_second_server() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    let rogue = lab.second_host("r", Some("10.77.0.9"));
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    lab.spawn_dnsmasq(
+        &rogue.0,
+        IFACE,
+        "10.77.0.100,10.77.0.150,255.255.255.0,300",
+        &[],
+    );
+    let w = lab.second_host("w", None);
+    let watcher = dhcpnet_in(&w.0, &["watch", IFACE, "--timeout", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.5", "-o", "json"]));
+    let out = watcher.wait_with_output().expect("watch output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let table = text(&out);
+    assert_eq!(table.matches("OFFER").count(), 2, "{table}");
+    assert_eq!(table.matches("[another server]").count(), 1, "{table}");
+    assert_eq!(
+        err.matches("another DHCP server answers").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("10.77.0.1") && err.contains("10.77.0.9"),
+        "{err}"
+    );
+}
