@@ -76,6 +76,27 @@ pub enum Command {
     Rm(RmArgs),
     /// Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links
     Delete(DeleteArgs),
+    /// Check everything a DHCP address for a container depends on, and say how to fix what fails
+    ///
+    /// One row per check (ok, warn or fail), what was found and the fix: privileges, the
+    /// interface, 8021q and macvlan in the kernel, the DHCP servers answering (a DISCOVER only:
+    /// no lease is taken), Docker, the IPAM plugin, the daemon, the state directory, records
+    /// against reality, the host shim. Changes nothing. Exits 13 when a check fails.
+    ///
+    /// Examples:
+    ///   dhcpnet doctor eth0
+    ///   dhcpnet doctor --network mcv0 -o json
+    Doctor(DoctorArgs),
+    /// Show the DHCP messages on a segment as they pass (like dhcpdump); sends nothing
+    ///
+    /// One line per message, every client's and server's: time, type, xid, client MAC, the
+    /// address asked for or offered, server id, hostname, lease time. A reply from a second
+    /// server is flagged. Ctrl-C ends it (exit 0).
+    ///
+    /// Examples:
+    ///   dhcpnet watch eth0
+    ///   dhcpnet watch eth0 --count 4 -o json
+    Watch(WatchArgs),
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -407,6 +428,38 @@ pub struct DeleteArgs {
     /// Remove attached containers first (`dhcpnet rm` each) instead of refusing
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Interface to check (the macvlan parent, e.g. eth0)
+    #[arg(value_name = "IFACE", conflicts_with = "network")]
+    pub interface: Option<String>,
+    /// Check a Docker network dhcpnet created (its parent and DHCP interface, its subnet)
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    /// How long to wait for DHCP servers to answer the probe
+    #[arg(long, default_value = "4", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// The IPAM plugin's socket
+    #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
+    pub plugin_socket: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Interface to watch (e.g. eth0, or a macvlan parent)
+    pub interface: String,
+    /// Stop after this many seconds
+    #[arg(long, value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Stop after this many DHCP messages
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub count: Option<u64>,
     #[command(flatten)]
     pub out: OutputArg,
 }

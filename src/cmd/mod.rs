@@ -6,6 +6,7 @@ mod completions;
 mod create;
 mod daemon;
 mod delete;
+mod doctor;
 mod lease;
 mod leases;
 mod man;
@@ -17,6 +18,7 @@ mod rm;
 mod run;
 mod shim;
 mod vlan;
+mod watch;
 
 use std::sync::Arc;
 
@@ -130,6 +132,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => runtime()?.block_on(run::run(&ctx, a)),
         Command::Rm(a) => runtime()?.block_on(rm::run(&ctx, a)),
         Command::Delete(a) => runtime()?.block_on(delete::run(&ctx, a)),
+        Command::Doctor(a) => runtime()?.block_on(doctor::run(&ctx, a)),
+        Command::Watch(a) => runtime()?.block_on(watch::run(&ctx, a)),
     }
 }
 
