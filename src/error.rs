@@ -32,6 +32,8 @@ pub enum ExitCode {
     Docker = 10,
     /// Some items of a batch failed while others succeeded.
     Partial = 11,
+    /// `dhcpnet doctor` found a check that fails.
+    Unhealthy = 13,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ pub enum Error {
     #[error("{0}")]
     Partial(String),
     #[error("{0}")]
+    Unhealthy(String),
+    #[error("{0}")]
     Other(String),
     /// A command dhcpnet ran for the user (`docker run`) failed: the process
     /// exits with that command's own status.
@@ -77,6 +81,7 @@ impl Error {
             Error::Kernel(_) => ExitCode::Kernel,
             Error::Docker(_) => ExitCode::Docker,
             Error::Partial(_) => ExitCode::Partial,
+            Error::Unhealthy(_) => ExitCode::Unhealthy,
             Error::Other(_) => ExitCode::Failure,
             Error::Passthrough { .. } => ExitCode::Docker,
         }
@@ -134,4 +139,5 @@ Exit codes:
   9   the kernel lacks a needed feature (e.g. 802.1Q)
   10  Docker failed or cannot be reached
   11  a batch partly failed (some items succeeded)
+  13  dhcpnet doctor: at least one check failed
 `dhcpnet run` exits with docker's own status when `docker run` fails.";
