@@ -945,6 +945,7 @@ fn watch_flags_replies_from_a_second_server() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let table = text(&out);
+    eprintln!("{table}");
     assert_eq!(table.matches("OFFER").count(), 2, "{table}");
     assert_eq!(table.matches("[another server]").count(), 1, "{table}");
     assert_eq!(
