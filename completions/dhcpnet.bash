@@ -28,6 +28,9 @@ _dhcpnet() {
             dhcpnet,delete)
                 cmd="dhcpnet__subcmd__delete"
                 ;;
+            dhcpnet,doctor)
+                cmd="dhcpnet__subcmd__doctor"
+                ;;
             dhcpnet,help)
                 cmd="dhcpnet__subcmd__help"
                 ;;
@@ -64,6 +67,9 @@ _dhcpnet() {
             dhcpnet,vlan)
                 cmd="dhcpnet__subcmd__vlan"
                 ;;
+            dhcpnet,watch)
+                cmd="dhcpnet__subcmd__watch"
+                ;;
             dhcpnet__subcmd__help,completions)
                 cmd="dhcpnet__subcmd__help__subcmd__completions"
                 ;;
@@ -75,6 +81,9 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,delete)
                 cmd="dhcpnet__subcmd__help__subcmd__delete"
+                ;;
+            dhcpnet__subcmd__help,doctor)
+                cmd="dhcpnet__subcmd__help__subcmd__doctor"
                 ;;
             dhcpnet__subcmd__help,help)
                 cmd="dhcpnet__subcmd__help__subcmd__help"
@@ -111,6 +120,9 @@ _dhcpnet() {
                 ;;
             dhcpnet__subcmd__help,vlan)
                 cmd="dhcpnet__subcmd__help__subcmd__vlan"
+                ;;
+            dhcpnet__subcmd__help,watch)
+                cmd="dhcpnet__subcmd__help__subcmd__watch"
                 ;;
             dhcpnet__subcmd__help__subcmd__shim,add)
                 cmd="dhcpnet__subcmd__help__subcmd__shim__subcmd__add"
@@ -185,7 +197,7 @@ _dhcpnet() {
 
     case "${cmd}" in
         dhcpnet)
-            opts="-v -q -o -h -V --state-dir --verbose --quiet --output --help --version probe lease release leases renew completions man vlan shim restore daemon create run rm delete help"
+            opts="-v -q -o -h -V --state-dir --verbose --quiet --output --help --version probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,8 +362,46 @@ _dhcpnet() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dhcpnet__subcmd__doctor)
+            opts="-v -q -o -h --network --timeout --plugin-socket --state-dir --verbose --quiet --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plugin-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dhcpnet__subcmd__help)
-            opts="probe lease release leases renew completions man vlan shim restore daemon create run rm delete help"
+            opts="probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -407,6 +457,20 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -661,6 +725,20 @@ _dhcpnet() {
         dhcpnet__subcmd__help__subcmd__vlan__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1351,6 +1429,40 @@ _dhcpnet() {
                 return 0
             fi
             case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dhcpnet__subcmd__watch)
+            opts="-v -q -o -h --timeout --count --state-dir --verbose --quiet --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -97,6 +97,8 @@ impl Command {
             Command::Rm(a) => Some(&mut a.out),
             Command::Delete(a) => Some(&mut a.out),
             Command::Vlan(VlanCommand::Del(_)) | Command::Shim(ShimCommand::Del(_)) => None,
+            Command::Doctor(a) => Some(&mut a.out),
+            Command::Watch(a) => Some(&mut a.out),
             Command::Completions(_) | Command::Man(_) | Command::Daemon(_) => None,
         }
     }
@@ -145,6 +147,16 @@ Examples:
   dhcpnet run mcv0 -- -d --name web nginx     # a container with a leased address
   dhcpnet -o json leases                      # what dhcpnet holds
   dhcpnet rm web && dhcpnet delete mcv0";
+const EX_DOCTOR: &str = "\
+Examples:
+  dhcpnet doctor eth0              # everything an address for a container on eth0 depends on
+  dhcpnet doctor --network mcv0    # the same for a network dhcpnet created, and its subnet
+  dhcpnet -o json doctor eth0 | jq '.checks[] | select(.status != \"ok\")'";
+const EX_WATCH: &str = "\
+Examples:
+  dhcpnet watch eth0                       # every DHCP message on the segment, until Ctrl-C
+  dhcpnet watch eth0 --timeout 30          # half a minute of it
+  dhcpnet -o json watch eth0 --count 4     # one JSON object per message";
 const EX_PROBE: &str = "\
 Examples:
   dhcpnet probe eth0                      # subnet, gateway, DNS, lease time; no lease taken
@@ -290,6 +302,29 @@ pub enum Command {
     /// Delete a network dhcpnet created: release its leases, `docker network rm`, remove its links
     #[command(after_help = EX_DELETE)]
     Delete(DeleteArgs),
+    /// Check everything a DHCP address for a container depends on, and say how to fix what fails
+    ///
+    /// One row per check (ok, warn or fail), what was found and the fix: privileges, the
+    /// interface, 8021q and macvlan in the kernel, the DHCP servers answering (a DISCOVER only:
+    /// no lease is taken), Docker, the IPAM plugin, the daemon, the state directory, records
+    /// against reality, the host shim. Changes nothing. Exits 13 when a check fails.
+    ///
+    /// Examples:
+    ///   dhcpnet doctor eth0
+    ///   dhcpnet doctor --network mcv0 -o json
+    #[command(after_help = EX_DOCTOR)]
+    Doctor(DoctorArgs),
+    /// Show the DHCP messages on a segment as they pass (like dhcpdump); sends nothing
+    ///
+    /// One line per message, every client's and server's: time, type, xid, client MAC, the
+    /// address asked for or offered, server id, hostname, lease time. A reply from a second
+    /// server is flagged. Ctrl-C ends it (exit 0).
+    ///
+    /// Examples:
+    ///   dhcpnet watch eth0
+    ///   dhcpnet watch eth0 --count 4 -o json
+    #[command(after_help = EX_WATCH)]
+    Watch(WatchArgs),
 }
 
 /// The tip for `dhcpnet run NET -d nginx`: docker run's arguments belong
@@ -413,8 +448,9 @@ pub struct ProbeArgs {
     /// Give up when no server has answered after this many seconds
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,
-    /// After the first offer, keep listening this long for other servers
-    #[arg(long, default_value = "1", value_parser = parse_secs, value_name = "SECS")]
+    /// After the first offer, keep listening this long for other servers (slow ones check an
+    /// address for about 2 s before they offer it; the DISCOVER is sent again at 2 s)
+    #[arg(long, default_value = "3", value_parser = parse_secs, value_name = "SECS")]
     pub collect: f64,
     /// MAC address to probe from (default: a random locally administered one)
     #[arg(long, value_parser = parse_mac)]
@@ -718,6 +754,38 @@ pub struct DeleteArgs {
     pub out: OutputArg,
 }
 
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Interface to check (the macvlan parent, e.g. eth0)
+    #[arg(value_name = "IFACE", conflicts_with = "network")]
+    pub interface: Option<String>,
+    /// Check a Docker network dhcpnet created (its parent and DHCP interface, its subnet)
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    /// How long to wait for DHCP servers to answer the probe
+    #[arg(long, default_value = "4", value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: f64,
+    /// The IPAM plugin's socket
+    #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
+    pub plugin_socket: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Interface to watch (e.g. eth0, or a macvlan parent)
+    pub interface: String,
+    /// Stop after this many seconds
+    #[arg(long, value_parser = parse_secs, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Stop after this many DHCP messages
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub out: OutputArg,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::{ArgAction, CommandFactory, Parser};
@@ -735,6 +803,7 @@ mod tests {
         ("IP", &["192.168.1.10"]),
         ("N", &["3"]),
         ("NETWORK", &["mcv0"]),
+        ("NET", &["mcv0"]),
         ("IFACE", &["eth0"]),
         ("INTERFACE", &["eth0"]),
         ("PARENT", &["eth0"]),

@@ -38,6 +38,8 @@ pub enum ExitCode {
     /// someone else made, a socket another process serves). Unlike `Usage`,
     /// the same command succeeds once that is out of the way.
     Conflict = 12,
+    /// `dhcpnet doctor` found a check that fails.
+    Unhealthy = 13,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,8 @@ pub enum Error {
     #[error("{0}")]
     Partial(String),
     #[error("{0}")]
+    Unhealthy(String),
+    #[error("{0}")]
     Other(String),
     /// A command dhcpnet ran for the user (`docker run`) failed: the process
     /// exits with that command's own status.
@@ -88,6 +92,7 @@ impl Error {
             Error::Kernel(_) => ExitCode::Kernel,
             Error::Docker(_) => ExitCode::Docker,
             Error::Partial(_) => ExitCode::Partial,
+            Error::Unhealthy(_) => ExitCode::Unhealthy,
             Error::Other(_) => ExitCode::Failure,
             Error::Passthrough { .. } => ExitCode::Docker,
         }
@@ -117,6 +122,7 @@ impl Error {
             Error::Kernel(m) => Error::Kernel(p(m)),
             Error::Docker(m) => Error::Docker(p(m)),
             Error::Partial(m) => Error::Partial(p(m)),
+            Error::Unhealthy(m) => Error::Unhealthy(p(m)),
             Error::Other(m) => Error::Other(p(m)),
             Error::Passthrough { code, msg } => Error::Passthrough { code, msg: p(msg) },
         }
@@ -200,6 +206,7 @@ Exit codes:
   10  Docker failed or cannot be reached
   11  a batch partly failed (some items succeeded)
   12  conflict: a name, MAC or path is taken, or something in use is in the way
+  13  dhcpnet doctor: at least one check failed
 `dhcpnet run` exits with docker's own status when `docker run` fails.";
 
 #[cfg(test)]

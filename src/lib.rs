@@ -7,7 +7,8 @@
 //!    subcommand: parse, call one operation, render with `output`).
 //! 2. `daemon`: the long-running service (renewal loop, IPAM plugin, Docker
 //!    events), over the same operations.
-//! 3. The domain: `network` (Docker networks: create, delete, containers),
+//! 3. The domain: `doctor` (read-only checks over everything below),
+//!    `network` (Docker networks: create, delete, containers),
 //!    `links` (owned links, the host shim), `lease` (records and the
 //!    operations acquire, release, renew, give back). `links` uses `lease`;
 //!    `lease` never uses `links`: it announces changes through the
@@ -31,6 +32,7 @@ pub mod cmd;
 pub mod daemon;
 pub mod dhcp;
 pub mod docker;
+pub mod doctor;
 pub mod error;
 pub mod lease;
 pub mod links;

@@ -29,7 +29,9 @@ fn one_shot(c: &dhcpnet::cli::Command) -> bool {
         Probe(_) | Lease(_) | Release(_) | Leases(_) | Renew(_) | Completions(_) | Man(_) => true,
         Vlan(_) | Shim(_) | Restore(_) => true,
         Daemon(_) => false,
-        Create(_) | Rm(_) | Delete(_) => true,
+        Create(_) | Rm(_) | Delete(_) | Doctor(_) => true,
+        // Runs until stopped: close its socket when done.
+        Watch(_) => false,
         // `docker run` may stay attached for hours: close sockets when done.
         Run(_) => false,
     }

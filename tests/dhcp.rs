@@ -671,3 +671,290 @@ fn arp_check_declines_an_address_already_in_use() {
     let v = ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--arp-check", "0.3", "-o", "json"]));
     assert_eq!(v["ip"], "10.77.0.50");
 }
+
+/// A fresh dnsmasq with a fresh lease file and an empty state directory.
+fn restart_fresh(lab: &mut Lab, range: &str) {
+    lab.stop_servers();
+    let _ = std::fs::remove_file(&lab.lease_file);
+    let _ = std::fs::remove_dir_all(lab.state_dir());
+    lab.start_dnsmasq_with_range(range, &[]);
+}
+
+#[test]
+fn ten_batches_in_a_row_that_fill_the_pool_lose_no_lease() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    // 101 addresses: one lease first, then a batch of 100 takes the rest.
+    // dnsmasq offers one free address to two clients whose DISCOVERs cross
+    // and NAKs the slower REQUEST; the batch must never let that cost a lease.
+    for run in 1..=10 {
+        restart_fresh(&mut lab, "10.77.0.50,10.77.0.150,255.255.255.0,300");
+        ok(&lab.dhcpnet(&["lease", "-i", IFACE, "-o", "json"]));
+        let t = Instant::now();
+        let out = lab.dhcpnet(&["lease", "-i", IFACE, "--count", "100", "-o", "json"]);
+        let took = t.elapsed();
+        let v = ok(&out);
+        assert_eq!(v.as_array().map(Vec::len), Some(100), "run {run}");
+        assert_eq!(lab.server_leases().len(), 101, "run {run}");
+        let naks = lab.server_log().matches("DHCPNAK").count();
+        eprintln!("run {run}: 100 leases in {took:?}, {naks} NAK(s) from dnsmasq");
+    }
+}
+
+#[test]
+fn an_exhausted_pool_is_reported_once_with_the_macs_that_got_nothing() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    restart_fresh(&mut lab, "10.77.0.50,10.77.0.59,255.255.255.0,300");
+    let t = Instant::now();
+    let out = lab.dhcpnet(&["lease", "-i", IFACE, "--count", "15", "-o", "json"]);
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON of what was granted");
+    assert_eq!(v.as_array().map(Vec::len), Some(10), "{v}");
+    assert_eq!(lab.server_leases().len(), 10);
+    let recorded = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(recorded.as_array().map(Vec::len), Some(10));
+    assert!(
+        lab.server_log().contains("no address available"),
+        "{}",
+        lab.server_log()
+    );
+    // One message for the five, naming each, and no cabling advice.
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("exhausted")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let granted: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["mac"].as_str())
+        .collect();
+    let named = lines[0].matches(':').count();
+    assert!(named >= 5 * 5, "five MACs are named: {}", lines[0]);
+    for m in granted {
+        assert!(!lines[0].contains(m), "{m} was granted: {}", lines[0]);
+    }
+    assert!(!err.contains("cabling"), "{err}");
+    assert!(err.contains("5 of 15"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn probe_with_default_options_lists_dnsmasq_and_a_slow_udhcpd() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "busybox"]) else {
+        return;
+    };
+    // dnsmasq answers at once; busybox udhcpd ARP-probes about 2 s first.
+    let slow = lab.second_host("ud", Some("10.77.0.9"));
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    lab.spawn_udhcpd(&slow.0, "10.77.0.100", "10.77.0.150", "10.77.0.9");
+    let t = Instant::now();
+    let out = lab.dhcpnet(&["-v", "probe", IFACE, "-o", "json"]);
+    let took = t.elapsed();
+    let v = ok(&out);
+    let servers: std::collections::BTreeSet<&str> = v["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["server_id"].as_str())
+        .collect();
+    assert_eq!(
+        servers,
+        ["10.77.0.1", "10.77.0.9"].into_iter().collect(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listened = v["listened_s"].as_f64().expect("listened_s");
+    assert!((2.5..=4.0).contains(&listened), "listened {listened} s");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 DHCP servers answered") && err.contains("10.77.0.9"),
+        "{err}"
+    );
+    let table = text(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.2"]));
+    assert!(table.contains("listened"), "{table}");
+    for l in err.lines().filter(|l| l.contains("offer from")) {
+        eprintln!("{l}");
+    }
+    eprintln!("probe with defaults: {took:?}, listened {listened} s");
+}
+
+fn dhcpnet_in(ns: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_dhcpnet")]);
+    cmd.args(args);
+    cmd
+}
+
+#[test]
+fn watch_shows_another_clients_exchange_and_sends_nothing() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "busybox"]) else {
+        return;
+    };
+    // A third host on the segment, without an address or IPv6: whatever
+    // its veth transmits, dhcpnet watch sent.
+    let w = lab.second_host("w", None);
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    // udhcpc asks for unicast replies; a learning bridge (a switch) then
+    // sends them to its port only. A watcher sees them on a hub or a mirror
+    // port: make the bridge flood like one.
+    common::must(&[
+        "ip",
+        "-n",
+        &s,
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "ageing_time",
+        "0",
+    ]);
+    let tx_before = Lab::tx_packets(&w.0, IFACE);
+    let watcher = dhcpnet_in(
+        &w.0,
+        &[
+            "watch",
+            IFACE,
+            "--count",
+            "4",
+            "--timeout",
+            "15",
+            "-o",
+            "json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("start watch");
+    std::thread::sleep(Duration::from_millis(500));
+    let udhcpc = common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.cli,
+        "busybox",
+        "udhcpc",
+        "-i",
+        IFACE,
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "3",
+        "-s",
+        "/bin/true",
+        "-x",
+        "hostname:watched",
+    ]);
+    assert!(
+        udhcpc.status.success(),
+        "udhcpc: {}",
+        String::from_utf8_lossy(&udhcpc.stderr)
+    );
+    let out = watcher.wait_with_output().expect("watch output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    assert_eq!(kinds, ["DISCOVER", "OFFER", "REQUEST", "ACK"], "{lines:?}");
+    let client = lines[0]["client_mac"].as_str().expect("client MAC");
+    let xid = lines[0]["xid"].as_str().expect("xid");
+    for l in &lines {
+        assert_eq!(l["client_mac"], client, "{l}");
+        assert_eq!(l["xid"], xid, "{l}");
+        for f in [
+            "time",
+            "type",
+            "xid",
+            "client_mac",
+            "requested_ip",
+            "offered_ip",
+            "server_id",
+            "hostname",
+            "lease_time",
+        ] {
+            assert!(l.get(f).is_some(), "{f} missing: {l}");
+        }
+    }
+    assert_eq!(lines[0]["hostname"], "watched");
+    assert_eq!(lines[1]["server_id"], "10.77.0.1");
+    assert_eq!(lines[1]["lease_time"], 300);
+    let offered = lines[1]["offered_ip"].as_str().expect("offered");
+    assert_eq!(lines[2]["requested_ip"], offered);
+    assert_eq!(lines[3]["offered_ip"], offered);
+    let tx_after = Lab::tx_packets(&w.0, IFACE);
+    assert_eq!(tx_before, tx_after, "the watcher's veth transmitted");
+
+    // Table lines, and Ctrl-C ends it cleanly.
+    let out = common::sh(&[
+        "timeout",
+        "--preserve-status",
+        "-s",
+        "INT",
+        "1",
+        "ip",
+        "netns",
+        "exec",
+        &w.0,
+        env!("CARGO_BIN_EXE_dhcpnet"),
+        "watch",
+        IFACE,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Lab::tx_packets(&w.0, IFACE), tx_before);
+}
+
+#[test]
+fn watch_flags_replies_from_a_second_server() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    let rogue = lab.second_host("r", Some("10.77.0.9"));
+    let s = lab.srv.clone();
+    lab.spawn_dnsmasq(&s, "br0", "10.77.0.50,10.77.0.99,255.255.255.0,300", &[]);
+    lab.spawn_dnsmasq(
+        &rogue.0,
+        IFACE,
+        "10.77.0.100,10.77.0.150,255.255.255.0,300",
+        &[],
+    );
+    let w = lab.second_host("w", None);
+    let watcher = dhcpnet_in(&w.0, &["watch", IFACE, "--timeout", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&lab.dhcpnet(&["probe", IFACE, "--collect", "0.5", "-o", "json"]));
+    let out = watcher.wait_with_output().expect("watch output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let table = text(&out);
+    eprintln!("{table}");
+    assert_eq!(table.matches("OFFER").count(), 2, "{table}");
+    assert_eq!(table.matches("[another server]").count(), 1, "{table}");
+    assert_eq!(
+        err.matches("another DHCP server answers").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("10.77.0.1") && err.contains("10.77.0.9"),
+        "{err}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `dhcpnet lease`: full DORA exchanges for one or many MACs, recorded in the
 //! store.
 
-use super::{Ctx, lease_table, resolve, secs, stderr_is_tty};
+use super::{Ctx, lease_table, resolve, secs, show_progress};
 use crate::cli::LeaseArgs;
 use crate::dhcp::message::Identity;
 use crate::dhcp::transport::Options;
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
         arp_check: a.arp_check.map(secs),
         ..Options::default()
     };
-    let progress = a.count > 1 && stderr_is_tty();
+    let progress = a.count > 1 && show_progress();
     let (granted, failed) =
         lease::acquire(&ctx.ledger(), &place, ids, a.request_ip, &opts, progress).await?;
     if let Some(ip) = a.request_ip
@@ -84,11 +84,22 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
 /// Turn failures into the command's result: all failed with one cause, that
 /// cause; some failed, a Partial error that counts them.
 pub fn conclude(failed: Vec<(Identity, Error)>, succeeded: usize) -> Result<()> {
-    let failed = failed
+    let total = failed.len();
+    // One line per distinct cause, naming its MACs (a full pool is one
+    // message, not thirty), each printed once.
+    let mut causes: Vec<(String, Vec<String>, Error)> = Vec::new();
+    for (id, e) in failed {
+        let text = e.to_string();
+        match causes.iter_mut().find(|(t, _, _)| *t == text) {
+            Some((_, macs, _)) => macs.push(id.mac.to_string()),
+            None => causes.push((text, vec![id.mac.to_string()], e)),
+        }
+    }
+    let grouped = causes
         .into_iter()
-        .map(|(id, e)| (id.mac.to_string(), e))
+        .map(|(_, macs, e)| (macs.join(", "), e))
         .collect();
-    crate::error::conclude_batch(failed, succeeded, |n, total| {
-        format!("{n} of {total} leases failed (see above)")
+    crate::error::conclude_batch(grouped, succeeded, |_, _| {
+        format!("{total} of {} leases failed (see above)", total + succeeded)
     })
 }

@@ -6,6 +6,7 @@ mod completions;
 mod create;
 mod daemon;
 mod delete;
+mod doctor;
 mod lease;
 mod leases;
 mod man;
@@ -17,6 +18,7 @@ mod rm;
 mod run;
 mod shim;
 mod vlan;
+mod watch;
 
 use std::sync::Arc;
 
@@ -84,6 +86,27 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Whether to draw progress (bars, spinners): on a terminal, and not with
+/// `-q`.
+pub fn show_progress() -> bool {
+    stderr_is_tty() && log::max_level() >= log::LevelFilter::Warn
+}
+
+/// A spinner saying `msg` on stderr while long work runs, when
+/// `show_progress()`; cleared with `finish_and_clear`.
+pub fn spinner(msg: impl Into<std::borrow::Cow<'static, str>>) -> Option<indicatif::ProgressBar> {
+    if !show_progress() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new_spinner();
+    if let Ok(s) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        b.set_style(s);
+    }
+    b.set_message(msg);
+    b.enable_steady_tick(Duration::from_millis(120));
+    Some(b)
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,6 +132,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => runtime()?.block_on(run::run(&ctx, a)),
         Command::Rm(a) => runtime()?.block_on(rm::run(&ctx, a)),
         Command::Delete(a) => runtime()?.block_on(delete::run(&ctx, a)),
+        Command::Doctor(a) => runtime()?.block_on(doctor::run(&ctx, a)),
+        Command::Watch(a) => runtime()?.block_on(watch::run(&ctx, a)),
     }
 }
 

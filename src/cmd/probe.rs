@@ -35,6 +35,8 @@ pub struct OfferView {
 #[derive(Debug, Serialize)]
 pub struct ProbeView {
     pub interface: String,
+    /// How long the probe listened for offers, in seconds.
+    pub listened_s: f64,
     #[serde(flatten)]
     pub first: OfferView,
     pub offers: Vec<OfferView>,
@@ -67,12 +69,23 @@ impl From<&Offer> for OfferView {
 
 pub async fn run(_ctx: &Ctx, a: ProbeArgs) -> Result<()> {
     let iface = Interface::lookup(&a.interface)?;
-    let offers =
-        crate::dhcp::probe::probe(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await?;
+    let bar = super::spinner(format!("listening for DHCP offers on {}", iface.name));
+    let res =
+        crate::dhcp::probe::survey(&iface, a.mac, a.timeout, a.collect, !a.no_broadcast).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let survey = res?;
+    let offers = &survey.offers;
     let views: Vec<OfferView> = offers.iter().map(OfferView::from).collect();
-    let first = OfferView::from(&offers[0]);
+    let Some(first) = offers.first().map(OfferView::from) else {
+        return Err(crate::error::Error::Other(
+            "internal: a probe with no offer".into(),
+        ));
+    };
     let view = ProbeView {
         interface: iface.name.clone(),
+        listened_s: (survey.listened.as_secs_f64() * 10.0).round() / 10.0,
         first,
         offers: views,
     };
@@ -84,6 +97,7 @@ fn table(v: &ProbeView) -> String {
     let secs = |s: Option<u32>| output::duration(s.map(|x| x as i64));
     let mut out = output::kv_table(&[
         ("interface", v.interface.clone()),
+        ("listened", format!("{:.1} s", v.listened_s)),
         ("server", format!("{} ({})", f.server_id, f.server_mac)),
         ("subnet", f.subnet.clone()),
         ("gateway", output::opt(&f.gateway)),

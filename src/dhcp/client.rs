@@ -190,6 +190,20 @@ impl Exchange {
         }
     }
 
+    /// The address this exchange is asking for in REQUESTING (the offer it
+    /// took), if it is there.
+    pub fn requesting(&self) -> Option<Ipv4Addr> {
+        match &self.state {
+            State::Requesting { offer, .. } => Some(offer.ip),
+            _ => None,
+        }
+    }
+
+    /// Whether the exchange is still waiting for an offer (SELECTING).
+    pub fn is_selecting(&self) -> bool {
+        matches!(self.state, State::Selecting)
+    }
+
     /// Whether a reply belongs to this exchange at all: a BOOTREPLY with our
     /// xid for our MAC (an `hlen` other than 6 is not ours, whatever it says).
     fn is_ours(&self, r: &Reply<'_>) -> bool {

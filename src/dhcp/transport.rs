@@ -11,7 +11,7 @@
 //! can unicast the ACK; if no container holds the address right now, nobody
 //! else would answer, so the transport answers for the exchange's MAC.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -88,6 +88,13 @@ struct Active {
     sent_at: Instant,
     attempt: u32,
     retransmit_at: Instant,
+    /// Waiting to DISCOVER again (`last` is that DISCOVER, not yet sent)
+    /// because this address was offered to another exchange of the run too.
+    deferred: Option<Ipv4Addr>,
+    /// How many offers this exchange gave up for that reason.
+    defers: u32,
+    /// DISCOVERs sent since this exchange last (re)started selecting.
+    discovers: u32,
 }
 
 /// Wrap a DHCP message into a frame for `dest`.
@@ -193,6 +200,17 @@ pub async fn run(
 /// The event loop of `run`: fills `outcomes` as exchanges finish. An error
 /// (the interface went away, say) stops it; what finished stays in
 /// `outcomes`, so granted leases are never lost with the error.
+///
+/// Exchanges of one run coordinate: a server may offer one free address to
+/// two clients whose DISCOVERs cross (dnsmasq does, and NAKs the slower
+/// REQUEST with "address in use"). An OFFER of an address that another
+/// exchange of this run is already requesting, or was granted, is not
+/// REQUESTed: that exchange starts over with a new DISCOVER once the other
+/// one is done (or after `DEFER_FALLBACK`), so contention never becomes a
+/// failure. And when the server has answered this run but then offers
+/// nothing to anyone for `STARVED_AFTER` while every exchange left has sent
+/// `STARVED_DISCOVERS` DISCOVERs, its pool is taken to be exhausted: the run
+/// ends there instead of at the timeout (those exchanges are `NoAnswer`).
 async fn drive(
     sock: &PacketSocket,
     iface: &Interface,
@@ -209,6 +227,10 @@ async fn drive(
     let mut pacer = Pacer::default();
     let mut buf = vec![0u8; 2048];
     let mut remaining = jobs.len();
+    // Addresses granted in this run: an offer of one of them is stale.
+    let mut granted: HashSet<Ipv4Addr> = HashSet::new();
+    // The last time any exchange of this run got an OFFER or an ACK.
+    let mut last_progress: Option<Instant> = None;
 
     while remaining > 0 {
         // Start queued jobs while the window allows.
@@ -237,12 +259,15 @@ async fn drive(
                     sent_at: now,
                     attempt: 0,
                     retransmit_at,
+                    deferred: None,
+                    defers: 0,
+                    discovers: 1,
                 },
             );
         }
         // What the pacer has learned also applies to exchanges already
         // waiting on the RFC's 4 s: pull their timers in.
-        for a in active.values_mut() {
+        for a in active.values_mut().filter(|a| a.deferred.is_none()) {
             a.retransmit_at = a.retransmit_at.min(a.sent_at + pacer.delay(a.attempt, 0));
         }
         let next_timer = active
@@ -270,6 +295,9 @@ async fn drive(
                 };
                 let xid = msg.xid;
                 let Some(a) = active.get_mut(&xid) else { continue };
+                if a.deferred.is_some() {
+                    continue; // waiting to start over: this reply is stale
+                }
                 let reply = Reply { msg: &msg, src_mac: udp.src_mac, src_ip: udp.src_ip };
                 let now = Instant::now();
                 let had_refusal = a.ex.last_refusal().is_some();
@@ -281,6 +309,7 @@ async fn drive(
                 }
                 if !matches!(step, Step::Ignore) {
                     pacer.observe(now - a.sent_at);
+                    last_progress = Some(now);
                     log::debug!("xid {xid:#010x} {} <- {} {:?}", a.ex.id.mac, udp.src_ip, msg.msg_type());
                 }
                 if let Step::Bound(b) = &mut step {
@@ -289,6 +318,44 @@ async fn drive(
                         log::warn!("{}: the server's reply for {}: {w}", a.ex.id.mac, b.params.ip);
                     }
                 }
+                // An offer of an address another exchange of this run holds
+                // or is requesting: start over instead of REQUESTing it.
+                let offered = match step {
+                    Step::Send(_) => a.ex.requesting(),
+                    _ => None,
+                };
+                if let Some(ip) = offered {
+                    let claimant = active
+                        .iter()
+                        .find(|(x, o)| **x != xid && o.deferred.is_none() && o.ex.requesting() == Some(ip))
+                        .map(|(_, o)| o.ex.id.mac);
+                    let stale = granted.contains(&ip);
+                    if (claimant.is_some() || stale)
+                        && let Some(mut a) = active.remove(&xid)
+                    {
+                        if a.defers < MAX_DEFERS {
+                            a.defers += 1;
+                            match claimant {
+                                Some(other) => log::debug!("{}: {ip} is offered to {other} of this batch too; waiting to DISCOVER again", a.ex.id.mac),
+                                None => log::debug!("{}: {ip} was granted to another exchange of this batch; DISCOVER again", a.ex.id.mac),
+                            }
+                            let nx = fresh_xid(&active);
+                            a.last = a.ex.start(nx);
+                            a.deferred = Some(ip);
+                            a.discovers = 0;
+                            // Wake up when the claimant is done; a stale
+                            // offer (the address is granted) almost at once.
+                            let wait = if claimant.is_some() { DEFER_FALLBACK } else { DEFER_STALE * a.defers };
+                            a.retransmit_at = now + wait;
+                            active.insert(nx, a);
+                            continue;
+                        }
+                        // A server that keeps offering the same address:
+                        // let it decide (REQUEST anyway).
+                        active.insert(xid, a);
+                    }
+                }
+                let Some(a) = active.get_mut(&xid) else { continue };
                 match step {
                     Step::Ignore => {}
                     Step::Send(out) => {
@@ -302,6 +369,9 @@ async fn drive(
                     Step::Restart => {
                         let Some(mut a) = active.remove(&xid) else { continue };
                         log::info!("{}: the server refused (DHCPNAK); starting over", a.ex.id.mac);
+                        if let Some(ip) = a.ex.requesting() {
+                            wake_waiters(&mut active, ip, now);
+                        }
                         // Collisions between concurrent offers cause most NAKs
                         // in a batch: fewer exchanges in flight, fewer collisions.
                         window = (window / 2).max(1);
@@ -309,6 +379,7 @@ async fn drive(
                         a.last = a.ex.start(nx);
                         sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
                         a.attempt = 0;
+                        a.discovers = 1;
                         a.requested_at = SystemTime::now();
                         a.sent_at = now;
                         a.retransmit_at = now + pacer.delay(0, jitter_from(random_u32()));
@@ -317,6 +388,8 @@ async fn drive(
                     Step::Bound(b) => {
                         let j = a.job;
                         active.remove(&xid);
+                        granted.insert(b.params.ip);
+                        wake_waiters(&mut active, b.params.ip, now);
                         window = (window + 1).min(MAX_WINDOW);
                         let o = Outcome::Bound(b);
                         on_done(j, &o);
@@ -325,6 +398,9 @@ async fn drive(
                     }
                     Step::Refused { server_id, message } => {
                         let j = a.job;
+                        if let Some(ip) = a.ex.requesting() {
+                            wake_waiters(&mut active, ip, now);
+                        }
                         active.remove(&xid);
                         let o = Outcome::Refused { server_id, message };
                         on_done(j, &o);
@@ -340,11 +416,21 @@ async fn drive(
                 }
                 let mut lost = false;
                 for a in active.values_mut().filter(|a| a.retransmit_at <= now) {
-                    lost = true;
-                    a.attempt += 1;
-                    let secs = (now - a.started).as_secs().min(u16::MAX as u64) as u16;
-                    a.last = a.ex.retransmission(&a.last, secs);
-                    log::debug!("xid {:#010x} {}: no answer, retransmission {}", a.ex.xid(), a.ex.id.mac, a.attempt);
+                    if a.deferred.take().is_some() {
+                        // Starting over after an offer another exchange took.
+                        log::debug!("xid {:#010x} {}: DISCOVER again", a.ex.xid(), a.ex.id.mac);
+                        a.attempt = 0;
+                        a.requested_at = SystemTime::now();
+                    } else {
+                        lost = true;
+                        a.attempt += 1;
+                        let secs = (now - a.started).as_secs().min(u16::MAX as u64) as u16;
+                        a.last = a.ex.retransmission(&a.last, secs);
+                        log::debug!("xid {:#010x} {}: no answer, retransmission {}", a.ex.xid(), a.ex.id.mac, a.attempt);
+                    }
+                    if a.ex.is_selecting() {
+                        a.discovers += 1;
+                    }
                     sock.send(&frame_for(a.ex.id.mac, &a.last)).await.map_err(|e| send_err(iface, e))?;
                     a.sent_at = now;
                     a.retransmit_at = now + pacer.delay(a.attempt, jitter_from(random_u32()));
@@ -352,10 +438,45 @@ async fn drive(
                 if lost {
                     window = (window / 2).max(1);
                 }
+                if let Some(p) = last_progress
+                    && now - p >= STARVED_AFTER
+                    && !active.is_empty()
+                    && active.values().all(|a| a.ex.is_selecting() && a.discovers >= STARVED_DISCOVERS)
+                {
+                    log::info!(
+                        "the server answered this batch but has offered nothing for {} s to {} exchange(s) still asking: taking its pool as exhausted",
+                        (now - p).as_secs(),
+                        active.len() + queue.len()
+                    );
+                    break;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Longest wait before an exchange that met an address another exchange of
+/// the run is requesting DISCOVERs again (it is woken as soon as that other
+/// exchange is done).
+const DEFER_FALLBACK: Duration = Duration::from_millis(1000);
+/// Wait before DISCOVERing again after a stale offer (of an address already
+/// granted in this run), times the number of times it happened.
+const DEFER_STALE: Duration = Duration::from_millis(20);
+/// Offers given up per exchange before it REQUESTs a contended address
+/// anyway (and lets the server decide).
+const MAX_DEFERS: u32 = 16;
+/// Silence from a server that answered the run, after which exchanges that
+/// each sent `STARVED_DISCOVERS` DISCOVERs are taken to find its pool empty.
+const STARVED_AFTER: Duration = Duration::from_secs(5);
+const STARVED_DISCOVERS: u32 = 4;
+
+/// Exchanges waiting on `ip` (offered to them while another exchange was
+/// requesting it) DISCOVER again now.
+fn wake_waiters(active: &mut HashMap<u32, Active>, ip: Ipv4Addr, now: Instant) {
+    for a in active.values_mut().filter(|a| a.deferred == Some(ip)) {
+        a.retransmit_at = a.retransmit_at.min(now);
+    }
 }
 
 /// A transaction id not in use by another exchange of this run.
@@ -522,6 +643,25 @@ pub async fn probe(
     collect: Duration,
     broadcast: bool,
 ) -> Result<Vec<Offer>> {
+    Ok(probe_listening(iface, id, timeout, collect, broadcast)
+        .await?
+        .0)
+}
+
+/// When a probe that has heard an offer sends its DISCOVER once more: a
+/// server that missed the first one (or dropped it while it checked an
+/// address for another client) still answers within the collect window.
+pub const PROBE_SECOND_DISCOVER: Duration = Duration::from_secs(2);
+
+/// `probe`, also saying how long it listened (from the first DISCOVER to
+/// the end of the collect window or the timeout).
+pub async fn probe_listening(
+    iface: &Interface,
+    id: &Identity,
+    timeout: Duration,
+    collect: Duration,
+    broadcast: bool,
+) -> Result<(Vec<Offer>, Duration)> {
     let sock = open_socket(iface, false)?;
     accept_mac(&sock, iface, id.mac)?;
     let xid = random_u32();
@@ -537,11 +677,14 @@ pub async fn probe(
         .map_err(|e| send_err(iface, e))?;
     let mut attempt = 0;
     let mut retransmit_at = begin + super::retransmit::rfc_delay(0, jitter_from(random_u32()));
+    let second_at = begin + PROBE_SECOND_DISCOVER;
     let mut offers: Vec<Offer> = Vec::new();
     let mut buf = vec![0u8; 2048];
     loop {
         let timer = if offers.is_empty() {
             retransmit_at.min(deadline)
+        } else if attempt == 0 && second_at < deadline {
+            second_at
         } else {
             deadline
         };
@@ -574,6 +717,7 @@ pub async fn probe(
                 if offers.is_empty() {
                     deadline = deadline.min(Instant::now() + collect);
                 }
+                log::info!("offer from {} ({}) after {:.1} s", params.server_id, udp.src_mac, begin.elapsed().as_secs_f64());
                 offers.push(Offer { params, server_mac: udp.src_mac, src_ip: udp.src_ip });
             }
             _ = tokio::time::sleep_until(timer.into()) => {
@@ -587,5 +731,5 @@ pub async fn probe(
             }
         }
     }
-    Ok(offers)
+    Ok((offers, begin.elapsed()))
 }

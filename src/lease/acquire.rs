@@ -58,10 +58,14 @@ pub async fn acquire(
             })
             .await?;
             let now = Utc::now();
+            // The server answered others of this run: silence towards the
+            // rest means it has nothing left to offer, not a cabling fault.
+            let answered = outcomes.iter().any(|o| matches!(o, Outcome::Bound(_)));
             let mut bound = Vec::new();
             for (job, out) in jobs.drain(..).zip(outcomes) {
                 match out {
                     Outcome::Bound(b) => bound.push((job, b)),
+                    Outcome::NoAnswer if answered => failed.push((job.id, exhausted(place))),
                     other => failed.push((job.id, outcome_error(other, place, opts))),
                 }
             }
@@ -144,6 +148,18 @@ fn outcome_error(o: Outcome, place: &Place, opts: &Options) -> Error {
             opts.timeout.as_secs_f64()
         )),
     }
+}
+
+/// The error of an exchange that got no offer while the server granted
+/// others of the same run. Every such MAC gets the same message, so that
+/// the command reports them once, together.
+fn exhausted(place: &Place) -> Error {
+    Error::NoAnswer(format!(
+        "the DHCP server on {} granted other leases of this batch but offered no address to \
+         these MACs: its pool is probably exhausted (free some leases, widen the range, or \
+         shorten the lease time)",
+        place.iface.name
+    ))
 }
 
 /// Store the leases; if that fails, give them back so that no address is

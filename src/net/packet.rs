@@ -92,6 +92,47 @@ pub fn dhcp_filter(arp: bool) -> Vec<libc::sock_filter> {
     ]
 }
 
+/// The classic BPF program of a watcher: IPv4/UDP, unfragmented,
+/// destination port 67 (what clients send) or 68 (what servers answer).
+pub fn dhcp_watch_filter() -> Vec<libc::sock_filter> {
+    vec![
+        /* 0 */ stmt(BPF_LD_H_ABS, 12), // ethertype
+        /* 1 */ jump(BPF_JEQ, 0x0800, 0, 8), // IPv4? else drop (10)
+        /* 2 */ stmt(BPF_LD_B_ABS, 23), // IP protocol
+        /* 3 */ jump(BPF_JEQ, 17, 0, 6), // UDP? else drop (10)
+        /* 4 */ stmt(BPF_LD_H_ABS, 20), // flags + fragment offset
+        /* 5 */ jump(BPF_JSET, 0x1fff, 4, 0), // a fragment: drop (10)
+        /* 6 */ stmt(BPF_LDX_MSH, 14), // X = IP header length
+        /* 7 */ stmt(BPF_LD_H_IND, 16), // UDP destination port
+        /* 8 */ jump(BPF_JEQ, 67, 2, 0), // port 67: accept (11)
+        /* 9 */ jump(BPF_JEQ, 68, 1, 0), // port 68: accept (11) else drop (10)
+        /* 10 */ stmt(BPF_RET, 0),
+        /* 11 */ stmt(BPF_RET, 0x0004_0000),
+    ]
+}
+
+/// A packet socket that only receives: `dhcpnet watch`'s. It has no way
+/// to send (no method for it), sees every DHCP datagram on the interface
+/// (ports 67 and 68, see `dhcp_watch_filter`), and other hosts' unicast
+/// frames through a `PACKET_MR_PROMISC` membership that the kernel drops
+/// when the socket closes.
+pub struct Sniffer {
+    sock: PacketSocket,
+}
+
+impl Sniffer {
+    pub fn open(ifindex: u32) -> io::Result<Sniffer> {
+        let sock = PacketSocket::open_filtered(ifindex, &dhcp_watch_filter())?;
+        sock.accept_all()?;
+        Ok(Sniffer { sock })
+    }
+
+    /// Receive one frame into `buf`; returns its length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf).await
+    }
+}
+
 pub struct PacketSocket {
     /// Always Some until dropped.
     fd: Option<AsyncFd<OwnedFd>>,
@@ -207,6 +248,11 @@ impl PacketSocket {
     /// Open a packet socket on `ifindex` that receives only DHCP replies
     /// (and ARP if `arp`). Needs CAP_NET_RAW.
     pub fn open(ifindex: u32, arp: bool) -> io::Result<PacketSocket> {
+        Self::open_filtered(ifindex, &dhcp_filter(arp))
+    }
+
+    /// Open a packet socket on `ifindex` whose kernel filter is `prog`.
+    fn open_filtered(ifindex: u32, prog: &[libc::sock_filter]) -> io::Result<PacketSocket> {
         let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
         // Open with protocol 0 so that nothing is queued before the filter is
         // attached and the socket bound; then bind with ETH_P_ALL.
@@ -220,7 +266,6 @@ impl PacketSocket {
         })?;
         // SAFETY: `raw` is a fresh descriptor we own; OwnedFd closes it once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let prog = dhcp_filter(arp);
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -357,8 +402,7 @@ mod tests {
 
     #[test]
     fn filter_jumps_stay_inside_the_program() {
-        for arp in [false, true] {
-            let p = dhcp_filter(arp);
+        for p in [dhcp_filter(false), dhcp_filter(true), dhcp_watch_filter()] {
             for (i, ins) in p.iter().enumerate() {
                 if ins.code & libc::BPF_JMP as u16 != 0 && ins.code & 0x07 == libc::BPF_JMP as u16 {
                     assert!(i + 1 + (ins.jt as usize) < p.len(), "jt of {i}");

@@ -567,3 +567,112 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+impl Lab {
+    /// Turn the server side into a bridge `br0` (10.77.0.1/24, holding the
+    /// server's `veth0`) and hang a new namespace off it whose `veth0` has
+    /// `ip`/24: a second host on the client's segment (another server, a
+    /// watcher). The namespace is deleted when the returned value drops.
+    pub fn second_host(&mut self, suffix: &str, ip: Option<&str>) -> Netns {
+        let s = self.srv.clone();
+        if !Path::new(&format!("/var/run/netns/{s}")).exists() {
+            panic!("no server namespace {s}");
+        }
+        let has_bridge = sh(&["ip", "-n", &s, "link", "show", "br0"])
+            .status
+            .success();
+        if !has_bridge {
+            must(&["ip", "-n", &s, "link", "add", "br0", "type", "bridge"]);
+            must(&["ip", "-n", &s, "addr", "flush", "dev", IFACE]);
+            must(&["ip", "-n", &s, "link", "set", IFACE, "master", "br0"]);
+            must(&["ip", "-n", &s, "addr", "add", "10.77.0.1/24", "dev", "br0"]);
+            must(&["ip", "-n", &s, "link", "set", "br0", "up"]);
+        }
+        let ns = Netns::add(&format!("{s}-{suffix}"));
+        let port = format!("vb-{suffix}");
+        must(&[
+            "ip", "-n", &s, "link", "add", &port, "type", "veth", "peer", "name", IFACE, "netns",
+            &ns.0,
+        ]);
+        must(&["ip", "-n", &s, "link", "set", &port, "master", "br0"]);
+        must(&["ip", "-n", &s, "link", "set", &port, "up"]);
+        // No IPv6 chatter (router solicitations, DAD) from the new host.
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ]);
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]);
+        if let Some(ip) = ip {
+            must(&[
+                "ip",
+                "-n",
+                &ns.0,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                IFACE,
+            ]);
+        }
+        must(&["ip", "-n", &ns.0, "link", "set", "lo", "up"]);
+        must(&["ip", "-n", &ns.0, "link", "set", IFACE, "up"]);
+        ns
+    }
+
+    /// Start busybox udhcpd in namespace `ns` on `veth0` (addresses
+    /// `start`..`end`, router `router`, 300 s leases) and wait until it
+    /// listens. It ARP-probes each address for about 2 s before offering it.
+    pub fn spawn_udhcpd(&mut self, ns: &str, start: &str, end: &str, router: &str) {
+        let n = self.servers.len();
+        let d = self.dir.path();
+        let leases = d.join(format!("udhcpd-{n}.leases"));
+        std::fs::write(&leases, b"").expect("udhcpd lease file");
+        let conf = d.join(format!("udhcpd-{n}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "start {start}\nend {end}\ninterface {IFACE}\nlease_file {}\npidfile {}\n\
+                 option subnet 255.255.255.0\noption router {router}\noption lease 300\n",
+                leases.display(),
+                d.join(format!("udhcpd-{n}.pid")).display()
+            ),
+        )
+        .expect("udhcpd config");
+        let log = std::fs::File::create(d.join(format!("udhcpd-{n}.log"))).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "busybox", "udhcpd", "-f"])
+            .arg(&conf)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start udhcpd");
+        self.servers.push(child);
+        wait_udp67_in(ns);
+    }
+
+    /// The TX packet counter of `iface` in namespace `ns`.
+    pub fn tx_packets(ns: &str, iface: &str) -> u64 {
+        let out = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            &format!("/sys/class/net/{iface}/statistics/tx_packets"),
+        ]);
+        text(&out).trim().parse().expect("tx_packets")
+    }
+}
