@@ -145,6 +145,25 @@ async fn restore_links(store: &Store) {
     }
 }
 
+/// Whether a daemon runs for this state directory: it holds `daemon.lock`.
+/// A non-blocking try: if this process can take the lock, no daemon runs
+/// (the lock is let go at once). None when that cannot be told.
+pub fn is_running(store: &Store) -> Option<bool> {
+    let f = match std::fs::File::open(store.path("daemon.lock")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    match f.try_lock() {
+        Ok(()) => {
+            let _ = f.unlock();
+            Some(false)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Some(true),
+        Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
 /// One daemon per state directory: two would renew every lease twice. The
 /// lock is released by the kernel when the process ends, however it ends.
 fn single_instance(store: &Store) -> Result<std::fs::File> {

@@ -1,0 +1,120 @@
+//! What dhcpnet promises about leases across their whole life, against real
+//! servers in namespace labs: interrupted commands (a real SIGINT, kill -9)
+//! strand nothing, RELEASE bursts are not lost, the shim's own lease renews,
+//! forgotten leases come back, outputs agree on the status, and commands say
+//! when no daemon will renew what they leased.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{IFACE, Lab, ok, text, wait_for};
+use serde_json::Value;
+
+/// A `dhcpnet daemon` in the lab's client namespace; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(lab: &Lab, name: &str) -> Daemon {
+        let log = lab.dir.path().join(format!("{name}.log"));
+        let f = std::fs::File::create(&log).expect("daemon log");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+            .arg("--state-dir")
+            .arg(lab.state_dir())
+            .args(["-vv", "daemon"])
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", lab.dir.path().join("no-engine.sock").display()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(f));
+        Daemon {
+            child: cmd.spawn().expect("start dhcpnet daemon"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// dhcpnet's records as JSON (`leases -o json`).
+fn records(lab: &Lab) -> Vec<Value> {
+    ok(&lab.dhcpnet(&["leases", "-o", "json"]))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------ item 7, 6
+
+#[test]
+fn an_expired_lease_says_expired_in_json_yaml_and_the_table_alike() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]));
+    // Age the record past its expiry, as a host that was off would find it.
+    let path = lab.state_dir().join("leases.json");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let l = &mut file["leases"][0];
+    l["obtained_at"] = "2020-01-01T00:00:00Z".into();
+    l["expires_at"] = "2020-01-01T00:02:00Z".into();
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+
+    let v = records(&lab);
+    assert_eq!(v[0]["status"], "expired", "{v:?}");
+    assert!(v[0]["seconds_left"].as_i64().unwrap() < 0);
+    let y = text(&lab.dhcpnet(&["leases", "-o", "yaml"]));
+    assert!(y.contains("status: expired"), "{y}");
+    let t = text(&lab.dhcpnet(&["leases"]));
+    assert!(t.contains("expired") && !t.contains("bound"), "{t}");
+    // The stored status is left as it was.
+    let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(stored["leases"][0]["status"], "bound");
+}
+
+#[test]
+fn lease_warns_when_no_daemon_will_renew_and_is_quiet_when_one_runs() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let o = lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]);
+    ok(&o);
+    let e = stderr(&o);
+    assert!(
+        e.contains("no dhcpnet daemon is running")
+            && e.contains("dhcpnet daemon")
+            && e.contains("systemctl enable --now dhcpnet"),
+        "{e}"
+    );
+    let d = Daemon::start(&lab, "daemon");
+    wait_for(Duration::from_secs(10), || {
+        d.log().contains("holding").then_some(())
+    })
+    .unwrap_or_else(|| panic!("the daemon did not start: {}", d.log()));
+    let o = lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("no dhcpnet daemon"), "{}", stderr(&o));
+}
