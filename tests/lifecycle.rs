@@ -65,6 +65,13 @@ fn records(lab: &Lab) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+fn macs_of(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| r["mac"].as_str().map(str::to_string))
+        .collect()
+}
+
 // ------------------------------------------------------------ item 7, 6
 
 #[test]
@@ -117,4 +124,120 @@ fn lease_warns_when_no_daemon_will_renew_and_is_quiet_when_one_runs() {
     let o = lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]);
     ok(&o);
     assert!(!stderr(&o).contains("no dhcpnet daemon"), "{}", stderr(&o));
+}
+
+// ------------------------------------------------------------ item 2
+
+/// Give the server side a /22, so that hundreds of leases fit.
+fn widen(lab: &Lab) {
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.srv,
+        "addr",
+        "del",
+        "10.77.0.1/24",
+        "dev",
+        IFACE,
+    ]);
+    common::must(&[
+        "ip",
+        "-n",
+        &lab.srv,
+        "addr",
+        "add",
+        "10.77.0.1/22",
+        "dev",
+        IFACE,
+    ]);
+}
+
+/// Lease `n`, release them all, and return how many the server still
+/// holds afterwards (by `held`), with the time the release took.
+fn lease_and_release(lab: &Lab, n: usize, held: impl Fn() -> usize) -> (usize, Duration) {
+    let count = n.to_string();
+    let v = ok(&lab.dhcpnet(&[
+        "lease",
+        "--interface",
+        IFACE,
+        "--count",
+        &count,
+        "--timeout",
+        "60",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(v.as_array().map(Vec::len), Some(n), "all {n} leased");
+    let recorded = macs_of(&records(lab));
+    let extra: Vec<_> = lab
+        .server_leases()
+        .into_iter()
+        .filter(|r| !recorded.contains(&r.0))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "the server holds leases dhcpnet does not know: {extra:?}"
+    );
+
+    assert_eq!(held(), n, "the server holds all {n}");
+    let t = std::time::Instant::now();
+    let o = lab.dhcpnet(&["release", "--all", "--interface", IFACE, "-o", "json"]);
+    let took = t.elapsed();
+    assert_eq!(
+        ok(&o).as_array().map(Vec::len),
+        Some(n),
+        "{n} reported released"
+    );
+    // dnsmasq rewrites its lease file in place, so one empty read proves
+    // nothing: let it settle, then take the most of several reads.
+    std::thread::sleep(Duration::from_secs(1));
+    let left = (0..5)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            held()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(records(lab).is_empty(), "no records left");
+    (left, took)
+}
+
+#[test]
+fn release_all_of_hundreds_of_leases_is_paced_so_that_dnsmasq_frees_every_one() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    widen(&lab);
+    lab.start_dnsmasq_with_range("10.77.0.10,10.77.3.250,255.255.252.0,600", &[]);
+    for n in [200, 300, 400] {
+        let (left, took) = lease_and_release(&lab, n, || lab.server_leases().len());
+        eprintln!("dnsmasq: released {n} in {took:?}; the server still holds {left}");
+        assert_eq!(
+            left, 0,
+            "dnsmasq still holds {left} of {n} after release --all"
+        );
+    }
+}
+
+#[test]
+fn release_all_of_200_leases_frees_every_one_at_kea() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
+    widen(&lab);
+    let d = lab.dir.path().to_path_buf();
+    let conf = serde_json::json!({"Dhcp4": {
+        "interfaces-config": {"interfaces": [IFACE], "dhcp-socket-type": "raw"},
+        "lease-database": {"type": "memfile", "persist": true, "lfc-interval": 0,
+                           "name": lab.kea_lease_file().to_string_lossy()},
+        "valid-lifetime": 600,
+        "subnet4": [{"id": 1, "subnet": "10.77.0.0/22",
+                     "pools": [{"pool": "10.77.0.10 - 10.77.3.250"}]}],
+        "loggers": [{"name": "kea-dhcp4", "severity": "INFO",
+            "output_options": [{"output": d.join("kea.log").to_string_lossy()}]}]
+    }});
+    lab.spawn_kea(&conf, "kea");
+    let (left, took) = lease_and_release(&lab, 200, || lab.kea_leases().len());
+    eprintln!("kea: released 200 in {took:?}; the server still holds {left}");
+    assert_eq!(left, 0, "kea still holds {left} of 200 after release --all");
 }

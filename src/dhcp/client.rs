@@ -190,6 +190,16 @@ impl Exchange {
         }
     }
 
+    /// The offer being requested (SELECTING's REQUEST is out or about to
+    /// go), with the offering server's MAC: what the server may hold for
+    /// this client from the moment the REQUEST leaves.
+    pub fn requesting(&self) -> Option<(&message::Params, Mac)> {
+        match &self.state {
+            State::Requesting { offer, server_mac } => Some((offer, *server_mac)),
+            _ => None,
+        }
+    }
+
     /// Whether a reply belongs to this exchange at all: a BOOTREPLY with our
     /// xid for our MAC (an `hlen` other than 6 is not ours, whatever it says).
     fn is_ours(&self, r: &Reply<'_>) -> bool {

@@ -158,7 +158,7 @@ async fn record(ledger: &Ledger, place: &Place, granted: &[Lease]) -> Result<()>
     });
     if let Err(e) = res {
         let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
-        if let Err(re) = transport::release(&place.iface, &all).await {
+        if let Err(re) = transport::release_all(&place.iface, &all).await {
             log::error!("could not release the leases just granted either: {re}");
         }
         return Err(Error::state(
