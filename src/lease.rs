@@ -19,6 +19,7 @@ use crate::net::mac::Mac;
 use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
 
 pub mod acquire;
+pub mod intent;
 pub mod place;
 pub mod release;
 pub mod renew;
@@ -138,6 +139,10 @@ pub struct Lease {
     /// to `ip` (status shown as `moved`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_use_ip: Option<Ipv4Addr>,
+    /// For a `requesting` record: the process that sent the REQUEST (while
+    /// it lives, nobody else resolves the intent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 fn finite(v: u32) -> Option<u32> {
@@ -187,6 +192,7 @@ impl Lease {
             routes: p.routes.clone(),
             status: Status::Bound,
             in_use_ip: None,
+            pid: None,
         }
     }
 

@@ -241,3 +241,156 @@ fn release_all_of_200_leases_frees_every_one_at_kea() {
     eprintln!("kea: released 200 in {took:?}; the server still holds {left}");
     assert_eq!(left, 0, "kea still holds {left} of 200 after release --all");
 }
+
+// ------------------------------------------------------------ item 1
+
+/// dnsmasq's lease file, settled (it is rewritten in place: one read may
+/// be empty mid-write): the MACs of the most rows seen in several reads.
+fn server_macs_settled(lab: &Lab) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(1500));
+    (0..5)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            lab.server_leases()
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>()
+        })
+        .max_by_key(Vec::len)
+        .unwrap_or_default()
+}
+
+/// `dhcpnet ARGS` in the client namespace under `timeout -s SIG SECS`.
+fn dhcpnet_timeout(lab: &Lab, sig: &str, secs: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.cli,
+            "timeout",
+            "--preserve-status",
+            "-s",
+            sig,
+            secs,
+        ])
+        .arg(env!("CARGO_BIN_EXE_dhcpnet"))
+        .arg("--state-dir")
+        .arg(lab.state_dir())
+        .args(args)
+        .output()
+        .expect("run dhcpnet under timeout")
+}
+
+#[test]
+fn ctrl_c_during_a_batch_larger_than_the_pool_records_every_granted_lease_and_strands_none() {
+    for sig in ["INT", "TERM"] {
+        let Some(mut lab) = Lab::new(&["dnsmasq", "timeout"]) else {
+            return;
+        };
+        // 20 addresses for 50 clients: the batch is still running at 1.5 s.
+        lab.start_dnsmasq_with_range("10.77.0.50,10.77.0.69,255.255.255.0,300", &[]);
+        let o = dhcpnet_timeout(
+            &lab,
+            sig,
+            "1.5",
+            &["lease", "--interface", IFACE, "--count", "50", "-o", "json"],
+        );
+        let e = stderr(&o);
+        let want = if sig == "INT" { 130 } else { 143 };
+        assert_eq!(o.status.code(), Some(want), "SIG{sig}: {e}");
+        assert!(e.contains("interrupted") && e.contains("recorded"), "{e}");
+        let recs = records(&lab);
+        let recorded = macs_of(&recs);
+        assert!(
+            recs.iter().all(|r| r["status"] == "bound"),
+            "after SIG{sig} only leases are left: {recs:?}"
+        );
+        let held = server_macs_settled(&lab);
+        assert!(!held.is_empty(), "the server granted some before SIG{sig}");
+        for m in &held {
+            assert!(
+                recorded.contains(m),
+                "SIG{sig}: the server holds {m}, dhcpnet has no record: {e}"
+            );
+        }
+        eprintln!(
+            "SIG{sig}: server holds {}, dhcpnet records {}",
+            held.len(),
+            recorded.len()
+        );
+    }
+}
+
+#[test]
+fn kill_9_at_any_moment_of_a_batch_leaves_every_lease_the_server_holds_on_record() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq_with_range("10.77.0.10,10.77.0.250,255.255.255.0,300", &[]);
+    for delay in [5u64, 20, 40, 80] {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+            .arg("--state-dir")
+            .arg(lab.state_dir())
+            .args(["lease", "--interface", IFACE, "--count", "50", "-o", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dhcpnet");
+        std::thread::sleep(Duration::from_millis(delay));
+        // `ip netns exec` execs dhcpnet: the child's pid is dhcpnet's.
+        common::must(&["kill", "-KILL", &child.id().to_string()]);
+        let _ = child.wait();
+        let held = server_macs_settled(&lab);
+        let recs = records(&lab);
+        let recorded = macs_of(&recs);
+        for m in &held {
+            assert!(
+                recorded.contains(m),
+                "killed at {delay} ms: the server holds {m}, dhcpnet has no record: {recs:?}"
+            );
+        }
+        let pending = recs.iter().filter(|r| r["status"] == "requesting").count();
+        eprintln!(
+            "kill -9 at {delay} ms: server holds {}, dhcpnet records {} ({pending} requesting)",
+            held.len(),
+            recorded.len()
+        );
+        // release --all frees them all, requesting ones included.
+        ok(&lab.dhcpnet(&["release", "--all", "--interface", IFACE, "-o", "json"]));
+        assert!(records(&lab).is_empty());
+        let left = server_macs_settled(&lab);
+        assert!(
+            left.is_empty(),
+            "after release --all the server holds {left:?}"
+        );
+    }
+}
+
+#[test]
+fn the_daemon_releases_at_start_what_a_killed_batch_left_requesting() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq_with_range("10.77.0.10,10.77.0.250,255.255.255.0,300", &[]);
+    // A `requesting` record as a process killed right after its REQUEST
+    // leaves it: take a lease, then turn its record into an intent of a
+    // process that is gone.
+    ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]));
+    let path = lab.state_dir().join("leases.json");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    file["leases"][0]["status"] = "requesting".into();
+    file["leases"][0]["pid"] = 999_999.into();
+    let mac = file["leases"][0]["mac"].as_str().unwrap().to_string();
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    assert_eq!(records(&lab)[0]["status"], "requesting");
+    assert!(server_macs_settled(&lab).contains(&mac));
+    let d = Daemon::start(&lab, "daemon");
+    wait_for(Duration::from_secs(10), || {
+        records(&lab).is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("the daemon left the intent: {}", d.log()));
+    assert!(d.log().contains("releasing it"), "{}", d.log());
+    let left = server_macs_settled(&lab);
+    assert!(left.is_empty(), "the server still holds {left:?}");
+}

@@ -33,6 +33,16 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     let _one = single_instance(store)?;
     restore_links(store).await;
     let shared = Rc::new(Shared::new(store.clone()));
+    // Intents and releases a killed process left: the server may hold
+    // them for nobody.
+    match crate::lease::intent::resolve(&shared.ledger).await {
+        Ok(r) if !r.is_empty() => log::warn!(
+            "released {} address(es) left `requesting` or `releasing` by a process that ended",
+            r.len()
+        ),
+        Ok(_) => {}
+        Err(e) => log::error!("cannot resolve the records left `requesting` or `releasing`: {e}"),
+    }
     let opts = Options {
         timeout: a.timeout,
         ..Options::default()
