@@ -201,6 +201,12 @@ impl Lease {
         let id = self.identity();
         let mut l = Lease::from_bound(b, &id, &self.interface, self.network.as_deref(), now);
         l.container = self.container.clone();
+        // A container pinned to the old address keeps using it: remember
+        // which, until the lease comes back to it or the container goes.
+        l.in_use_ip = self
+            .in_use_ip
+            .or((self.container.is_some() && self.ip != l.ip).then_some(self.ip))
+            .filter(|a| *a != l.ip);
         l
     }
 

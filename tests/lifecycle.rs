@@ -21,13 +21,18 @@ struct Daemon {
 
 impl Daemon {
     fn start(lab: &Lab, name: &str) -> Daemon {
+        Daemon::start_with(lab, name, &[])
+    }
+
+    fn start_with(lab: &Lab, name: &str, extra: &[&str]) -> Daemon {
         let log = lab.dir.path().join(format!("{name}.log"));
         let f = std::fs::File::create(&log).expect("daemon log");
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
             .arg("--state-dir")
             .arg(lab.state_dir())
-            .args(["-vv", "daemon"])
+            .args(["-vv", "daemon", "--no-plugin", "--no-docker"])
+            .args(extra)
             .env(
                 "DOCKER_HOST",
                 format!("unix://{}", lab.dir.path().join("no-engine.sock").display()),
@@ -393,4 +398,74 @@ fn the_daemon_releases_at_start_what_a_killed_batch_left_requesting() {
     assert!(d.log().contains("releasing it"), "{}", d.log());
     let left = server_macs_settled(&lab);
     assert!(left.is_empty(), "the server still holds {left:?}");
+}
+
+// ------------------------------------------------------------ items 4, 5
+
+/// Lease one address, note `container` on its record (as `dhcpnet run`
+/// does), then make dnsmasq forget it (restarted without its lease file,
+/// serving `range`) and age the record past its expiry, as a host that was
+/// off longer than the lease finds it. Returns the address.
+fn forgotten_lease(lab: &mut Lab, range: &str) -> String {
+    lab.start_dnsmasq_with_range("10.77.0.50,10.77.0.60,255.255.255.0,300", &[]);
+    let v = ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]));
+    let ip = v["ip"].as_str().unwrap().to_string();
+    lab.stop_servers();
+    std::fs::remove_file(&lab.lease_file).unwrap();
+    let path = lab.state_dir().join("leases.json");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let l = &mut file["leases"][0];
+    l["obtained_at"] = "2020-01-01T00:00:00Z".into();
+    l["expires_at"] = "2020-01-01T00:05:00Z".into();
+    l["container"] = "web".into();
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    lab.start_dnsmasq_with_range(range, &[]);
+    ip
+}
+
+#[test]
+fn a_lease_the_server_forgot_comes_back_by_discover_after_one_unanswered_init_reboot() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    let ip = forgotten_lease(&mut lab, "10.77.0.50,10.77.0.60,255.255.255.0,300");
+    let d = Daemon::start_with(&lab, "daemon", &["--timeout", "2"]);
+    let back = wait_for(Duration::from_secs(20), || {
+        let r = records(&lab);
+        (r.first()?["status"] == "bound").then(|| r[0].clone())
+    })
+    .unwrap_or_else(|| panic!("no lease back: {:?}\n{}", records(&lab), d.log()));
+    assert_eq!(back["ip"], ip.as_str(), "the same address, as it was free");
+    let log = d.log();
+    assert!(log.contains("no answer to INIT-REBOOT"), "{log}");
+    assert!(log.contains("DISCOVER asking for"), "{log}");
+    assert!(
+        lab.server_leases().iter().any(|r| r.1 == ip),
+        "dnsmasq holds it again"
+    );
+}
+
+#[test]
+fn an_address_change_under_a_container_shows_moved_with_the_address_in_use_and_says_how_to_fix_it()
+{
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    // The old address is outside the new range: the server must give another.
+    let old = forgotten_lease(&mut lab, "10.77.0.100,10.77.0.110,255.255.255.0,300");
+    let d = Daemon::start_with(&lab, "daemon", &["--timeout", "2"]);
+    let r = wait_for(Duration::from_secs(20), || {
+        let r = records(&lab);
+        (r.first()?["status"] == "moved").then(|| r[0].clone())
+    })
+    .unwrap_or_else(|| panic!("not shown moved: {:?}\n{}", records(&lab), d.log()));
+    assert_eq!(r["in_use_ip"], old.as_str());
+    assert_ne!(r["ip"], old.as_str());
+    let t = text(&lab.dhcpnet(&["leases"]));
+    assert!(t.contains(&format!("moved (in use: {old})")), "{t}");
+    let log = d.log();
+    assert!(
+        log.contains("ADDRESS CHANGED") && log.contains("dhcpnet rm web"),
+        "{log}"
+    );
 }
