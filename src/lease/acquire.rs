@@ -47,12 +47,13 @@ pub async fn acquire(
     // SIGTERM end the exchanges, then what was granted is recorded and the
     // rest released (`intent`).
     let signals = opts.stop.is_none().then(intent::on_signals);
+    let intent_log = Arc::new(IntentLog::new(
+        ledger.store.clone(),
+        place.iface.name.clone(),
+        place.network.clone(),
+    ));
     let opts = &Options {
-        intents: Some(IntentSink(Arc::new(IntentLog {
-            store: ledger.store.clone(),
-            interface: place.iface.name.clone(),
-            network: place.network.clone(),
-        }))),
+        intents: Some(IntentSink(intent_log.clone())),
         stop: opts
             .stop
             .clone()
@@ -145,6 +146,17 @@ pub async fn acquire(
             Vec::new()
         }
     };
+    // The intents could not be written, so those REQUESTs were never sent:
+    // that is the error (a state error, say).
+    if let Some(e) = intent_log.take_failure() {
+        if !granted.is_empty() {
+            log::error!(
+                "{e}; the {} lease(s) granted before that are recorded",
+                granted.len()
+            );
+        }
+        return Err(e);
+    }
     if interrupted() {
         let sig = signals
             .as_ref()

@@ -28,10 +28,41 @@ pub struct IntentLog {
     pub store: Store,
     pub interface: String,
     pub network: Option<String>,
+    /// The first write that failed (the REQUESTs were not sent): the
+    /// acquisition's error.
+    pub failed: std::sync::Mutex<Option<crate::error::Error>>,
+}
+
+impl IntentLog {
+    pub fn new(store: Store, interface: String, network: Option<String>) -> IntentLog {
+        IntentLog {
+            store,
+            interface,
+            network,
+            failed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The error of the first failed write, once.
+    pub fn take_failure(&self) -> Option<crate::error::Error> {
+        self.failed.lock().ok()?.take()
+    }
 }
 
 impl Intents for IntentLog {
     fn requesting(&self, batch: &[Requested]) -> Result<()> {
+        self.write(batch).map_err(|e| {
+            let msg = e.to_string();
+            if let Ok(mut f) = self.failed.lock() {
+                f.get_or_insert(e);
+            }
+            crate::error::Error::Other(msg)
+        })
+    }
+}
+
+impl IntentLog {
+    fn write(&self, batch: &[Requested]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
