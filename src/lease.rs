@@ -19,6 +19,7 @@ use crate::net::mac::Mac;
 use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
 
 pub mod acquire;
+pub mod intent;
 pub mod place;
 pub mod release;
 pub mod renew;
@@ -74,6 +75,31 @@ pub enum Status {
     Bound,
     /// The server refused to extend it (NAK): the address is no longer ours.
     Lost,
+    /// An intent: a DHCPREQUEST for this offered address is (or was) on
+    /// its way, and the server may hold it. Written (fsynced) before the
+    /// REQUEST goes out; turned into `bound` on the ACK, dropped on a NAK
+    /// or after a RELEASE. One left by a process that died is released by
+    /// the next `release` or by the daemon at start (`lease::intent`).
+    Requesting,
+    /// A DHCPRELEASE for it is (or was) on its way; the record goes when it
+    /// is sent. One left by a process that died is released again (which
+    /// is harmless) by the next `release` or by the daemon at start.
+    Releasing,
+    /// Never stored: what every output shows for a `bound` record past its
+    /// expiry (a stored one loads as `bound`).
+    Expired,
+    /// Never stored: what every output shows for a `bound` record whose
+    /// address changed while a container still uses the old one
+    /// (`in_use_ip`).
+    Moved,
+}
+
+impl Status {
+    /// Whether the record is a lease dhcpnet holds (or lost and asks back),
+    /// as opposed to an intent or a release on its way.
+    pub fn is_held(self) -> bool {
+        matches!(self, Status::Bound | Status::Lost)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +135,14 @@ pub struct Lease {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub status: Status,
+    /// The address a container still uses when the server moved the lease
+    /// to `ip` (status shown as `moved`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_use_ip: Option<Ipv4Addr>,
+    /// For a `requesting` record: the process that sent the REQUEST (while
+    /// it lives, nobody else resolves the intent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 fn finite(v: u32) -> Option<u32> {
@@ -157,6 +191,8 @@ impl Lease {
             mtu: p.mtu,
             routes: p.routes.clone(),
             status: Status::Bound,
+            in_use_ip: None,
+            pid: None,
         }
     }
 
@@ -165,6 +201,12 @@ impl Lease {
         let id = self.identity();
         let mut l = Lease::from_bound(b, &id, &self.interface, self.network.as_deref(), now);
         l.container = self.container.clone();
+        // A container pinned to the old address keeps using it: remember
+        // which, until the lease comes back to it or the container goes.
+        l.in_use_ip = self
+            .in_use_ip
+            .or((self.container.is_some() && self.ip != l.ip).then_some(self.ip))
+            .filter(|a| *a != l.ip);
         l
     }
 
@@ -308,6 +350,17 @@ impl Lease {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.seconds_left(now).is_some_and(|s| s <= 0)
     }
+
+    /// The status every output shows at `now`: the stored one, except that
+    /// a `bound` record past its expiry shows `expired`, and one whose
+    /// container still uses another address shows `moved`.
+    pub fn shown_status(&self, now: DateTime<Utc>) -> Status {
+        match self.status {
+            Status::Bound if self.is_expired(now) => Status::Expired,
+            Status::Bound if self.in_use_ip.is_some_and(|a| a != self.ip) => Status::Moved,
+            s => s,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -332,6 +385,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
 fn checked(path: &Path, file: LeaseFile) -> Result<Vec<Lease>> {
     let mut leases = file.leases;
     for l in &mut leases {
+        // Display-only statuses are never meant to be stored.
+        if matches!(l.status, Status::Expired | Status::Moved) {
+            l.status = Status::Bound;
+        }
         if l.clean_server_text() {
             log::warn!(
                 "{}: the lease {} held control characters in its domain or search list; they are left out",

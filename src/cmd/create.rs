@@ -22,7 +22,10 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     };
     match create(&ctx.store, &ctx.docker(), &req).await? {
         Created::DryRun(view) => output::emit(a.out.output, &view, || view.command.clone()),
-        Created::Network(net) => output::emit(a.out.output, &net, || table(&net)),
+        Created::Network(net) => {
+            super::warn_without_daemon(ctx);
+            output::emit(a.out.output, &net, || table(&net))
+        }
     }
 }
 

@@ -66,6 +66,9 @@ pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
     let progress = a.count > 1 && show_progress();
     let (granted, failed) =
         lease::acquire(&ctx.ledger(), &place, ids, a.request_ip, &opts, progress).await?;
+    if !granted.is_empty() {
+        super::warn_without_daemon(ctx);
+    }
     if let Some(ip) = a.request_ip
         && let Some(l) = granted.first().filter(|l| l.ip != ip)
     {

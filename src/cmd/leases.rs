@@ -10,9 +10,11 @@ use crate::lease::{self, Lease};
 use crate::output;
 
 #[derive(Serialize)]
-struct View<'a> {
+struct View {
+    /// The record, with the status shown at this moment
+    /// (`Lease::shown_status`): one truth in every format.
     #[serde(flatten)]
-    lease: &'a Lease,
+    lease: Lease,
     /// Seconds until expiry; negative once expired; null when infinite.
     seconds_left: Option<i64>,
 }
@@ -20,10 +22,13 @@ struct View<'a> {
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let leases = lease::load(&ctx.store)?;
     let now = Utc::now();
-    let views: Vec<View<'_>> = leases
+    let views: Vec<View> = leases
         .iter()
         .map(|l| View {
-            lease: l,
+            lease: Lease {
+                status: l.shown_status(now),
+                ..l.clone()
+            },
             seconds_left: l.seconds_left(now),
         })
         .collect();
@@ -42,10 +47,13 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
             "STATUS",
         ]);
         for l in &leases {
-            let status = match l.status {
+            let status = match l.shown_status(now) {
                 lease::Status::Lost => "lost (NAK)".to_string(),
-                _ if l.is_expired(now) => "expired".to_string(),
-                _ => "bound".to_string(),
+                lease::Status::Moved => format!(
+                    "moved (in use: {})",
+                    l.in_use_ip.map(|a| a.to_string()).unwrap_or_default()
+                ),
+                s => status_word(s),
             };
             t.add_row(vec![
                 format!("{}/{}", l.ip, l.prefix_len),
@@ -60,4 +68,12 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
         }
         t.to_string()
     })
+}
+
+/// The word for a status, as JSON and YAML spell it.
+fn status_word(s: lease::Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

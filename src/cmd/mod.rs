@@ -55,6 +55,19 @@ impl Ctx {
     }
 }
 
+/// Leases run out unless something renews them: say so when no daemon runs
+/// for this state directory (`create`, `run`, `lease`).
+pub fn warn_without_daemon(ctx: &Ctx) {
+    if crate::daemon::service::is_running(&ctx.store) == Some(false) {
+        log::warn!(
+            "no dhcpnet daemon is running for {}: nothing will renew these leases, and the server \
+             takes them back when they expire. Start it: `systemctl enable --now dhcpnet` (the \
+             systemd unit), or `dhcpnet daemon` (with this --state-dir)",
+            ctx.store.dir().display()
+        );
+    }
+}
+
 /// Resolve `NETWORK | --interface IFACE`: a network resolves to its DHCP
 /// interface, from dhcpnet's records or else from Docker's labels.
 pub async fn resolve(ctx: &Ctx, target: &Target) -> Result<Place> {

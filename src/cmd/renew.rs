@@ -15,6 +15,8 @@ pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
     let all = lease::load(&ctx.store)?;
     let targets: Vec<Lease> = lease::select(&all, &sel, None, None)?
         .into_iter()
+        // Intents and releases on their way are not leases to renew.
+        .filter(|l| l.status.is_held())
         .cloned()
         .collect();
     if targets.is_empty() {

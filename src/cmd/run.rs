@@ -295,6 +295,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         )));
     }
     let user = scan(&a.docker_args)?;
+    super::warn_without_daemon(ctx);
     docker.check_mac_address_support().await?;
     if let Some(name) = &user.name
         && let Some(c) = docker.inspect_container(name).await?

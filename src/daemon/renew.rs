@@ -317,7 +317,19 @@ async fn attend(
                     );
                     again.push(l);
                 }
-                Outcome::NoAnswer if a == Action::Reacquire || l.is_expired(at) => {
+                Outcome::NoAnswer if a == Action::Reacquire => {
+                    // A server that does not know the lease stays silent
+                    // (RFC 2131 §4.3.2, not authoritative): ask for the
+                    // address afresh.
+                    log::info!(
+                        "{} ({}): no answer to INIT-REBOOT for {}; sending DISCOVER asking for it (option 50)",
+                        l.mac,
+                        name,
+                        l.ip
+                    );
+                    again.push(l);
+                }
+                Outcome::NoAnswer if l.is_expired(at) => {
                     if l.status != Status::Lost {
                         log::error!(
                             "LEASE LOST: {} for {} on {name} expired with no answer from any DHCP server; \
@@ -377,6 +389,7 @@ async fn attend(
         // Refused: the address is not ours any more; DISCOVER asking for it.
         let jobs: Vec<Job> = again
             .iter()
+            .inspect(|l| log::info!("{} ({}): DISCOVER asking for {}", l.mac, name, l.ip))
             .map(|l| Job {
                 id: l.identity(),
                 goal: Goal::Acquire {
@@ -393,6 +406,14 @@ async fn attend(
                     let n = l.renewed(&b, now);
                     if n.ip == l.ip {
                         log::info!("{} ({}): got the address {} back", l.mac, name, n.ip);
+                    } else {
+                        log::info!(
+                            "{} ({}): the server offered {} instead of {}",
+                            l.mac,
+                            name,
+                            n.ip,
+                            l.ip
+                        );
                     }
                     moved(&l, &n);
                     fates.push((k, Fate::Update(Box::new(Renewal { was: l, new: n }))));
@@ -460,21 +481,34 @@ async fn attend(
     }
 }
 
-/// Say so loudly when the server moved a lease to another address.
+/// Say so loudly when the server moved a lease to another address, and
+/// what fixes it: the record keeps the address still in use (`in_use_ip`,
+/// shown as `moved`).
 fn moved(old: &Lease, new: &Lease) {
-    if new.ip != old.ip {
-        log::error!(
-            "ADDRESS CHANGED: {} on {} now holds {} instead of {}; a running container's static \
-             address cannot follow: restart the container{} so it takes the new address",
+    if new.ip == old.ip {
+        return;
+    }
+    match &old.container {
+        Some(c) => log::error!(
+            "ADDRESS CHANGED: {} on {} now holds {} instead of {}, which container {c} still uses \
+             unleased (`dhcpnet run` pinned it with --ip, so `docker restart` keeps it). Re-create \
+             the container so it takes {}: `dhcpnet rm {c}`, then the same `dhcpnet run`; \
+             `dhcpnet leases` shows the record as `moved` until then",
             old.mac,
             old.interface,
             new.ip,
             old.ip,
-            old.container
-                .as_ref()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default()
-        );
+            new.ip
+        ),
+        None => log::error!(
+            "ADDRESS CHANGED: {} on {} now holds {} instead of {}; whatever used {} must move to {}",
+            old.mac,
+            old.interface,
+            new.ip,
+            old.ip,
+            old.ip,
+            new.ip
+        ),
     }
 }
 

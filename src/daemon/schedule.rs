@@ -156,6 +156,11 @@ pub fn from_the_future(l: &Lease, now: DateTime<Utc>) -> bool {
 
 /// What the lease needs at `now`, ignoring back-off.
 pub fn phase(l: &Lease, now: DateTime<Utc>) -> Option<Action> {
+    // Intents and releases on their way are resolved at start
+    // (`lease::intent::resolve`), never renewed.
+    if !l.status.is_held() {
+        return None;
+    }
     if l.status == Status::Lost {
         return Some(Action::Reacquire);
     }
@@ -181,6 +186,9 @@ pub fn phase(l: &Lease, now: DateTime<Utc>) -> Option<Action> {
 
 /// When the lease next needs attention (None: never, e.g. infinite).
 pub fn next_due(l: &Lease, backoff: Option<&Backoff>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if !l.status.is_held() {
+        return None;
+    }
     let backoff = backoff
         .filter(|b| b.obtained_at == l.obtained_at && Some(b.action) == phase(l, now))
         .map(|b| b.until);
@@ -332,6 +340,8 @@ pub(crate) mod tests {
             mtu: None,
             routes: vec![],
             status: Status::Bound,
+            in_use_ip: None,
+            pid: None,
         }
     }
 

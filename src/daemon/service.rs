@@ -33,6 +33,16 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     let _one = single_instance(store)?;
     restore_links(store).await;
     let shared = Rc::new(Shared::new(store.clone()));
+    // Intents and releases a killed process left: the server may hold
+    // them for nobody.
+    match crate::lease::intent::resolve(&shared.ledger).await {
+        Ok(r) if !r.is_empty() => log::warn!(
+            "released {} address(es) left `requesting` or `releasing` by a process that ended",
+            r.len()
+        ),
+        Ok(_) => {}
+        Err(e) => log::error!("cannot resolve the records left `requesting` or `releasing`: {e}"),
+    }
     let opts = Options {
         timeout: a.timeout,
         ..Options::default()
@@ -142,6 +152,25 @@ async fn restore_links(store: &Store) {
         log::error!(
             "could not put the shims' addresses and routes back: {e}; run `dhcpnet restore` to retry"
         );
+    }
+}
+
+/// Whether a daemon runs for this state directory: it holds `daemon.lock`.
+/// A non-blocking try: if this process can take the lock, no daemon runs
+/// (the lock is let go at once). None when that cannot be told.
+pub fn is_running(store: &Store) -> Option<bool> {
+    let f = match std::fs::File::open(store.path("daemon.lock")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    match f.try_lock() {
+        Ok(()) => {
+            let _ = f.unlock();
+            Some(false)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Some(true),
+        Err(std::fs::TryLockError::Error(_)) => None,
     }
 }
 

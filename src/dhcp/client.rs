@@ -192,9 +192,16 @@ impl Exchange {
 
     /// The address this exchange is asking for in REQUESTING (the offer it
     /// took), if it is there.
-    pub fn requesting(&self) -> Option<Ipv4Addr> {
+    pub fn requested_ip(&self) -> Option<Ipv4Addr> {
+        self.requesting().map(|(offer, _)| offer.ip)
+    }
+
+    /// The offer being requested (SELECTING's REQUEST is out or about to
+    /// go), with the offering server's MAC: what the server may hold for
+    /// this client from the moment the REQUEST leaves.
+    pub fn requesting(&self) -> Option<(&message::Params, Mac)> {
         match &self.state {
-            State::Requesting { offer, .. } => Some(offer.ip),
+            State::Requesting { offer, server_mac } => Some((offer, *server_mac)),
             _ => None,
         }
     }

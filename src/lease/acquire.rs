@@ -7,9 +7,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{Ledger, Place};
 use crate::dhcp::client::Goal;
 use crate::dhcp::message::Identity;
-use crate::dhcp::transport::{self, Job, Options, Outcome};
+use std::sync::Arc;
+
+use super::intent::{self, IntentLog};
+use crate::dhcp::transport::{self, IntentSink, Job, Options, Outcome};
 use crate::error::{Error, Result};
 use crate::lease::{self, Lease};
+use crate::net::mac::Mac;
 
 /// Run the exchanges and record every granted lease. Returns the recorded
 /// leases and the failures, in job order.
@@ -39,6 +43,25 @@ pub async fn acquire(
     } else {
         None
     };
+    // Every REQUEST's intent is on disk before it goes out; SIGINT and
+    // SIGTERM end the exchanges, then what was granted is recorded and the
+    // rest released (`intent`).
+    let signals = opts.stop.is_none().then(intent::on_signals);
+    let intent_log = Arc::new(IntentLog::new(
+        ledger.store.clone(),
+        place.iface.name.clone(),
+        place.network.clone(),
+    ));
+    let opts = &Options {
+        intents: Some(IntentSink(intent_log.clone())),
+        stop: opts
+            .stop
+            .clone()
+            .or_else(|| signals.as_ref().map(|s| s.stop.clone())),
+        ..opts.clone()
+    };
+    let interrupted = || opts.stop.as_ref().is_some_and(|s| *s.borrow());
+    let macs: Vec<Mac> = jobs.iter().map(|j| j.id.mac).collect();
     let mut granted = Vec::new();
     let mut failed = Vec::new();
     let mut jobs = jobs;
@@ -48,7 +71,7 @@ pub async fn acquire(
     // lose what the server already granted: that is recorded first.
     let outcome: Result<()> = async {
         for round in 0..=MAX_DECLINES {
-            if jobs.is_empty() {
+            if jobs.is_empty() || interrupted() {
                 break;
             }
             let outcomes = transport::run(&place.iface, &jobs, opts, |_, _| {
@@ -70,7 +93,7 @@ pub async fn acquire(
                 }
             }
             let conflicts = match opts.arp_check {
-                Some(wait) => {
+                Some(wait) if !interrupted() => {
                     let pairs: Vec<_> = bound.iter().map(|(j, b)| (j.id.mac, b.params.ip)).collect();
                     transport::arp_probe(&place.iface, &pairs, wait).await.unwrap_or_else(|e| {
                             // The server granted these: keeping them unchecked
@@ -79,7 +102,7 @@ pub async fn acquire(
                             vec![None; pairs.len()]
                         })
                 }
-                None => vec![None; bound.len()],
+                _ => vec![None; bound.len()],
             };
             for ((job, b), conflict) in bound.into_iter().zip(conflicts) {
                 let Some(other) = conflict else {
@@ -116,6 +139,63 @@ pub async fn acquire(
     if !granted.is_empty() {
         record(ledger, place, &granted).await?;
         ledger.changed(&place.iface.name).await;
+    }
+    // Intents that did not become leases: NAKed, unanswered, interrupted.
+    let released = match intent::settle(ledger, &place.iface, &macs).await {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!(
+                "cannot release the addresses requested but not granted: {e}; `dhcpnet release --all` or the daemon will"
+            );
+            Vec::new()
+        }
+    };
+    // The intents could not be written, so those REQUESTs were never sent:
+    // that is the error (a state error, say).
+    if let Some(e) = intent_log.take_failure() {
+        if !granted.is_empty() {
+            log::error!(
+                "{e}; the {} lease(s) granted before that are recorded",
+                granted.len()
+            );
+        }
+        return Err(e);
+    }
+    if interrupted() {
+        let sig = signals
+            .as_ref()
+            .map(|s| s.got.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(libc::SIGINT);
+        let ips = |l: &[Lease]| {
+            l.iter()
+                .map(|l| l.ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::Passthrough {
+            code: 128 + sig,
+            msg: format!(
+                "interrupted ({}): {} lease(s) granted are recorded{}; {} address(es) requested but \
+                 not granted were released{}; nothing else is held for this run",
+                if sig == libc::SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                },
+                granted.len(),
+                if granted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", ips(&granted))
+                },
+                released.len(),
+                if released.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", ips(&released))
+                },
+            ),
+        });
     }
     if let Err(e) = outcome {
         if !granted.is_empty() {
@@ -174,7 +254,7 @@ async fn record(ledger: &Ledger, place: &Place, granted: &[Lease]) -> Result<()>
     });
     if let Err(e) = res {
         let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
-        if let Err(re) = transport::release(&place.iface, &all).await {
+        if let Err(re) = transport::release_all(&place.iface, &all).await {
             log::error!("could not release the leases just granted either: {re}");
         }
         return Err(Error::state(

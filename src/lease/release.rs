@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::Ledger;
 use crate::dhcp::transport;
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease, Selector};
+use crate::lease::{self, Lease, Selector, Status};
 use crate::net::iface::Interface;
 
 pub fn selector(mac: Option<crate::net::mac::Mac>, ip: Option<std::net::Ipv4Addr>) -> Selector {
@@ -44,6 +44,27 @@ pub async fn release_leases_or(
     let lock = ledger.store.lock()?;
     let all = lease::load(&ledger.store)?;
     let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Marked `releasing` before anything is sent: killed midway, the
+    // records say so, and the next `release` or the daemon finishes.
+    let marked: Vec<Lease> = picked
+        .iter()
+        .map(|l| Lease {
+            status: Status::Releasing,
+            ..l.clone()
+        })
+        .collect();
+    let mut on_disk_releasing = true;
+    if let Err(e) = lease::save(
+        &ledger.store,
+        &lock,
+        kept.iter().chain(&marked).cloned().collect(),
+    ) {
+        log::warn!("cannot mark the leases `releasing` ({e}); releasing them all the same");
+        on_disk_releasing = false;
+    }
     let mut by_iface: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
     for l in picked {
         by_iface.entry(l.interface.clone()).or_default().push(l);
@@ -62,7 +83,22 @@ pub async fn release_leases_or(
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => released.extend(leases),
+            Ok(each) => {
+                for (l, e) in leases.into_iter().zip(each) {
+                    match e {
+                        None => released.push(l),
+                        Some(e) => {
+                            log::error!(
+                                "cannot release {} ({}) on {name}: {e}; its record is kept",
+                                l.ip,
+                                l.mac
+                            );
+                            first_err.get_or_insert(e);
+                            kept.push(l);
+                        }
+                    }
+                }
+            }
             Err(e @ Error::Interface(_)) if unreachable == Unreachable::Forget => {
                 let latest = leases.iter().filter_map(|l| l.expires_at).max();
                 log::warn!(
@@ -82,7 +118,35 @@ pub async fn release_leases_or(
             }
         }
     }
-    lease::save(&ledger.store, &lock, kept)?;
+    if let Err(e) = lease::save(&ledger.store, &lock, kept) {
+        // Sent, so the server frees them: never leave that unsaid.
+        let n = released.len();
+        return Err(Error::state(
+            ledger.store.path(lease::FILE),
+            format!(
+                "{e}; DHCPRELEASE was sent for {n} lease(s), so the server frees them{}, but their \
+                 records could not be removed: {}",
+                if n > 0 {
+                    format!(
+                        " ({})",
+                        released
+                            .iter()
+                            .map(|l| l.ip.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    String::new()
+                },
+                if on_disk_releasing {
+                    "they show `releasing`, and the next `dhcpnet release` or the daemon removes them"
+                } else {
+                    "they still show `bound`; run the same `dhcpnet release` again once the state \
+                     directory can be written (a second RELEASE is harmless)"
+                }
+            ),
+        ));
+    }
     drop(lock);
     let mut ifaces: Vec<&str> = released.iter().map(|l| l.interface.as_str()).collect();
     ifaces.sort_unstable();

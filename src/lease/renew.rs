@@ -175,11 +175,22 @@ pub async fn give_back(stale: &[Lease]) {
             Ok(iface) => transport::release(&iface, &all).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = sent {
-            log::error!(
+        match sent {
+            Err(e) => log::error!(
                 "could not give back {} address(es) on {name}: {e}; the server frees them when they expire",
                 all.len()
-            );
+            ),
+            Ok(each) => {
+                for (l, e) in all.iter().zip(each) {
+                    if let Some(e) = e {
+                        log::error!(
+                            "could not give back {} ({}): {e}; the server frees it when it expires",
+                            l.ip,
+                            l.id.mac
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -296,7 +296,7 @@ async fn teardown(ledger: &Ledger, rec: &LinkRecord, force: bool) -> Result<()> 
         // frame carries the shim's MAC either way).
         let iface = Interface::lookup(&rec.name).or_else(|_| Interface::lookup(&rec.parent));
         let sent = match iface {
-            Ok(i) => transport::release(&i, &[l.release_of()]).await,
+            Ok(i) => transport::release_all(&i, &[l.release_of()]).await,
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
