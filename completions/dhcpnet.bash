@@ -271,7 +271,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__daemon)
-            opts="-v -q -h --plugin-socket --no-plugin --no-docker --docker --timeout --state-dir --verbose --quiet --help"
+            opts="-v -q -h --plugin-socket --no-plugin --no-docker --docker --timeout --default-interface --state-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,6 +286,10 @@ _dhcpnet() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default-interface)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -188,6 +188,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l default-interface -d 'The plugin\'s DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-plugin -d 'Do not serve the IPAM plugin'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-docker -d 'Do not follow Docker\'s events (no release on container removal)'

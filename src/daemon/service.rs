@@ -23,6 +23,8 @@ pub struct Settings {
     pub docker: String,
     /// Longest DHCP exchange.
     pub timeout: Duration,
+    /// The plugin's DHCP interface for pools that name none (Compose).
+    pub default_interface: Option<String>,
 }
 
 /// Run the daemon until SIGTERM or Ctrl-C (Ok), or until a task keeps
@@ -71,8 +73,12 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                     return std::future::pending().await;
                 };
                 let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
+                let c = plugin::Config {
+                    default_interface: a.default_interface.clone(),
+                    keep_for_restart: !a.no_docker,
+                };
                 supervise("IPAM plugin server", Restart::DAEMON, move || {
-                    plugin::serve(s.clone(), l.clone(), o.clone())
+                    plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
                 })
                 .await
             };
