@@ -479,3 +479,38 @@ fn network_connect_of_a_running_container_sends_its_hostname(v: Version) {
     );
     assert_eq!(lab.server_leases().len(), 1, "{:?}", lab.server_leases());
 }
+
+crate::on_each_engine!(a_pool_naming_no_interface_is_refused_with_both_fixes_named);
+
+fn a_pool_naming_no_interface_is_refused_with_both_fixes_named(v: Version) {
+    let Some(lab) = Lab::with_root_parent(&["ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    let _lock = plugin_lock();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["nameless"]);
+    // A subnet no interface of this host reaches, no dhcp_interface option
+    // (as from Compose), no --default-interface.
+    let o = engine.docker(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--ipam-driver",
+        "dhcpnet",
+        "--subnet",
+        "10.251.77.0/24",
+        "-o",
+        &format!("parent={}", lab.parent()),
+        "nameless",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "created; daemon:\n{}", daemon.log());
+    assert!(
+        err.contains("--ipam-opt dhcp_interface=IFACE")
+            && err.contains("--default-interface IFACE")
+            && err.contains("10.251.77.0/24"),
+        "{err}"
+    );
+}
