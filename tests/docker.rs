@@ -34,6 +34,7 @@ crate::on_each_engine!(
     create_with_subnet_then_stray_offer_and_interrupted_delete,
     the_daemon_releases_leases_of_containers_removed_by_plain_docker,
     delete_finishes_when_the_dhcp_interface_is_gone,
+    plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases,
 );
 
 fn stderr(o: &Output) -> String {
@@ -530,7 +531,7 @@ fn refusals_and_dry_run() {
         cmd.trim(),
         format!(
             "/nonexistent/docker network create --driver macvlan --subnet 10.77.0.0/24 --gateway 10.77.0.1 \
-             --opt parent={parent} --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface={parent} \
+             --ip-range 10.77.0.1/32 --opt parent={parent} --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface={parent} \
              --label io.dhcpnet.parent={parent} dry"
         )
     );
@@ -869,4 +870,61 @@ fn delete_finishes_when_the_dhcp_interface_is_gone(v: Version) {
         leases_json(&lab, &e).is_empty(),
         "the records went with the network"
     );
+}
+
+/// Docker's own IPAM never hands out an address on a `dhcpnet create`
+/// network: a plain `docker run --network` is refused clearly (the server
+/// never knew such an address), while `dhcpnet run` leases and starts.
+fn plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases(v: Version) {
+    let Some((lab, e)) = setup(v, true) else {
+        return;
+    };
+    let _turn = subnet_10_77(v);
+    let net = format!("dn-plain-{}", std::process::id());
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
+    let parent = lab.parent().to_string();
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &["create", &net, "--parent", &parent, "-o", "json"],
+    ));
+    let o = e.docker(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        "bypass",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let err = stderr(&o);
+    let _ = e.docker(&["rm", "-f", "bypass"]);
+    assert!(
+        !o.status.success(),
+        "plain docker run got an address: {err}"
+    );
+    assert!(err.contains("no available IPv4 addresses"), "{err}");
+    assert!(lab.server_leases().is_empty(), "{:?}", lab.server_leases());
+
+    let o = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "via-dhcp", IMAGE, "sleep", "600",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ip, mac) = endpoint(&e, "via-dhcp", &net);
+    assert!(
+        lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip),
+        "{ip} {mac} not in {:?}",
+        lab.server_leases()
+    );
+    ok(&dhcpnet(&lab, &e, &["rm", "via-dhcp", "-o", "json"]));
+    ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
 }
