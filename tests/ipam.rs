@@ -514,3 +514,71 @@ fn a_pool_naming_no_interface_is_refused_with_both_fixes_named(v: Version) {
         "{err}"
     );
 }
+
+crate::on_each_engine!(a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others);
+
+fn a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others(v: Version) {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    lab.start_dnsmasq(&[]);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["mcv0"]);
+    plugin_network(&engine, &iface);
+    let fixed_mac = "02:42:0a:4d:00:61";
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--name",
+        "fixed",
+        "--mac-address",
+        fixed_mac,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    engine.docker_ok(&[
+        "run", "-d", "--net", "mcv0", "--name", "free", IMAGE, "sleep", "600",
+    ]);
+    let (fixed_ip, mac) = on_mcv0(&engine, "fixed");
+    assert_eq!(mac, fixed_mac);
+    // Both tied to their containers by the follower.
+    let tied = wait_for(Duration::from_secs(30), || {
+        let l = common::ok(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]));
+        let n = l
+            .as_array()?
+            .iter()
+            .filter(|x| x["container"].is_string())
+            .count();
+        (n == 2).then_some(())
+    });
+    assert!(tied.is_some(), "{}", daemon.log());
+    // Both stopped, then both started: two kept addresses at once.
+    engine.docker_ok(&["stop", "-t", "0", "fixed", "free"]);
+    engine.docker_ok(&["start", "fixed", "free"]);
+    assert_eq!(on_mcv0(&engine, "fixed").0, fixed_ip, "{}", daemon.log());
+    // One lease per container at the server, for the endpoints of now.
+    let (free_ip, free_mac) = on_mcv0(&engine, "free");
+    let one_each = wait_for(Duration::from_secs(20), || {
+        let mut rows = lab.server_leases();
+        rows.sort();
+        let mut want = vec![
+            (fixed_mac.to_string(), fixed_ip.clone()),
+            (free_mac.clone(), free_ip.clone()),
+        ];
+        want.sort();
+        let got: Vec<(String, String)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
+        (got == want).then_some(())
+    });
+    assert!(
+        one_each.is_some(),
+        "{:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+}
