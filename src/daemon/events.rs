@@ -440,7 +440,9 @@ impl Follower {
         }
         for l in &stale {
             log::warn!(
-                "container {} came back with a new MAC (the engine makes one up at every start) and a new address;                  releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC:                  `docker run --mac-address`, or `mac_address:` in a compose file",
+                "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
+                 releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
+                 `docker run --mac-address`, or `mac_address:` in a compose file",
                 c.name,
                 l.ip,
                 l.mac
