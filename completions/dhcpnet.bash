@@ -299,7 +299,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__daemon)
-            opts="-v -q -o -h --plugin-socket --no-plugin --no-docker --docker --timeout --state-dir --verbose --quiet --output --help"
+            opts="-v -q -o -h --plugin-socket --no-plugin --no-docker --docker --timeout --default-interface --state-dir --verbose --quiet --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,6 +314,10 @@ _dhcpnet() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default-interface)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -211,6 +211,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l default-interface -d 'The plugin\'s DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''

@@ -663,6 +663,15 @@ pub struct DaemonArgs {
     /// Give up on one DHCP exchange after this many seconds (retried later)
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,
+    /// The plugin's DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches
+    #[arg(long, env = "DHCPNET_DEFAULT_INTERFACE", value_name = "IFACE", value_parser = parse_iface)]
+    pub default_interface: Option<String>,
+}
+
+fn parse_iface(s: &str) -> Result<String, String> {
+    crate::net::iface::validate_name(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_subnet(s: &str) -> Result<crate::network::Subnet, String> {

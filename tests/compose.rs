@@ -94,3 +94,141 @@ networks:
         "compose down removed the container"
     );
 }
+
+/// `docker compose up` of `service` (hostname `host`) on a network `lan`
+/// that uses the dhcpnet plugin, defined in the compose file or
+/// `external`; the container's address must be a DHCP lease in dnsmasq's
+/// table, with its hostname; `down` gives it back.
+fn compose_on_the_plugin(external: bool) {
+    use common::docker::{Daemon, PLUGIN_SOCKET, plugin_lock};
+    use common::wait_for;
+    use std::time::Duration;
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let Some(e) = engine26() else { return };
+    lab.start_dnsmasq(&[]);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    // Compose passes no ipam options (Options: null): the daemon's default
+    // interface names the DHCP interface.
+    let daemon = Daemon::start(
+        &lab,
+        &e,
+        &[
+            "--plugin-socket",
+            PLUGIN_SOCKET,
+            "--default-interface",
+            &iface,
+        ],
+        "daemon",
+    );
+    let project = format!("dnp{}{}", std::process::id(), u8::from(external));
+    let net = if external {
+        format!("{project}-ext")
+    } else {
+        format!("{project}_lan")
+    };
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
+    let network = if external {
+        e.docker_ok(&[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--ipam-driver",
+            "dhcpnet",
+            "--subnet",
+            "10.77.0.0/24",
+            "-o",
+            &format!("parent={iface}"),
+            &net,
+        ]);
+        format!("  lan:\n    external: true\n    name: {net}\n")
+    } else {
+        format!(
+            "  lan:
+    driver: macvlan
+    driver_opts:
+      parent: {iface}
+    ipam:
+      driver: dhcpnet
+      config:
+        - subnet: 10.77.0.0/24
+"
+        )
+    };
+    std::fs::write(
+        lab.dir.path().join("compose.yaml"),
+        format!(
+            "services:
+  box:
+    image: {image}
+    pull_policy: never
+    hostname: box-1
+    restart: always
+    command: [\"sleep\", \"600\"]
+    networks: [lan]
+networks:
+{network}",
+            image = common::docker::IMAGE,
+        ),
+    )
+    .unwrap();
+    let up = compose(&e, lab.dir.path(), &["-p", &project, "up", "-d"]);
+    assert!(
+        up.status.success(),
+        "{}\ndaemon:\n{}",
+        text(&up),
+        daemon.log()
+    );
+    let ps = compose(&e, lab.dir.path(), &["-p", &project, "ps", "-q", "box"]);
+    let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+    let f = format!(
+        "{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}} {{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"
+    );
+    let got = e.docker_ok(&["inspect", "--format", &f, &id]);
+    let (ip, mac) = got.split_once(' ').expect("ip and mac");
+    assert!(ip.starts_with("10.77.0."), "{got}");
+    let row = wait_for(Duration::from_secs(30), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == mac && r.1 == ip && r.2 == "box-1")
+    });
+    assert!(
+        row.is_some(),
+        "dnsmasq: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("--default-interface"),
+        "{}",
+        daemon.log()
+    );
+    let down = compose(&e, lab.dir.path(), &["-p", &project, "down", "-t", "0"]);
+    assert!(down.status.success(), "{}", text(&down));
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.server_leases().is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "still leased after compose down: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+}
+
+#[test]
+fn compose_containers_get_dhcp_leases_on_a_plugin_network_defined_in_the_compose_file_on_docker_26()
+{
+    compose_on_the_plugin(false);
+}
+
+#[test]
+fn compose_containers_get_dhcp_leases_on_an_external_plugin_network_on_docker_26() {
+    compose_on_the_plugin(true);
+}

@@ -34,6 +34,7 @@ crate::on_each_engine!(
     create_with_subnet_then_stray_offer_and_interrupted_delete,
     the_daemon_releases_leases_of_containers_removed_by_plain_docker,
     delete_finishes_when_the_dhcp_interface_is_gone,
+    plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases,
 );
 
 fn stderr(o: &Output) -> String {
@@ -530,7 +531,7 @@ fn refusals_and_dry_run() {
         cmd.trim(),
         format!(
             "/nonexistent/docker network create --driver macvlan --subnet 10.77.0.0/24 --gateway 10.77.0.1 \
-             --opt parent={parent} --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface={parent} \
+             --ip-range 10.77.0.1/32 --opt parent={parent} --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface={parent} \
              --label io.dhcpnet.parent={parent} dry"
         )
     );
@@ -869,4 +870,155 @@ fn delete_finishes_when_the_dhcp_interface_is_gone(v: Version) {
         leases_json(&lab, &e).is_empty(),
         "the records went with the network"
     );
+}
+
+/// Docker's own IPAM never hands out an address on a `dhcpnet create`
+/// network: a plain `docker run --network` is refused clearly (the server
+/// never knew such an address), while `dhcpnet run` leases and starts.
+fn plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases(v: Version) {
+    let Some((lab, e)) = setup(v, true) else {
+        return;
+    };
+    let _turn = subnet_10_77(v);
+    let net = format!("dn-plain-{}", std::process::id());
+    let _guard = NetworkGuard {
+        engine: e.clone(),
+        name: net.clone(),
+    };
+    let parent = lab.parent().to_string();
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &["create", &net, "--parent", &parent, "-o", "json"],
+    ));
+    let o = e.docker(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        "bypass",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let err = stderr(&o);
+    let _ = e.docker(&["rm", "-f", "bypass"]);
+    assert!(
+        !o.status.success(),
+        "plain docker run got an address: {err}"
+    );
+    assert!(err.contains("no available IPv4 addresses"), "{err}");
+    assert!(lab.server_leases().is_empty(), "{:?}", lab.server_leases());
+
+    let o = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", "via-dhcp", IMAGE, "sleep", "600",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ip, mac) = endpoint(&e, "via-dhcp", &net);
+    assert!(
+        lab.server_leases().iter().any(|r| r.0 == mac && r.1 == ip),
+        "{ip} {mac} not in {:?}",
+        lab.server_leases()
+    );
+    ok(&dhcpnet(&lab, &e, &["rm", "via-dhcp", "-o", "json"]));
+    ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
+}
+
+/// Two hosts on one segment: two engines (20.10 and 26), each with its own
+/// dhcpnet state directory and its own `dhcpnet create` network on the same
+/// LAN, one DHCP server. Their containers' addresses never overlap, every
+/// one is the server's lease, and one host removing its containers leaves
+/// the other's leases alone.
+#[test]
+fn two_hosts_on_one_segment_with_one_dhcp_server_never_overlap() {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let (Some(a), Some(b)) = (engine_of(Version::V20_10), engine_of(Version::V26)) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let _t20 = subnet_10_77(Version::V20_10);
+    let _t26 = subnet_10_77(Version::V26);
+    let parent = lab.parent().to_string();
+    let net = format!("dn-two-{}", std::process::id());
+    let _ga = NetworkGuard {
+        engine: a.clone(),
+        name: net.clone(),
+    };
+    let _gb = NetworkGuard {
+        engine: b.clone(),
+        name: net.clone(),
+    };
+    let states = [lab.dir.path().join("host-a"), lab.dir.path().join("host-b")];
+    let host = |i: usize, args: &[&str]| -> Output {
+        let e = if i == 0 { &a } else { &b };
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dhcpnet"));
+        cmd.arg("--state-dir").arg(&states[i]).args(args);
+        for (k, v) in e.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run dhcpnet")
+    };
+    for i in 0..2 {
+        let o = host(i, &["create", &net, "--parent", &parent, "-o", "json"]);
+        assert!(o.status.success(), "host {i}: {}", stderr(&o));
+    }
+    let mut seen: Vec<(usize, String, String)> = Vec::new();
+    for n in 0..3 {
+        for i in 0..2 {
+            let name = format!("h{i}-c{n}");
+            let o = host(
+                i,
+                &[
+                    "run", &net, "--", "-d", "--name", &name, IMAGE, "sleep", "600",
+                ],
+            );
+            assert!(o.status.success(), "{name}: {}", stderr(&o));
+            let e = if i == 0 { &a } else { &b };
+            let (ip, mac) = endpoint(e, &name, &net);
+            seen.push((i, ip, mac));
+        }
+    }
+    let mut ips: Vec<&str> = seen.iter().map(|s| s.1.as_str()).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "addresses overlap: {seen:?}");
+    let table = lab.server_leases();
+    for (_, ip, mac) in &seen {
+        assert!(
+            table.iter().any(|r| &r.0 == mac && &r.1 == ip),
+            "{ip} {mac} is not the server's: {table:?}"
+        );
+    }
+    // Host A removes its containers and its network: B's leases stay.
+    for n in 0..3 {
+        let o = host(0, &["rm", &format!("h0-c{n}")]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = host(0, &["delete", &net]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // dnsmasq rewrites its lease file in place: read until it settles.
+    let settled = wait_for(Duration::from_secs(10), || {
+        let table = lab.server_leases();
+        seen.iter()
+            .all(|(i, ip, mac)| table.iter().any(|r| &r.0 == mac && &r.1 == ip) == (*i == 1))
+            .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "after host A's rm: {:?} (seen {seen:?})",
+        lab.server_leases()
+    );
+    for n in 0..3 {
+        let o = host(1, &["rm", &format!("h1-c{n}")]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = host(1, &["delete", &net]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -303,3 +303,282 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
 
     engine.docker_ok(&["network", "rm", "mcv0", "plain"]);
 }
+
+/// A plugin network `mcv0` on the lab's veth, with the daemon serving the
+/// plugin; for the tests below.
+fn plugin_network(engine: &common::docker::Engine, iface: &str) {
+    engine.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--ipam-driver",
+        "dhcpnet",
+        "--subnet",
+        "10.77.0.0/24",
+        "-o",
+        &format!("parent={iface}"),
+        "--ipam-opt",
+        &format!("dhcp_interface={iface}"),
+        "mcv0",
+    ]);
+}
+
+/// (IP, MAC) of a container on mcv0.
+fn on_mcv0(engine: &common::docker::Engine, name: &str) -> (String, String) {
+    let c = inspect(engine, name);
+    let n = &c["NetworkSettings"]["Networks"]["mcv0"];
+    (
+        n["IPAddress"].as_str().unwrap_or_default().to_string(),
+        n["MacAddress"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+crate::on_each_engine!(a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start);
+
+fn a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start(v: Version) {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    lab.start_dnsmasq(&[]);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["mcv0"]);
+    plugin_network(&engine, &iface);
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--name",
+        "web",
+        "--hostname",
+        "web-1",
+        "--restart",
+        "always",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let (ip, mac) = on_mcv0(&engine, "web");
+    // The follower has tied the lease to the container once the hostname shows.
+    let named = wait_for(Duration::from_secs(30), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == mac && r.2 == "web-1")
+    });
+    assert!(
+        named.is_some(),
+        "{:?}\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+    let mut macs = vec![mac];
+    for step in ["restart", "stop-start", "restart"] {
+        if step == "restart" {
+            engine.docker_ok(&["restart", "-t", "0", "web"]);
+        } else {
+            engine.docker_ok(&["stop", "-t", "0", "web"]);
+            engine.docker_ok(&["start", "web"]);
+        }
+        let (now, mac) = on_mcv0(&engine, "web");
+        assert_eq!(
+            now,
+            ip,
+            "after {step}: a new address; daemon:\n{}",
+            daemon.log()
+        );
+        macs.push(mac.clone());
+        // Exactly one lease at the server, for the endpoint's MAC of now.
+        let one = wait_for(Duration::from_secs(10), || {
+            let rows = lab.server_leases();
+            (rows.len() == 1 && rows[0].0 == mac && rows[0].1 == ip).then_some(())
+        });
+        assert!(
+            one.is_some(),
+            "after {step}: {:?}\ndaemon:\n{}",
+            lab.server_leases(),
+            daemon.log()
+        );
+    }
+    // The engine made up a new MAC each time: the identity is not the MAC.
+    macs.sort();
+    macs.dedup();
+    assert_eq!(macs.len(), 4, "{macs:?}");
+    // The dhcpnet records hold one lease too, and rm gives it back.
+    let records = common::ok(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]));
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
+    engine.docker_ok(&["rm", "-f", "web"]);
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.server_leases().is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{:?}\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+}
+
+crate::on_each_engine!(network_connect_of_a_running_container_sends_its_hostname);
+
+fn network_connect_of_a_running_container_sends_its_hostname(v: Version) {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    lab.start_dnsmasq(&[]);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["mcv0"]);
+    plugin_network(&engine, &iface);
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--name",
+        "late",
+        "--hostname",
+        "late-1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let (_, first) = on_mcv0(&engine, "late");
+    let named = wait_for(Duration::from_secs(30), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == first && r.2 == "late-1")
+    });
+    assert!(
+        named.is_some(),
+        "{:?}\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+    // Connected again while running: a new endpoint (new MAC), leased by the
+    // plugin without a hostname; the follower sends it after the connect.
+    engine.docker_ok(&["network", "disconnect", "mcv0", "late"]);
+    engine.docker_ok(&["network", "connect", "mcv0", "late"]);
+    let (ip, mac) = on_mcv0(&engine, "late");
+    assert_ne!(mac, first);
+    let named = wait_for(Duration::from_secs(30), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == mac && r.1 == ip && r.2 == "late-1")
+    });
+    assert!(
+        named.is_some(),
+        "no hostname after network connect: {:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+    assert_eq!(lab.server_leases().len(), 1, "{:?}", lab.server_leases());
+}
+
+crate::on_each_engine!(a_pool_naming_no_interface_is_refused_with_both_fixes_named);
+
+fn a_pool_naming_no_interface_is_refused_with_both_fixes_named(v: Version) {
+    let Some(lab) = Lab::with_root_parent(&["ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    let _lock = plugin_lock();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["nameless"]);
+    // A subnet no interface of this host reaches, no dhcp_interface option
+    // (as from Compose), no --default-interface.
+    let o = engine.docker(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--ipam-driver",
+        "dhcpnet",
+        "--subnet",
+        "10.251.77.0/24",
+        "-o",
+        &format!("parent={}", lab.parent()),
+        "nameless",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "created; daemon:\n{}", daemon.log());
+    assert!(
+        err.contains("--ipam-opt dhcp_interface=IFACE")
+            && err.contains("--default-interface IFACE")
+            && err.contains("10.251.77.0/24"),
+        "{err}"
+    );
+}
+
+crate::on_each_engine!(a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others);
+
+fn a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others(v: Version) {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
+        return;
+    };
+    let Some(engine) = engine_of(v) else { return };
+    lab.start_dnsmasq(&[]);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _nets = Networks(&engine, vec!["mcv0"]);
+    plugin_network(&engine, &iface);
+    let fixed_mac = "02:42:0a:4d:00:61";
+    engine.docker_ok(&[
+        "run",
+        "-d",
+        "--net",
+        "mcv0",
+        "--name",
+        "fixed",
+        "--mac-address",
+        fixed_mac,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    engine.docker_ok(&[
+        "run", "-d", "--net", "mcv0", "--name", "free", IMAGE, "sleep", "600",
+    ]);
+    let (fixed_ip, mac) = on_mcv0(&engine, "fixed");
+    assert_eq!(mac, fixed_mac);
+    // Both tied to their containers by the follower.
+    let tied = wait_for(Duration::from_secs(30), || {
+        let l = common::ok(&lab.dhcpnet_root(&["leases", "-o", "json"], &[]));
+        let n = l
+            .as_array()?
+            .iter()
+            .filter(|x| x["container"].is_string())
+            .count();
+        (n == 2).then_some(())
+    });
+    assert!(tied.is_some(), "{}", daemon.log());
+    // Both stopped, then both started: two kept addresses at once.
+    engine.docker_ok(&["stop", "-t", "0", "fixed", "free"]);
+    engine.docker_ok(&["start", "fixed", "free"]);
+    assert_eq!(on_mcv0(&engine, "fixed").0, fixed_ip, "{}", daemon.log());
+    // One lease per container at the server, for the endpoints of now.
+    let (free_ip, free_mac) = on_mcv0(&engine, "free");
+    let one_each = wait_for(Duration::from_secs(20), || {
+        let mut rows = lab.server_leases();
+        rows.sort();
+        let mut want = vec![
+            (fixed_mac.to_string(), fixed_ip.clone()),
+            (free_mac.clone(), free_ip.clone()),
+        ];
+        want.sort();
+        let got: Vec<(String, String)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
+        (got == want).then_some(())
+    });
+    assert!(
+        one_each.is_some(),
+        "{:?}\ndaemon:\n{}",
+        lab.server_leases(),
+        daemon.log()
+    );
+}

@@ -93,6 +93,11 @@ fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpne
         mode("./usr/lib/systemd/system/dhcpnet.service"),
         "-rw-r--r--"
     );
+    // The socket unit (socket activation, before docker.service) too.
+    assert_eq!(
+        mode("./usr/lib/systemd/system/dhcpnet.socket"),
+        "-rw-r--r--"
+    );
     for path in [
         "./usr/share/bash-completion/completions/dhcpnet",
         "./usr/share/zsh/vendor-completions/_dhcpnet",
@@ -122,6 +127,7 @@ fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpne
     run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&ctl));
     let postinst = std::fs::read_to_string(ctl.join("postinst")).unwrap();
     assert!(postinst.contains("dhcpnet.service"), "{postinst}");
+    assert!(postinst.contains("dhcpnet.socket"), "{postinst}");
     for never in [
         "deb-systemd-invoke start",
         "deb-systemd-invoke restart",

@@ -13,6 +13,7 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         no_docker: a.no_docker,
         docker: a.docker,
         timeout: secs(a.timeout),
+        default_interface: a.default_interface,
     };
     service::run(&ctx.store, &settings).await
 }

@@ -32,11 +32,28 @@ pub struct Event {
     pub name: Option<String>,
 }
 
-/// One line of `docker events --format '{{json .}}'`.
+/// One line of `docker events --format '{{json .}}'`: a container event,
+/// or a network `connect` (`docker network connect`; `id` is then the
+/// container's, taken from the event's `container` attribute).
 pub fn parse_event(line: &str) -> Option<Event> {
     let v: Value = serde_json::from_str(line).ok()?;
-    if v.get("Type").and_then(Value::as_str) != Some("container") {
-        return None;
+    match v.get("Type").and_then(Value::as_str) {
+        Some("container") => {}
+        Some("network") => {
+            if v.get("Action").and_then(Value::as_str) != Some("connect") {
+                return None;
+            }
+            let id = v
+                .pointer("/Actor/Attributes/container")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())?;
+            return Some(Event {
+                action: "connect".into(),
+                id: id.to_string(),
+                name: None,
+            });
+        }
+        _ => return None,
     }
     let action = v
         .get("Action")
@@ -64,6 +81,7 @@ pub struct Container {
     pub name: String,
     pub hostname: Option<String>,
     pub macs: Vec<Mac>,
+    pub running: bool,
 }
 
 pub fn parse_inspect(json: &str) -> Vec<Container> {
@@ -95,11 +113,16 @@ pub fn parse_inspect(json: &str) -> Vec<Container> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let running = c
+                .pointer("/State/Running")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             Some(Container {
                 id,
                 name,
                 hostname,
                 macs,
+                running,
             })
         })
         .collect()
@@ -197,9 +220,13 @@ impl Follower {
                 "--filter",
                 "type=container",
                 "--filter",
+                "type=network",
+                "--filter",
                 "event=destroy",
                 "--filter",
                 "event=start",
+                "--filter",
+                "event=connect",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -219,7 +246,9 @@ impl Follower {
             };
             match ev.action.as_str() {
                 "destroy" => self.destroyed(&ev.id, ev.name.as_deref()).await,
-                "start" => self.started(&ev.id).await,
+                // `docker network connect` of a running container: the
+                // lease was taken without its hostname, as at a start.
+                "start" | "connect" => self.started(&ev.id).await,
                 _ => {}
             }
         }
@@ -356,6 +385,9 @@ impl Follower {
         else {
             return;
         };
+        if c.running {
+            self.release_replaced(&c, &leases).await;
+        }
         let mine: Vec<Lease> = leases
             .into_iter()
             .filter(|l| c.macs.contains(&l.mac))
@@ -396,6 +428,34 @@ impl Follower {
         }
     }
 
+    /// A running container's leases for MACs it no longer has: kept by the
+    /// plugin at its stop, then not handed back at its start (the engine
+    /// gave the endpoint a new MAC, and several addresses were parked on
+    /// that interface, so which was its own could not be told). Released,
+    /// so that the server holds one lease per container.
+    async fn release_replaced(&self, c: &Container, leases: &[Lease]) {
+        let stale = replaced(leases, c);
+        if stale.is_empty() {
+            return;
+        }
+        for l in &stale {
+            log::warn!(
+                "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
+                 releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
+                 `docker run --mac-address`, or `mac_address:` in a compose file",
+                c.name,
+                l.ip,
+                l.mac
+            );
+        }
+        self.release(move |l| {
+            stale
+                .iter()
+                .any(|s| s.mac == l.mac && s.interface == l.interface)
+        })
+        .await;
+    }
+
     /// A DHCPREQUEST (renewing) that carries the hostname; the new record.
     async fn send_hostname(&self, l: &Lease, hostname: &str) -> Option<Lease> {
         let iface = Interface::lookup(&l.interface).ok()?;
@@ -421,6 +481,18 @@ impl Follower {
             _ => None,
         }
     }
+}
+
+/// The leases of running container `c` for MACs it no longer has.
+pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
+    if c.macs.is_empty() {
+        return Vec::new();
+    }
+    leases
+        .iter()
+        .filter(|l| owned_by(l, &c.id, Some(&c.name)) && !c.macs.contains(&l.mac))
+        .cloned()
+        .collect()
 }
 
 /// What `started` learnt, on the current records: the container on the
@@ -476,6 +548,19 @@ mod tests {
             parse_event(r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"}}"#),
             None
         );
+        let connect = r#"{"Type":"network","Action":"connect","Actor":{"ID":"netid","Attributes":{"container":"c0ffee","name":"mcv0","type":"macvlan"}},"scope":"local"}"#;
+        assert_eq!(
+            parse_event(connect),
+            Some(Event {
+                action: "connect".into(),
+                id: "c0ffee".into(),
+                name: None
+            })
+        );
+        assert_eq!(
+            parse_event(&connect.replace("\"connect\"", "\"disconnect\"")),
+            None
+        );
         assert_eq!(parse_event("not json"), None);
         assert_eq!(parse_event(r#"{"Type":"container"}"#), None);
     }
@@ -489,6 +574,7 @@ mod tests {
         assert_eq!(c[0].name, "web");
         assert_eq!(c[0].hostname.as_deref(), Some("web-1"));
         assert_eq!(c[0].macs, vec![Mac([2, 0x42, 10, 0x4d, 0, 7])]);
+        assert!(!c[0].running);
         assert!(parse_inspect("[]").is_empty());
         assert!(parse_inspect("garbage").is_empty());
     }
@@ -521,6 +607,28 @@ mod tests {
         ];
         let existing = [(full.to_string(), "web".to_string())];
         assert_eq!(orphans(&leases, &existing), vec![2]);
+    }
+
+    #[test]
+    fn a_container_back_with_a_new_mac_replaces_its_kept_lease() {
+        let full = "0123456789abcdef0123456789abcdef";
+        let mut old = with_container(Some(full));
+        old.mac = Mac([2, 0x42, 0, 0, 0, 1]);
+        let mut now = with_container(Some(full));
+        now.mac = Mac([2, 0x42, 0, 0, 0, 2]);
+        let other = with_container(Some("other"));
+        let c = Container {
+            id: full.into(),
+            name: "web".into(),
+            hostname: None,
+            macs: vec![now.mac],
+            running: true,
+        };
+        let all = [old.clone(), now.clone(), other];
+        assert_eq!(replaced(&all, &c), vec![old]);
+        // A container whose MACs are not known (not on any network now) keeps them.
+        let bare = Container { macs: vec![], ..c };
+        assert!(replaced(&all, &bare).is_empty());
     }
 
     #[test]

@@ -214,6 +214,72 @@ impl PoolId {
     }
 }
 
+/// The host interface that reaches `subnet`, from the kernel's IPv4 route
+/// table (`/proc/net/route`: a connected route for each address, and the
+/// routes added by hand): the device of the most specific non-default route
+/// overlapping the subnet. None when no route does; an error naming them
+/// when routes of several devices do equally well.
+pub fn interface_for_subnet(route_table: &str, subnet: Cidr) -> Result<Option<String>, String> {
+    let mut best: Option<(u8, Vec<String>)> = None;
+    for line in route_table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(iface), Some(dest), Some(mask)) = (f.first(), f.get(1), f.get(7)) else {
+            continue;
+        };
+        let hex = |s: &str| {
+            u32::from_str_radix(s, 16)
+                .ok()
+                .map(|v| Ipv4Addr::from(v.to_le_bytes()))
+        };
+        let (Some(dest), Some(mask)) = (hex(dest), hex(mask)) else {
+            continue;
+        };
+        let prefix = u32::from(mask).leading_ones() as u8;
+        if prefix == 0 || *iface == "lo" {
+            continue;
+        }
+        let route = Cidr::new(dest, prefix);
+        let overlaps = if route.prefix <= subnet.prefix {
+            route.contains(subnet.net)
+        } else {
+            subnet.contains(route.net)
+        };
+        if !overlaps {
+            continue;
+        }
+        match &mut best {
+            Some((p, names)) if *p == prefix => {
+                if !names.iter().any(|n| n == iface) {
+                    names.push(iface.to_string());
+                }
+            }
+            Some((p, _)) if *p > prefix => {}
+            _ => best = Some((prefix, vec![iface.to_string()])),
+        }
+    }
+    match best {
+        None => Ok(None),
+        Some((_, mut names)) if names.len() == 1 => Ok(names.pop()),
+        Some((_, names)) => Err(format!(
+            "routes of several interfaces reach {subnet} ({}): say which one reaches the DHCP server",
+            names.join(", ")
+        )),
+    }
+}
+
+/// The error when no interface could be found: both ways to name it.
+pub fn no_interface(subnet: Option<Cidr>) -> String {
+    format!(
+        "say which interface reaches the DHCP server: --ipam-opt {INTERFACE_OPTION}=IFACE (the macvlan \
+         parent, e.g. eth0; Docker Compose does not pass ipam options), or start the daemon with \
+         --default-interface IFACE (DHCPNET_DEFAULT_INTERFACE){}",
+        match subnet {
+            Some(s) => format!("; no interface of this host has an address or a route in {s}"),
+            None => String::new(),
+        }
+    )
+}
+
 /// What the DHCP server said when probed for a pool request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
@@ -448,6 +514,50 @@ mod tests {
             ..pool()
         };
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 254));
+    }
+
+    #[test]
+    fn the_interface_of_a_subnet_is_found_in_the_route_table() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t014D0A0A\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t000D0A0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+lan1\t00004D0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+lan2\t00004D0A\t00000000\t0001\t0\t0\t0\t00F0FFFF\t0\t0\t0
+lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
+";
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        assert_eq!(
+            interface_for_subnet(table, c("10.10.13.0/24")),
+            Ok(Some("eth0".into()))
+        );
+        // The most specific route wins (10.77.0.0/20 on lan2 over /16 on lan1).
+        assert_eq!(
+            interface_for_subnet(table, c("10.77.0.0/24")),
+            Ok(Some("lan2".into()))
+        );
+        assert_eq!(
+            interface_for_subnet(table, c("10.77.200.0/24")),
+            Ok(Some("lan1".into()))
+        );
+        // The default route and lo never count.
+        assert_eq!(interface_for_subnet(table, c("192.168.1.0/24")), Ok(None));
+        assert_eq!(interface_for_subnet(table, c("127.0.0.0/8")), Ok(None));
+        let tie = format!("{table}lan3\t00004D0A\t00000000\t0001\t0\t0\t0\t00F0FFFF\t0\t0\t0\n");
+        let e = interface_for_subnet(&tie, c("10.77.0.0/24")).unwrap_err();
+        assert!(e.contains("lan2, lan3"), "{e}");
+        assert_eq!(interface_for_subnet("", c("10.0.0.0/8")), Ok(None));
+        assert_eq!(
+            interface_for_subnet("h\nbad line\nx zz 0 0 0 0 0 yy\n", c("10.0.0.0/8")),
+            Ok(None)
+        );
+        let m = no_interface(Some(c("10.77.0.0/24")));
+        assert!(
+            m.contains("--ipam-opt dhcp_interface=IFACE")
+                && m.contains("--default-interface IFACE")
+                && m.contains("10.77.0.0/24"),
+            "{m}"
+        );
     }
 
     #[test]

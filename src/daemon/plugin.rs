@@ -37,7 +37,39 @@ pub struct Plugin {
     discoveries: RefCell<Discoveries>,
     opts: Options,
     probe_timeout: Duration,
+    config: Config,
+    /// Addresses the engine gave back at a container's stop, kept for its
+    /// next start (see `release_address`).
+    parked: RefCell<Vec<Parked>>,
 }
+
+/// How the plugin serves (from `daemon`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `daemon --default-interface`: the DHCP interface of pools that name
+    /// none and whose subnet no host interface reaches.
+    pub default_interface: Option<String>,
+    /// The event follower runs (releases the leases of removed
+    /// containers), so a lease the engine gives back at a container's stop
+    /// can be kept for its restart.
+    pub keep_for_restart: bool,
+}
+
+/// A container's address the engine gave back (a stop, a restart, a
+/// `network disconnect`): the lease is kept, and renewed, for the
+/// container's next start; released when the container is removed.
+#[derive(Debug, Clone)]
+struct Parked {
+    iface: String,
+    ip: Ipv4Addr,
+    at: Instant,
+}
+
+/// A kept address goes to a new endpoint of unknown container only if it
+/// was parked this recently (a restart, a stop and start) and it is the
+/// only one parked on that interface: the engine names no container in its
+/// requests, and a new endpoint gets a new random MAC.
+pub const PARK_REUSE: Duration = Duration::from_secs(600);
 
 /// Bind the socket. Whatever is at the path is left alone unless it is a
 /// stale socket (one nobody listens on: connecting is refused): a regular
@@ -116,12 +148,19 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// accept() that fails (EMFILE, ENFILE, ENOMEM, ECONNABORTED ...) is
 /// logged and retried after a pause that grows to `MAX_ACCEPT_BACKOFF`; it
 /// never ends the server.
-pub async fn serve(shared: Rc<Shared>, listener: Rc<UnixListener>, opts: Options) -> Result<()> {
+pub async fn serve(
+    shared: Rc<Shared>,
+    listener: Rc<UnixListener>,
+    opts: Options,
+    config: Config,
+) -> Result<()> {
     let plugin = Rc::new(Plugin {
         shared,
         discoveries: RefCell::new(Discoveries::default()),
         opts,
         probe_timeout: Duration::from_secs(8),
+        config,
+        parked: RefCell::new(Vec::new()),
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut failures: u32 = 0;
@@ -300,18 +339,14 @@ impl Plugin {
                 r.sub_pool
             ));
         }
-        let opts = r.options.unwrap_or_default();
-        let Some(name) = opts.get(ipam::INTERFACE_OPTION).filter(|s| !s.is_empty()) else {
-            return Err(format!(
-                "say which interface reaches the DHCP server: --ipam-opt {}=IFACE (the macvlan parent, e.g. eth0)",
-                ipam::INTERFACE_OPTION
-            ));
-        };
         let requested = if r.pool.is_empty() {
             None
         } else {
             Some(Cidr::parse(&r.pool)?)
         };
+        let opts = r.options.unwrap_or_default();
+        let name = self.dhcp_interface(&opts, requested)?;
+        let name = name.as_str();
         let again = self.discoveries.borrow().asked_again(name, Instant::now());
         if let (None, Some(prev)) = (requested, again) {
             return Err(ipam::refused_discovery(name, prev));
@@ -338,6 +373,41 @@ impl Plugin {
             );
         }
         Ok(ipam::pool_answer(&pool))
+    }
+
+    /// The pool's DHCP interface: `--ipam-opt dhcp_interface=` when given
+    /// (`docker network create`); else (Docker Compose drops ipam options)
+    /// the host interface with an address or a route in the requested
+    /// subnet, then the daemon's `--default-interface`, else an error naming
+    /// both fixes.
+    fn dhcp_interface(
+        &self,
+        opts: &std::collections::HashMap<String, String>,
+        requested: Option<Cidr>,
+    ) -> std::result::Result<String, String> {
+        if let Some(n) = opts.get(ipam::INTERFACE_OPTION).filter(|s| !s.is_empty()) {
+            return Ok(n.clone());
+        }
+        if let Some(subnet) = requested {
+            let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+            if let Some(n) = ipam::interface_for_subnet(&table, subnet)? {
+                log::info!(
+                    "plugin: no {} option; {n} has an address or a route in {subnet}: using it",
+                    ipam::INTERFACE_OPTION
+                );
+                return Ok(n);
+            }
+        }
+        match &self.config.default_interface {
+            Some(n) => {
+                log::info!(
+                    "plugin: no {} option; using the daemon's --default-interface {n}",
+                    ipam::INTERFACE_OPTION
+                );
+                Ok(n.clone())
+            }
+            None => Err(ipam::no_interface(requested)),
+        }
     }
 
     async fn probe(&self, iface: &Interface) -> std::result::Result<Option<Offered>, String> {
@@ -387,22 +457,52 @@ impl Plugin {
             iface,
             network: None,
         };
+        let records = crate::lease::load(&self.shared.store).map_err(|e| e.to_string())?;
+        // Who asks: this MAC's own lease (a container with a fixed MAC
+        // starting again, or `dhcpnet run`'s container): that lease again,
+        // same client id and hostname. Else the one address parked for a
+        // restart on this interface: the same lease (same client id, so the
+        // server keeps one lease) for the endpoint's new MAC. Else a new one.
+        let own = records
+            .iter()
+            .find(|l| l.mac == mac && l.interface == pool.iface)
+            .cloned();
+        let reclaimed = match (&own, requested) {
+            (None, None) => self.reclaimable(&pool.iface, &records),
+            _ => None,
+        };
+        let (id, ask, was) = match (own, reclaimed) {
+            (Some(l), _) => (l.identity(), requested.or(Some(l.ip)), Some(l)),
+            (None, Some(l)) => {
+                let mut id = l.identity();
+                id.mac = mac;
+                // The container may be another one: its hostname is sent
+                // once it starts (the event follower).
+                id.hostname = None;
+                log::info!(
+                    "plugin: {} was given back at a stop moments ago; asking for it again for the new endpoint {mac} (same client id)",
+                    l.ip
+                );
+                (id, Some(l.ip), Some(l))
+            }
+            (None, None) => (Identity::new(mac), requested, None),
+        };
+        if let Some(w) = &was {
+            self.parked
+                .borrow_mut()
+                .retain(|p| !(p.iface == w.interface && p.ip == w.ip));
+        }
         let (ledger, opts) = (self.ledger(), self.opts.clone());
         // The exchange (up to --timeout) and its record run on a thread of
         // their own: other calls, releases and renewals go on meanwhile.
         let (granted, failed) = super::own_thread(move || async move {
-            crate::lease::acquire(
-                &ledger,
-                &place,
-                vec![Identity::new(mac)],
-                requested,
-                &opts,
-                false,
-            )
-            .await
+            crate::lease::acquire(&ledger, &place, vec![id], ask, &opts, false).await
         })
         .await
         .map_err(|e| e.to_string())?;
+        if let (Some(w), Some(l)) = (&was, granted.first()) {
+            self.carry_over(w, l).await;
+        }
         let Some(l) = granted.into_iter().next() else {
             let e = failed
                 .into_iter()
@@ -448,15 +548,37 @@ impl Plugin {
         let r: ipam::ReleaseAddressRequest = ipam::decode(body, "ReleaseAddress")?;
         let pool = PoolId::decode(&r.pool_id)?;
         let ip = ipam::parse_address(&r.address)?;
-        let held = crate::lease::load(&self.shared.store)
-            .map_err(|e| e.to_string())?
+        let records = crate::lease::load(&self.shared.store).map_err(|e| e.to_string())?;
+        let Some(held) = records
             .iter()
-            .any(|l| l.ip == ip && l.interface == pool.iface);
-        if !held {
+            .find(|l| l.ip == ip && l.interface == pool.iface)
+        else {
             // The gateway, or a lease already released (e.g. by the event follower).
             log::debug!(
                 "plugin: no lease for {ip} on {}; nothing to release",
                 pool.iface
+            );
+            return Ok(json!({}));
+        };
+        // The engine gives the address back at every stop (restart, stop,
+        // engine shutdown) and asks again at the start with a new random
+        // MAC: a container's lease is kept (and renewed) for its next start,
+        // as any DHCP client keeps its lease while down, and released when
+        // the container is removed (the event follower).
+        if self.config.keep_for_restart
+            && let Some(c) = held.container.as_deref().filter(|c| !c.is_empty())
+        {
+            let mut parked = self.parked.borrow_mut();
+            parked.retain(|p| !(p.iface == pool.iface && p.ip == ip));
+            parked.push(Parked {
+                iface: pool.iface.clone(),
+                ip,
+                at: Instant::now(),
+            });
+            log::info!(
+                "plugin: kept {ip} ({}) of container {} for its next start; it is released when the container is removed",
+                held.mac,
+                crate::docker::short_id(c)
             );
             return Ok(json!({}));
         }
@@ -470,6 +592,61 @@ impl Plugin {
             log::info!("plugin: released {} ({}) to {}", l.ip, l.mac, l.server_id);
         }
         Ok(json!({}))
+    }
+
+    /// The one lease parked on `iface` recently enough to go to a new
+    /// endpoint (see `PARK_REUSE`); None when there is none or several
+    /// (which container asks cannot be told: each gets a new lease, and the
+    /// event follower releases a container's old one when it starts).
+    fn reclaimable(
+        &self,
+        iface: &str,
+        records: &[crate::lease::Lease],
+    ) -> Option<crate::lease::Lease> {
+        let now = Instant::now();
+        let mut parked = self.parked.borrow_mut();
+        parked.retain(|p| {
+            now.duration_since(p.at) < PARK_REUSE
+                && records
+                    .iter()
+                    .any(|l| l.ip == p.ip && l.interface == p.iface)
+        });
+        let mut here = parked.iter().filter(|p| p.iface == iface);
+        let (Some(p), None) = (here.next(), here.next()) else {
+            return None;
+        };
+        records
+            .iter()
+            .find(|l| l.ip == p.ip && l.interface == p.iface)
+            .cloned()
+    }
+
+    /// The lease `now` was asked for as `was` again: keep what the record
+    /// knew (network; the container when the MAC is the same), and drop
+    /// `was`'s record when the endpoint's MAC changed.
+    async fn carry_over(&self, was: &crate::lease::Lease, now: &crate::lease::Lease) {
+        let (was, now) = (was.clone(), now.clone());
+        let r = self
+            .shared
+            .update_leases(move |all| {
+                if was.mac != now.mac {
+                    all.retain(|l| !(l.mac == was.mac && l.interface == was.interface));
+                }
+                if let Some(l) = all
+                    .iter_mut()
+                    .find(|l| l.mac == now.mac && l.interface == now.interface)
+                {
+                    l.network = l.network.take().or(was.network.clone());
+                    if was.mac == now.mac {
+                        l.container = l.container.take().or(was.container.clone());
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            log::error!("plugin: could not update the record of {}: {e}", now.ip);
+        }
     }
 }
 

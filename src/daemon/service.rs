@@ -23,6 +23,8 @@ pub struct Settings {
     pub docker: String,
     /// Longest DHCP exchange.
     pub timeout: Duration,
+    /// The plugin's DHCP interface for pools that name none (Compose).
+    pub default_interface: Option<String>,
 }
 
 /// Run the daemon until SIGTERM or Ctrl-C (Ok), or until a task keeps
@@ -48,10 +50,23 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         ..Options::default()
     };
     let socket = plugin::socket_path(a.plugin_socket.as_ref());
-    let listener = if a.no_plugin {
+    // Socket activation (contrib/dhcpnet.socket): systemd listens on the
+    // plugin socket from early boot, before docker.service, and hands it
+    // over; requests made meanwhile wait in its backlog. The socket is then
+    // systemd's: it stays when the daemon stops.
+    let activated = if a.no_plugin {
         None
     } else {
-        Some(plugin::bind(&socket).await?)
+        activated_listener()?
+    };
+    let own_socket = !a.no_plugin && activated.is_none();
+    let listener = match activated {
+        Some(l) => {
+            log::info!("plugin socket handed over by the service manager (socket activation)");
+            Some(l)
+        }
+        None if a.no_plugin => None,
+        None => Some(plugin::bind(&socket).await?),
     };
     log::info!(
         "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
@@ -81,8 +96,12 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                     return std::future::pending().await;
                 };
                 let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
+                let c = plugin::Config {
+                    default_interface: a.default_interface.clone(),
+                    keep_for_restart: !a.no_docker,
+                };
                 supervise("IPAM plugin server", Restart::DAEMON, move || {
-                    plugin::serve(s.clone(), l.clone(), o.clone())
+                    plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
                 })
                 .await
             };
@@ -115,7 +134,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
             }
         })
         .await;
-    if !a.no_plugin {
+    if own_socket {
         let _ = std::fs::remove_file(&socket);
     }
     result
@@ -189,4 +208,83 @@ fn single_instance(store: &Store) -> Result<std::fs::File> {
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::state(&p, format!("cannot lock: {e}"))),
     }
+}
+
+/// The first socket passed by systemd's socket activation (sd_listen_fds:
+/// LISTEN_PID is this process and LISTEN_FDS at least 1: file descriptor
+/// 3), as a listener; None when nothing was passed. A descriptor that is
+/// not a listening unix stream socket is an error.
+fn activated_listener() -> Result<Option<tokio::net::UnixListener>> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    if !ours || count == 0 {
+        return Ok(None);
+    }
+    if count > 1 {
+        log::warn!("{count} sockets passed by the service manager; using the first (fd 3)");
+    }
+    const FD: std::os::fd::RawFd = 3;
+    let bad = |what: String| {
+        Error::Other(format!(
+            "socket activation: file descriptor 3 {what}; the socket unit must be ListenStream=/run/docker/plugins/dhcpnet.sock"
+        ))
+    };
+    // SAFETY: fstat/getsockopt/fcntl on fd 3 only read its kind or set its
+    // flags, with pointers to locals of the right size.
+    let (kind, listening) = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(FD, &mut st) != 0 {
+            return Err(bad(format!(
+                "cannot be inspected ({})",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let mut domain: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let is_unix = (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+            && libc::getsockopt(
+                FD,
+                libc::SOL_SOCKET,
+                libc::SO_DOMAIN,
+                (&mut domain as *mut libc::c_int).cast(),
+                &mut len,
+            ) == 0
+            && domain == libc::AF_UNIX;
+        let mut acc: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let listening = libc::getsockopt(
+            FD,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut acc as *mut libc::c_int).cast(),
+            &mut len,
+        ) == 0
+            && acc != 0;
+        // Not inherited by the docker CLI the event follower runs.
+        libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC);
+        (is_unix, listening)
+    };
+    if !kind {
+        return Err(bad("is not a unix socket".into()));
+    }
+    if !listening {
+        return Err(bad("is not a listening stream socket".into()));
+    }
+    // SAFETY: fd 3 was passed to this process by the service manager for it
+    // to own (LISTEN_PID is ours), it is a listening unix socket (checked
+    // above), and nothing else in this process uses it.
+    let std_listener =
+        unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(FD) };
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| bad(format!("cannot be made non-blocking ({e})")))?;
+    tokio::net::UnixListener::from_std(std_listener)
+        .map(Some)
+        .map_err(|e| bad(format!("cannot be used ({e})")))
 }

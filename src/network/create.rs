@@ -51,11 +51,20 @@ pub fn docker_args(n: &Network) -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
+    // Docker's own IPAM must never pick an address: the DHCP server does
+    // not know it, and it may be a LAN device's. The range it picks from
+    // holds the gateway alone, which Docker reserves for itself, so a
+    // container started without an address (plain `docker run --network`)
+    // is refused ("no available IPv4 addresses"); `dhcpnet run` passes
+    // --ip with the address the server leased (Docker accepts any address
+    // of the subnet then).
     v.extend([
         "--subnet".into(),
         n.subnet.to_string(),
         "--gateway".into(),
         n.gateway.to_string(),
+        "--ip-range".into(),
+        format!("{}/32", n.gateway),
     ]);
     v.extend(["--opt".into(), format!("parent={}", n.parent)]);
     let mut labels = vec![

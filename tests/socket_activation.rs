@@ -1,0 +1,146 @@
+//! Boot order: contrib/dhcpnet.socket hands the plugin socket to the daemon
+//! (systemd socket activation, LISTEN_FDS/LISTEN_PID, fd 3). Tested with
+//! `systemd-socket-activate`, which listens and starts the command with the
+//! socket as systemd does (no systemd as PID 1 needed); the units are
+//! checked with `systemd-analyze verify`. The daemon runs `--no-docker` in a
+//! network namespace of its own (`unshare -n`): nothing reaches a real
+//! interface.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{require, wait_for};
+
+fn ask(sock: &Path) -> Option<String> {
+    let mut s = UnixStream::connect(sock).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.write_all(
+        b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn a_request_to_the_socket_systemd_listens_on_is_answered_by_the_daemon_it_starts() {
+    if !require(&["systemd-socket-activate", "unshare"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("dhcpnet.sock");
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new("unshare")
+        .args(["-n", "systemd-socket-activate", "-l"])
+        .arg(&sock)
+        .arg(env!("CARGO_BIN_EXE_dhcpnet"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["-vv", "daemon", "--no-docker", "--plugin-socket"])
+        // Not used when a socket is handed over: nothing is bound here.
+        .arg(dir.path().join("unused.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("systemd-socket-activate");
+    // systemd-socket-activate listens before the daemon exists; the first
+    // connection starts it, and the request waits for its answer.
+    let listening = wait_for(Duration::from_secs(10), || sock.exists().then_some(()));
+    let answer = listening.and_then(|_| ask(&sock));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.unwrap_or_default();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("IpamDriver"),
+        "answer: {answer:?}\nlog:\n{text}"
+    );
+    assert!(text.contains("socket activation"), "{text}");
+    assert!(
+        !dir.path().join("unused.sock").exists(),
+        "the daemon bound a socket of its own: {text}"
+    );
+}
+
+#[test]
+fn a_file_descriptor_3_that_is_not_a_socket_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" --state-dir "$1" daemon --no-docker 3<"$0""#)
+        .arg(env!("CARGO_BIN_EXE_dhcpnet"))
+        .arg(dir.path().join("state"))
+        .output()
+        .expect("run dhcpnet");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("file descriptor 3 is not a unix socket") && err.contains("ListenStream"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify_and_the_service_needs_the_socket() {
+    if !require(&["systemd-analyze"]) {
+        return;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let service = std::fs::read_to_string(manifest.join("contrib/dhcpnet.service")).unwrap();
+    let socket = std::fs::read_to_string(manifest.join("contrib/dhcpnet.socket")).unwrap();
+    for line in [
+        "Requires=dhcpnet.socket",
+        "Before=docker.service",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
+        "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_PACKET AF_INET",
+        "StateDirectory=dhcpnet",
+    ] {
+        assert!(service.lines().any(|l| l == line), "service lacks {line}");
+    }
+    assert!(
+        service
+            .lines()
+            .any(|l| l.starts_with("After=") && l.contains("dhcpnet.socket"))
+    );
+    for line in [
+        "ListenStream=/run/docker/plugins/dhcpnet.sock",
+        "Before=docker.service",
+        "WantedBy=sockets.target",
+    ] {
+        assert!(socket.lines().any(|l| l == line), "socket lacks {line}");
+    }
+    // verify wants an executable it can find: the one under test.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dhcpnet.service"),
+        service.replace(
+            "ExecStart=dhcpnet ",
+            &format!("ExecStart={} ", env!("CARGO_BIN_EXE_dhcpnet")),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dhcpnet.socket"), &socket).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join("dhcpnet.socket"))
+        .arg(dir.path().join("dhcpnet.service"))
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
