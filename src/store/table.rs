@@ -198,7 +198,10 @@ impl<R: Record> Table<'_, R> {
     }
 
     fn name_of(key: &R::Key) -> String {
-        format!("{}{EXT}", bounded(R::stem(key)))
+        let stem = R::stem(key);
+        // `%` alone is never `file_safe` output (it writes `%XX`).
+        let stem = if stem.is_empty() { "%".into() } else { stem };
+        format!("{}{EXT}", bounded(stem))
     }
 
     fn legacy(&self) -> PathBuf {
@@ -542,4 +545,477 @@ fn read_file(p: &Path) -> Result<Option<Vec<u8>>> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir).and_then(|d| d.sync_all())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::Lease;
+    use crate::links::LinkRecord;
+    use crate::network::Network;
+    use proptest::prelude::*;
+
+    /// A record for the table's own tests: any name, a number that must
+    /// stay under 1000.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    struct Item {
+        name: String,
+        n: u32,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct ItemFile {
+        version: u32,
+        items: Vec<Item>,
+    }
+
+    impl Record for Item {
+        type Key = String;
+        const DIR: &'static str = "items.d";
+        const LEGACY: &'static str = "items.json";
+        fn key(&self) -> String {
+            self.name.clone()
+        }
+        fn stem(key: &String) -> String {
+            file_safe(key)
+        }
+        fn check(&self) -> std::result::Result<(), String> {
+            if self.n < 1000 {
+                Ok(())
+            } else {
+                Err(format!("n {} is over 999", self.n))
+            }
+        }
+        fn label(&self) -> String {
+            format!("name {:?}", self.name)
+        }
+        fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<Vec<Item>> {
+            let f: ItemFile = crate::store::decode(path, bytes)?;
+            crate::store::check_records(path, &f.items, Item::check, Item::label)?;
+            Ok(f.items)
+        }
+    }
+
+    fn item(name: &str, n: u32) -> Item {
+        Item {
+            name: name.into(),
+            n,
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("state"));
+        (d, s)
+    }
+
+    fn mtime(p: &Path) -> (i64, i64) {
+        let m = fs::metadata(p).unwrap();
+        (m.mtime(), m.mtime_nsec())
+    }
+
+    #[test]
+    fn put_get_remove_and_list_keep_one_record_per_key_in_key_order() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        assert_eq!(t.list().unwrap(), vec![]);
+        assert_eq!(t.get(&"a".into()).unwrap(), None);
+        let l = s.lock().unwrap();
+        t.put(&l, &item("b", 1)).unwrap();
+        t.put(&l, &item("a", 2)).unwrap();
+        t.put(&l, &item("b", 3)).unwrap();
+        assert_eq!(t.get(&"b".into()).unwrap(), Some(item("b", 3)));
+        assert_eq!(t.list().unwrap(), vec![item("a", 2), item("b", 3)]);
+        assert!(t.remove(&l, &"a".into()).unwrap());
+        assert!(!t.remove(&l, &"a".into()).unwrap());
+        assert_eq!(t.list().unwrap(), vec![item("b", 3)]);
+        assert!(s.path("items.d/b.json").exists());
+        assert!(!s.path("items.d/a.json").exists());
+    }
+
+    #[test]
+    fn any_key_becomes_a_safe_file_name_and_distinct_keys_stay_distinct() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        let l = s.lock().unwrap();
+        let long = "é".repeat(200);
+        let keys = [
+            "..", ".", ".x", "a/b", "a%2Fb", "a b", "x@y", "", "€", &long, "a\u{0}b",
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            let name = Table::<Item>::name_of(&k.to_string());
+            assert!(name.len() <= 255 && !name.starts_with('.'), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-%~".contains(&b)),
+                "{name}"
+            );
+            t.put(&l, &item(k, i as u32)).unwrap();
+        }
+        let got = t.list().unwrap();
+        assert_eq!(got.len(), keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(&k.to_string()).unwrap(), Some(item(k, i as u32)));
+        }
+    }
+
+    #[test]
+    fn update_writes_only_the_records_that_changed_and_removes_the_ones_gone() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        t.update(|all| {
+            all.extend([item("a", 1), item("b", 2), item("c", 3)]);
+            Ok(())
+        })
+        .unwrap();
+        let (a, b) = (s.path("items.d/a.json"), s.path("items.d/b.json"));
+        let (ino_a, ino_b) = (
+            fs::metadata(&a).unwrap().ino(),
+            fs::metadata(&b).unwrap().ino(),
+        );
+        let before = mtime(&a);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t.update(|all| {
+            all.retain(|i| i.name != "c");
+            all.iter_mut()
+                .filter(|i| i.name == "b")
+                .for_each(|i| i.n = 20);
+            all.push(item("d", 4));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            (fs::metadata(&a).unwrap().ino(), mtime(&a)),
+            (ino_a, before),
+            "a is untouched"
+        );
+        assert_ne!(fs::metadata(&b).unwrap().ino(), ino_b, "b was replaced");
+        assert_eq!(
+            t.list().unwrap(),
+            vec![item("a", 1), item("b", 20), item("d", 4)]
+        );
+        // A failing closure writes nothing.
+        let e = t.update(|all| -> Result<()> {
+            all.clear();
+            Err(Error::Other("no".into()))
+        });
+        assert!(e.is_err());
+        assert_eq!(t.list().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_batch_of_many_records_is_written_whole() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        let many: Vec<Item> = (0..100).map(|i| item(&format!("i{i:03}"), i)).collect();
+        t.put_many(&s.lock().unwrap(), &many).unwrap();
+        assert_eq!(t.list().unwrap(), many);
+        let left: Vec<_> = fs::read_dir(t.dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "no temporary file left");
+    }
+
+    #[test]
+    fn a_crash_between_the_temporary_write_and_the_rename_leaves_the_old_record_and_the_leftover_is_ignored_then_removed()
+     {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        t.put(&s.lock().unwrap(), &item("a", 1)).unwrap();
+        // What a writer killed before its rename leaves: a whole or a torn
+        // temporary file.
+        let tmp = s.path("items.d/.a.json.tmp");
+        fs::write(&tmp, br#"{"version": 1, "record": {"name": "a", "n": 2}}"#).unwrap();
+        fs::write(s.path("items.d/.b.json.tmp"), b"{\"vers").unwrap();
+        assert_eq!(t.get(&"a".into()).unwrap(), Some(item("a", 1)));
+        assert_eq!(t.list().unwrap(), vec![item("a", 1)]);
+        // The next writer that lists the table cleans them up.
+        t.update(|_| Ok(())).unwrap();
+        assert!(!tmp.exists() && !s.path("items.d/.b.json.tmp").exists());
+        assert_eq!(t.list().unwrap(), vec![item("a", 1)]);
+    }
+
+    #[test]
+    fn a_corrupt_or_invalid_or_misnamed_record_file_is_exit_7_naming_it_and_kept() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        t.put(&s.lock().unwrap(), &item("a", 1)).unwrap();
+        let cases: [(&str, &[u8], &str); 5] = [
+            ("b.json", b"{not json", "cannot parse"),
+            (
+                "b.json",
+                br#"{"version": 1, "record": {"name": "b", "n": 5000}}"#,
+                "over 999",
+            ),
+            (
+                "b.json",
+                br#"{"version": 2, "record": {"name": "b", "n": 1}}"#,
+                "newer dhcpnet",
+            ),
+            (
+                "b.json",
+                br#"{"version": 1, "record": {"name": "c", "n": 1}}"#,
+                "belongs in c.json",
+            ),
+            (
+                "b.json",
+                br#"{"record": {"name": "b", "n": 1}}"#,
+                "cannot parse",
+            ),
+        ];
+        for (name, bytes, why) in cases {
+            let p = s.path("items.d").join(name);
+            fs::write(&p, bytes).unwrap();
+            for e in [
+                t.list().unwrap_err(),
+                t.get(&"b".into()).unwrap_err(),
+                t.update(|_| Ok(())).unwrap_err(),
+            ] {
+                assert_eq!(e.exit_code(), crate::error::ExitCode::State, "{e}");
+                let m = e.to_string();
+                assert!(m.contains("items.d/b.json") && m.contains(why), "{m}");
+            }
+            assert_eq!(fs::read(&p).unwrap(), bytes, "kept as it is");
+            fs::remove_file(&p).unwrap();
+        }
+        assert_eq!(t.list().unwrap(), vec![item("a", 1)]);
+    }
+
+    #[test]
+    fn record_files_and_the_table_directory_are_private_whatever_the_umask() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        // SAFETY: umask(2) only changes this process's file mode mask.
+        let old = unsafe { libc::umask(0) };
+        let r = t.put(&s.lock().unwrap(), &item("a", 1));
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        r.unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&t.dir()), DIR_MODE);
+        assert_eq!(mode(&t.path_of(&"a".into())), FILE_MODE);
+        // A table directory loosened by hand is tightened by the next write.
+        fs::set_permissions(t.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        t.put(&s.lock().unwrap(), &item("b", 1)).unwrap();
+        assert_eq!(mode(&t.dir()), DIR_MODE);
+        assert_eq!(mode(&t.path_of(&"b".into())), FILE_MODE);
+    }
+
+    /// The old single file of `kind` holding `records`.
+    fn legacy_doc(kind: &str, records: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"version": 1, kind: records})).unwrap()
+    }
+
+    fn migrates<R: Record + std::fmt::Debug>(kind: &str, sample: R) {
+        let (_d, s) = setup();
+        s.prepare().unwrap();
+        let bytes = legacy_doc(kind, serde_json::json!([sample]));
+        fs::write(s.path(R::LEGACY), &bytes).unwrap();
+        let t = s.table::<R>();
+        assert_eq!(t.list().unwrap(), vec![sample.clone()], "{kind}");
+        assert!(!s.path(R::LEGACY).exists(), "{kind}");
+        let kept = s.path(&format!("{}.migrated", R::LEGACY));
+        assert_eq!(
+            fs::read(&kept).unwrap(),
+            bytes,
+            "{kind}: the old file is kept"
+        );
+        assert!(t.path_of(&sample.key()).exists(), "{kind}");
+        assert_eq!(t.get(&sample.key()).unwrap(), Some(sample), "{kind}");
+    }
+
+    fn lease_sample() -> Lease {
+        serde_json::from_value(serde_json::json!({
+            "ip": "10.0.0.5", "prefix_len": 24, "subnet": "10.0.0.0/24",
+            "mac": "02:00:00:00:00:05", "gateway": null, "dns": [], "domain": null,
+            "server_id": "10.0.0.1", "lease_time": 100, "renewal_time": 50, "rebinding_time": 87,
+            "obtained_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:01:40Z",
+            "hostname": null, "client_id": "01:02:00:00:00:00:05", "interface": "eth0",
+            "network": null
+        }))
+        .unwrap()
+    }
+
+    fn link_sample() -> LinkRecord {
+        serde_json::from_value(serde_json::json!({
+            "name": "eth0.10", "ifindex": 7, "kind": "vlan", "parent": "eth0", "vid": 10,
+            "created_at": "2026-11-28T05:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn network_sample() -> Network {
+        serde_json::from_value(serde_json::json!({
+            "name": "n", "id": "x", "parent": "eth0", "dhcp_interface": "eth0",
+            "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "created_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_old_single_file_is_converted_at_first_use_and_kept_renamed() {
+        migrates("leases", lease_sample());
+        migrates("links", link_sample());
+        migrates("networks", network_sample());
+    }
+
+    #[test]
+    fn a_reader_that_cannot_take_the_lock_reads_the_old_file_and_the_first_writer_converts_it() {
+        let (_d, s) = setup();
+        s.prepare().unwrap();
+        let t = s.table::<Item>();
+        fs::write(
+            s.path("items.json"),
+            legacy_doc("items", serde_json::json!([item("a", 1), item("b", 2)])),
+        )
+        .unwrap();
+        let l = s.lock().unwrap();
+        // Another process (here: this one, through another descriptor)
+        // holds the lock: nothing is converted, the old records are read.
+        assert_eq!(t.list().unwrap(), vec![item("a", 1), item("b", 2)]);
+        assert_eq!(t.get(&"b".into()).unwrap(), Some(item("b", 2)));
+        assert!(s.path("items.json").exists());
+        // The first writer converts before writing; a record file already
+        // there (a conversion interrupted, then written to) wins.
+        t.put(&l, &item("a", 10)).unwrap();
+        assert!(!s.path("items.json").exists());
+        assert_eq!(t.list().unwrap(), vec![item("a", 10), item("b", 2)]);
+        // A second old file (put back by hand) is converted too; the first
+        // conversion's copy is not overwritten.
+        fs::write(
+            s.path("items.json"),
+            legacy_doc("items", serde_json::json!([item("c", 3)])),
+        )
+        .unwrap();
+        t.remove(&l, &"b".into()).unwrap();
+        assert!(s.path("items.json.migrated").exists());
+        assert!(s.path("items.json.migrated.1").exists());
+        assert_eq!(t.list().unwrap(), vec![item("a", 10), item("c", 3)]);
+    }
+
+    #[test]
+    fn a_corrupt_old_file_is_refused_naming_it_and_kept_and_nothing_is_converted() {
+        for bytes in [
+            b"{\"version\": 1, \"items\": [ garbage".to_vec(),
+            legacy_doc("items", serde_json::json!([item("a", 1), item("b", 5000)])),
+        ] {
+            let (_d, s) = setup();
+            s.prepare().unwrap();
+            fs::write(s.path("items.json"), &bytes).unwrap();
+            let t = s.table::<Item>();
+            let put = t.put(&s.lock().unwrap(), &item("z", 1)).unwrap_err();
+            for e in [
+                t.list().unwrap_err(),
+                t.get(&"a".into()).unwrap_err(),
+                put,
+                t.update(|_| Ok(())).unwrap_err(),
+            ] {
+                assert_eq!(e.exit_code(), crate::error::ExitCode::State);
+                assert!(e.to_string().contains("items.json"), "{e}");
+            }
+            assert_eq!(fs::read(s.path("items.json")).unwrap(), bytes);
+            assert!(!s.path("items.json.migrated").exists());
+            assert!(!t.path_of(&"a".into()).exists() && !t.path_of(&"z".into()).exists());
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, u32),
+        Remove(u8),
+        PutMany(Vec<(u8, u32)>),
+        Update(Vec<(u8, Option<u32>)>),
+        Save(Vec<(u8, u32)>),
+        Crash(u8, u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = 0u8..8;
+        prop_oneof![
+            (key.clone(), 0u32..999).prop_map(|(k, n)| Op::Put(k, n)),
+            key.clone().prop_map(Op::Remove),
+            prop::collection::vec((key.clone(), 0u32..999), 0..20).prop_map(Op::PutMany),
+            prop::collection::vec((key.clone(), prop::option::of(0u32..999)), 0..5)
+                .prop_map(Op::Update),
+            prop::collection::vec((key.clone(), 0u32..999), 0..6).prop_map(Op::Save),
+            (key, 0u32..999).prop_map(|(k, n)| Op::Crash(k, n)),
+        ]
+    }
+
+    fn name(k: u8) -> String {
+        // Keys that need escaping too.
+        ["a", "b", ".c", "d/e", "f g", "h@i", "€", "j%2F"][k as usize % 8].to_string()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn random_operations_leave_the_table_equal_to_a_model_after_reopening(
+            ops in prop::collection::vec(op(), 1..25)
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let mut model: BTreeMap<String, Item> = BTreeMap::new();
+            for o in ops {
+                // A fresh Store each time: as a new process would open it.
+                let s = Store::new(d.path().join("state"));
+                let t = s.table::<Item>();
+                match o {
+                    Op::Put(k, n) => {
+                        t.put(&s.lock().unwrap(), &item(&name(k), n)).unwrap();
+                        model.insert(name(k), item(&name(k), n));
+                    }
+                    Op::Remove(k) => {
+                        let had = t.remove(&s.lock().unwrap(), &name(k)).unwrap();
+                        prop_assert_eq!(had, model.remove(&name(k)).is_some());
+                    }
+                    Op::PutMany(v) => {
+                        let items: Vec<Item> = v.iter().map(|&(k, n)| item(&name(k), n)).collect();
+                        t.put_many(&s.lock().unwrap(), &items).unwrap();
+                        for i in items {
+                            model.insert(i.name.clone(), i);
+                        }
+                    }
+                    Op::Update(v) => {
+                        t.update(|all| {
+                            for (k, n) in &v {
+                                all.retain(|i| i.name != name(*k));
+                                if let Some(n) = n {
+                                    all.push(item(&name(*k), *n));
+                                }
+                            }
+                            Ok(())
+                        })
+                        .unwrap();
+                        for (k, n) in v {
+                            match n {
+                                Some(n) => model.insert(name(k), item(&name(k), n)),
+                                None => model.remove(&name(k)),
+                            };
+                        }
+                    }
+                    Op::Save(v) => {
+                        let items: Vec<Item> = v.iter().map(|&(k, n)| item(&name(k), n)).collect();
+                        t.save(&s.lock().unwrap(), items.clone()).unwrap();
+                        model = items.into_iter().map(|i| (i.name.clone(), i)).collect();
+                    }
+                    Op::Crash(k, n) => {
+                        // A writer killed after its temporary write.
+                        let dir = t.dir();
+                        fs::create_dir_all(&dir).unwrap();
+                        let tmp = dir.join(format!(".{}{TMP}", Table::<Item>::name_of(&name(k))));
+                        fs::write(tmp, serde_json::to_vec(&serde_json::json!(
+                            {"version": 1, "record": item(&name(k), n)})).unwrap()).unwrap();
+                    }
+                }
+                let s = Store::new(d.path().join("state"));
+                let t = s.table::<Item>();
+                prop_assert_eq!(t.list().unwrap(), model.values().cloned().collect::<Vec<_>>());
+                for k in 0..8 {
+                    prop_assert_eq!(t.get(&name(k)).unwrap(), model.get(&name(k)).cloned());
+                }
+            }
+        }
+    }
 }
