@@ -389,6 +389,31 @@ pub fn put_all(store: &Store, lock: &Lock, leases: &[Lease]) -> Result<()> {
     store.table::<Lease>().put_many(lock, leases)
 }
 
+/// `update` over the records of `keys` only: reads and writes those files
+/// whatever the number of leases. Call with the lock held.
+pub fn update_keys<R>(
+    store: &Store,
+    lock: &Lock,
+    keys: &[LeaseKey],
+    f: impl FnOnce(&mut Vec<Lease>) -> Result<R>,
+) -> Result<R> {
+    store.table::<Lease>().update_keys(lock, keys, f)
+}
+
+/// `apply_renewals` on the recorded leases the results are about, reading
+/// and writing only those: what `update(store, |all| apply_renewals(all,
+/// results))` does, at a cost that does not grow with the number of
+/// leases. Call with the lock held. Returns the bindings to give back.
+pub fn record_renewals(store: &Store, lock: &Lock, results: Vec<Renewal>) -> Result<Vec<Lease>> {
+    let mut keys: Vec<LeaseKey> = results
+        .iter()
+        .flat_map(|r| [r.was.key(), r.new.key()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    update_keys(store, lock, &keys, |some| Ok(apply_renewals(some, results)))
+}
+
 /// Forget the lease of `key`; whether there was one. Call with the lock
 /// held; removes one file.
 pub fn remove(store: &Store, lock: &Lock, key: &LeaseKey) -> Result<bool> {
@@ -757,5 +782,78 @@ mod tests {
             .is_empty()
         );
         assert_eq!(all, vec![lost]);
+    }
+
+    #[test]
+    fn keyed_put_get_and_remove_touch_one_file_named_by_interface_and_mac() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let (a, b) = (rec(5, 5, T0), rec(6, 6, T0));
+        let lock = s.lock().unwrap();
+        put(&s, &lock, &a).unwrap();
+        put(&s, &lock, &b).unwrap();
+        assert!(s.path("leases.d/eth0@02-00-00-00-00-05.json").exists());
+        assert_eq!(get(&s, &a.key()).unwrap(), Some(a.clone()));
+        let mut a2 = rec(5, 7, T1);
+        a2.interface = "eth0".into();
+        put(&s, &lock, &a2).unwrap();
+        assert_eq!(load(&s).unwrap(), vec![a2.clone(), b.clone()]);
+        assert!(remove(&s, &lock, &b.key()).unwrap());
+        assert_eq!(get(&s, &b.key()).unwrap(), None);
+        assert_eq!(load(&s).unwrap(), vec![a2]);
+    }
+
+    #[test]
+    fn record_renewals_does_what_apply_renewals_in_an_update_does() {
+        let mut lost = rec(5, 5, T0);
+        lost.status = Status::Lost;
+        let cases: Vec<(Vec<Lease>, Vec<Renewal>)> = vec![
+            (
+                vec![rec(5, 5, T0), rec(6, 6, T0), rec(7, 7, T0)],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+            (
+                vec![rec(6, 6, T0)],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+            (
+                vec![rec(5, 7, T2), rec(6, 6, T0)],
+                vec![
+                    Renewal {
+                        was: rec(5, 5, T0),
+                        new: rec(5, 5, T1),
+                    },
+                    Renewal {
+                        was: rec(6, 6, T0),
+                        new: rec(6, 6, T2),
+                    },
+                ],
+            ),
+            (
+                vec![lost.clone()],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+        ];
+        for (i, (start, results)) in cases.into_iter().enumerate() {
+            let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (s1, s2) = (Store::new(d1.path()), Store::new(d2.path()));
+            for s in [&s1, &s2] {
+                save(s, &s.lock().unwrap(), start.clone()).unwrap();
+            }
+            let r = results.clone();
+            let stale1 = update(&s1, |all| Ok(apply_renewals(all, r))).unwrap();
+            let stale2 = record_renewals(&s2, &s2.lock().unwrap(), results).unwrap();
+            assert_eq!(stale1, stale2, "case {i}");
+            assert_eq!(load(&s1).unwrap(), load(&s2).unwrap(), "case {i}");
+        }
     }
 }

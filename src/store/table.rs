@@ -419,6 +419,31 @@ impl<R: Record> Table<'_, R> {
         Ok(out)
     }
 
+    /// `update` over the records of `keys` only (those that exist): reads
+    /// and writes those files, whatever the size of the table. Records `f`
+    /// adds are written, records of `keys` it drops are removed. Lock held.
+    pub fn update_keys<T>(
+        &self,
+        lock: &Lock,
+        keys: &[R::Key],
+        f: impl FnOnce(&mut Vec<R>) -> Result<T>,
+    ) -> Result<T> {
+        self.migrate(lock)?;
+        let mut before = BTreeMap::new();
+        for k in keys {
+            if !before.contains_key(k)
+                && let Some(r) = self.get(k)?
+            {
+                before.insert(k.clone(), r);
+            }
+        }
+        let before: Vec<R> = before.into_values().collect();
+        let mut after = before.clone();
+        let out = f(&mut after)?;
+        self.save_over(lock, before, after)?;
+        Ok(out)
+    }
+
     /// The table's directory, created if missing (0700) and checked: a real
     /// directory of this user's, tightened to 0700 when looser.
     fn open_dir(&self) -> Result<File> {
