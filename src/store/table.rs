@@ -48,9 +48,9 @@ const EXT: &str = ".json";
 const TMP: &str = ".tmp";
 
 /// A kind of record kept in a table.
-pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq {
+pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
     /// What identifies a record: one record per key.
-    type Key: Ord + Clone + std::fmt::Debug;
+    type Key: Ord + Clone + std::fmt::Debug + Send;
     /// The table's directory in the state directory, e.g. `leases.d`.
     const DIR: &'static str;
     /// The single file older dhcpnet kept all records in, e.g. `leases.json`.
@@ -288,9 +288,39 @@ impl<R: Record> Table<'_, R> {
                 names.push(name.to_string());
             }
         }
+        // Reading and parsing is most of a listing's cost: spread it over
+        // the cores when there is enough of it.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4);
+        if names.len() < 512 || threads == 1 {
+            return self.read_records(&dir, &names);
+        }
+        let chunk = names.len().div_ceil(threads);
+        let parts: Vec<Result<Keyed<R>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = names
+                .chunks(chunk)
+                .map(|part| sc.spawn(|| self.read_records(&dir, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::state(&dir, "a reader thread failed")))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(names.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+
+    fn read_records(&self, dir: &Path, names: &[String]) -> Result<Keyed<R>> {
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let p = dir.join(&name);
+            let p = dir.join(name);
             // Removed since the listing: not a record any more.
             let Some(bytes) = read_file(&p)? else {
                 continue;
@@ -546,6 +576,9 @@ impl<R: Record> Table<'_, R> {
     }
 }
 
+/// Records with their keys, as read.
+type Keyed<R> = Vec<(<R as Record>::Key, R)>;
+
 /// Records by key, the last of a key winning.
 fn keyed<R: Record>(records: Vec<R>) -> BTreeMap<R::Key, R> {
     records.into_iter().map(|r| (r.key(), r)).collect()
@@ -562,10 +595,18 @@ fn read_file(p: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::state(p, format!("cannot read: {e}"))),
     };
-    let mut bytes = Vec::with_capacity(1024);
-    f.read_to_end(&mut bytes)
-        .map_err(|e| Error::state(p, format!("cannot read: {e}")))?;
-    Ok(Some(bytes))
+    // Plain reads until the end: a record is small, and read_to_end would
+    // first ask for the size (statx, lseek), two more system calls a file.
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(Some(bytes)),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::state(p, format!("cannot read: {e}"))),
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
