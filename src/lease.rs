@@ -1,5 +1,6 @@
 //! The lease record: what dhcpnet remembers about every address it holds,
-//! and the `leases.json` file that keeps them.
+//! and the table that keeps them (`leases.d/`, one file per lease, keyed by
+//! `Lease::key`: interface and MAC).
 //!
 //! Field names are a public interface (JSON and YAML output); tests pin them.
 
@@ -16,7 +17,7 @@ use crate::dhcp::client::Bound;
 use crate::dhcp::message::{self, INFINITE, Identity, Route};
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
+use crate::store::{Lock, Record, Store, check, check_records};
 
 pub mod acquire;
 pub mod intent;
@@ -63,7 +64,13 @@ impl Ledger {
     }
 }
 
-pub const FILE: &str = "leases.json";
+/// The table's directory in the state directory.
+pub const DIR: &str = "leases.d";
+/// What messages name as the leases' file: the table's directory.
+pub const FILE: &str = DIR;
+/// The single file older dhcpnet kept every lease in (converted at first
+/// use, see `store::table`).
+pub const LEGACY: &str = "leases.json";
 /// How far past `obtained_at + lease_time` a recorded expiry may be (s).
 const EXPIRY_SLACK: i64 = 86_400;
 
@@ -99,6 +106,19 @@ impl Status {
     /// as opposed to an intent or a release on its way.
     pub fn is_held(self) -> bool {
         matches!(self, Status::Bound | Status::Lost)
+    }
+}
+
+/// What identifies a lease: one record per MAC and interface.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseKey {
+    pub interface: String,
+    pub mac: Mac,
+}
+
+impl std::fmt::Display for LeaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {}", self.mac, self.interface)
     }
 }
 
@@ -150,6 +170,19 @@ fn finite(v: u32) -> Option<u32> {
 }
 
 impl Lease {
+    /// The record's key: its interface and MAC.
+    pub fn key(&self) -> LeaseKey {
+        LeaseKey {
+            interface: self.interface.clone(),
+            mac: self.mac,
+        }
+    }
+
+    /// Whether this is the record of `key`.
+    pub fn has_key(&self, key: &LeaseKey) -> bool {
+        self.mac == key.mac && self.interface == key.interface
+    }
+
     /// A record for what the server acknowledged at `now`.
     pub fn from_bound(
         b: &Bound,
@@ -363,21 +396,57 @@ impl Lease {
     }
 }
 
+/// The old single file's layout (`leases.json`).
 #[derive(Debug, Serialize, Deserialize)]
 struct LeaseFile {
     version: u32,
     leases: Vec<Lease>,
 }
 
-pub fn load(store: &Store) -> Result<Vec<Lease>> {
-    let Some(file) = store.read::<LeaseFile>(FILE)? else {
-        return Ok(Vec::new());
-    };
-    checked(&store.path(FILE), file)
+impl Record for Lease {
+    type Key = LeaseKey;
+    const DIR: &'static str = DIR;
+    const LEGACY: &'static str = LEGACY;
+
+    fn key(&self) -> LeaseKey {
+        Lease::key(self)
+    }
+
+    fn stem(key: &LeaseKey) -> String {
+        let mac = key.mac.to_string().replace(':', "-");
+        format!("{}@{mac}", crate::store::table::file_safe(&key.interface))
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        Lease::check(self)
+    }
+
+    fn label(&self) -> String {
+        Lease::label(self)
+    }
+
+    fn repair(&mut self, path: &Path) {
+        if self.clean_server_text() {
+            log::warn!(
+                "{}: the lease {} held control characters in its domain or search list; they are left out",
+                path.display(),
+                self.label()
+            );
+        }
+    }
+
+    fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
+        parse(path, bytes)
+    }
 }
 
-/// The records of a `leases.json` of these bytes (`path` names it in
-/// errors), each checked (`Lease::check`).
+/// Every recorded lease (in key order). No lock needed.
+pub fn load(store: &Store) -> Result<Vec<Lease>> {
+    store.table::<Lease>().list()
+}
+
+/// The records of a `leases.json` of these bytes (the format older dhcpnet
+/// wrote; `path` names it in errors), each checked (`Lease::check`).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
     checked(path, crate::store::decode::<LeaseFile>(path, bytes)?)
 }
@@ -389,36 +458,70 @@ fn checked(path: &Path, file: LeaseFile) -> Result<Vec<Lease>> {
         if matches!(l.status, Status::Expired | Status::Moved) {
             l.status = Status::Bound;
         }
-        if l.clean_server_text() {
-            log::warn!(
-                "{}: the lease {} held control characters in its domain or search list; they are left out",
-                path.display(),
-                l.label()
-            );
-        }
+        l.repair(path);
     }
     check_records(path, &leases, Lease::check, Lease::label)?;
     Ok(leases)
 }
 
+/// Make the records exactly `leases`: writes only the records that changed,
+/// removes the ones that are gone. Call with the lock held.
 pub fn save(store: &Store, lock: &Lock, leases: Vec<Lease>) -> Result<()> {
-    store.write(
-        lock,
-        FILE,
-        &LeaseFile {
-            version: FORMAT_VERSION,
-            leases,
-        },
-    )
+    store.table::<Lease>().save(lock, leases)
 }
 
-/// Lock, load, change, save. `f` decides; nothing is written if it fails.
+/// Lock, load, change, save (only what changed). `f` decides; nothing is
+/// written if it fails.
 pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Lease>) -> Result<R>) -> Result<R> {
-    let lock = store.lock()?;
-    let mut leases = load(store)?;
-    let r = f(&mut leases)?;
-    save(store, &lock, leases)?;
-    Ok(r)
+    store.table::<Lease>().update(f)
+}
+
+/// The lease of `key`, if recorded. No lock needed; reads one file.
+pub fn get(store: &Store, key: &LeaseKey) -> Result<Option<Lease>> {
+    store.table::<Lease>().get(key)
+}
+
+/// Record `lease`, replacing the record of its key. Call with the lock
+/// held; writes one file.
+pub fn put(store: &Store, lock: &Lock, lease: &Lease) -> Result<()> {
+    store.table::<Lease>().put(lock, lease)
+}
+
+/// Record `leases` (each replacing the record of its key) in one durable
+/// write. Call with the lock held.
+pub fn put_all(store: &Store, lock: &Lock, leases: &[Lease]) -> Result<()> {
+    store.table::<Lease>().put_many(lock, leases)
+}
+
+/// `update` over the records of `keys` only: reads and writes those files
+/// whatever the number of leases. Call with the lock held.
+pub fn update_keys<R>(
+    store: &Store,
+    lock: &Lock,
+    keys: &[LeaseKey],
+    f: impl FnOnce(&mut Vec<Lease>) -> Result<R>,
+) -> Result<R> {
+    store.table::<Lease>().update_keys(lock, keys, f)
+}
+
+/// `apply_renewals` on the recorded leases the results are about, reading
+/// and writing only those: what `update(store, |all| apply_renewals(all,
+/// results))` does, at a cost that does not grow with the number of
+/// leases. Call with the lock held. Returns the bindings to give back.
+pub fn record_renewals(store: &Store, lock: &Lock, results: Vec<Renewal>) -> Result<Vec<Lease>> {
+    let mut keys: Vec<LeaseKey> = results
+        .iter()
+        .flat_map(|r| [r.was.key(), r.new.key()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    update_keys(store, lock, &keys, |some| Ok(apply_renewals(some, results)))
+}
+
+/// Forget the lease of `key`; whether there was one. Call with the lock
+/// held; removes one file.
+pub fn remove(store: &Store, lock: &Lock, key: &LeaseKey) -> Result<bool> {
+    store.table::<Lease>().remove(lock, key)
 }
 
 /// Whether the record `now` is still the lease `was`: the same grant
@@ -451,19 +554,16 @@ pub struct Renewal {
 pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
     let mut stale = Vec::new();
     for Renewal { was, mut new } in results {
-        match all
-            .iter_mut()
-            .find(|o| o.mac == was.mac && o.interface == was.interface)
-        {
+        let key = was.key();
+        match all.iter_mut().find(|o| o.has_key(&key)) {
             Some(slot) if same_lease(slot, &was) => {
                 new.container = slot.container.take().or(new.container);
                 new.hostname = slot.hostname.take().or(new.hostname);
                 *slot = new;
             }
             _ => {
-                let reflected = all
-                    .iter()
-                    .any(|o| o.mac == new.mac && o.interface == new.interface && o.ip == new.ip);
+                let key = new.key();
+                let reflected = all.iter().any(|o| o.has_key(&key) && o.ip == new.ip);
                 if new.status == Status::Bound && !reflected {
                     stale.push(new);
                 }
@@ -572,7 +672,7 @@ mod tests {
             rec(6, 6, T0),
             with("obtained_at", "+262000-01-01T00:00:00Z".into())
         ]));
-        std::fs::write(s.path(FILE), &bytes).unwrap();
+        std::fs::write(s.path(LEGACY), &bytes).unwrap();
         let e = load(&s).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::ExitCode::State);
         let msg = e.to_string();
@@ -585,7 +685,11 @@ mod tests {
         ] {
             assert!(msg.contains(part), "{part}: {msg}");
         }
-        assert_eq!(std::fs::read(s.path(FILE)).unwrap(), bytes, "kept as it is");
+        assert_eq!(
+            std::fs::read(s.path(LEGACY)).unwrap(),
+            bytes,
+            "kept as it is"
+        );
     }
 
     #[test]
@@ -782,5 +886,78 @@ mod tests {
             .is_empty()
         );
         assert_eq!(all, vec![lost]);
+    }
+
+    #[test]
+    fn keyed_put_get_and_remove_touch_one_file_named_by_interface_and_mac() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let (a, b) = (rec(5, 5, T0), rec(6, 6, T0));
+        let lock = s.lock().unwrap();
+        put(&s, &lock, &a).unwrap();
+        put(&s, &lock, &b).unwrap();
+        assert!(s.path("leases.d/eth0@02-00-00-00-00-05.json").exists());
+        assert_eq!(get(&s, &a.key()).unwrap(), Some(a.clone()));
+        let mut a2 = rec(5, 7, T1);
+        a2.interface = "eth0".into();
+        put(&s, &lock, &a2).unwrap();
+        assert_eq!(load(&s).unwrap(), vec![a2.clone(), b.clone()]);
+        assert!(remove(&s, &lock, &b.key()).unwrap());
+        assert_eq!(get(&s, &b.key()).unwrap(), None);
+        assert_eq!(load(&s).unwrap(), vec![a2]);
+    }
+
+    #[test]
+    fn record_renewals_does_what_apply_renewals_in_an_update_does() {
+        let mut lost = rec(5, 5, T0);
+        lost.status = Status::Lost;
+        let cases: Vec<(Vec<Lease>, Vec<Renewal>)> = vec![
+            (
+                vec![rec(5, 5, T0), rec(6, 6, T0), rec(7, 7, T0)],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+            (
+                vec![rec(6, 6, T0)],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+            (
+                vec![rec(5, 7, T2), rec(6, 6, T0)],
+                vec![
+                    Renewal {
+                        was: rec(5, 5, T0),
+                        new: rec(5, 5, T1),
+                    },
+                    Renewal {
+                        was: rec(6, 6, T0),
+                        new: rec(6, 6, T2),
+                    },
+                ],
+            ),
+            (
+                vec![lost.clone()],
+                vec![Renewal {
+                    was: rec(5, 5, T0),
+                    new: rec(5, 5, T1),
+                }],
+            ),
+        ];
+        for (i, (start, results)) in cases.into_iter().enumerate() {
+            let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (s1, s2) = (Store::new(d1.path()), Store::new(d2.path()));
+            for s in [&s1, &s2] {
+                save(s, &s.lock().unwrap(), start.clone()).unwrap();
+            }
+            let r = results.clone();
+            let stale1 = update(&s1, |all| Ok(apply_renewals(all, r))).unwrap();
+            let stale2 = record_renewals(&s2, &s2.lock().unwrap(), results).unwrap();
+            assert_eq!(stale1, stale2, "case {i}");
+            assert_eq!(load(&s1).unwrap(), load(&s2).unwrap(), "case {i}");
+        }
     }
 }

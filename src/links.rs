@@ -1,5 +1,5 @@
 //! Links dhcpnet owns: VLAN sub-interfaces and macvlan links (the host shim),
-//! their records in `links.json`, and the rules that decide whether dhcpnet
+//! their records (the table `links.d/`, one file per link name), and the rules that decide whether dhcpnet
 //! may touch a link.
 //!
 //! A link is dhcpnet's when dhcpnet recorded it AND the live link still
@@ -21,9 +21,15 @@ use crate::error::{Error, Result};
 use crate::net::iface::validate_name;
 use crate::net::link::{self, LiveLink, Netlink};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Lock, Store, check, check_records};
+use crate::store::{Lock, Record, Store, check, check_records};
 
-pub const FILE: &str = "links.json";
+/// The table's directory in the state directory.
+pub const DIR: &str = "links.d";
+/// What messages name as the links' file: the table's directory.
+pub const FILE: &str = DIR;
+/// The single file older dhcpnet kept every link in (converted at first
+/// use, see `store::table`).
+pub const LEGACY: &str = "links.json";
 /// Every tag dhcpnet writes into IFLA_IFALIAS starts with this.
 pub const TAG_PREFIX: &str = "dhcpnet-owned";
 /// Linux IFNAMSIZ - 1.
@@ -262,18 +268,68 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// The old single file's layout (`links.json`).
 #[derive(Debug, Serialize, Deserialize)]
 struct LinkFile {
     version: u32,
     links: Vec<LinkRecord>,
 }
 
+impl Record for LinkRecord {
+    type Key = String;
+    const DIR: &'static str = DIR;
+    const LEGACY: &'static str = LEGACY;
+
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+
+    fn stem(key: &String) -> String {
+        crate::store::table::file_safe(key)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        LinkRecord::check(self)
+    }
+
+    fn label(&self) -> String {
+        label(self)
+    }
+
+    fn parse_legacy(path: &std::path::Path, bytes: &[u8]) -> Result<Vec<LinkRecord>> {
+        parse(path, bytes)
+    }
+}
+
+/// Every recorded link (in name order). No lock needed.
 pub fn load(store: &Store) -> Result<Vec<LinkRecord>> {
-    let Some(file) = store.read::<LinkFile>(FILE)? else {
-        return Ok(Vec::new());
-    };
-    check_records(&store.path(FILE), &file.links, LinkRecord::check, label)?;
-    Ok(file.links)
+    store.table::<LinkRecord>().list()
+}
+
+/// Every recorded link, read with the lock held.
+pub fn load_locked(store: &Store, lock: &Lock) -> Result<Vec<LinkRecord>> {
+    store.table::<LinkRecord>().load_locked(lock)
+}
+
+/// The record of the link `name`, if any. No lock needed; reads one file.
+pub fn get(store: &Store, name: &str) -> Result<Option<LinkRecord>> {
+    store.table::<LinkRecord>().get(&name.to_string())
+}
+
+/// Record a link, replacing the record of its name. Lock held.
+pub fn put(store: &Store, lock: &Lock, rec: &LinkRecord) -> Result<()> {
+    store.table::<LinkRecord>().put(lock, rec)
+}
+
+/// Forget the record of the link `name`; whether there was one. Lock held.
+pub fn remove(store: &Store, lock: &Lock, name: &str) -> Result<bool> {
+    store.table::<LinkRecord>().remove(lock, &name.to_string())
+}
+
+/// Lock, load, change, save (only what changed). Nothing is written if `f`
+/// fails.
+pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<LinkRecord>) -> Result<R>) -> Result<R> {
+    store.table::<LinkRecord>().update(f)
 }
 
 /// The records of a `links.json` of these bytes (`path` names it in
@@ -317,15 +373,9 @@ impl LinkRecord {
     }
 }
 
+/// Make the records exactly `links` (writing only what changed). Lock held.
 pub fn save(store: &Store, lock: &Lock, links: Vec<LinkRecord>) -> Result<()> {
-    store.write(
-        lock,
-        FILE,
-        &LinkFile {
-            version: FORMAT_VERSION,
-            links,
-        },
-    )
+    store.table::<LinkRecord>().save(lock, links)
 }
 
 /// Whether dhcpnet owns the link called `name`: it is recorded and, if a
@@ -489,7 +539,7 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
         )));
     }
     let lock = store.lock()?;
-    let mut recs = load(store)?;
+    let mut recs = load_locked(store, &lock)?;
     let nl = Netlink::connect()?;
     let (own, _) = ownership(&nl, &recs, &spec.name).await?;
     let existing = recs.iter().find(|r| r.name == spec.name).cloned();
@@ -628,7 +678,7 @@ pub async fn delete_owned(store: &Store, name: &str, force: bool) -> Result<()> 
 pub async fn delete_kind(store: &Store, name: &str, force: bool, kind: Option<Kind>) -> Result<()> {
     validate_name(name)?;
     let lock = store.lock()?;
-    let mut recs = load(store)?;
+    let mut recs = load_locked(store, &lock)?;
     let nl = Netlink::connect()?;
     if let (Some(k), Some(r)) = (kind, recs.iter().find(|r| r.name == name))
         && (r.kind != k || (r.shim && k == Kind::Vlan))
@@ -762,7 +812,7 @@ impl Restored {
 /// those that are down; leave conflicts alone. Idempotent.
 pub async fn restore(store: &Store) -> Result<Vec<Restored>> {
     let lock = store.lock()?;
-    let mut recs = load(store)?;
+    let mut recs = load_locked(store, &lock)?;
     if recs.is_empty() {
         return Ok(Vec::new());
     }
@@ -971,8 +1021,9 @@ mod tests {
         let l = s.lock().unwrap();
         save(&s, &l, vec![rec()]).unwrap();
         assert_eq!(load(&s).unwrap(), vec![rec()]);
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(s.path(FILE)).unwrap()).unwrap();
+        let file = s.table::<LinkRecord>().path_of(&"eth0.10".to_string());
+        assert_eq!(file, s.path("links.d/eth0.10.json"));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         assert_eq!(v["version"], 1);
         for f in [
             "name",
@@ -985,9 +1036,9 @@ mod tests {
             "shim",
             "created_at",
         ] {
-            assert!(v["links"][0].get(f).is_some(), "{f}: {v}");
+            assert!(v["record"].get(f).is_some(), "{f}: {v}");
         }
-        assert_eq!(v["links"][0]["kind"], "vlan");
+        assert_eq!(v["record"]["kind"], "vlan");
     }
 
     #[test]
@@ -1017,13 +1068,13 @@ mod tests {
         for (i, c) in cases.into_iter().enumerate() {
             let bytes =
                 serde_json::to_vec(&serde_json::json!({"version": 1, "links": [good, c]})).unwrap();
-            std::fs::write(s.path(FILE), &bytes).unwrap();
+            std::fs::write(s.path(LEGACY), &bytes).unwrap();
             let e = load(&s).unwrap_err();
             assert!(
                 e.to_string().contains("links.json") && e.to_string().contains("record 2 of 2"),
                 "case {i}: {e}"
             );
-            assert_eq!(std::fs::read(s.path(FILE)).unwrap(), bytes);
+            assert_eq!(std::fs::read(s.path(LEGACY)).unwrap(), bytes);
         }
     }
 

@@ -1,5 +1,5 @@
-//! The Docker networks dhcpnet created, and the `networks.json` file that
-//! keeps them: parent, DHCP interface, subnet and gateway, the links
+//! The Docker networks dhcpnet created, and the table that keeps them
+//! (`networks.d/`, one file per network name): parent, DHCP interface, subnet and gateway, the links
 //! dhcpnet owns for them, and the MAC each container name had, so that a
 //! container re-created with the same name gets the same MAC (and so the
 //! same address) back.
@@ -19,9 +19,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
-use crate::store::{FORMAT_VERSION, Store, check, check_records};
+use crate::store::{Lock, Record, Store, check, check_records};
 
-pub const FILE: &str = "networks.json";
+/// The table's directory in the state directory.
+pub const DIR: &str = "networks.d";
+/// What messages name as the networks' file: the table's directory.
+pub const FILE: &str = DIR;
+/// The single file older dhcpnet kept every network in (converted at first
+/// use, see `store::table`).
+pub const LEGACY: &str = "networks.json";
 
 /// An IPv4 subnet in CIDR form, host bits zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,18 +182,57 @@ impl Network {
     }
 }
 
+/// The old single file's layout (`networks.json`).
 #[derive(Debug, Serialize, Deserialize)]
 struct NetworkFile {
     version: u32,
     networks: Vec<Network>,
 }
 
+impl Record for Network {
+    type Key = String;
+    const DIR: &'static str = DIR;
+    const LEGACY: &'static str = LEGACY;
+
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+
+    fn stem(key: &String) -> String {
+        crate::store::table::file_safe(key)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        Network::check(self)
+    }
+
+    fn label(&self) -> String {
+        label(self)
+    }
+
+    fn parse_legacy(path: &std::path::Path, bytes: &[u8]) -> Result<Vec<Network>> {
+        parse(path, bytes)
+    }
+}
+
+/// Every recorded network (in name order). No lock needed.
 pub fn load(store: &Store) -> Result<Vec<Network>> {
-    let Some(file) = store.read::<NetworkFile>(FILE)? else {
-        return Ok(Vec::new());
-    };
-    check_records(&store.path(FILE), &file.networks, Network::check, label)?;
-    Ok(file.networks)
+    store.table::<Network>().list()
+}
+
+/// Make the records exactly `nets` (writing only what changed). Lock held.
+pub fn save(store: &Store, lock: &Lock, nets: Vec<Network>) -> Result<()> {
+    store.table::<Network>().save(lock, nets)
+}
+
+/// Record a network, replacing the record of its name. Lock held.
+pub fn put(store: &Store, lock: &Lock, net: &Network) -> Result<()> {
+    store.table::<Network>().put(lock, net)
+}
+
+/// Forget the record of network `name`; whether there was one. Lock held.
+pub fn remove(store: &Store, lock: &Lock, name: &str) -> Result<bool> {
+    store.table::<Network>().remove(lock, &name.to_string())
 }
 
 /// The records of a `networks.json` of these bytes (`path` names it in
@@ -228,34 +273,34 @@ impl Network {
     }
 }
 
+/// The record of network `name`, if any. No lock needed; reads one file.
 pub fn find(store: &Store, name: &str) -> Result<Option<Network>> {
-    Ok(load(store)?.into_iter().find(|n| n.name == name))
+    store.table::<Network>().get(&name.to_string())
 }
 
-/// Lock, load, change, save. Nothing is written if `f` fails.
+/// Lock, load, change, save (only what changed). Nothing is written if `f`
+/// fails.
 pub fn update<R>(store: &Store, f: impl FnOnce(&mut Vec<Network>) -> Result<R>) -> Result<R> {
-    let lock = store.lock()?;
-    let mut nets = load(store)?;
-    let r = f(&mut nets)?;
-    store.write(
-        &lock,
-        FILE,
-        &NetworkFile {
-            version: FORMAT_VERSION,
-            networks: nets,
-        },
-    )?;
-    Ok(r)
+    store.table::<Network>().update(f)
 }
 
-/// Change the record of `name` (if there is one).
+/// Change the record of `name` (if there is one): reads and writes that
+/// record only.
 pub fn update_one(store: &Store, name: &str, f: impl FnOnce(&mut Network)) -> Result<()> {
-    update(store, |nets| {
-        if let Some(n) = nets.iter_mut().find(|n| n.name == name) {
-            f(n);
+    let lock = store.lock()?;
+    let t = store.table::<Network>();
+    t.migrate(&lock)?;
+    if let Some(mut n) = t.get(&name.to_string())? {
+        let was = n.clone();
+        f(&mut n);
+        if n != was {
+            t.put(&lock, &n)?;
+            if n.name != was.name {
+                t.remove(&lock, &was.name)?;
+            }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Whether a member record names container `id` (the full id, or a short
@@ -486,14 +531,14 @@ mod tests {
             let bytes =
                 serde_json::to_vec(&serde_json::json!({"version": 1, "networks": [good, c]}))
                     .unwrap();
-            std::fs::write(store.path(FILE), &bytes).unwrap();
+            std::fs::write(store.path(LEGACY), &bytes).unwrap();
             let e = load(&store).unwrap_err();
             assert_eq!(e.exit_code(), crate::error::ExitCode::State, "case {i}");
             assert!(e.to_string().contains("networks.json"), "case {i}: {e}");
-            assert_eq!(std::fs::read(store.path(FILE)).unwrap(), bytes);
+            assert_eq!(std::fs::read(store.path(LEGACY)).unwrap(), bytes);
         }
         std::fs::write(
-            store.path(FILE),
+            store.path(LEGACY),
             serde_json::to_vec(&serde_json::json!({"version": 1, "networks": [good]})).unwrap(),
         )
         .unwrap();

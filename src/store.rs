@@ -1,5 +1,6 @@
 //! The state directory: dhcpnet's records of leases, links and networks,
-//! one JSON file per kind.
+//! one table (a directory of one JSON file per record, see `table`) per
+//! kind.
 //!
 //! Writers take an exclusive lock on `DIR/lock` for the whole
 //! read-modify-write, so concurrent `dhcpnet` processes never lose each
@@ -29,6 +30,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+
+pub mod table;
+pub use table::{Record, Table};
 
 pub const DEFAULT_DIR: &str = "/var/lib/dhcpnet";
 pub const FORMAT_VERSION: u32 = 1;

@@ -284,11 +284,7 @@ fn a_renewal_answered_after_the_lease_was_released_gives_the_address_back() {
         "the daemon did not renew; log:\n{}",
         d.log()
     );
-    let file = lab.state_dir().join("leases.json");
-    let mut doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json")).expect("json");
-    doc["leases"] = Value::Array(vec![]);
-    std::fs::write(&file, doc.to_string()).expect("write leases.json");
+    common::clear_table(&lab.state_dir(), "leases.d");
     lock.unlock().expect("unlock");
     let said = wait_for(Duration::from_secs(10), || {
         d.log().contains("giving it back").then_some(())

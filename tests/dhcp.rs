@@ -339,12 +339,7 @@ fn a_lease_released_while_it_was_being_renewed_stays_released_at_the_server_too(
                 .count()
         };
         wait_for(|| acks() >= 2 || r.is_finished(), "the renewal's DHCPACK");
-        let file = lab.state_dir().join("leases.json");
-        let mut doc: Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).expect("leases.json"))
-                .expect("json");
-        doc["leases"] = Value::Array(vec![]);
-        std::fs::write(&file, doc.to_string()).expect("write leases.json");
+        common::clear_table(&lab.state_dir(), "leases.d");
         lock.unlock().expect("unlock");
         r.join().expect("renew")
     });

@@ -428,7 +428,7 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete(v: Version) {
     // Known to Docker by its labels even when dhcpnet's records are lost;
     // a delete that fails midway (here `docker network rm`) leaves a record
     // that the next delete finishes.
-    std::fs::remove_file(lab.state_dir().join("networks.json")).unwrap();
+    common::clear_table(&lab.state_dir(), "networks.d");
     let l = ok(&dhcpnet(&lab, &e, &["lease", &net, "-o", "json"]));
     assert_eq!(
         l["interface"],
@@ -461,10 +461,7 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete(v: Version) {
         "{}",
         stderr(&failed)
     );
-    let recs: Value = serde_json::from_str(
-        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap(),
-    )
-    .unwrap();
+    let recs = common::table(&lab.state_dir(), "networks.d", "networks");
     assert_eq!(recs["networks"][0]["deleting"], true, "{recs}");
     assert!(e.has_network(&net));
     assert!(
@@ -474,10 +471,7 @@ fn create_with_subnet_then_stray_offer_and_interrupted_delete(v: Version) {
     let del = ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
     assert_eq!(del["docker_network_removed"], true);
     assert!(!e.has_network(&net));
-    let recs: Value = serde_json::from_str(
-        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap(),
-    )
-    .unwrap();
+    let recs = common::table(&lab.state_dir(), "networks.d", "networks");
     assert_eq!(recs["networks"], serde_json::json!([]));
 }
 
@@ -536,7 +530,7 @@ fn refusals_and_dry_run() {
         )
     );
     assert!(
-        !lab.state_dir().join("networks.json").exists(),
+        !lab.state_dir().join("networks.d").exists(),
         "no record was written"
     );
 
@@ -600,7 +594,7 @@ fn refusals_and_dry_run() {
                 .exists()
         );
         assert!(
-            !lab.state_dir().join("networks.json").exists(),
+            !lab.state_dir().join("networks.d").exists(),
             "no record was written"
         );
     }
@@ -610,10 +604,7 @@ fn refusals_and_dry_run() {
 
 /// networks.json's member records of `net` as (name, container).
 fn members(lab: &Lab, net: &str) -> Vec<(String, Value)> {
-    let recs: Value = serde_json::from_str(
-        &std::fs::read_to_string(lab.state_dir().join("networks.json")).unwrap_or_default(),
-    )
-    .unwrap_or(Value::Null);
+    let recs = common::table(&lab.state_dir(), "networks.d", "networks");
     recs["networks"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["name"] == net))

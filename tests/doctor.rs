@@ -139,15 +139,14 @@ fn doctor_reports_an_expired_lease_record() {
     let mac = "02:42:0a:4d:00:44";
     common::ok(&lab.dhcpnet(&["lease", "-i", IFACE, "--mac", mac, "-o", "json"]));
     // Age the record by a day: obtained and expired long ago.
-    let path = lab.state_dir().join("leases.json");
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut doc: Value = common::table(&lab.state_dir(), "leases.d", "leases");
     for l in doc["leases"].as_array_mut().expect("leases") {
         for f in ["obtained_at", "expires_at"] {
             let t = chrono_back(l[f].as_str().unwrap());
             l[f] = Value::String(t);
         }
     }
-    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    common::write_table(&lab.state_dir(), "leases.d", "leases", &doc);
     let (code, v, err) = doctor(&lab, &[]);
     let leases = check(&v, "leases");
     assert_eq!(leases["status"], "warn", "{leases}");

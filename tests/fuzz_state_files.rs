@@ -1,7 +1,9 @@
-//! Property harness for the state-file loaders (issue 8): `leases.json`,
-//! `links.json` and `networks.json`, fed arbitrary bytes and valid files
-//! with hostile field values (extreme dates, huge numbers, bad strings,
-//! wrong types). A load never panics: it yields records that pass their
+//! Property harness for the state-file loaders (issue 8): the record files
+//! of the tables (`leases.d/*.json`, `links.d/*.json`, `networks.d/*.json`,
+//! one record each) and the single files older dhcpnet wrote, which are
+//! converted at first use (`leases.json`, `links.json`, `networks.json`),
+//! fed arbitrary bytes and valid files with hostile field values (extreme
+//! dates, huge numbers, bad strings, wrong types). A load never panics: it yields records that pass their
 //! checks, or a state error (exit 7). The records it yields are then run
 //! through what the daemon does with them (its schedule), which must not
 //! panic either.
@@ -21,6 +23,7 @@ use serde_json::{Value, json};
 
 use dhcpnet::daemon::schedule;
 use dhcpnet::error::{Error, ExitCode};
+use dhcpnet::store::table::parse_record;
 use dhcpnet::{lease, links, network};
 
 const DEFAULT_CASES: u32 = 100_000;
@@ -106,6 +109,34 @@ fn check_networks(bytes: &[u8]) -> Result<(), TestCaseError> {
             }
         }
         Err(e) => clean_error(&e, "networks.json")?,
+    }
+    Ok(())
+}
+
+/// One record file of each table, parsed as the table reads it.
+fn check_records(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let p = Path::new("leases.d/eth0@02-00-00-00-00-05.json");
+    match parse_record::<lease::Lease>(p, bytes) {
+        Ok(l) => {
+            prop_assert!(l.check().is_ok(), "{:?}", l.check());
+            use_leases(std::slice::from_ref(&l));
+        }
+        Err(e) => clean_error(&e, "leases.d/eth0@02-00-00-00-00-05.json")?,
+    }
+    match parse_record::<links::LinkRecord>(Path::new("links.d/eth0.10.json"), bytes) {
+        Ok(r) => {
+            prop_assert!(r.check().is_ok(), "{:?}", r.check());
+            let _ = (r.tag(), r.describe(), links::judge(Some(&r), None));
+        }
+        Err(e) => clean_error(&e, "links.d/eth0.10.json")?,
+    }
+    match parse_record::<network::Network>(Path::new("networks.d/n.json"), bytes) {
+        Ok(n) => {
+            prop_assert!(n.check().is_ok(), "{:?}", n.check());
+            let s = n.subnet;
+            let _ = (s.broadcast(), s.first_usable(), s.contains(n.gateway));
+        }
+        Err(e) => clean_error(&e, "networks.d/n.json")?,
     }
     Ok(())
 }
@@ -280,6 +311,16 @@ fn mutated(key: &'static str, good: Value) -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// A valid record file (`{"version": 1, "record": ...}`) with some fields
+/// of the record (or the version) replaced by hostile values or dropped.
+fn mutated_record(good: Value) -> impl Strategy<Value = Vec<u8>> {
+    mutated("records", good).prop_map(|bytes| {
+        let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let rec = doc["records"][0].clone();
+        serde_json::to_vec(&json!({"version": doc["version"], "record": rec})).unwrap_or_default()
+    })
+}
+
 fn arbitrary_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..256),
@@ -342,11 +383,30 @@ fn networks_json_with_hostile_fields_loads_checked_records_or_a_clean_error() {
 }
 
 #[test]
+fn lease_record_files_with_hostile_fields_load_a_checked_record_or_a_clean_error() {
+    run(
+        "leases.d record mutated",
+        mutated_record(good_lease()),
+        check_records,
+    );
+}
+
+#[test]
+fn link_and_network_record_files_with_hostile_fields_load_a_checked_record_or_a_clean_error() {
+    run(
+        "links.d and networks.d records mutated",
+        prop_oneof![mutated_record(good_link()), mutated_record(good_network())],
+        check_records,
+    );
+}
+
+#[test]
 fn arbitrary_bytes_in_any_state_file_load_or_fail_cleanly() {
     run("arbitrary bytes", arbitrary_bytes(), |b| {
         check_leases(b)?;
         check_links(b)?;
-        check_networks(b)
+        check_networks(b)?;
+        check_records(b)
     });
 }
 
@@ -371,4 +431,8 @@ fn the_unmutated_samples_load() {
             .map_err(|e| e.to_string()),
         Ok(1)
     );
+    let rec = |v: Value| serde_json::to_vec(&json!({"version": 1, "record": v})).unwrap();
+    assert!(parse_record::<lease::Lease>(Path::new("l.json"), &rec(good_lease())).is_ok());
+    assert!(parse_record::<links::LinkRecord>(Path::new("l.json"), &rec(good_link())).is_ok());
+    assert!(parse_record::<network::Network>(Path::new("n.json"), &rec(good_network())).is_ok());
 }

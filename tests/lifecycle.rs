@@ -87,12 +87,11 @@ fn an_expired_lease_says_expired_in_json_yaml_and_the_table_alike() {
     lab.start_dnsmasq(&[]);
     ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]));
     // Age the record past its expiry, as a host that was off would find it.
-    let path = lab.state_dir().join("leases.json");
-    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut file: Value = common::table(&lab.state_dir(), "leases.d", "leases");
     let l = &mut file["leases"][0];
     l["obtained_at"] = "2020-01-01T00:00:00Z".into();
     l["expires_at"] = "2020-01-01T00:02:00Z".into();
-    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    common::write_table(&lab.state_dir(), "leases.d", "leases", &file);
 
     let v = records(&lab);
     assert_eq!(v[0]["status"], "expired", "{v:?}");
@@ -102,7 +101,7 @@ fn an_expired_lease_says_expired_in_json_yaml_and_the_table_alike() {
     let t = text(&lab.dhcpnet(&["leases"]));
     assert!(t.contains("expired") && !t.contains("bound"), "{t}");
     // The stored status is left as it was.
-    let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let stored: Value = common::table(&lab.state_dir(), "leases.d", "leases");
     assert_eq!(stored["leases"][0]["status"], "bound");
 }
 
@@ -382,12 +381,11 @@ fn the_daemon_releases_at_start_what_a_killed_batch_left_requesting() {
     // leaves it: take a lease, then turn its record into an intent of a
     // process that is gone.
     ok(&lab.dhcpnet(&["lease", "--interface", IFACE, "-o", "json"]));
-    let path = lab.state_dir().join("leases.json");
-    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut file: Value = common::table(&lab.state_dir(), "leases.d", "leases");
     file["leases"][0]["status"] = "requesting".into();
     file["leases"][0]["pid"] = 999_999.into();
     let mac = file["leases"][0]["mac"].as_str().unwrap().to_string();
-    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    common::write_table(&lab.state_dir(), "leases.d", "leases", &file);
     assert_eq!(records(&lab)[0]["status"], "requesting");
     assert!(server_macs_settled(&lab).contains(&mac));
     let d = Daemon::start(&lab, "daemon");
@@ -412,13 +410,12 @@ fn forgotten_lease(lab: &mut Lab, range: &str) -> String {
     let ip = v["ip"].as_str().unwrap().to_string();
     lab.stop_servers();
     std::fs::remove_file(&lab.lease_file).unwrap();
-    let path = lab.state_dir().join("leases.json");
-    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut file: Value = common::table(&lab.state_dir(), "leases.d", "leases");
     let l = &mut file["leases"][0];
     l["obtained_at"] = "2020-01-01T00:00:00Z".into();
     l["expires_at"] = "2020-01-01T00:05:00Z".into();
     l["container"] = "web".into();
-    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    common::write_table(&lab.state_dir(), "leases.d", "leases", &file);
     lab.start_dnsmasq_with_range(range, &[]);
     ip
 }

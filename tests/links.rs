@@ -29,9 +29,7 @@ fn link(ns: &str, name: &str) -> Option<String> {
 }
 
 fn records(lab: &Lab) -> Value {
-    std::fs::read(lab.state_dir().join("links.json"))
-        .map(|b| serde_json::from_slice(&b).expect("links.json is JSON"))
-        .unwrap_or(Value::Null)
+    common::table(&lab.state_dir(), "links.d", "links")
 }
 
 #[test]
@@ -485,8 +483,8 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
     assert!(link(&lab.cli, "mvhand0").is_some());
     assert_eq!(records(&lab)["links"].as_array().map(Vec::len), Some(1));
 
-    // The state file is lost: the tag on the link still proves ownership.
-    std::fs::remove_file(lab.state_dir().join("links.json")).expect("remove links.json");
+    // The records are lost: the tag on the link still proves ownership.
+    common::clear_table(&lab.state_dir(), "links.d");
     let st = store.clone();
     let gone = in_netns(&lab.cli, move || {
         let rt = tokio::runtime::Builder::new_current_thread()

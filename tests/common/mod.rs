@@ -676,3 +676,60 @@ impl Lab {
         text(&out).trim().parse().expect("tx_packets")
     }
 }
+
+/// The records of a state table (`leases.d`, `links.d`, `networks.d`: one
+/// `{"version": 1, "record": ...}` file per record) in the layout of the
+/// single file older dhcpnet kept (`{"version": 1, FIELD: [...]}`, records
+/// in file-name order); Null when the table's directory does not exist.
+pub fn table(state: &Path, dir: &str, field: &str) -> serde_json::Value {
+    let Ok(entries) = std::fs::read_dir(state.join(dir)) else {
+        return serde_json::Value::Null;
+    };
+    let mut names: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            !n.starts_with('.') && n.ends_with(".json")
+        })
+        .collect();
+    names.sort();
+    let records: Vec<serde_json::Value> = names
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|v| v["record"].clone())
+        .collect();
+    serde_json::json!({"version": 1, field: records})
+}
+
+/// Write back what `table` read, edited in place: record `i` of
+/// `doc[field]` goes back to the `i`-th record file (in file-name order), so
+/// keys (interface, MAC; name) must not be changed.
+pub fn write_table(state: &Path, dir: &str, field: &str, doc: &serde_json::Value) {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(state.join(dir))
+        .expect("the table's directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            !n.starts_with('.') && n.ends_with(".json")
+        })
+        .collect();
+    names.sort();
+    let records = doc[field].as_array().expect("the records");
+    assert_eq!(names.len(), records.len(), "records added or removed");
+    for (p, r) in names.iter().zip(records) {
+        let v = serde_json::json!({"version": 1, "record": r});
+        std::fs::write(p, serde_json::to_vec(&v).expect("json")).expect("write a record file");
+    }
+}
+
+/// Remove every record of a state table (as if its records were lost).
+pub fn clear_table(state: &Path, dir: &str) {
+    if let Ok(entries) = std::fs::read_dir(state.join(dir)) {
+        for e in entries.flatten() {
+            std::fs::remove_file(e.path()).expect("remove a record file");
+        }
+    }
+}
