@@ -419,7 +419,9 @@ impl Follower {
             let cid = c.id.clone();
             match self
                 .shared
-                .update_leases(move |all| Ok(note_started(all, &l, &cid, renewed)))
+                .update_leases_of(vec![l.key()], move |all| {
+                    Ok(note_started(all, &l, &cid, renewed))
+                })
                 .await
             {
                 Ok(stale) => crate::lease::give_back(&stale).await,

@@ -74,6 +74,22 @@ impl Shared {
         own_thread(move || async move { crate::lease::release_leases(&ledger, pick).await }).await
     }
 
+    /// Change the records of `keys` only (`lease::update_keys`: the cost does
+    /// not grow with the number of leases) off this thread.
+    pub async fn update_leases_of<R: Send + 'static>(
+        &self,
+        keys: Vec<crate::lease::LeaseKey>,
+        f: impl FnOnce(&mut Vec<Lease>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let store = self.store.clone();
+        let _gate = self.gate.lock().await;
+        off_thread(move || {
+            let lock = store.lock()?;
+            crate::lease::update_keys(&store, &lock, &keys, f)
+        })
+        .await
+    }
+
     /// Change the records (`lease::update`) off this thread.
     pub async fn update_leases<R: Send + 'static>(
         &self,

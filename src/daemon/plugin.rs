@@ -626,9 +626,10 @@ impl Plugin {
     /// `was`'s record when the endpoint's MAC changed.
     async fn carry_over(&self, was: &crate::lease::Lease, now: &crate::lease::Lease) {
         let (was, now) = (was.clone(), now.clone());
+        let keys = vec![was.key(), now.key()];
         let r = self
             .shared
-            .update_leases(move |all| {
+            .update_leases_of(keys, move |all| {
                 if was.mac != now.mac {
                     all.retain(|l| !(l.mac == was.mac && l.interface == was.interface));
                 }

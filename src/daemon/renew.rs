@@ -460,8 +460,14 @@ async fn attend(
     // A lease released meanwhile (plugin, event, `dhcpnet release`) stays
     // released and a newer record is not overwritten; what the exchange
     // bound for a record that went away is given back.
+    let mut keys: Vec<lease::LeaseKey> = updates
+        .iter()
+        .flat_map(|u| [u.was.key(), u.new.key()])
+        .collect();
+    keys.sort();
+    keys.dedup();
     let r = shared
-        .update_leases(|all| Ok(lease::apply_renewals(all, updates)))
+        .update_leases_of(keys, |all| Ok(lease::apply_renewals(all, updates)))
         .await;
     // Host shims route to every leased address: follow lost and moved ones.
     for i in &ifaces {

@@ -245,12 +245,17 @@ fn exhausted(place: &Place) -> Error {
 /// Store the leases; if that fails, give them back so that no address is
 /// held at the server without dhcpnet knowing.
 async fn record(ledger: &Ledger, place: &Place, granted: &[Lease]) -> Result<()> {
-    let res = lease::update(&ledger.store, |all| {
-        for l in granted {
-            all.retain(|o| !(o.mac == l.mac && o.interface == l.interface));
-            all.push(l.clone());
-        }
-        Ok(())
+    // Only the granted leases' records are read and written: the cost does
+    // not grow with the number of leases recorded.
+    let keys: Vec<lease::LeaseKey> = granted.iter().map(Lease::key).collect();
+    let res = ledger.store.lock().and_then(|lock| {
+        lease::update_keys(&ledger.store, &lock, &keys, |some| {
+            for l in granted {
+                some.retain(|o| !l.has_key(&o.key()));
+                some.push(l.clone());
+            }
+            Ok(())
+        })
     });
     if let Err(e) = res {
         let all: Vec<_> = granted.iter().map(Lease::release_of).collect();

@@ -68,7 +68,15 @@ impl IntentLog {
         }
         let now = Utc::now();
         let me = std::process::id();
-        lease::update(&self.store, |all| {
+        let keys: Vec<lease::LeaseKey> = batch
+            .iter()
+            .map(|r| lease::LeaseKey {
+                interface: self.interface.clone(),
+                mac: r.id.mac,
+            })
+            .collect();
+        let lock = self.store.lock()?;
+        lease::update_keys(&self.store, &lock, &keys, |all| {
             for r in batch {
                 // A lease already recorded for this client covers what the
                 // server holds for it; the ACK replaces it.
@@ -222,7 +230,9 @@ async fn release_and_drop(
             ),
         }
     }
-    lease::update(&ledger.store, |all| {
+    let keys: Vec<lease::LeaseKey> = sent.iter().map(Lease::key).collect();
+    let lock = ledger.store.lock()?;
+    lease::update_keys(&ledger.store, &lock, &keys, |all| {
         all.retain(|o| {
             !sent.iter().any(|s| {
                 s.mac == o.mac && s.interface == o.interface && s.ip == o.ip && s.status == o.status

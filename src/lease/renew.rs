@@ -129,7 +129,10 @@ pub async fn renew(
         ifaces.dedup();
         // Only a record that is still the lease renewed is updated: one
         // released or replaced meanwhile stays as it is.
-        let stale = lease::update(&ledger.store, |all| Ok(lease::apply_renewals(all, updates)))?;
+        let stale = {
+            let lock = ledger.store.lock()?;
+            lease::record_renewals(&ledger.store, &lock, updates)?
+        };
         give_back(&stale).await;
         for s in &stale {
             if let Some(r) = results
