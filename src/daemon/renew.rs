@@ -497,7 +497,7 @@ fn moved(old: &Lease, new: &Lease) {
     match &old.container {
         Some(c) => log::error!(
             "ADDRESS CHANGED: {} on {} now holds {} instead of {}, which container {c} still uses \
-             unleased (`dhcpnet run` pinned it with --ip, so `docker restart` keeps it). Re-create \
+             unleased and cannot follow (`dhcpnet run` pinned it with --ip, so `docker restart` keeps it). Re-create \
              the container so it takes {}: `dhcpnet rm {c}`, then the same `dhcpnet run`; \
              `dhcpnet leases` shows the record as `moved` until then",
             old.mac,
@@ -507,7 +507,9 @@ fn moved(old: &Lease, new: &Lease) {
             new.ip
         ),
         None => log::error!(
-            "ADDRESS CHANGED: {} on {} now holds {} instead of {}; whatever used {} must move to {}",
+            "ADDRESS CHANGED: {} on {} now holds {} instead of {}; a host or container configured \
+             with {} cannot follow on its own: give it {} (for a `dhcpnet run` container: `dhcpnet \
+             rm NAME`, then the same `dhcpnet run`)",
             old.mac,
             old.interface,
             new.ip,
