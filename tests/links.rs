@@ -496,3 +496,74 @@ fn the_library_api_creates_and_deletes_only_owned_links() {
     assert!(gone.is_ok(), "{gone:?}");
     assert!(link(&lab.cli, "mvtest0").is_none());
 }
+
+/// `shim add` on the lab's parent, then `renew --all` after a pause: the
+/// shim's own lease (whose interface holds the leased address itself) must
+/// come back `renewed` with a later `expires_at`, and the record must say so.
+fn shim_lease_renews(lab: &Lab, server: &str) {
+    let mac = "02:42:0a:4d:00:98";
+    let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "--mac", mac, "-o", "json"]));
+    let ip = v["ip"].as_str().expect("shim ip").to_string();
+    let expiry = || -> Option<String> {
+        let leases = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+        leases.as_array()?.iter().find_map(|l| {
+            (l["mac"] == mac && l["interface"] == "shim-veth0")
+                .then(|| l["expires_at"].as_str().map(str::to_string))
+                .flatten()
+        })
+    };
+    let before = expiry().expect("the shim's lease is recorded");
+    // expires_at has whole seconds: a renewal 2 s later moves it.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let o = lab.dhcpnet(&["renew", "--all", "--timeout", "6", "-o", "json", "-v"]);
+    let r: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("renew output is not JSON ({e}): {}", err(&o)));
+    let mine = r
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["mac"] == mac))
+        .unwrap_or_else(|| panic!("no result for the shim's lease: {r}"));
+    assert_eq!(
+        mine["result"],
+        "renewed",
+        "{server}: the shim's lease {ip} was not renewed: {r}\n{}",
+        err(&o)
+    );
+    assert!(o.status.success(), "{server}: {}", err(&o));
+    let after = expiry().expect("the shim's lease is still recorded");
+    assert!(
+        after > before,
+        "{server}: expires_at did not move ({before} -> {after})"
+    );
+    assert_eq!(mine["expires_at"].as_str(), Some(after.as_str()), "{r}");
+    // The shim keeps its address.
+    let addrs = String::from_utf8_lossy(
+        &sh(&[
+            "ip",
+            "-n",
+            &lab.cli,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "shim-veth0",
+        ])
+        .stdout,
+    )
+    .to_string();
+    assert!(addrs.contains(&format!("{ip}/32")), "{addrs}");
+}
+
+#[test]
+fn renew_all_renews_the_shims_own_lease_from_dnsmasq() {
+    let Some(lab) = shim_lab() else { return };
+    shim_lease_renews(&lab, "dnsmasq");
+}
+
+#[test]
+fn renew_all_renews_the_shims_own_lease_from_kea() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
+    lab.start_kea(120);
+    shim_lease_renews(&lab, "kea");
+}

@@ -223,8 +223,13 @@ pub async fn run(
             accept_mac(&sock, iface, j.id.mac)?;
         }
     }
+    let elsewhere = listener_elsewhere(iface, jobs)?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
-    let failure = drive(&sock, iface, jobs, opts, &mut outcomes, &mut on_done)
+    let socks = Sockets {
+        own: &sock,
+        elsewhere: elsewhere.as_ref(),
+    };
+    let failure = drive(&socks, iface, jobs, opts, &mut outcomes, &mut on_done)
         .await
         .err();
     if let Some(e) = &failure {
@@ -246,6 +251,73 @@ pub async fn run(
         .collect())
 }
 
+/// A renewal of an address this host holds itself (the shim's own lease:
+/// its interface carries the leased address) is answered by unicast to
+/// that address, after the server ARPs for it. Linux answers that ARP on
+/// every interface of the segment (the weak host model, `arp_ignore` 0),
+/// each with its own MAC, and the parent's answer comes first: dnsmasq then
+/// sends its ACK to the parent's MAC, where a socket on the shim never sees
+/// it. For such runs, a second socket listens on every interface of the
+/// namespace, for replies addressed to this host that come in elsewhere.
+fn listener_elsewhere(iface: &Interface, jobs: &[Job]) -> Result<Option<PacketSocket>> {
+    let local = crate::net::iface::local_ipv4s();
+    let held_here = jobs.iter().find_map(|j| match j.goal {
+        Goal::Renew { ip, .. } | Goal::Rebind { ip } if local.contains(&ip) => Some(ip),
+        _ => None,
+    });
+    let Some(ip) = held_here else {
+        return Ok(None);
+    };
+    log::debug!(
+        "{ip} is an address of this host: listening for its server's answer on every interface, not only {}",
+        iface.name
+    );
+    PacketSocket::open_any_interface(false)
+        .map(Some)
+        .map_err(|e| {
+            Error::from_os(
+                "opening a packet socket on every interface",
+                e,
+                "CAP_NET_RAW",
+            )
+        })
+}
+
+/// The sockets of a run: the interface's own (it sends, and receives
+/// everything on the interface) and, for renewals of this host's own
+/// addresses, one on every interface (`listener_elsewhere`).
+struct Sockets<'a> {
+    own: &'a PacketSocket,
+    elsewhere: Option<&'a PacketSocket>,
+}
+
+impl Sockets<'_> {
+    /// The next frame for the run: from the interface's own socket, or a
+    /// frame addressed to this host (PACKET_HOST) that came in on another
+    /// interface (what comes in on `index` the own socket sees already).
+    async fn recv(&self, index: u32, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(other) = self.elsewhere else {
+            return self.own.recv(buf).await;
+        };
+        let mut spare = vec![0u8; buf.len()];
+        loop {
+            let got = tokio::select! {
+                r = self.own.recv(buf) => Err(r?),
+                r = other.recv_from(&mut spare) => Ok(r?),
+            };
+            match got {
+                Err(n) => return Ok(n),
+                Ok((n, from, kind)) if kind == libc::PACKET_HOST && from != index => {
+                    let n = n.min(buf.len());
+                    buf[..n].copy_from_slice(&spare[..n]);
+                    return Ok(n);
+                }
+                Ok(_) => continue,
+            }
+        }
+    }
+}
+
 /// The event loop of `run`: fills `outcomes` as exchanges finish. An error
 /// (the interface went away, say) stops it; what finished stays in
 /// `outcomes`, so granted leases are never lost with the error.
@@ -261,7 +333,7 @@ pub async fn run(
 /// `STARVED_DISCOVERS` DISCOVERs, its pool is taken to be exhausted: the run
 /// ends there instead of at the timeout (those exchanges are `NoAnswer`).
 async fn drive(
-    sock: &PacketSocket,
+    socks: &Sockets<'_>,
     iface: &Interface,
     jobs: &[Job],
     opts: &Options,
@@ -286,6 +358,7 @@ async fn drive(
     let mut held: Vec<u32> = Vec::new();
     let mut held_since = begin;
     let far = deadline + Duration::from_secs(3600);
+    let sock = socks.own;
 
     while remaining > 0 {
         // Write the intents of the held REQUESTs in one go, then send them:
@@ -354,7 +427,7 @@ async fn drive(
                 );
                 break;
             }
-            r = sock.recv(&mut buf) => {
+            r = socks.recv(iface.index, &mut buf) => {
                 let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
                 let frame_bytes = &buf[..n];
                 if let Some(arp) = frame::parse_arp(frame_bytes) {

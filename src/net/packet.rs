@@ -296,6 +296,13 @@ impl PacketSocket {
         })
     }
 
+    /// Open a packet socket bound to no interface: it receives DHCP replies
+    /// (and ARP if `arp`) arriving on every interface of the network
+    /// namespace; `recv_from` says where each came in. Needs CAP_NET_RAW.
+    pub fn open_any_interface(arp: bool) -> io::Result<PacketSocket> {
+        Self::open_filtered(0, &dhcp_filter(arp))
+    }
+
     /// Ask the interface to accept frames sent to `mac` (PACKET_MR_UNICAST).
     /// A real NIC filters unicast MACs it does not own; this membership adds
     /// `mac` to its filter for as long as the socket lives, and the kernel
@@ -363,6 +370,41 @@ impl PacketSocket {
             });
             match r {
                 Ok(res) => return res.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receive one frame into `buf`; returns its length, the index of the
+    /// interface it came in on and its packet type (`libc::PACKET_HOST`
+    /// for a frame addressed to one of this host's MAC addresses).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, u32, u8)> {
+        loop {
+            let mut guard = self.afd()?.readable().await?;
+            // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            // SAFETY: `buf` is a valid writable buffer of the given length,
+            // and `sll`/`len` a valid address buffer and its size.
+            let r = guard.try_io(|fd| {
+                let n = unsafe {
+                    libc::recvfrom(
+                        fd.as_raw_fd(),
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                        0,
+                        &mut sll as *mut _ as *mut libc::sockaddr,
+                        &mut len,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match r {
+                Ok(res) => return res.map(|n| (n, sll.sll_ifindex as u32, sll.sll_pkttype)),
                 Err(_would_block) => continue,
             }
         }
