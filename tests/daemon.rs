@@ -809,3 +809,74 @@ fn the_daemon_rebuilds_owned_links_at_start_up() {
         d.log()
     );
 }
+
+/// The expiry the lease record of `mac` says (RFC 3339, whole seconds).
+fn recorded_expiry(lab: &Lab, mac: &str) -> Option<String> {
+    let leases = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    leases.as_array()?.iter().find_map(|l| {
+        (l["mac"] == mac)
+            .then(|| l["expires_at"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// A shim on the lab's parent, then a daemon: the server's expiry for the
+/// shim's MAC (`server_expiry`) and the record must both move forward
+/// within `limit`, by the daemon alone.
+fn daemon_renews_the_shims_lease(
+    lab: &Lab,
+    server: &str,
+    limit: Duration,
+    server_expiry: impl Fn() -> Option<i64>,
+) {
+    let mac = "02:42:0a:4d:00:97";
+    let v = ok(&lab.dhcpnet(&["shim", "add", IFACE, "--mac", mac, "-o", "json"]));
+    assert_eq!(v["state"], "owned", "{v}");
+    let e0 = server_expiry().expect("the server recorded the shim's lease");
+    let r0 = recorded_expiry(lab, mac).expect("the shim's lease is recorded");
+    let d = Daemon::start(lab, &["--no-plugin", "--no-docker"], "daemon-shim");
+    let moved = wait_for(limit, || server_expiry().filter(|&e| e > e0));
+    assert!(
+        moved.is_some(),
+        "{server}: the daemon did not renew the shim's lease; daemon log:\n{}",
+        d.log()
+    );
+    let r1 = wait_for(Duration::from_secs(5), || {
+        recorded_expiry(lab, mac).filter(|r| *r > r0)
+    });
+    assert!(
+        r1.is_some(),
+        "{server}: the server renewed the shim's lease but the record did not move; daemon log:\n{}",
+        d.log()
+    );
+    assert!(
+        !d.log().contains("no answer"),
+        "{server}: the daemon logged a renewal with no answer:\n{}",
+        d.log()
+    );
+}
+
+#[test]
+fn the_daemon_renews_the_shims_own_lease_from_kea() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
+    let kea = start_kea(&mut lab, 20);
+    // T1 is 10 s after the lease.
+    daemon_renews_the_shims_lease(&lab, "kea", Duration::from_secs(25), || {
+        kea_expiry(&kea, "02:42:0a:4d:00:97")
+    });
+}
+
+#[test]
+fn the_daemon_renews_the_shims_own_lease_from_dnsmasq() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    // dnsmasq leases for at least 120 s; a T1 of 5 s makes the daemon renew
+    // at once.
+    lab.start_dnsmasq(&["--dhcp-option=option:T1,5"]);
+    daemon_renews_the_shims_lease(&lab, "dnsmasq", Duration::from_secs(25), || {
+        Some(lab.server_expiry("02:42:0a:4d:00:97")).filter(|&e| e > 0)
+    });
+}
