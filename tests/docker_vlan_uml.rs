@@ -98,7 +98,7 @@ step links $D vlan list -o json
     let log = &run.ok("dockerlog").stdout;
     assert!(
         log.contains(
-            "network create --driver macvlan --subnet 10.88.10.0/24 --gateway 10.88.10.1 --opt parent=v0.10 \
+            "network create --driver macvlan --subnet 10.88.10.0/24 --gateway 10.88.10.1 --ip-range 10.88.10.1/32 --opt parent=v0.10 \
              --label io.dhcpnet.managed=true --label io.dhcpnet.dhcp-interface=v0.10 --label io.dhcpnet.parent=v0.10 \
              --label io.dhcpnet.vlan=10 --label io.dhcpnet.owned-link=v0.10 vnet"
         ),
