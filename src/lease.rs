@@ -116,6 +116,16 @@ pub struct LeaseKey {
     pub mac: Mac,
 }
 
+impl LeaseKey {
+    /// The key of the lease `id` holds (or will hold) on `interface`.
+    pub fn of(interface: &str, id: &Identity) -> LeaseKey {
+        LeaseKey {
+            interface: interface.to_string(),
+            mac: id.mac,
+        }
+    }
+}
+
 impl std::fmt::Display for LeaseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} on {}", self.mac, self.interface)

@@ -13,7 +13,6 @@ use super::intent::{self, IntentLog};
 use crate::dhcp::transport::{self, IntentSink, Job, Options, Outcome};
 use crate::error::{Error, Result};
 use crate::lease::{self, Lease};
-use crate::net::mac::Mac;
 
 /// Run the exchanges and record every granted lease. Returns the recorded
 /// leases and the failures, in job order.
@@ -61,7 +60,10 @@ pub async fn acquire(
         ..opts.clone()
     };
     let interrupted = || opts.stop.as_ref().is_some_and(|s| *s.borrow());
-    let macs: Vec<Mac> = jobs.iter().map(|j| j.id.mac).collect();
+    let ids_keys: Vec<lease::LeaseKey> = jobs
+        .iter()
+        .map(|j| lease::LeaseKey::of(&place.iface.name, &j.id))
+        .collect();
     let mut granted = Vec::new();
     let mut failed = Vec::new();
     let mut jobs = jobs;
@@ -141,7 +143,7 @@ pub async fn acquire(
         ledger.changed(&place.iface.name).await;
     }
     // Intents that did not become leases: NAKed, unanswered, interrupted.
-    let released = match intent::settle(ledger, &place.iface, &macs).await {
+    let released = match intent::settle(ledger, &place.iface, &ids_keys).await {
         Ok(r) => r,
         Err(e) => {
             log::error!(

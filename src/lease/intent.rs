@@ -161,18 +161,21 @@ fn alive(pid: u32) -> bool {
 pub async fn settle(
     ledger: &Ledger,
     iface: &Interface,
-    macs: &[crate::net::mac::Mac],
+    keys: &[lease::LeaseKey],
 ) -> Result<Vec<Lease>> {
     let me = std::process::id();
-    let left: Vec<Lease> = lease::load(&ledger.store)?
-        .into_iter()
-        .filter(|l| {
-            l.status == Status::Requesting
-                && l.pid == Some(me)
-                && l.interface == iface.name
-                && macs.contains(&l.mac)
-        })
-        .collect();
+    // Only this run's records are read: the cost does not grow with the
+    // number of leases recorded.
+    let mut left: Vec<Lease> = Vec::new();
+    for k in keys {
+        if let Some(l) = lease::get(&ledger.store, k)?
+            && l.status == Status::Requesting
+            && l.pid == Some(me)
+            && l.interface == iface.name
+        {
+            left.push(l);
+        }
+    }
     release_and_drop(ledger, Some(iface), left).await
 }
 
