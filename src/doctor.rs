@@ -708,12 +708,12 @@ pub fn judge_links(status: &[links::LinkStatus]) -> Check {
     let n = "links";
     let missing: Vec<&str> = status
         .iter()
-        .filter(|s| s.state == "missing")
+        .filter(|s| s.state == links::LinkState::Missing)
         .map(|s| s.record.name.as_str())
         .collect();
     let conflict: Vec<String> = status
         .iter()
-        .filter(|s| s.state.starts_with("conflict"))
+        .filter(|s| matches!(s.state, links::LinkState::Conflict(_)))
         .map(|s| format!("{} ({})", s.record.name, s.state))
         .collect();
     if !conflict.is_empty() {

@@ -20,7 +20,7 @@ use crate::dhcp::reply;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
 use crate::lease::{self, Lease, LeasesChanged, Ledger, Status};
-use crate::links::{self, Kind, LinkRecord, LinkStatus, Ownership};
+use crate::links::{self, Kind, LinkRecord, LinkState, LinkStatus, Ownership};
 use crate::net::iface::Interface;
 use crate::net::link::Netlink;
 use crate::store::Store;
@@ -178,8 +178,8 @@ pub async fn view(store: &Store, name: &str) -> Result<Vec<ShimView>> {
     let nl = Netlink::connect()?;
     let mut out = Vec::new();
     for s in rows {
-        let routes = match (s.exists, s.current_ifindex, s.state.as_str()) {
-            (true, Some(i), "owned") => nl.host_routes(i).await?,
+        let routes = match (s.exists, s.current_ifindex, &s.state) {
+            (true, Some(i), LinkState::Owned) => nl.host_routes(i).await?,
             _ => Vec::new(),
         };
         let ip = shim_lease(&leases, &s.record).map(|l| l.ip);
