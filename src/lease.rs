@@ -122,6 +122,13 @@ impl std::fmt::Display for LeaseKey {
     }
 }
 
+/// A container as Docker knows it: its full id and, when known, its name.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     pub ip: Ipv4Addr,
@@ -180,7 +187,34 @@ impl Lease {
 
     /// Whether this is the record of `key`.
     pub fn has_key(&self, key: &LeaseKey) -> bool {
-        self.mac == key.mac && self.interface == key.interface
+        self.is_of(key.mac, &key.interface)
+    }
+
+    /// Whether this is the record of `mac` on `interface` (its key, given
+    /// by parts).
+    pub fn is_of(&self, mac: Mac, interface: &str) -> bool {
+        self.mac == mac && self.interface == interface
+    }
+
+    /// The container the record is held for, if any (an empty field is
+    /// none).
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// Whether the record is held for container `c`: its `container` field
+    /// is `c`'s full id, a short id of 12 or more characters, or its name.
+    pub fn belongs_to(&self, c: &ContainerRef) -> bool {
+        match self.container() {
+            None => false,
+            Some(r) => r == c.id || (r.len() >= 12 && c.id.starts_with(r)) || c.name == Some(r),
+        }
+    }
+
+    /// Whether `other` has this record's key (another version of the same
+    /// record).
+    pub fn same_key(&self, other: &Lease) -> bool {
+        self.is_of(other.mac, &other.interface)
     }
 
     /// A record for what the server acknowledged at `now`.

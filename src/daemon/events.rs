@@ -18,7 +18,7 @@ use tokio::process::Command;
 use super::Shared;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
-use crate::lease::{self, Lease};
+use crate::lease::{self, ContainerRef, Lease};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 
@@ -128,15 +128,6 @@ pub fn parse_inspect(json: &str) -> Vec<Container> {
         .collect()
 }
 
-/// Whether the lease's `container` field names this container (full id,
-/// a short id of 12 or more characters, or the name).
-pub fn owned_by(l: &Lease, id: &str, name: Option<&str>) -> bool {
-    match l.container.as_deref() {
-        None | Some("") => false,
-        Some(c) => c == id || (c.len() >= 12 && id.starts_with(c)) || name == Some(c),
-    }
-}
-
 /// Leases whose container is gone: `existing` is (id, name) of every container.
 pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
     leases
@@ -144,9 +135,12 @@ pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
         .enumerate()
         .filter(|(_, l)| {
             l.container.is_some()
-                && !existing
-                    .iter()
-                    .any(|(id, name)| owned_by(l, id, Some(name)))
+                && !existing.iter().any(|(id, name)| {
+                    l.belongs_to(&ContainerRef {
+                        id,
+                        name: Some(name),
+                    })
+                })
         })
         .map(|(i, _)| i)
         .collect()
@@ -288,11 +282,8 @@ impl Follower {
                 "{} lease(s) belong to containers that no longer exist; releasing them",
                 gone.len()
             );
-            self.release(move |l| {
-                gone.iter()
-                    .any(|g| g.mac == l.mac && g.interface == l.interface)
-            })
-            .await;
+            self.release(move |l| gone.iter().any(|g| g.same_key(l)))
+                .await;
         }
         // Member records of containers removed while the daemon was away.
         let recorded: Vec<String> = crate::network::load(&self.shared.store)
@@ -331,10 +322,18 @@ impl Follower {
 
     async fn destroyed(&self, id: &str, name: Option<&str>) {
         let leases = lease::load(&self.shared.store).unwrap_or_default();
-        if leases.iter().any(|l| owned_by(l, id, name)) {
+        if leases
+            .iter()
+            .any(|l| l.belongs_to(&ContainerRef { id, name }))
+        {
             let (id, name) = (id.to_string(), name.map(str::to_string));
-            self.release(move |l| owned_by(l, &id, name.as_deref()))
-                .await;
+            self.release(move |l| {
+                l.belongs_to(&ContainerRef {
+                    id: &id,
+                    name: name.as_deref(),
+                })
+            })
+            .await;
         }
         self.forget(id).await;
     }
@@ -450,12 +449,8 @@ impl Follower {
                 l.mac
             );
         }
-        self.release(move |l| {
-            stale
-                .iter()
-                .any(|s| s.mac == l.mac && s.interface == l.interface)
-        })
-        .await;
+        self.release(move |l| stale.iter().any(|s| s.same_key(l)))
+            .await;
     }
 
     /// A DHCPREQUEST (renewing) that carries the hostname; the new record.
@@ -492,7 +487,12 @@ pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
     }
     leases
         .iter()
-        .filter(|l| owned_by(l, &c.id, Some(&c.name)) && !c.macs.contains(&l.mac))
+        .filter(|l| {
+            l.belongs_to(&ContainerRef {
+                id: &c.id,
+                name: Some(&c.name),
+            }) && !c.macs.contains(&l.mac)
+        })
         .cloned()
         .collect()
 }
@@ -521,9 +521,7 @@ pub fn note_started(
         }
         None => Vec::new(),
     };
-    if let Some(slot) = all
-        .iter_mut()
-        .find(|o| o.mac == was.mac && o.interface == was.interface)
+    if let Some(slot) = all.iter_mut().find(|o| o.same_key(was))
         && slot.container.is_none()
     {
         slot.container = Some(container.to_string());
@@ -597,6 +595,7 @@ mod tests {
     #[test]
     fn ownership_and_orphans() {
         let full = "0123456789abcdef0123456789abcdef";
+        let owned_by = |l: &Lease, id, name| l.belongs_to(&ContainerRef { id, name });
         assert!(owned_by(&with_container(Some(full)), full, None));
         assert!(owned_by(&with_container(Some("0123456789ab")), full, None));
         assert!(!owned_by(&with_container(Some("0123")), full, None));

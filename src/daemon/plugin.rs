@@ -463,10 +463,7 @@ impl Plugin {
         // same client id and hostname. Else the one address parked for a
         // restart on this interface: the same lease (same client id, so the
         // server keeps one lease) for the endpoint's new MAC. Else a new one.
-        let own = records
-            .iter()
-            .find(|l| l.mac == mac && l.interface == pool.iface)
-            .cloned();
+        let own = records.iter().find(|l| l.is_of(mac, &pool.iface)).cloned();
         let reclaimed = match (&own, requested) {
             (None, None) => self.reclaimable(&pool.iface, &records),
             _ => None,
@@ -566,7 +563,7 @@ impl Plugin {
         // as any DHCP client keeps its lease while down, and released when
         // the container is removed (the event follower).
         if self.config.keep_for_restart
-            && let Some(c) = held.container.as_deref().filter(|c| !c.is_empty())
+            && let Some(c) = held.container()
         {
             let mut parked = self.parked.borrow_mut();
             parked.retain(|p| !(p.iface == pool.iface && p.ip == ip));
@@ -631,12 +628,9 @@ impl Plugin {
             .shared
             .update_leases_of(keys, move |all| {
                 if was.mac != now.mac {
-                    all.retain(|l| !(l.mac == was.mac && l.interface == was.interface));
+                    all.retain(|l| !l.same_key(&was));
                 }
-                if let Some(l) = all
-                    .iter_mut()
-                    .find(|l| l.mac == now.mac && l.interface == now.interface)
-                {
+                if let Some(l) = all.iter_mut().find(|l| l.is_of(now.mac, &now.interface)) {
                     l.network = l.network.take().or(was.network.clone());
                     if was.mac == now.mac {
                         l.container = l.container.take().or(was.container.clone());

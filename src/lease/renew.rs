@@ -164,7 +164,7 @@ pub async fn renew(
         for s in &stale {
             if let Some(r) = results
                 .iter_mut()
-                .find(|(r, _)| r.mac == s.mac && r.interface == s.interface)
+                .find(|(r, _)| s.is_of(r.mac, &r.interface))
             {
                 let msg = format!(
                     "{} ({}) was released or leased again while it was being renewed; the renewed {} was given back",

@@ -58,7 +58,7 @@ pub fn wanted_routes(
 pub fn shim_lease<'a>(leases: &'a [Lease], rec: &LinkRecord) -> Option<&'a Lease> {
     leases
         .iter()
-        .find(|l| l.interface == rec.name && Some(l.mac) == rec.mac)
+        .find(|l| rec.mac.is_some_and(|m| l.is_of(m, &rec.name)))
 }
 
 /// Bring the /32 routes of every shim (on `parent`, or all) in line with
@@ -306,7 +306,7 @@ async fn teardown(ledger: &Ledger, rec: &LinkRecord, force: bool) -> Result<()> 
             );
         }
         lease::update(&ledger.store, |all| {
-            all.retain(|x| !(x.interface == l.interface && x.mac == l.mac));
+            all.retain(|x| !x.same_key(&l));
             Ok(())
         })?;
     }
