@@ -284,7 +284,7 @@ impl Docker {
             .join(" ")
     }
 
-    fn command<S: AsRef<str>>(&self, args: &[S]) -> tokio::process::Command {
+    pub(crate) fn command<S: AsRef<str>>(&self, args: &[S]) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.bin);
         c.args(args.iter().map(|a| a.as_ref()));
         c.kill_on_drop(true);

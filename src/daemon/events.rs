@@ -148,14 +148,14 @@ pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
 
 pub struct Follower {
     pub shared: Rc<Shared>,
-    pub docker: String,
+    pub docker: crate::docker::Docker,
     pub opts: Options,
 }
 
 impl Follower {
     fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.docker);
-        c.stdin(Stdio::null()).kill_on_drop(true);
+        let mut c = self.docker.command::<&str>(&[]);
+        c.stdin(Stdio::null());
         c
     }
 
@@ -165,7 +165,7 @@ impl Follower {
             .args(["version", "--format", "{{.Server.Version}}"])
             .output()
             .await
-            .map_err(|e| format!("cannot run {}: {e}", self.docker))?;
+            .map_err(|e| format!("cannot run {}: {e}", self.docker.bin()))?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {
@@ -225,7 +225,7 @@ impl Follower {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run {} events: {e}", self.docker))?;
+            .map_err(|e| format!("cannot run {} events: {e}", self.docker.bin()))?;
         let stdout = child.stdout.take().ok_or("no output from docker events")?;
         // Events arriving while reconciling wait in the pipe.
         self.reconcile().await;

@@ -20,7 +20,7 @@ pub struct Settings {
     pub no_plugin: bool,
     pub no_docker: bool,
     /// The docker CLI that event following runs.
-    pub docker: String,
+    pub docker: crate::docker::Docker,
     /// Longest DHCP exchange.
     pub timeout: Duration,
     /// The plugin's DHCP interface for pools that name none (Compose).
