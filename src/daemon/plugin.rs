@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use super::Shared;
 use super::http::{self, Parse};
-use super::ipam::{self, AddressAsk, Call, Cidr, Discoveries, Offered, PoolId};
+use super::ipam::{self, AddressAsk, Call, Discoveries, Offered, PoolId, Subnet};
 use crate::dhcp::message::Identity;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
@@ -342,7 +342,7 @@ impl Plugin {
         let requested = if r.pool.is_empty() {
             None
         } else {
-            Some(Cidr::parse(&r.pool)?)
+            Some(Subnet::parse_normalised(&r.pool)?)
         };
         let opts = r.options.unwrap_or_default();
         let name = self.dhcp_interface(&opts, requested)?;
@@ -383,7 +383,7 @@ impl Plugin {
     fn dhcp_interface(
         &self,
         opts: &std::collections::HashMap<String, String>,
-        requested: Option<Cidr>,
+        requested: Option<Subnet>,
     ) -> std::result::Result<String, String> {
         if let Some(n) = opts.get(ipam::INTERFACE_OPTION).filter(|s| !s.is_empty()) {
             return Ok(n.clone());
@@ -422,7 +422,7 @@ impl Plugin {
         .await
         .map_err(|e| e.to_string())?;
         Ok(offers.first().map(|o| Offered {
-            subnet: Cidr::new(o.params.ip, o.params.prefix_len),
+            subnet: Subnet::new(o.params.ip, o.params.prefix_len),
             router: o.params.gateway,
         }))
     }
@@ -439,7 +439,7 @@ impl Plugin {
                 self.discoveries.borrow_mut().accepted(&pool.iface);
                 Ok(ipam::address_answer(
                     requested.unwrap_or_else(|| pool.gateway()),
-                    pool.subnet.prefix,
+                    pool.subnet.prefix(),
                 ))
             }
             AddressAsk::Lease { mac, requested } => self.lease(&pool, mac, requested).await,
@@ -514,14 +514,14 @@ impl Plugin {
                  is taken or outside its range; choose another --ip, or leave --ip out",
                 pool.iface, l.ip
             ))
-        } else if !pool.subnet.contains(l.ip) || l.prefix_len != pool.subnet.prefix {
+        } else if !pool.subnet.contains(l.ip) || l.prefix_len != pool.subnet.prefix() {
             Some(format!(
                 "the DHCP server on {} gave {}/{}, outside the network's subnet {}: recreate the network with --subnet {}",
                 pool.iface,
                 l.ip,
                 l.prefix_len,
                 pool.subnet,
-                Cidr::new(l.ip, l.prefix_len)
+                Subnet::new(l.ip, l.prefix_len)
             ))
         } else {
             None
@@ -538,7 +538,7 @@ impl Plugin {
             return Err(msg);
         }
         log::info!("plugin: leased {} for {mac} on {}", l.ip, pool.iface);
-        Ok(ipam::address_answer(l.ip, pool.subnet.prefix))
+        Ok(ipam::address_answer(l.ip, pool.subnet.prefix()))
     }
 
     async fn release_address(&self, body: &[u8]) -> std::result::Result<Value, String> {

@@ -6,3 +6,4 @@ pub mod iface;
 pub mod link;
 pub mod mac;
 pub mod packet;
+pub mod subnet;
