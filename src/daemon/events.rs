@@ -6,14 +6,11 @@
 //! `docker ps`), and when the engine is not there it says so and waits for it
 //! while renewals go on.
 
-use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use super::Shared;
 use crate::dhcp::client::Goal;
@@ -36,41 +33,30 @@ pub struct Event {
 /// or a network `connect` (`docker network connect`; `id` is then the
 /// container's, taken from the event's `container` attribute).
 pub fn parse_event(line: &str) -> Option<Event> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    match v.get("Type").and_then(Value::as_str) {
+    let v = crate::docker::parse_event(line)?;
+    let attribute = |k: &str| v.actor.as_ref().and_then(|a| a.attributes.get(k));
+    match v.kind.as_deref() {
         Some("container") => {}
         Some("network") => {
-            if v.get("Action").and_then(Value::as_str) != Some("connect") {
+            if v.action.as_deref() != Some("connect") {
                 return None;
             }
-            let id = v
-                .pointer("/Actor/Attributes/container")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())?;
+            let id = attribute("container").filter(|s| !s.is_empty())?;
             return Some(Event {
                 action: "connect".into(),
-                id: id.to_string(),
+                id: id.clone(),
                 name: None,
             });
         }
         _ => return None,
     }
-    let action = v
-        .get("Action")
-        .or_else(|| v.get("status"))
-        .and_then(Value::as_str)?
-        .to_string();
-    let actor = v.get("Actor");
-    let id = actor
-        .and_then(|a| a.get("ID"))
-        .or_else(|| v.get("id"))
-        .and_then(Value::as_str)?
-        .to_string();
-    let name = actor
-        .and_then(|a| a.get("Attributes"))
-        .and_then(|a| a.get("name"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let action = v.action.clone().or_else(|| v.status.clone())?;
+    let id = v
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.clone())
+        .or_else(|| v.id.clone())?;
+    let name = attribute("name").cloned();
     Some(Event { action, id, name })
 }
 
@@ -84,47 +70,30 @@ pub struct Container {
     pub running: bool,
 }
 
-pub fn parse_inspect(json: &str) -> Vec<Container> {
-    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|c| {
-            let id = c.get("Id")?.as_str()?.to_string();
-            let name = c
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string();
-            let hostname = c
-                .pointer("/Config/Hostname")
-                .and_then(Value::as_str)
-                .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok())
-                .map(str::to_string);
-            let macs = c
-                .pointer("/NetworkSettings/Networks")
-                .and_then(Value::as_object)
-                .map(|nets| {
-                    nets.values()
-                        .filter_map(|n| n.get("MacAddress")?.as_str())
-                        .filter_map(|m| Mac::parse_unicast(m).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let running = c
-                .pointer("/State/Running")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            Some(Container {
-                id,
-                name,
-                hostname,
-                macs,
-                running,
-            })
-        })
+impl From<crate::docker::ContainerInfo> for Container {
+    fn from(c: crate::docker::ContainerInfo) -> Self {
+        Container {
+            id: c.id,
+            name: c.name,
+            hostname: c
+                .hostname
+                .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok()),
+            macs: c
+                .networks
+                .into_values()
+                .filter_map(|e| e.mac)
+                .filter(|m| !m.is_zero() && !m.is_multicast())
+                .collect(),
+            running: c.running,
+        }
+    }
+}
+
+#[cfg(test)]
+fn parse_inspect(json: &str) -> Vec<Container> {
+    crate::docker::parse_container_inspect(json)
+        .into_iter()
+        .map(Container::from)
         .collect()
 }
 
@@ -153,24 +122,9 @@ pub struct Follower {
 }
 
 impl Follower {
-    fn cmd(&self) -> Command {
-        let mut c = self.docker.command::<&str>(&[]);
-        c.stdin(Stdio::null());
-        c
-    }
-
     async fn engine_version(&self) -> Result<String, String> {
-        let out = self
-            .cmd()
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output()
-            .await
-            .map_err(|e| format!("cannot run {}: {e}", self.docker.bin()))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+        let v = self.docker.version().await.map_err(|e| e.to_string())?;
+        Ok(v.server_version.unwrap_or_default())
     }
 
     /// Follow the engine for as long as the daemon runs.
@@ -206,25 +160,14 @@ impl Follower {
 
     async fn follow(&self) -> Result<(), String> {
         let mut child = self
-            .cmd()
-            .args([
-                "events",
-                "--format",
-                "{{json .}}",
-                "--filter",
+            .docker
+            .events(&[
                 "type=container",
-                "--filter",
                 "type=network",
-                "--filter",
                 "event=destroy",
-                "--filter",
                 "event=start",
-                "--filter",
                 "event=connect",
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
             .map_err(|e| format!("cannot run {} events: {e}", self.docker.bin()))?;
         let stdout = child.stdout.take().ok_or("no output from docker events")?;
         // Events arriving while reconciling wait in the pipe.
@@ -253,25 +196,10 @@ impl Follower {
     /// Release the leases of containers that no longer exist, and attach
     /// running containers to the leases of their MACs.
     async fn reconcile(&self) {
-        let out = match self
-            .cmd()
-            .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-            .output()
-            .await
-        {
-            Ok(o) if o.status.success() => o,
-            _ => {
-                log::warn!("could not list containers; start-up reconciliation skipped");
-                return;
-            }
+        let Ok(existing) = self.docker.containers().await else {
+            log::warn!("could not list containers; start-up reconciliation skipped");
+            return;
         };
-        let existing: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                l.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-            .collect();
         let leases = lease::load(&self.shared.store).unwrap_or_default();
         let gone: Vec<Lease> = orphans(&leases, &existing)
             .into_iter()
@@ -369,21 +297,10 @@ impl Follower {
         if leases.is_empty() {
             return;
         }
-        let out = match self
-            .cmd()
-            .args(["inspect", "--type", "container", id])
-            .output()
-            .await
-        {
-            Ok(o) if o.status.success() => o,
-            _ => return,
-        };
-        let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout))
-            .into_iter()
-            .next()
-        else {
+        let Ok(Some(c)) = self.docker.inspect_container(id).await else {
             return;
         };
+        let c = Container::from(c);
         if c.running {
             self.release_replaced(&c, &leases).await;
         }
