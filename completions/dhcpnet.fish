@@ -209,7 +209,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s v -l verbose
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`)' -r -F
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST) [default: $DHCPNET_DOCKER, else docker on PATH]' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l default-interface -d 'The plugin\'s DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F

@@ -30,7 +30,7 @@ fn record(i: u32) -> Lease {
     Lease {
         ip: std::net::Ipv4Addr::new(10, 77, 2 + b % 200, c.max(1)),
         prefix_len: 16,
-        subnet: "10.77.0.0/16".into(),
+        subnet: "10.77.0.0/16".parse().unwrap(),
         mac: Mac([0x02, 0x42, 0xbe, a, b, c]),
         gateway: Some(std::net::Ipv4Addr::new(10, 77, 0, 1)),
         dns: vec![std::net::Ipv4Addr::new(10, 77, 0, 1)],

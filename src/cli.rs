@@ -652,14 +652,10 @@ pub struct DaemonArgs {
     /// Do not follow Docker's events (no release on container removal)
     #[arg(long)]
     pub no_docker: bool,
-    /// Docker CLI used to follow events (honours DOCKER_HOST)
-    #[arg(
-        long,
-        env = "DHCPNET_DOCKER",
-        default_value = "docker",
-        value_name = "PATH"
-    )]
-    pub docker: String,
+    /// Docker CLI used to follow events (honours DOCKER_HOST) [default: $DHCPNET_DOCKER, else
+    /// docker on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub docker: Option<String>,
     /// Give up on one DHCP exchange after this many seconds (retried later)
     #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,

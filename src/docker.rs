@@ -73,6 +73,8 @@ pub struct ContainerInfo {
     pub id: String,
     /// Without the leading '/'.
     pub name: String,
+    /// `Config.Hostname`, as the engine gives it (not checked).
+    pub hostname: Option<String>,
     pub running: bool,
     /// Per network name: MAC and IPv4 address.
     pub networks: BTreeMap<String, Endpoint>,
@@ -169,9 +171,17 @@ pub fn shell_quote(s: &str) -> String {
 #[serde(rename_all = "PascalCase")]
 struct RawContainer {
     id: String,
+    #[serde(default)]
     name: String,
+    config: Option<RawConfig>,
     state: Option<RawState>,
     network_settings: Option<RawNetSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    hostname: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -464,54 +474,114 @@ impl Docker {
 
     /// `docker inspect --type container`; None when there is no such container.
     pub async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>> {
-        let Some(c) = self
+        Ok(self
             .inspect::<RawContainer>("container", name_or_id)
             .await?
-        else {
-            return Ok(None);
-        };
-        let networks = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, ep)| {
-                let mac = ep
-                    .mac_address
-                    .as_deref()
-                    .filter(|m| !m.is_empty())
-                    .and_then(|m| m.parse().ok());
-                let ip = ep
-                    .ip_address
-                    .as_deref()
-                    .filter(|i| !i.is_empty())
-                    .and_then(|i| i.parse().ok());
-                (name, Endpoint { mac, ip })
-            })
-            .collect();
-        Ok(Some(ContainerInfo {
-            id: c.id,
-            name: c.name.trim_start_matches('/').to_string(),
-            running: c.state.and_then(|s| s.running).unwrap_or(false),
-            networks,
-        }))
+            .map(container_info))
+    }
+
+    /// Every container, running or stopped, as (id, name), by name.
+    pub async fn containers(&self) -> Result<Vec<(String, String)>> {
+        self.ps(None).await
     }
 
     /// Every container on `network`, running or stopped, as (id, name):
     /// `docker network inspect` lists only the running ones.
     pub async fn containers_on(&self, network: &str) -> Result<Vec<(String, String)>> {
-        let filter = format!("network={network}");
-        let out = self
-            .check(&[
-                "ps",
-                "-a",
-                "--no-trunc",
-                "--filter",
-                filter.as_str(),
-                "--format",
-                "{{.ID}} {{.Names}}",
-            ])
-            .await?;
+        self.ps(Some(&format!("network={network}"))).await
+    }
+
+    /// `docker events` for `filters` (each a `--filter` value), one JSON
+    /// object a line on the child's stdout (see `parse_event`).
+    pub fn events(&self, filters: &[&str]) -> Result<tokio::process::Child> {
+        let mut args = vec!["events", "--format", "{{json .}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        log::debug!("running {}", self.command_line(&args));
+        self.command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))
+    }
+}
+
+fn container_info(c: RawContainer) -> ContainerInfo {
+    let networks = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, ep)| {
+            let mac = ep
+                .mac_address
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .and_then(|m| m.parse().ok());
+            let ip = ep
+                .ip_address
+                .as_deref()
+                .filter(|i| !i.is_empty())
+                .and_then(|i| i.parse().ok());
+            (name, Endpoint { mac, ip })
+        })
+        .collect();
+    ContainerInfo {
+        id: c.id,
+        name: c.name.trim_start_matches('/').to_string(),
+        hostname: c.config.and_then(|c| c.hostname),
+        running: c.state.and_then(|s| s.running).unwrap_or(false),
+        networks,
+    }
+}
+
+/// What `docker inspect` printed for containers: each one it could read.
+pub fn parse_container_inspect(json: &str) -> Vec<ContainerInfo> {
+    serde_json::from_str::<Vec<RawContainer>>(json)
+        .map(|v| v.into_iter().map(container_info).collect())
+        .unwrap_or_default()
+}
+
+/// One line of `docker events --format '{{json .}}'`, the parts dhcpnet
+/// reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EngineEvent {
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+    #[serde(rename = "Action")]
+    pub action: Option<String>,
+    /// The older name of `Action`.
+    pub status: Option<String>,
+    /// The older name of `Actor.ID`.
+    pub id: Option<String>,
+    #[serde(rename = "Actor")]
+    pub actor: Option<EventActor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActor {
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+    #[serde(rename = "Attributes", default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// None when the line is not such an event.
+pub fn parse_event(line: &str) -> Option<EngineEvent> {
+    serde_json::from_str(line).ok()
+}
+
+impl Docker {
+    /// `docker ps -a` (with `filter`) as (id, name), by name.
+    async fn ps(&self, filter: Option<&str>) -> Result<Vec<(String, String)>> {
+        let mut args = vec!["ps", "-a", "--no-trunc"];
+        if let Some(f) = filter {
+            args.extend(["--filter", f]);
+        }
+        args.extend(["--format", "{{.ID}} {{.Names}}"]);
+        let out = self.check(&args).await?;
         let mut v: Vec<(String, String)> = out
             .stdout
             .lines()

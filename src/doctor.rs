@@ -448,12 +448,11 @@ pub fn judge_network(
                     n,
                     Status::Fail,
                     format!(
-                        "{name} has subnet {}/{} but the DHCP server offers {ip} ({})",
-                        s.addr,
-                        s.prefix,
+                        "{name} has subnet {s} but the DHCP server offers {ip} ({})",
                         offers
                             .first()
-                            .map(|o| message::subnet_of(o.params.ip, o.params.prefix_len))
+                            .map(|o| message::subnet_of(o.params.ip, o.params.prefix_len)
+                                .to_string())
                             .unwrap_or_default()
                     ),
                     format!(
@@ -464,8 +463,8 @@ pub fn judge_network(
                     n,
                     Status::Ok,
                     format!(
-                        "{name} ({}): subnet {}/{} matches the server's offer",
-                        i.driver, s.addr, s.prefix
+                        "{name} ({}): subnet {s} matches the server's offer",
+                        i.driver
                     ),
                     "",
                 ),
@@ -475,8 +474,7 @@ pub fn judge_network(
                     format!(
                         "{name} ({}) exists, subnet {}; no offer to compare with",
                         i.driver,
-                        s.map(|s| format!("{}/{}", s.addr, s.prefix))
-                            .unwrap_or_else(|| "unknown".into())
+                        s.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into())
                     ),
                     "fix the DHCP check first",
                 ),
@@ -708,12 +706,12 @@ pub fn judge_links(status: &[links::LinkStatus]) -> Check {
     let n = "links";
     let missing: Vec<&str> = status
         .iter()
-        .filter(|s| s.state == "missing")
+        .filter(|s| s.state == links::LinkState::Missing)
         .map(|s| s.record.name.as_str())
         .collect();
     let conflict: Vec<String> = status
         .iter()
-        .filter(|s| s.state.starts_with("conflict"))
+        .filter(|s| matches!(s.state, links::LinkState::Conflict(_)))
         .map(|s| format!("{} ({})", s.record.name, s.state))
         .collect();
     if !conflict.is_empty() {

@@ -132,11 +132,19 @@ impl std::fmt::Display for LeaseKey {
     }
 }
 
+/// A container as Docker knows it: its full id and, when known, its name.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
-    pub subnet: String,
+    /// The network address, as "10.77.0.0/24" (`check` holds it to that).
+    pub subnet: ipnet::Ipv4Net,
     pub mac: Mac,
     pub gateway: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
@@ -190,7 +198,34 @@ impl Lease {
 
     /// Whether this is the record of `key`.
     pub fn has_key(&self, key: &LeaseKey) -> bool {
-        self.mac == key.mac && self.interface == key.interface
+        self.is_of(key.mac, &key.interface)
+    }
+
+    /// Whether this is the record of `mac` on `interface` (its key, given
+    /// by parts).
+    pub fn is_of(&self, mac: Mac, interface: &str) -> bool {
+        self.mac == mac && self.interface == interface
+    }
+
+    /// The container the record is held for, if any (an empty field is
+    /// none).
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// Whether the record is held for container `c`: its `container` field
+    /// is `c`'s full id, a short id of 12 or more characters, or its name.
+    pub fn belongs_to(&self, c: &ContainerRef) -> bool {
+        match self.container() {
+            None => false,
+            Some(r) => r == c.id || (r.len() >= 12 && c.id.starts_with(r)) || c.name == Some(r),
+        }
+    }
+
+    /// Whether `other` has this record's key (another version of the same
+    /// record).
+    pub fn same_key(&self, other: &Lease) -> bool {
+        self.is_of(other.mac, &other.interface)
     }
 
     /// A record for what the server acknowledged at `now`.
@@ -299,11 +334,12 @@ impl Lease {
         if self.prefix_len > 32 {
             return Err(format!("prefix_len {} is over 32", self.prefix_len));
         }
-        let (net, len) = check::cidr("subnet", &self.subnet)?;
-        if len != self.prefix_len || crate::network::Subnet::new(self.ip, len).addr != net {
+        if self.subnet != message::subnet_of(self.ip, self.prefix_len) {
             return Err(format!(
                 "subnet {:?} is not the subnet of {}/{}",
-                self.subnet, self.ip, self.prefix_len
+                self.subnet.to_string(),
+                self.ip,
+                self.prefix_len
             ));
         }
         if self.mac.is_multicast() || self.mac.is_zero() {
@@ -352,9 +388,6 @@ impl Lease {
         }
         for s in &self.search {
             check::text("search", s, 1024)?;
-        }
-        for r in &self.routes {
-            check::cidr("route destination", &r.destination)?;
         }
         if self.dns.len() > 255 || self.routes.len() > 255 || self.search.len() > 255 {
             return Err("more dns, routes or search entries than one reply can carry".into());
@@ -660,6 +693,28 @@ mod tests {
         let mut v = serde_json::to_value(rec(5, 5, T0)).unwrap();
         v[field] = value;
         v
+    }
+
+    #[test]
+    fn subnets_and_route_destinations_load_and_save_as_the_text_they_were_written_as() {
+        let mut v = with(
+            "routes",
+            serde_json::json!([
+                {"destination": "10.1.0.0/16", "gateway": "10.0.0.1"},
+                {"destination": "0.0.0.0/0", "gateway": "10.0.0.1"}
+            ]),
+        );
+        v["subnet"] = "10.0.0.0/24".into();
+        let l: Lease = serde_json::from_value(v.clone()).unwrap();
+        assert!(l.check().is_ok(), "{:?}", l.check());
+        assert_eq!(serde_json::to_value(&l).unwrap(), v);
+        let mut host_bits = v.clone();
+        host_bits["subnet"] = "10.0.0.5/24".into();
+        let l: Lease = serde_json::from_value(host_bits).unwrap();
+        assert!(
+            l.check().is_err(),
+            "a subnet with host bits is still refused"
+        );
     }
 
     #[test]

@@ -757,16 +757,45 @@ pub struct LinkStatus {
     pub up: bool,
     /// The current index, when it exists.
     pub current_ifindex: Option<u32>,
-    /// "owned", "missing" (run `dhcpnet restore`) or "conflict: ...".
-    pub state: String,
+    pub state: LinkState,
 }
 
-fn state_text(o: &Ownership) -> String {
-    match o {
-        Ownership::Owned | Ownership::TaggedOnly => "owned".into(),
-        Ownership::Missing => "missing".into(),
-        Ownership::Mismatch(why) => format!("conflict: {why}"),
-        Ownership::Foreign | Ownership::Unknown => "unknown".into(),
+/// How a recorded link is now. JSON (and tables): "owned", "missing" (run
+/// `dhcpnet restore`), "conflict: <why>" or "unknown".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Owned,
+    Missing,
+    /// A link of that name exists that is not the one dhcpnet made.
+    Conflict(String),
+    Unknown,
+}
+
+impl From<&Ownership> for LinkState {
+    fn from(o: &Ownership) -> Self {
+        match o {
+            Ownership::Owned | Ownership::TaggedOnly => LinkState::Owned,
+            Ownership::Missing => LinkState::Missing,
+            Ownership::Mismatch(why) => LinkState::Conflict(why.clone()),
+            Ownership::Foreign | Ownership::Unknown => LinkState::Unknown,
+        }
+    }
+}
+
+impl std::fmt::Display for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkState::Owned => f.write_str("owned"),
+            LinkState::Missing => f.write_str("missing"),
+            LinkState::Conflict(why) => write!(f, "conflict: {why}"),
+            LinkState::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+impl Serialize for LinkState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -785,7 +814,7 @@ pub async fn status(store: &Store) -> Result<Vec<LinkStatus>> {
             exists: live.is_some(),
             up: live.as_ref().is_some_and(|l| l.up),
             current_ifindex: live.as_ref().map(|l| l.index),
-            state: state_text(&own),
+            state: LinkState::from(&own),
         });
     }
     Ok(out)
@@ -797,14 +826,43 @@ pub struct Restored {
     pub name: String,
     pub kind: Kind,
     pub parent: String,
-    /// "present", "brought-up", "recreated", "conflict" or "failed".
-    pub action: String,
+    pub action: RestoreAction,
     pub message: Option<String>,
+}
+
+/// What `restore` did for one link (JSON: "present", "brought-up",
+/// "recreated", "conflict" or "failed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreAction {
+    Present,
+    BroughtUp,
+    Recreated,
+    Conflict,
+    Failed,
+}
+
+impl RestoreAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreAction::Present => "present",
+            RestoreAction::BroughtUp => "brought-up",
+            RestoreAction::Recreated => "recreated",
+            RestoreAction::Conflict => "conflict",
+            RestoreAction::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RestoreAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Restored {
     pub fn failed(&self) -> bool {
-        matches!(self.action.as_str(), "conflict" | "failed")
+        matches!(self.action, RestoreAction::Conflict | RestoreAction::Failed)
     }
 }
 
@@ -829,15 +887,15 @@ pub async fn restore(store: &Store) -> Result<Vec<Restored>> {
             name: r.name.clone(),
             kind: r.kind,
             parent: r.parent.clone(),
-            action: String::new(),
+            action: RestoreAction::Failed,
             message: None,
         };
         match (own, live) {
-            (Ownership::Owned, Some(l)) if l.up => res.action = "present".into(),
+            (Ownership::Owned, Some(l)) if l.up => res.action = RestoreAction::Present,
             (Ownership::Owned, Some(l)) => match nl.set_up(l.index).await {
-                Ok(()) => res.action = "brought-up".into(),
+                Ok(()) => res.action = RestoreAction::BroughtUp,
                 Err(e) => {
-                    res.action = "failed".into();
+                    res.action = RestoreAction::Failed;
                     res.message = Some(e.to_string());
                 }
             },
@@ -854,23 +912,23 @@ pub async fn restore(store: &Store) -> Result<Vec<Restored>> {
                     Ok(index) => {
                         recs[i].ifindex = index;
                         changed = true;
-                        res.action = "recreated".into();
+                        res.action = RestoreAction::Recreated;
                     }
                     Err(e) => {
-                        res.action = "failed".into();
+                        res.action = RestoreAction::Failed;
                         res.message = Some(e.to_string());
                     }
                 }
             }
             (Ownership::Mismatch(why), _) => {
-                res.action = "conflict".into();
+                res.action = RestoreAction::Conflict;
                 res.message = Some(format!(
                     "a link named {} exists that dhcpnet did not create ({why}); it is left alone",
                     r.name
                 ));
             }
             (o, _) => {
-                res.action = "failed".into();
+                res.action = RestoreAction::Failed;
                 res.message = Some(format!("unexpected state {o:?}"));
             }
         }
@@ -1104,5 +1162,34 @@ mod tests {
         let e = link_name(None, "€€€€€€€€.100").unwrap_err();
         assert!(e.to_string().contains("--name"), "{e}");
         assert!(suggest("ééééééééééééééé").len() <= MAX_NAME);
+    }
+
+    #[test]
+    fn link_states_and_restore_actions_serialize_as_the_strings_they_replaced() {
+        let j = |v: serde_json::Value| v.as_str().unwrap().to_string();
+        let states = [
+            (LinkState::Owned, "owned"),
+            (LinkState::Missing, "missing"),
+            (
+                LinkState::Conflict("mac differs".into()),
+                "conflict: mac differs",
+            ),
+            (LinkState::Unknown, "unknown"),
+        ];
+        for (s, text) in states {
+            assert_eq!(j(serde_json::to_value(&s).unwrap()), text);
+            assert_eq!(s.to_string(), text);
+        }
+        let actions = [
+            (RestoreAction::Present, "present"),
+            (RestoreAction::BroughtUp, "brought-up"),
+            (RestoreAction::Recreated, "recreated"),
+            (RestoreAction::Conflict, "conflict"),
+            (RestoreAction::Failed, "failed"),
+        ];
+        for (a, text) in actions {
+            assert_eq!(j(serde_json::to_value(a).unwrap()), text);
+            assert_eq!(a.to_string(), text);
+        }
     }
 }

@@ -10,9 +10,7 @@ pub mod container;
 pub mod create;
 pub mod delete;
 
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,100 +27,7 @@ pub const FILE: &str = DIR;
 /// use, see `store::table`).
 pub const LEGACY: &str = "networks.json";
 
-/// An IPv4 subnet in CIDR form, host bits zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Subnet {
-    pub fn new(ip: Ipv4Addr, prefix: u8) -> Subnet {
-        let prefix = prefix.min(32);
-        Subnet {
-            addr: Ipv4Addr::from(u32::from(ip) & mask(prefix)),
-            prefix,
-        }
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & mask(self.prefix) == u32::from(self.addr)
-    }
-
-    /// The first address a host may use: the one after the network
-    /// address (the address itself for /31 and /32).
-    pub fn first_usable(&self) -> Ipv4Addr {
-        if self.prefix >= 31 {
-            self.addr
-        } else {
-            Ipv4Addr::from(u32::from(self.addr) + 1)
-        }
-    }
-
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix))
-    }
-}
-
-fn mask(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix.min(32))
-    }
-}
-
-impl fmt::Display for Subnet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl FromStr for Subnet {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Subnet, String> {
-        let bad = || format!("{s:?} is not an IPv4 subnet in CIDR form (e.g. 192.168.1.0/24)");
-        let (ip, len) = s.split_once('/').ok_or_else(bad)?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-        let prefix: u8 = len.parse().map_err(|_| bad())?;
-        if prefix > 32 {
-            return Err(bad());
-        }
-        let net = Subnet::new(ip, prefix);
-        if net.addr != ip {
-            return Err(format!("{s} has host bits set: the subnet is {net}"));
-        }
-        if prefix > 30 {
-            return Err(format!(
-                "{s} is too small for containers: use a prefix of /30 or shorter"
-            ));
-        }
-        Ok(net)
-    }
-}
-
-impl Serialize for Subnet {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Subnet {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Subnet, D::Error> {
-        let s = String::deserialize(d)?;
-        let (ip, len) = s
-            .split_once('/')
-            .ok_or_else(|| serde::de::Error::custom(format!("bad subnet {s:?}")))?;
-        let ip: Ipv4Addr = ip.parse().map_err(serde::de::Error::custom)?;
-        let len: u8 = len.parse().map_err(serde::de::Error::custom)?;
-        if len > 32 {
-            return Err(serde::de::Error::custom(format!(
-                "bad subnet {s:?}: the prefix is over 32"
-            )));
-        }
-        Ok(Subnet::new(ip, len))
-    }
-}
+pub use crate::net::subnet::Subnet;
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -467,18 +467,6 @@ pub mod check {
         Ok(())
     }
 
-    /// An IPv4 prefix in CIDR form, `a.b.c.d/n` with n <= 32.
-    pub fn cidr(field: &str, s: &str) -> std::result::Result<(Ipv4Addr, u8), String> {
-        let bad = || format!("{field} {s:?} is not an IPv4 prefix in CIDR form");
-        let (ip, len) = s.split_once('/').ok_or_else(bad)?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-        let len: u8 = len.parse().map_err(|_| bad())?;
-        if len > 32 {
-            return Err(bad());
-        }
-        Ok((ip, len))
-    }
-
     /// An address a host may hold: not 0.0.0.0, broadcast, multicast,
     /// loopback or in 0.0.0.0/8.
     pub fn host_ip(field: &str, ip: Ipv4Addr) -> std::result::Result<(), String> {

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use dhcpnet::daemon::http::{self, MAX_BODY, MAX_HEADER, MAX_REQUEST, Parse, Parser};
 use dhcpnet::daemon::ipam::{
-    self, ADDRESS_TYPE_OPTION, AddressRequest, Cidr, GATEWAY_TYPE, INTERFACE_OPTION, MAC_OPTION,
-    PoolId, PoolRequest, ReleaseAddressRequest,
+    self, ADDRESS_TYPE_OPTION, AddressRequest, GATEWAY_TYPE, INTERFACE_OPTION, MAC_OPTION, PoolId,
+    PoolRequest, ReleaseAddressRequest, Subnet,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -305,13 +305,13 @@ fn engine_body() -> impl Strategy<Value = Vec<u8>> {
 /// for every call, then the checks and answers built from it.
 fn handle_body(body: &[u8]) {
     if let Ok(r) = ipam::decode::<PoolRequest>(body, "RequestPool") {
-        let requested = Cidr::parse(&r.pool).ok();
+        let requested = Subnet::parse_normalised(&r.pool).ok();
         if let Some(name) = r.options.as_ref().and_then(|o| o.get(INTERFACE_OPTION)) {
             let vlan = ipam::vlan_name(name);
             for offer in [
                 None,
                 Some(ipam::Offered {
-                    subnet: Cidr::new([10, 0, 0, 0].into(), 24),
+                    subnet: Subnet::new([10, 0, 0, 0].into(), 24),
                     router: Some([10, 0, 0, 1].into()),
                 }),
             ] {
@@ -356,10 +356,10 @@ proptest! {
     fn pool_ids_never_panic_and_round_trip_when_accepted(s in interesting_string()) {
         if let Ok(p) = PoolId::decode(&s) {
             prop_assert_eq!(PoolId::decode(&p.encode()), Ok(p.clone()));
-            prop_assert!(p.subnet.prefix <= 32);
+            prop_assert!(p.subnet.prefix() <= 32);
             let _ = p.gateway();
         }
-        let _ = Cidr::parse(&s);
+        let _ = Subnet::parse_normalised(&s);
         let _ = ipam::parse_address(&s);
         let _ = ipam::route(&s);
     }

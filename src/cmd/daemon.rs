@@ -11,7 +11,10 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         plugin_socket: a.plugin_socket,
         no_plugin: a.no_plugin,
         no_docker: a.no_docker,
-        docker: a.docker,
+        docker: a
+            .docker
+            .map(crate::docker::Docker::new)
+            .unwrap_or_else(crate::docker::Docker::from_env),
         timeout: secs(a.timeout),
         default_interface: a.default_interface,
     };

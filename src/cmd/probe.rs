@@ -20,7 +20,7 @@ pub struct OfferView {
     pub server_id: Ipv4Addr,
     pub server_mac: Mac,
     pub offered_ip: Ipv4Addr,
-    pub subnet: String,
+    pub subnet: ipnet::Ipv4Net,
     pub netmask: Ipv4Addr,
     pub gateway: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
@@ -99,7 +99,7 @@ fn table(v: &ProbeView) -> String {
         ("interface", v.interface.clone()),
         ("listened", format!("{:.1} s", v.listened_s)),
         ("server", format!("{} ({})", f.server_id, f.server_mac)),
-        ("subnet", f.subnet.clone()),
+        ("subnet", f.subnet.to_string()),
         ("gateway", output::opt(&f.gateway)),
         ("dns", output::list(&f.dns)),
         ("domain", output::opt(&f.domain)),
@@ -123,7 +123,7 @@ fn table(v: &ProbeView) -> String {
                 o.server_id.to_string(),
                 o.server_mac.to_string(),
                 o.offered_ip.to_string(),
-                o.subnet.clone(),
+                o.subnet.to_string(),
                 output::opt(&o.gateway),
             ]);
         }

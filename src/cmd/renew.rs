@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
                 r.ip.to_string(),
                 r.mac.to_string(),
                 r.interface.clone(),
-                r.result.clone(),
+                r.result.to_string(),
                 output::duration(r.expires_at.map(|e| (e - now).num_seconds())),
             ]);
         }

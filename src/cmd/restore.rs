@@ -15,7 +15,11 @@ pub async fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     shims?;
     let bad: Vec<&Restored> = rows.iter().filter(|r| r.failed()).collect();
     for r in &bad {
-        log::error!("{}: {}", r.name, r.message.as_deref().unwrap_or(&r.action));
+        log::error!(
+            "{}: {}",
+            r.name,
+            r.message.as_deref().unwrap_or(r.action.as_str())
+        );
     }
     match (bad.len(), rows.len()) {
         (0, _) => Ok(()),
@@ -38,7 +42,7 @@ fn table(rows: &[Restored]) -> String {
             r.name.clone(),
             r.kind.to_string(),
             r.parent.clone(),
-            r.action.clone(),
+            r.action.to_string(),
             output::opt(&r.message),
         ]);
     }

@@ -244,10 +244,7 @@ fn read_cid(p: &PathBuf) -> Option<String> {
 /// Put the container id on the lease of `mac` on `iface`.
 fn record_container(ctx: &Ctx, mac: Mac, iface: &str, id: &str) -> Result<()> {
     lease::update(&ctx.store, |all| {
-        for l in all
-            .iter_mut()
-            .filter(|l| l.mac == mac && l.interface == iface)
-        {
+        for l in all.iter_mut().filter(|l| l.is_of(mac, iface)) {
             l.container = Some(id.to_string());
         }
         Ok(())
@@ -255,8 +252,8 @@ fn record_container(ctx: &Ctx, mac: Mac, iface: &str, id: &str) -> Result<()> {
 }
 
 async fn give_back(ctx: &Ctx, l: &Lease) -> String {
-    let (mac, iface) = (l.mac, l.interface.clone());
-    match lease::release_leases(&ctx.ledger(), |x| x.mac == mac && x.interface == iface).await {
+    let key = l.key();
+    match lease::release_leases(&ctx.ledger(), |x| x.has_key(&key)).await {
         Ok(_) => format!("the lease of {} ({}) was released", l.ip, l.mac),
         Err(e) => format!(
             "releasing the lease of {} ({}) failed too: {e}",
@@ -308,7 +305,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     let (mac, requested) = pick_mac(&net, a.mac, user.name.as_deref());
     let held = lease::load(&ctx.store)?
         .into_iter()
-        .find(|l| l.mac == mac && l.interface == net.dhcp_interface);
+        .find(|l| l.is_of(mac, &net.dhcp_interface));
     if let Some(l) = held
         && let Some(cid) = &l.container
         && docker.inspect_container(cid).await?.is_some()

@@ -31,7 +31,7 @@ fn table(rows: &[ShimView]) -> String {
             output::list(&v.routes),
             if v.status.exists { "yes" } else { "no" }.into(),
             if v.status.up { "yes" } else { "no" }.into(),
-            v.status.state.clone(),
+            v.status.state.to_string(),
         ]);
     }
     t.to_string()

@@ -77,7 +77,7 @@ pub fn status_table(rows: &[LinkStatus], empty: &str) -> String {
             output::opt(&r.vid),
             if s.exists { "yes" } else { "no" }.into(),
             if s.up { "yes" } else { "no" }.into(),
-            s.state.clone(),
+            s.state.to_string(),
             r.created_at.to_rfc3339(),
         ]);
     }

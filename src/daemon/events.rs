@@ -6,19 +6,16 @@
 //! `docker ps`), and when the engine is not there it says so and waits for it
 //! while renewals go on.
 
-use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use super::Shared;
 use crate::dhcp::client::Goal;
 use crate::dhcp::transport::{self, Job, Options, Outcome};
-use crate::lease::{self, Lease};
+use crate::lease::{self, ContainerRef, Lease};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
 
@@ -36,41 +33,30 @@ pub struct Event {
 /// or a network `connect` (`docker network connect`; `id` is then the
 /// container's, taken from the event's `container` attribute).
 pub fn parse_event(line: &str) -> Option<Event> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    match v.get("Type").and_then(Value::as_str) {
+    let v = crate::docker::parse_event(line)?;
+    let attribute = |k: &str| v.actor.as_ref().and_then(|a| a.attributes.get(k));
+    match v.kind.as_deref() {
         Some("container") => {}
         Some("network") => {
-            if v.get("Action").and_then(Value::as_str) != Some("connect") {
+            if v.action.as_deref() != Some("connect") {
                 return None;
             }
-            let id = v
-                .pointer("/Actor/Attributes/container")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())?;
+            let id = attribute("container").filter(|s| !s.is_empty())?;
             return Some(Event {
                 action: "connect".into(),
-                id: id.to_string(),
+                id: id.clone(),
                 name: None,
             });
         }
         _ => return None,
     }
-    let action = v
-        .get("Action")
-        .or_else(|| v.get("status"))
-        .and_then(Value::as_str)?
-        .to_string();
-    let actor = v.get("Actor");
-    let id = actor
-        .and_then(|a| a.get("ID"))
-        .or_else(|| v.get("id"))
-        .and_then(Value::as_str)?
-        .to_string();
-    let name = actor
-        .and_then(|a| a.get("Attributes"))
-        .and_then(|a| a.get("name"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let action = v.action.clone().or_else(|| v.status.clone())?;
+    let id = v
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.clone())
+        .or_else(|| v.id.clone())?;
+    let name = attribute("name").cloned();
     Some(Event { action, id, name })
 }
 
@@ -84,57 +70,31 @@ pub struct Container {
     pub running: bool,
 }
 
-pub fn parse_inspect(json: &str) -> Vec<Container> {
-    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|c| {
-            let id = c.get("Id")?.as_str()?.to_string();
-            let name = c
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string();
-            let hostname = c
-                .pointer("/Config/Hostname")
-                .and_then(Value::as_str)
-                .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok())
-                .map(str::to_string);
-            let macs = c
-                .pointer("/NetworkSettings/Networks")
-                .and_then(Value::as_object)
-                .map(|nets| {
-                    nets.values()
-                        .filter_map(|n| n.get("MacAddress")?.as_str())
-                        .filter_map(|m| Mac::parse_unicast(m).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let running = c
-                .pointer("/State/Running")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            Some(Container {
-                id,
-                name,
-                hostname,
-                macs,
-                running,
-            })
-        })
-        .collect()
+impl From<crate::docker::ContainerInfo> for Container {
+    fn from(c: crate::docker::ContainerInfo) -> Self {
+        Container {
+            id: c.id,
+            name: c.name,
+            hostname: c
+                .hostname
+                .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok()),
+            macs: c
+                .networks
+                .into_values()
+                .filter_map(|e| e.mac)
+                .filter(|m| !m.is_zero() && !m.is_multicast())
+                .collect(),
+            running: c.running,
+        }
+    }
 }
 
-/// Whether the lease's `container` field names this container (full id,
-/// a short id of 12 or more characters, or the name).
-pub fn owned_by(l: &Lease, id: &str, name: Option<&str>) -> bool {
-    match l.container.as_deref() {
-        None | Some("") => false,
-        Some(c) => c == id || (c.len() >= 12 && id.starts_with(c)) || name == Some(c),
-    }
+#[cfg(test)]
+fn parse_inspect(json: &str) -> Vec<Container> {
+    crate::docker::parse_container_inspect(json)
+        .into_iter()
+        .map(Container::from)
+        .collect()
 }
 
 /// Leases whose container is gone: `existing` is (id, name) of every container.
@@ -144,9 +104,12 @@ pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
         .enumerate()
         .filter(|(_, l)| {
             l.container.is_some()
-                && !existing
-                    .iter()
-                    .any(|(id, name)| owned_by(l, id, Some(name)))
+                && !existing.iter().any(|(id, name)| {
+                    l.belongs_to(&ContainerRef {
+                        id,
+                        name: Some(name),
+                    })
+                })
         })
         .map(|(i, _)| i)
         .collect()
@@ -154,29 +117,14 @@ pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
 
 pub struct Follower {
     pub shared: Rc<Shared>,
-    pub docker: String,
+    pub docker: crate::docker::Docker,
     pub opts: Options,
 }
 
 impl Follower {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.docker);
-        c.stdin(Stdio::null()).kill_on_drop(true);
-        c
-    }
-
     async fn engine_version(&self) -> Result<String, String> {
-        let out = self
-            .cmd()
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output()
-            .await
-            .map_err(|e| format!("cannot run {}: {e}", self.docker))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+        let v = self.docker.version().await.map_err(|e| e.to_string())?;
+        Ok(v.server_version.unwrap_or_default())
     }
 
     /// Follow the engine for as long as the daemon runs.
@@ -212,26 +160,15 @@ impl Follower {
 
     async fn follow(&self) -> Result<(), String> {
         let mut child = self
-            .cmd()
-            .args([
-                "events",
-                "--format",
-                "{{json .}}",
-                "--filter",
+            .docker
+            .events(&[
                 "type=container",
-                "--filter",
                 "type=network",
-                "--filter",
                 "event=destroy",
-                "--filter",
                 "event=start",
-                "--filter",
                 "event=connect",
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run {} events: {e}", self.docker))?;
+            .map_err(|e| format!("cannot run {} events: {e}", self.docker.bin()))?;
         let stdout = child.stdout.take().ok_or("no output from docker events")?;
         // Events arriving while reconciling wait in the pipe.
         self.reconcile().await;
@@ -259,25 +196,10 @@ impl Follower {
     /// Release the leases of containers that no longer exist, and attach
     /// running containers to the leases of their MACs.
     async fn reconcile(&self) {
-        let out = match self
-            .cmd()
-            .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-            .output()
-            .await
-        {
-            Ok(o) if o.status.success() => o,
-            _ => {
-                log::warn!("could not list containers; start-up reconciliation skipped");
-                return;
-            }
+        let Ok(existing) = self.docker.containers().await else {
+            log::warn!("could not list containers; start-up reconciliation skipped");
+            return;
         };
-        let existing: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                l.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-            .collect();
         let leases = lease::load(&self.shared.store).unwrap_or_default();
         let gone: Vec<Lease> = orphans(&leases, &existing)
             .into_iter()
@@ -288,11 +210,8 @@ impl Follower {
                 "{} lease(s) belong to containers that no longer exist; releasing them",
                 gone.len()
             );
-            self.release(move |l| {
-                gone.iter()
-                    .any(|g| g.mac == l.mac && g.interface == l.interface)
-            })
-            .await;
+            self.release(move |l| gone.iter().any(|g| g.same_key(l)))
+                .await;
         }
         // Member records of containers removed while the daemon was away.
         let recorded: Vec<String> = crate::network::load(&self.shared.store)
@@ -331,10 +250,18 @@ impl Follower {
 
     async fn destroyed(&self, id: &str, name: Option<&str>) {
         let leases = lease::load(&self.shared.store).unwrap_or_default();
-        if leases.iter().any(|l| owned_by(l, id, name)) {
+        if leases
+            .iter()
+            .any(|l| l.belongs_to(&ContainerRef { id, name }))
+        {
             let (id, name) = (id.to_string(), name.map(str::to_string));
-            self.release(move |l| owned_by(l, &id, name.as_deref()))
-                .await;
+            self.release(move |l| {
+                l.belongs_to(&ContainerRef {
+                    id: &id,
+                    name: name.as_deref(),
+                })
+            })
+            .await;
         }
         self.forget(id).await;
     }
@@ -370,21 +297,10 @@ impl Follower {
         if leases.is_empty() {
             return;
         }
-        let out = match self
-            .cmd()
-            .args(["inspect", "--type", "container", id])
-            .output()
-            .await
-        {
-            Ok(o) if o.status.success() => o,
-            _ => return,
-        };
-        let Some(c) = parse_inspect(&String::from_utf8_lossy(&out.stdout))
-            .into_iter()
-            .next()
-        else {
+        let Ok(Some(c)) = self.docker.inspect_container(id).await else {
             return;
         };
+        let c = Container::from(c);
         if c.running {
             self.release_replaced(&c, &leases).await;
         }
@@ -450,12 +366,8 @@ impl Follower {
                 l.mac
             );
         }
-        self.release(move |l| {
-            stale
-                .iter()
-                .any(|s| s.mac == l.mac && s.interface == l.interface)
-        })
-        .await;
+        self.release(move |l| stale.iter().any(|s| s.same_key(l)))
+            .await;
     }
 
     /// A DHCPREQUEST (renewing) that carries the hostname; the new record.
@@ -492,7 +404,12 @@ pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
     }
     leases
         .iter()
-        .filter(|l| owned_by(l, &c.id, Some(&c.name)) && !c.macs.contains(&l.mac))
+        .filter(|l| {
+            l.belongs_to(&ContainerRef {
+                id: &c.id,
+                name: Some(&c.name),
+            }) && !c.macs.contains(&l.mac)
+        })
         .cloned()
         .collect()
 }
@@ -521,9 +438,7 @@ pub fn note_started(
         }
         None => Vec::new(),
     };
-    if let Some(slot) = all
-        .iter_mut()
-        .find(|o| o.mac == was.mac && o.interface == was.interface)
+    if let Some(slot) = all.iter_mut().find(|o| o.same_key(was))
         && slot.container.is_none()
     {
         slot.container = Some(container.to_string());
@@ -597,6 +512,7 @@ mod tests {
     #[test]
     fn ownership_and_orphans() {
         let full = "0123456789abcdef0123456789abcdef";
+        let owned_by = |l: &Lease, id, name| l.belongs_to(&ContainerRef { id, name });
         assert!(owned_by(&with_container(Some(full)), full, None));
         assert!(owned_by(&with_container(Some("0123456789ab")), full, None));
         assert!(!owned_by(&with_container(Some("0123")), full, None));

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use crate::net::subnet::Subnet;
+
 pub const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
 pub const ADDRESS_TYPE_OPTION: &str = "RequestAddressType";
 pub const GATEWAY_TYPE: &str = "com.docker.network.gateway";
@@ -98,67 +100,12 @@ pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8], call: &str) -> Result<T, S
         .map_err(|e| format!("dhcpnet could not read the engine's {call} request ({e})"))
 }
 
-/// An IPv4 network in CIDR form, normalised to its network address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub net: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn new(ip: Ipv4Addr, prefix: u8) -> Cidr {
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - prefix as u32)
-        };
-        Cidr {
-            net: Ipv4Addr::from(u32::from(ip) & mask),
-            prefix,
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let (ip, p) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not a subnet like 192.168.1.0/24"))?;
-        let ip: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IPv4 subnet like 192.168.1.0/24"))?;
-        let prefix: u8 = p
-            .parse()
-            .ok()
-            .filter(|&p| p <= 32)
-            .ok_or_else(|| format!("{s:?} has a bad prefix length"))?;
-        Ok(Cidr::new(ip, prefix))
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        Cidr::new(ip, self.prefix).net == self.net
-    }
-
-    /// The first usable host address (the network address plus one).
-    pub fn first_usable(&self) -> Ipv4Addr {
-        if self.prefix >= 31 {
-            self.net
-        } else {
-            Ipv4Addr::from(u32::from(self.net) + 1)
-        }
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.net, self.prefix)
-    }
-}
-
 /// What the engine hands back on every later call: everything a handler
 /// needs, so that the plugin keeps no state of its own across restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolId {
     pub iface: String,
-    pub subnet: Cidr,
+    pub subnet: Subnet,
     /// The DHCP server's router, if it named one.
     pub router: Option<Ipv4Addr>,
 }
@@ -188,7 +135,7 @@ impl PoolId {
         else {
             return Err(bad());
         };
-        let subnet = Cidr::parse(subnet).map_err(|_| bad())?;
+        let subnet = Subnet::parse_normalised(subnet).map_err(|_| bad())?;
         let router = if router.is_empty() {
             None
         } else {
@@ -219,7 +166,7 @@ impl PoolId {
 /// routes added by hand): the device of the most specific non-default route
 /// overlapping the subnet. None when no route does; an error naming them
 /// when routes of several devices do equally well.
-pub fn interface_for_subnet(route_table: &str, subnet: Cidr) -> Result<Option<String>, String> {
+pub fn interface_for_subnet(route_table: &str, subnet: Subnet) -> Result<Option<String>, String> {
     let mut best: Option<(u8, Vec<String>)> = None;
     for line in route_table.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -238,11 +185,11 @@ pub fn interface_for_subnet(route_table: &str, subnet: Cidr) -> Result<Option<St
         if prefix == 0 || *iface == "lo" {
             continue;
         }
-        let route = Cidr::new(dest, prefix);
-        let overlaps = if route.prefix <= subnet.prefix {
-            route.contains(subnet.net)
+        let route = Subnet::new(dest, prefix);
+        let overlaps = if route.prefix() <= subnet.prefix() {
+            route.contains(subnet.addr())
         } else {
-            subnet.contains(route.net)
+            subnet.contains(route.addr())
         };
         if !overlaps {
             continue;
@@ -268,7 +215,7 @@ pub fn interface_for_subnet(route_table: &str, subnet: Cidr) -> Result<Option<St
 }
 
 /// The error when no interface could be found: both ways to name it.
-pub fn no_interface(subnet: Option<Cidr>) -> String {
+pub fn no_interface(subnet: Option<Subnet>) -> String {
     format!(
         "say which interface reaches the DHCP server: --ipam-opt {INTERFACE_OPTION}=IFACE (the macvlan \
          parent, e.g. eth0; Docker Compose does not pass ipam options), or start the daemon with \
@@ -283,7 +230,7 @@ pub fn no_interface(subnet: Option<Cidr>) -> String {
 /// What the DHCP server said when probed for a pool request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
-    pub subnet: Cidr,
+    pub subnet: Subnet,
     pub router: Option<Ipv4Addr>,
 }
 
@@ -302,7 +249,7 @@ subnet. Pass the VLAN's subnet with --subnet (and --gateway if it is not the fir
 /// None when the server did not answer.
 pub fn decide_pool(
     iface: &str,
-    requested: Option<Cidr>,
+    requested: Option<Subnet>,
     is_vlan: bool,
     offer: Option<&Offered>,
 ) -> Result<PoolId, String> {
@@ -340,7 +287,7 @@ parent interface's own address). A DHCP server has only one subnet to offer: pas
 /// same subnet again would make it ask forever.
 #[derive(Debug, Default)]
 pub struct Discoveries {
-    pending: HashMap<String, (Cidr, Instant)>,
+    pending: HashMap<String, (Subnet, Instant)>,
 }
 
 /// How long after a discovery a second request means "refused".
@@ -349,14 +296,14 @@ pub const REASK_WINDOW: Duration = Duration::from_secs(30);
 impl Discoveries {
     /// A discovery without --subnet on `iface` at `now`: the subnet handed
     /// out just before, if this is the engine asking again.
-    pub fn asked_again(&self, iface: &str, now: Instant) -> Option<Cidr> {
+    pub fn asked_again(&self, iface: &str, now: Instant) -> Option<Subnet> {
         self.pending
             .get(iface)
             .filter(|(_, at)| now.duration_since(*at) < REASK_WINDOW)
             .map(|(c, _)| *c)
     }
 
-    pub fn handed_out(&mut self, iface: &str, subnet: Cidr, now: Instant) {
+    pub fn handed_out(&mut self, iface: &str, subnet: Subnet, now: Instant) {
         self.pending.insert(iface.to_string(), (subnet, now));
     }
 
@@ -370,7 +317,7 @@ impl Discoveries {
     }
 }
 
-pub fn refused_discovery(iface: &str, subnet: Cidr) -> String {
+pub fn refused_discovery(iface: &str, subnet: Subnet) -> String {
     REFUSED_DISCOVERY
         .replace("{iface}", iface)
         .replace("{subnet}", &subnet.to_string())
@@ -439,7 +386,7 @@ mod tests {
     fn pool() -> PoolId {
         PoolId {
             iface: "eth0".into(),
-            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            subnet: Subnet::parse_normalised("10.77.0.0/24").unwrap(),
             router: Some("10.77.0.1".parse().unwrap()),
         }
     }
@@ -488,14 +435,18 @@ mod tests {
     #[test]
     fn cidr_parsing_normalises() {
         assert_eq!(
-            Cidr::parse("10.77.0.9/24").unwrap().to_string(),
+            Subnet::parse_normalised("10.77.0.9/24")
+                .unwrap()
+                .to_string(),
             "10.77.0.0/24"
         );
-        assert!(Cidr::parse("10.77.0.0").is_err());
-        assert!(Cidr::parse("10.77.0.0/33").is_err());
-        assert!(Cidr::parse("fe80::/64").is_err());
+        assert!(Subnet::parse_normalised("10.77.0.0").is_err());
+        assert!(Subnet::parse_normalised("10.77.0.0/33").is_err());
+        assert!(Subnet::parse_normalised("fe80::/64").is_err());
         assert_eq!(
-            Cidr::parse("10.0.0.0/8").unwrap().first_usable(),
+            Subnet::parse_normalised("10.0.0.0/8")
+                .unwrap()
+                .first_usable(),
             Ipv4Addr::new(10, 0, 0, 1)
         );
     }
@@ -505,7 +456,7 @@ mod tests {
         assert_eq!(pool().gateway(), Ipv4Addr::new(10, 77, 0, 1));
         let p = PoolId {
             router: Some("192.168.9.1".parse().unwrap()),
-            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            subnet: Subnet::parse_normalised("10.77.0.0/24").unwrap(),
             ..pool()
         };
         assert_eq!(p.gateway(), Ipv4Addr::new(10, 77, 0, 1));
@@ -526,7 +477,7 @@ lan1\t00004D0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
 lan2\t00004D0A\t00000000\t0001\t0\t0\t0\t00F0FFFF\t0\t0\t0
 lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
 ";
-        let c = |s: &str| Cidr::parse(s).unwrap();
+        let c = |s: &str| Subnet::parse_normalised(s).unwrap();
         assert_eq!(
             interface_for_subnet(table, c("10.10.13.0/24")),
             Ok(Some("eth0".into()))
@@ -575,10 +526,10 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
     #[test]
     fn pool_rules() {
         let offer = Offered {
-            subnet: Cidr::parse("10.77.0.0/24").unwrap(),
+            subnet: Subnet::parse_normalised("10.77.0.0/24").unwrap(),
             router: Some("10.77.0.1".parse().unwrap()),
         };
-        let want = Cidr::parse("10.77.0.0/24").ok();
+        let want = Subnet::parse_normalised("10.77.0.0/24").ok();
         assert_eq!(
             decide_pool("eth0", None, false, Some(&offer)).unwrap(),
             pool()
@@ -587,8 +538,13 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
             decide_pool("eth0", want, false, Some(&offer)).unwrap(),
             pool()
         );
-        let e =
-            decide_pool("eth0", Cidr::parse("10.9.0.0/16").ok(), false, Some(&offer)).unwrap_err();
+        let e = decide_pool(
+            "eth0",
+            Subnet::parse_normalised("10.9.0.0/16").ok(),
+            false,
+            Some(&offer),
+        )
+        .unwrap_err();
         assert!(
             e.contains("10.77.0.0/24, not in 10.9.0.0/16") && e.contains("--subnet 10.77.0.0/24"),
             "{e}"
@@ -609,7 +565,7 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
     fn a_second_discovery_soon_after_the_first_is_a_refusal() {
         let mut d = Discoveries::default();
         let t0 = Instant::now();
-        let c = Cidr::parse("10.77.0.0/24").unwrap();
+        let c = Subnet::parse_normalised("10.77.0.0/24").unwrap();
         assert_eq!(d.asked_again("eth0", t0), None);
         d.handed_out("eth0", c, t0);
         assert_eq!(d.asked_again("eth0", t0 + Duration::from_secs(1)), Some(c));

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use super::Shared;
 use super::http::{self, Parse};
-use super::ipam::{self, AddressAsk, Call, Cidr, Discoveries, Offered, PoolId};
+use super::ipam::{self, AddressAsk, Call, Discoveries, Offered, PoolId, Subnet};
 use crate::dhcp::message::Identity;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
@@ -342,7 +342,7 @@ impl Plugin {
         let requested = if r.pool.is_empty() {
             None
         } else {
-            Some(Cidr::parse(&r.pool)?)
+            Some(Subnet::parse_normalised(&r.pool)?)
         };
         let opts = r.options.unwrap_or_default();
         let name = self.dhcp_interface(&opts, requested)?;
@@ -383,7 +383,7 @@ impl Plugin {
     fn dhcp_interface(
         &self,
         opts: &std::collections::HashMap<String, String>,
-        requested: Option<Cidr>,
+        requested: Option<Subnet>,
     ) -> std::result::Result<String, String> {
         if let Some(n) = opts.get(ipam::INTERFACE_OPTION).filter(|s| !s.is_empty()) {
             return Ok(n.clone());
@@ -422,7 +422,7 @@ impl Plugin {
         .await
         .map_err(|e| e.to_string())?;
         Ok(offers.first().map(|o| Offered {
-            subnet: Cidr::new(o.params.ip, o.params.prefix_len),
+            subnet: Subnet::new(o.params.ip, o.params.prefix_len),
             router: o.params.gateway,
         }))
     }
@@ -439,7 +439,7 @@ impl Plugin {
                 self.discoveries.borrow_mut().accepted(&pool.iface);
                 Ok(ipam::address_answer(
                     requested.unwrap_or_else(|| pool.gateway()),
-                    pool.subnet.prefix,
+                    pool.subnet.prefix(),
                 ))
             }
             AddressAsk::Lease { mac, requested } => self.lease(&pool, mac, requested).await,
@@ -463,10 +463,7 @@ impl Plugin {
         // same client id and hostname. Else the one address parked for a
         // restart on this interface: the same lease (same client id, so the
         // server keeps one lease) for the endpoint's new MAC. Else a new one.
-        let own = records
-            .iter()
-            .find(|l| l.mac == mac && l.interface == pool.iface)
-            .cloned();
+        let own = records.iter().find(|l| l.is_of(mac, &pool.iface)).cloned();
         let reclaimed = match (&own, requested) {
             (None, None) => self.reclaimable(&pool.iface, &records),
             _ => None,
@@ -517,14 +514,14 @@ impl Plugin {
                  is taken or outside its range; choose another --ip, or leave --ip out",
                 pool.iface, l.ip
             ))
-        } else if !pool.subnet.contains(l.ip) || l.prefix_len != pool.subnet.prefix {
+        } else if !pool.subnet.contains(l.ip) || l.prefix_len != pool.subnet.prefix() {
             Some(format!(
                 "the DHCP server on {} gave {}/{}, outside the network's subnet {}: recreate the network with --subnet {}",
                 pool.iface,
                 l.ip,
                 l.prefix_len,
                 pool.subnet,
-                Cidr::new(l.ip, l.prefix_len)
+                Subnet::new(l.ip, l.prefix_len)
             ))
         } else {
             None
@@ -541,7 +538,7 @@ impl Plugin {
             return Err(msg);
         }
         log::info!("plugin: leased {} for {mac} on {}", l.ip, pool.iface);
-        Ok(ipam::address_answer(l.ip, pool.subnet.prefix))
+        Ok(ipam::address_answer(l.ip, pool.subnet.prefix()))
     }
 
     async fn release_address(&self, body: &[u8]) -> std::result::Result<Value, String> {
@@ -566,7 +563,7 @@ impl Plugin {
         // as any DHCP client keeps its lease while down, and released when
         // the container is removed (the event follower).
         if self.config.keep_for_restart
-            && let Some(c) = held.container.as_deref().filter(|c| !c.is_empty())
+            && let Some(c) = held.container()
         {
             let mut parked = self.parked.borrow_mut();
             parked.retain(|p| !(p.iface == pool.iface && p.ip == ip));
@@ -631,12 +628,9 @@ impl Plugin {
             .shared
             .update_leases_of(keys, move |all| {
                 if was.mac != now.mac {
-                    all.retain(|l| !(l.mac == was.mac && l.interface == was.interface));
+                    all.retain(|l| !l.same_key(&was));
                 }
-                if let Some(l) = all
-                    .iter_mut()
-                    .find(|l| l.mac == now.mac && l.interface == now.interface)
-                {
+                if let Some(l) = all.iter_mut().find(|l| l.is_of(now.mac, &now.interface)) {
                     l.network = l.network.take().or(was.network.clone());
                     if was.mac == now.mac {
                         l.container = l.container.take().or(was.container.clone());

@@ -319,7 +319,7 @@ pub(crate) mod tests {
         Lease {
             ip: std::net::Ipv4Addr::new(10, 0, 0, mac_last),
             prefix_len: 24,
-            subnet: "10.0.0.0/24".into(),
+            subnet: "10.0.0.0/24".parse().unwrap(),
             mac: Mac([2, 0, 0, 0, 0, mac_last]),
             gateway: None,
             dns: vec![],

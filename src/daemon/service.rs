@@ -20,7 +20,7 @@ pub struct Settings {
     pub no_plugin: bool,
     pub no_docker: bool,
     /// The docker CLI that event following runs.
-    pub docker: String,
+    pub docker: crate::docker::Docker,
     /// Longest DHCP exchange.
     pub timeout: Duration,
     /// The plugin's DHCP interface for pools that name none (Compose).
@@ -148,15 +148,17 @@ async fn restore_links(store: &Store) {
     match crate::links::restore(store).await {
         Ok(rows) => {
             for r in &rows {
-                match (r.failed(), r.action.as_str()) {
+                match (r.failed(), r.action) {
                     (true, _) => log::error!(
                         "could not restore link {} ({} on {}): {}; fix it, then run `dhcpnet restore`",
                         r.name,
                         r.kind,
                         r.parent,
-                        r.message.as_deref().unwrap_or(&r.action)
+                        r.message.as_deref().unwrap_or(r.action.as_str())
                     ),
-                    (false, "present") => log::info!("link {} is present", r.name),
+                    (false, crate::links::RestoreAction::Present) => {
+                        log::info!("link {} is present", r.name)
+                    }
                     (false, action) => {
                         log::info!("link {} ({} on {}): {action}", r.name, r.kind, r.parent)
                     }

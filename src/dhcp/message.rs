@@ -274,7 +274,7 @@ pub fn encode(m: &Message) -> Vec<u8> {
 /// A route from option 121 (or 3 for the default route).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    pub destination: String,
+    pub destination: ipnet::Ipv4Net,
     pub gateway: Ipv4Addr,
 }
 
@@ -301,30 +301,7 @@ pub struct Params {
 
 pub const INFINITE: u32 = u32::MAX;
 
-/// Prefix length of a contiguous netmask, or None for a non-contiguous one.
-pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let p = m.leading_ones();
-    if m.checked_shl(p).unwrap_or(0) == 0 {
-        Some(p as u8)
-    } else {
-        None
-    }
-}
-
-pub fn prefix_to_mask(prefix: u8) -> Ipv4Addr {
-    if prefix == 0 {
-        Ipv4Addr::UNSPECIFIED
-    } else {
-        Ipv4Addr::from(u32::MAX << (32 - prefix.min(32) as u32))
-    }
-}
-
-/// The network address and prefix, as "10.77.0.0/24".
-pub fn subnet_of(ip: Ipv4Addr, prefix: u8) -> String {
-    let net = u32::from(ip) & u32::from(prefix_to_mask(prefix));
-    format!("{}/{}", Ipv4Addr::from(net), prefix)
-}
+pub use crate::net::subnet::{mask_to_prefix, prefix_to_mask, subnet_of};
 
 /// T1 and T2 (RFC 2131 §4.4.5): the server's values when they are sane
 /// (T1 < T2 < lease), else 50% and 87.5% of the lease.
@@ -475,7 +452,7 @@ mod tests {
         assert_eq!(mask_to_prefix(Ipv4Addr::UNSPECIFIED), Some(0));
         assert_eq!(prefix_to_mask(20), Ipv4Addr::new(255, 255, 240, 0));
         assert_eq!(
-            subnet_of(Ipv4Addr::new(192, 168, 7, 200), 20),
+            subnet_of(Ipv4Addr::new(192, 168, 7, 200), 20).to_string(),
             "192.168.0.0/20"
         );
     }

@@ -313,7 +313,7 @@ impl Bootreply {
                             continue;
                         }
                         routes.push(Route {
-                            destination: format!("{net}/{plen}"),
+                            destination: ipnet::Ipv4Net::new_assert(net, plen),
                             gateway: gw,
                         });
                     }
@@ -325,7 +325,7 @@ impl Bootreply {
         let gateway = if self.option(121).is_some() {
             routes
                 .iter()
-                .find(|r| r.destination == "0.0.0.0/0" && !r.gateway.is_unspecified())
+                .find(|r| r.destination.prefix_len() == 0 && !r.gateway.is_unspecified())
                 .map(|r| r.gateway)
         } else {
             match self.option(3) {

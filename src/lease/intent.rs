@@ -80,12 +80,13 @@ impl IntentLog {
             for r in batch {
                 // A lease already recorded for this client covers what the
                 // server holds for it; the ACK replaces it.
-                if all.iter().any(|o| {
-                    o.mac == r.id.mac && o.interface == self.interface && o.status.is_held()
-                }) {
+                if all
+                    .iter()
+                    .any(|o| o.is_of(r.id.mac, &self.interface) && o.status.is_held())
+                {
                     continue;
                 }
-                all.retain(|o| !(o.mac == r.id.mac && o.interface == self.interface));
+                all.retain(|o| !o.is_of(r.id.mac, &self.interface));
                 let b = Bound {
                     params: r.offer.clone(),
                     server_mac: r.server_mac,
@@ -237,9 +238,9 @@ async fn release_and_drop(
     let lock = ledger.store.lock()?;
     lease::update_keys(&ledger.store, &lock, &keys, |all| {
         all.retain(|o| {
-            !sent.iter().any(|s| {
-                s.mac == o.mac && s.interface == o.interface && s.ip == o.ip && s.status == o.status
-            })
+            !sent
+                .iter()
+                .any(|s| s.same_key(o) && s.ip == o.ip && s.status == o.status)
         });
         Ok(())
     })?;

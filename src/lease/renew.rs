@@ -14,13 +14,40 @@ use crate::error::{Error, Result};
 use crate::lease::{self, Lease, Renewal, Status};
 use crate::net::iface::Interface;
 
+/// How one renewal ended (JSON: "renewed", "refused", "no-answer" or
+/// "failed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenewOutcome {
+    Renewed,
+    Refused,
+    NoAnswer,
+    Failed,
+}
+
+impl RenewOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenewOutcome::Renewed => "renewed",
+            RenewOutcome::Refused => "refused",
+            RenewOutcome::NoAnswer => "no-answer",
+            RenewOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RenewOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RenewResult {
     pub ip: std::net::Ipv4Addr,
     pub mac: crate::net::mac::Mac,
     pub interface: String,
-    /// "renewed", "refused", "no-answer" or "failed"
-    pub result: String,
+    pub result: RenewOutcome,
     pub expires_at: Option<chrono::DateTime<Utc>>,
     pub message: Option<String>,
 }
@@ -44,7 +71,7 @@ pub async fn renew(
             Err(e) => {
                 for l in leases {
                     results.push((
-                        res(&l, "no-answer", None, Some(e.to_string())),
+                        res(&l, RenewOutcome::NoAnswer, None, Some(e.to_string())),
                         Some(Error::Interface(e.to_string())),
                     ));
                 }
@@ -79,7 +106,7 @@ pub async fn renew(
                             n.ip
                         );
                     }
-                    results.push((res(&n, "renewed", n.expires_at, None), None));
+                    results.push((res(&n, RenewOutcome::Renewed, n.expires_at, None), None));
                     updates.push(Renewal { was: l, new: n });
                 }
                 Outcome::Refused { server_id, message } => {
@@ -96,14 +123,14 @@ pub async fn renew(
                     let mut lost = l.clone();
                     lost.status = Status::Lost;
                     results.push((
-                        res(&l, "refused", l.expires_at, Some(msg.clone())),
+                        res(&l, RenewOutcome::Refused, l.expires_at, Some(msg.clone())),
                         Some(Error::Refused(msg)),
                     ));
                     updates.push(Renewal { was: l, new: lost });
                 }
                 Outcome::Failed(msg) => {
                     results.push((
-                        res(&l, "failed", l.expires_at, Some(msg.clone())),
+                        res(&l, RenewOutcome::Failed, l.expires_at, Some(msg.clone())),
                         Some(Error::Other(msg)),
                     ));
                 }
@@ -116,7 +143,7 @@ pub async fn renew(
                         opts.timeout.as_secs_f64()
                     );
                     results.push((
-                        res(&l, "no-answer", l.expires_at, Some(msg.clone())),
+                        res(&l, RenewOutcome::NoAnswer, l.expires_at, Some(msg.clone())),
                         Some(Error::NoAnswer(msg)),
                     ));
                 }
@@ -137,14 +164,14 @@ pub async fn renew(
         for s in &stale {
             if let Some(r) = results
                 .iter_mut()
-                .find(|(r, _)| r.mac == s.mac && r.interface == s.interface)
+                .find(|(r, _)| s.is_of(r.mac, &r.interface))
             {
                 let msg = format!(
                     "{} ({}) was released or leased again while it was being renewed; the renewed {} was given back",
                     s.mac, s.interface, s.ip
                 );
                 *r = (
-                    res(s, "failed", None, Some(msg.clone())),
+                    res(s, RenewOutcome::Failed, None, Some(msg.clone())),
                     Some(Error::Other(msg)),
                 );
             }
@@ -200,7 +227,7 @@ pub async fn give_back(stale: &[Lease]) {
 
 fn res(
     l: &Lease,
-    result: &str,
+    result: RenewOutcome,
     expires_at: Option<chrono::DateTime<Utc>>,
     message: Option<String>,
 ) -> RenewResult {
@@ -208,8 +235,27 @@ fn res(
         ip: l.ip,
         mac: l.mac,
         interface: l.interface.clone(),
-        result: result.into(),
+        result,
         expires_at,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renew_outcomes_serialize_as_the_strings_they_replaced() {
+        let all = [
+            (RenewOutcome::Renewed, "renewed"),
+            (RenewOutcome::Refused, "refused"),
+            (RenewOutcome::NoAnswer, "no-answer"),
+            (RenewOutcome::Failed, "failed"),
+        ];
+        for (o, text) in all {
+            assert_eq!(serde_json::to_value(o).unwrap(), text);
+            assert_eq!(o.to_string(), text);
+        }
     }
 }

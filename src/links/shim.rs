@@ -20,7 +20,7 @@ use crate::dhcp::reply;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
 use crate::lease::{self, Lease, LeasesChanged, Ledger, Status};
-use crate::links::{self, Kind, LinkRecord, LinkStatus, Ownership};
+use crate::links::{self, Kind, LinkRecord, LinkState, LinkStatus, Ownership};
 use crate::net::iface::Interface;
 use crate::net::link::Netlink;
 use crate::store::Store;
@@ -58,7 +58,7 @@ pub fn wanted_routes(
 pub fn shim_lease<'a>(leases: &'a [Lease], rec: &LinkRecord) -> Option<&'a Lease> {
     leases
         .iter()
-        .find(|l| l.interface == rec.name && Some(l.mac) == rec.mac)
+        .find(|l| rec.mac.is_some_and(|m| l.is_of(m, &rec.name)))
 }
 
 /// Bring the /32 routes of every shim (on `parent`, or all) in line with
@@ -178,8 +178,8 @@ pub async fn view(store: &Store, name: &str) -> Result<Vec<ShimView>> {
     let nl = Netlink::connect()?;
     let mut out = Vec::new();
     for s in rows {
-        let routes = match (s.exists, s.current_ifindex, s.state.as_str()) {
-            (true, Some(i), "owned") => nl.host_routes(i).await?,
+        let routes = match (s.exists, s.current_ifindex, &s.state) {
+            (true, Some(i), LinkState::Owned) => nl.host_routes(i).await?,
             _ => Vec::new(),
         };
         let ip = shim_lease(&leases, &s.record).map(|l| l.ip);
@@ -306,7 +306,7 @@ async fn teardown(ledger: &Ledger, rec: &LinkRecord, force: bool) -> Result<()> 
             );
         }
         lease::update(&ledger.store, |all| {
-            all.retain(|x| !(x.interface == l.interface && x.mac == l.mac));
+            all.retain(|x| !x.same_key(&l));
             Ok(())
         })?;
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::docker::{ContainerInfo, Docker};
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease, Ledger};
+use crate::lease::{self, ContainerRef, Lease, Ledger};
 use crate::net::mac::Mac;
 use crate::network::{self, Network};
 use crate::output::step;
@@ -22,15 +22,18 @@ pub struct Removed {
     pub released: Vec<Ipv4Addr>,
 }
 
-/// Which leases belong to a container: recorded with its id, or held for
-/// its MAC on one of dhcpnet's networks, or (when Docker no longer knows
-/// it) recorded under its name.
+/// Which leases belong to a container: when Docker knows it, those recorded
+/// for it (`Lease::belongs_to`: id, short id or name, as the event follower
+/// decides); when it does not, those whose recorded id starts with `what`
+/// (4 or more hex digits). And either way those held for its MAC on one of
+/// dhcpnet's networks (from the network's member record when Docker no
+/// longer knows it).
 fn picker(
     what: &str,
     info: Option<&ContainerInfo>,
     nets: &[Network],
 ) -> impl Fn(&Lease) -> bool + use<> {
-    let id = info.map(|c| c.id.clone());
+    let known = info.map(|c| (c.id.clone(), c.name.clone()));
     let prefix =
         (what.len() >= 4 && what.bytes().all(|b| b.is_ascii_hexdigit())).then(|| what.to_string());
     let name = info
@@ -50,9 +53,12 @@ fn picker(
         }
     }
     move |l: &Lease| {
-        let by_id = match (&l.container, &id, &prefix) {
-            (Some(c), Some(i), _) => c == i,
-            (Some(c), None, Some(p)) => c.starts_with(p.as_str()),
+        let by_id = match (&known, &prefix) {
+            (Some((id, name)), _) => l.belongs_to(&ContainerRef {
+                id,
+                name: Some(name),
+            }),
+            (None, Some(p)) => l.container().is_some_and(|c| c.starts_with(p.as_str())),
             _ => false,
         };
         by_id
@@ -96,9 +102,8 @@ pub async fn remove(ledger: &Ledger, docker: &Docker, what: &str) -> Result<Remo
     // may have released its leases first: say so, and count them.
     if released.len() < held.len() {
         let left = lease::load(&ledger.store)?;
-        let same = |a: &Lease, b: &Lease| a.mac == b.mac && a.interface == b.interface;
         for l in held {
-            if !released.iter().any(|r| same(r, &l)) && !left.iter().any(|r| same(r, &l)) {
+            if !released.iter().any(|r| r.same_key(&l)) && !left.iter().any(|r| r.same_key(&l)) {
                 step(&format!(
                     "{} ({}) was released by the running dhcpnet daemon",
                     l.ip, l.mac
