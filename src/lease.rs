@@ -1,6 +1,6 @@
 //! The lease record: what dhcpnet remembers about every address it holds,
 //! and the table that keeps them (`leases.d/`, one file per lease, keyed by
-//! `Lease::key`: interface and MAC).
+//! `Lease::key`: interface, MAC and a client id other than the MAC's default).
 //!
 //! Field names are a public interface (JSON and YAML output); tests pin them.
 
@@ -109,16 +109,41 @@ impl Status {
     }
 }
 
-/// What identifies a lease: one record per MAC and interface.
+/// What identifies a lease: one record per interface, MAC and client id.
+///
+/// A server tells clients apart by option 61 when it is sent (RFC 2131
+/// §4.2), so leases that share a MAC (ipvlan, `lease --client-id`) are
+/// distinct clients. The client id is part of the key only when it is not
+/// the MAC's default (type 1 + MAC): records of the default kind keep the
+/// key and the file name they always had.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseKey {
     pub interface: String,
     pub mac: Mac,
+    /// The client id as recorded (`01:02:...`, normalised), when it is not
+    /// the default one for `mac`.
+    pub client_id: Option<String>,
+}
+
+impl LeaseKey {
+    /// The key of the lease `id` holds (or will hold) on `interface`.
+    pub fn of(interface: &str, id: &Identity) -> LeaseKey {
+        LeaseKey {
+            interface: interface.to_string(),
+            mac: id.mac,
+            client_id: (id.client_id != message::default_client_id(id.mac))
+                .then(|| message::format_client_id(&id.client_id)),
+        }
+    }
 }
 
 impl std::fmt::Display for LeaseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} on {}", self.mac, self.interface)
+        write!(f, "{} on {}", self.mac, self.interface)?;
+        if let Some(c) = &self.client_id {
+            write!(f, " (client id {c})")?;
+        }
+        Ok(())
     }
 }
 
@@ -170,17 +195,23 @@ fn finite(v: u32) -> Option<u32> {
 }
 
 impl Lease {
-    /// The record's key: its interface and MAC.
+    /// The record's key: its interface, MAC and (when not the MAC's
+    /// default) client id.
     pub fn key(&self) -> LeaseKey {
-        LeaseKey {
-            interface: self.interface.clone(),
-            mac: self.mac,
+        match message::parse_client_id(&self.client_id) {
+            Ok(_) => LeaseKey::of(&self.interface, &self.identity()),
+            // Refused by `check`; kept apart from every valid key.
+            Err(_) => LeaseKey {
+                interface: self.interface.clone(),
+                mac: self.mac,
+                client_id: Some(self.client_id.clone()),
+            },
         }
     }
 
     /// Whether this is the record of `key`.
     pub fn has_key(&self, key: &LeaseKey) -> bool {
-        self.mac == key.mac && self.interface == key.interface
+        self.mac == key.mac && self.interface == key.interface && self.key() == *key
     }
 
     /// A record for what the server acknowledged at `now`.
@@ -414,7 +445,16 @@ impl Record for Lease {
 
     fn stem(key: &LeaseKey) -> String {
         let mac = key.mac.to_string().replace(':', "-");
-        format!("{}@{mac}", crate::store::table::file_safe(&key.interface))
+        let stem = format!("{}@{mac}", crate::store::table::file_safe(&key.interface));
+        match &key.client_id {
+            // `@` cannot come from `file_safe`: no other key has this name.
+            // A long id is cut and hashed by the table (`bounded`).
+            Some(c) => format!(
+                "{stem}@{}",
+                crate::store::table::file_safe(&c.replace(':', ""))
+            ),
+            None => stem,
+        }
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -905,6 +945,43 @@ mod tests {
         assert!(remove(&s, &lock, &b.key()).unwrap());
         assert_eq!(get(&s, &b.key()).unwrap(), None);
         assert_eq!(load(&s).unwrap(), vec![a2]);
+    }
+
+    #[test]
+    fn leases_sharing_a_mac_with_different_client_ids_are_distinct_records_in_distinct_files() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let lock = s.lock().unwrap();
+        let default = rec(5, 5, T0);
+        let mut web = rec(5, 6, T0);
+        web.client_id = "00:64:68:63:70:6e:65:74:3a:6e:2f:77:65:62".into();
+        let mut db = rec(5, 7, T0);
+        db.client_id = "00:64:68:63:70:6e:65:74:3a:6e:2f:64:62".into();
+        for l in [&default, &web, &db] {
+            put(&s, &lock, l).unwrap();
+        }
+        assert_eq!(
+            default.key().client_id,
+            None,
+            "the MAC's own id: no client id in the key"
+        );
+        assert!(s.path("leases.d/eth0@02-00-00-00-00-05.json").exists());
+        assert!(
+            s.path("leases.d/eth0@02-00-00-00-00-05@00646863706e65743a6e2f776562.json")
+                .exists()
+        );
+        assert_eq!(load(&s).unwrap().len(), 3);
+        assert_eq!(get(&s, &web.key()).unwrap(), Some(web.clone()));
+        assert!(remove(&s, &lock, &web.key()).unwrap());
+        assert_eq!(load(&s).unwrap(), vec![default.clone(), db.clone()]);
+        // The key of an identity is the key of the record it makes.
+        assert_eq!(LeaseKey::of("eth0", &db.identity()), db.key());
+        assert!(db.has_key(&db.key()) && !default.has_key(&db.key()));
+        // A very long client id still makes a bounded, distinct file name.
+        let mut long = rec(5, 8, T0);
+        long.client_id = vec!["ab"; 255].join(":");
+        put(&s, &lock, &long).unwrap();
+        assert_eq!(get(&s, &long.key()).unwrap(), Some(long));
     }
 
     #[test]

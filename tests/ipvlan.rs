@@ -1,0 +1,136 @@
+//! ipvlan identities on the host: many leases for one MAC, told apart by
+//! client id (option 61), against a real dnsmasq in a namespace lab. The
+//! ipvlan links themselves need a kernel with ipvlan (tests/ipvlan_uml.rs).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{IFACE, Lab, ok, sh, text};
+
+/// The MAC of the client end of the lab: the "parent" every lease shares.
+fn parent_mac(lab: &Lab) -> String {
+    let o = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.cli,
+        "cat",
+        &format!("/sys/class/net/{IFACE}/address"),
+    ]);
+    text(&o).trim().to_string()
+}
+
+/// dnsmasq's rows as (ip, client id, expiry) for `mac`.
+fn server_rows(lab: &Lab, mac: &str) -> Vec<(String, String, i64)> {
+    let raw = std::fs::read_to_string(&lab.lease_file).unwrap_or_default();
+    let mut rows: Vec<(String, String, i64)> = raw
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 5 && f[1] == mac).then(|| {
+                (
+                    f[2].to_string(),
+                    f[4].to_string(),
+                    f[0].parse().unwrap_or(0),
+                )
+            })
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn leases_for_one_mac_and_several_client_ids_get_distinct_addresses_and_renew_and_release_alone() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let mac = parent_mac(&lab);
+    assert_eq!(mac.len(), 17, "the lab's MAC: {mac:?}");
+    let mut ips = Vec::new();
+    for name in ["web", "db", "cache"] {
+        let cid = format!("dhcpnet:net/{name}");
+        let v = ok(&lab.dhcpnet(&[
+            "lease",
+            "--interface",
+            IFACE,
+            "--mac",
+            &mac,
+            "--client-id",
+            &cid,
+            "-o",
+            "json",
+        ]));
+        assert_eq!(v["mac"], mac.as_str(), "{v}");
+        let hex: Vec<String> = std::iter::once(0u8)
+            .chain(cid.bytes())
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(v["client_id"], hex.join(":"), "{v}");
+        ips.push(v["ip"].as_str().expect("an address").to_string());
+    }
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "one address per client id: {ips:?}");
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(3),
+        "three records: {list}"
+    );
+    let rows = server_rows(&lab, &mac);
+    assert_eq!(
+        rows.len(),
+        3,
+        "dnsmasq holds three leases for {mac}: {rows:?}"
+    );
+
+    // Renew one: only its expiry moves at the server.
+    let before = server_rows(&lab, &mac);
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = ok(&lab.dhcpnet(&["renew", "--ip", &ips[1], "-o", "json"]));
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r[0]["result"], "renewed", "{r}");
+    let after = server_rows(&lab, &mac);
+    for (b, a) in before.iter().zip(&after) {
+        if a.0 == ips[1] {
+            assert!(a.2 >= b.2 + 2, "renewed at the server: {b:?} -> {a:?}");
+        } else {
+            assert_eq!(a, b, "the others are untouched");
+        }
+    }
+
+    // Release one: the other two stay, here and at the server.
+    let rel = ok(&lab.dhcpnet(&["release", "--ip", &ips[0], "-o", "json"]));
+    assert_eq!(rel.as_array().map(Vec::len), Some(1), "{rel}");
+    wait_until("dnsmasq to drop the released lease", || {
+        server_rows(&lab, &mac).len() == 2
+    });
+    let left: Vec<String> = server_rows(&lab, &mac).into_iter().map(|r| r.0).collect();
+    assert!(!left.contains(&ips[0]), "{left:?}");
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let mut recorded: Vec<String> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|l| l["ip"].as_str().unwrap_or_default().to_string())
+        .collect();
+    recorded.sort();
+    let mut want = vec![ips[1].clone(), ips[2].clone()];
+    want.sort();
+    assert_eq!(recorded, want);
+}
