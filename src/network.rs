@@ -124,6 +124,34 @@ impl<'de> Deserialize<'de> for Subnet {
     }
 }
 
+/// The Docker driver of a network: how containers reach the LAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// A MAC of its own per container: the parent must accept many MACs.
+    #[default]
+    Macvlan,
+    /// ipvlan L2: every container shares the parent's MAC, and the DHCP
+    /// server tells them apart by client id (option 61). For Wi-Fi, and
+    /// hypervisors or clouds that allow one MAC per port.
+    Ipvlan,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Macvlan => "macvlan",
+            Driver::Ipvlan => "ipvlan",
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A container name dhcpnet has run on a network, and the MAC it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -140,8 +168,11 @@ pub struct Network {
     pub name: String,
     /// Docker's network id.
     pub id: String,
-    /// The macvlan parent (`-o parent=`).
+    /// The macvlan or ipvlan parent (`-o parent=`).
     pub parent: String,
+    /// macvlan (records older than ipvlan support have none) or ipvlan.
+    #[serde(default)]
+    pub driver: Driver,
     /// Where dhcpnet talks DHCP for this network's containers.
     pub dhcp_interface: String,
     pub subnet: Subnet,
@@ -426,6 +457,11 @@ pub fn from_docker(info: &crate::docker::NetworkInfo) -> Option<Network> {
         name: info.name.clone(),
         id: info.id.clone(),
         parent,
+        driver: if info.driver == "ipvlan" {
+            Driver::Ipvlan
+        } else {
+            Driver::Macvlan
+        },
         dhcp_interface,
         gateway: info.gateway.unwrap_or_else(|| subnet.first_usable()),
         subnet,
@@ -490,6 +526,7 @@ mod tests {
             name: "n".into(),
             id: "x".into(),
             parent: "eth0".into(),
+            driver: Driver::Macvlan,
             dhcp_interface: "eth0".into(),
             subnet: "10.0.0.0/24".parse().unwrap(),
             gateway: Ipv4Addr::new(10, 0, 0, 1),
@@ -499,6 +536,18 @@ mod tests {
             deleting: false,
             members: vec![],
         }
+    }
+
+    #[test]
+    fn a_record_without_a_driver_loads_as_macvlan_and_an_ipvlan_one_keeps_its_driver() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v.as_object_mut().unwrap().remove("driver");
+        let old: Network = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(old.driver, Driver::Macvlan);
+        v["driver"] = "ipvlan".into();
+        let n: Network = serde_json::from_value(v).unwrap();
+        assert_eq!(n.driver, Driver::Ipvlan);
+        assert_eq!(serde_json::to_value(&n).unwrap()["driver"], "ipvlan");
     }
 
     #[test]

@@ -134,3 +134,76 @@ fn leases_for_one_mac_and_several_client_ids_get_distinct_addresses_and_renew_an
     want.sort();
     assert_eq!(recorded, want);
 }
+
+#[test]
+fn create_with_the_ipvlan_driver_dry_run_prints_an_ipvlan_l2_network_on_the_parent_and_changes_nothing()
+ {
+    // No engine needed: a dry run never reaches Docker.
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let parent = lab.parent().to_string();
+    let env = vec![(
+        "DHCPNET_DOCKER".to_string(),
+        "/nonexistent/docker".to_string(),
+    )];
+    let o = lab.dhcpnet_root(
+        &[
+            "create",
+            "ipv",
+            "--parent",
+            &parent,
+            "--driver",
+            "ipvlan",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        &env,
+    );
+    let v = ok(&o);
+    let want: Vec<String> = [
+        "network",
+        "create",
+        "--driver",
+        "ipvlan",
+        "--subnet",
+        "10.77.0.0/24",
+        "--gateway",
+        "10.77.0.1",
+        "--ip-range",
+        "10.77.0.1/32",
+        "--opt",
+        &format!("parent={parent}"),
+        "--opt",
+        "ipvlan_mode=l2",
+        "--label",
+        "io.dhcpnet.managed=true",
+        "--label",
+        &format!("io.dhcpnet.dhcp-interface={parent}"),
+        "--label",
+        &format!("io.dhcpnet.parent={parent}"),
+        "ipv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(v["argv"], serde_json::json!(want), "{v}");
+    assert_eq!(v["dry_run"], true);
+    assert!(
+        !lab.state_dir().join("networks.d").exists(),
+        "no record was written"
+    );
+    // The same rules as macvlan: a VLAN parent needs --subnet.
+    let o = lab.dhcpnet_root(
+        &["create", "v", "--parent", "eth0.10", "--driver", "ipvlan"],
+        &env,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
