@@ -17,6 +17,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dhcp::message::Identity;
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
 use crate::store::{Lock, Record, Store, check, check_records};
@@ -150,6 +151,58 @@ impl fmt::Display for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The longest client id option 61 carries.
+const MAX_CLIENT_ID: usize = 255;
+
+/// The DHCP identity of a container on an ipvlan network: the parent's MAC
+/// in chaddr (every container shares it) and option 61 = type 0 followed by
+/// `dhcpnet:<parent MAC, 12 hex digits>:<network>/<container>`.
+///
+/// Why this form: it is stable per container name, so a re-created
+/// container gets its address back; the parent's MAC makes it unique on
+/// the LAN (two hosts running `web` on a network `lan` must not look like
+/// one client: servers such as dnsmasq key on the client id alone); it is
+/// readable in the server's logs and can be reserved by hand
+/// (`dhcp-host=id:dhcpnet:...` in dnsmasq). RFC 4361's type 255 (IAID +
+/// DUID) is meant for a host's own interfaces, would need a hash to fit a
+/// name in, and cannot be read back; the name goes to the server anyway as
+/// the hostname (option 12). An id longer than an option holds is cut and
+/// ends in `~` and a hash of the whole. An unnamed container gets a random
+/// id (it cannot be re-created under the same identity anyway).
+pub fn ipvlan_identity(network: &str, parent_mac: Mac, container: Option<&str>) -> Identity {
+    let mut id = Identity::new(parent_mac);
+    id.client_id = ipvlan_client_id(network, parent_mac, container);
+    id
+}
+
+/// Option 61 of `ipvlan_identity`.
+pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>) -> Vec<u8> {
+    let name = match container {
+        Some(n) => n.to_string(),
+        None => {
+            let mut b = [0u8; 8];
+            crate::net::mac::fill_random(&mut b);
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("~{hex}")
+        }
+    };
+    let mac: String = parent_mac.0.iter().map(|x| format!("{x:02x}")).collect();
+    let text = format!("dhcpnet:{mac}:{network}/{name}");
+    let mut id = vec![0u8];
+    if text.len() < MAX_CLIENT_ID {
+        id.extend_from_slice(text.as_bytes());
+        return id;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let tail = format!("~{h:016x}");
+    id.extend_from_slice(&text.as_bytes()[..MAX_CLIENT_ID - 1 - tail.len()]);
+    id.extend_from_slice(tail.as_bytes());
+    id
 }
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
@@ -536,6 +589,34 @@ mod tests {
             deleting: false,
             members: vec![],
         }
+    }
+
+    #[test]
+    fn an_ipvlan_container_s_identity_is_the_parent_mac_and_a_client_id_stable_per_name_and_host() {
+        let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
+        let id = ipvlan_identity("lan", parent, Some("web"));
+        assert_eq!(id.mac, parent);
+        assert_eq!(id.client_id, b"\0dhcpnet:0242ac110002:lan/web".to_vec());
+        assert_eq!(ipvlan_identity("lan", parent, Some("web")), id, "stable");
+        let other_host = Mac([0x02, 0x42, 0xac, 0x11, 0, 3]);
+        assert_ne!(
+            ipvlan_client_id("lan", other_host, Some("web")),
+            id.client_id
+        );
+        assert_ne!(ipvlan_client_id("lan", parent, Some("db")), id.client_id);
+        assert_ne!(ipvlan_client_id("wan", parent, Some("web")), id.client_id);
+        // Unnamed: random, never the default MAC id.
+        let a = ipvlan_client_id("lan", parent, None);
+        assert_ne!(a, ipvlan_client_id("lan", parent, None));
+        assert_ne!(a, crate::dhcp::message::default_client_id(parent));
+        // Too long for an option: cut, hashed, still distinct and valid.
+        let long = "x".repeat(300);
+        let l1 = ipvlan_client_id("lan", parent, Some(&long));
+        let l2 = ipvlan_client_id("lan", parent, Some(&format!("{long}y")));
+        assert_eq!(l1.len(), 255);
+        assert_ne!(l1, l2);
+        let shown = crate::dhcp::message::format_client_id(&l1);
+        assert_eq!(crate::dhcp::message::parse_client_id(&shown), Ok(l1));
     }
 
     #[test]

@@ -130,6 +130,23 @@ pub fn parse_inspect(json: &str) -> Vec<Container> {
 
 /// Whether the lease's `container` field names this container (full id,
 /// a short id of 12 or more characters, or the name).
+/// Whether the lease is held with a MAC of its own (macvlan): a lease
+/// with a client id of its own (ipvlan) shares its MAC with other
+/// containers' leases, and a MAC says nothing about whose it is.
+fn shares_no_mac(l: &Lease) -> bool {
+    l.key().client_id.is_none()
+}
+
+/// Whether container `c`'s endpoint MACs name the lease (its own, or, for
+/// an ipvlan lease, the one its record names).
+fn by_mac(l: &Lease, c: &Container) -> bool {
+    if shares_no_mac(l) {
+        c.macs.contains(&l.mac)
+    } else {
+        owned_by(l, &c.id, Some(&c.name))
+    }
+}
+
 pub fn owned_by(l: &Lease, id: &str, name: Option<&str>) -> bool {
     match l.container.as_deref() {
         None | Some("") => false,
@@ -288,11 +305,8 @@ impl Follower {
                 "{} lease(s) belong to containers that no longer exist; releasing them",
                 gone.len()
             );
-            self.release(move |l| {
-                gone.iter()
-                    .any(|g| g.mac == l.mac && g.interface == l.interface)
-            })
-            .await;
+            self.release(move |l| gone.iter().any(|g| g.key() == l.key()))
+                .await;
         }
         // Member records of containers removed while the daemon was away.
         let recorded: Vec<String> = crate::network::load(&self.shared.store)
@@ -388,10 +402,7 @@ impl Follower {
         if c.running {
             self.release_replaced(&c, &leases).await;
         }
-        let mine: Vec<Lease> = leases
-            .into_iter()
-            .filter(|l| c.macs.contains(&l.mac))
-            .collect();
+        let mine: Vec<Lease> = leases.into_iter().filter(|l| by_mac(l, &c)).collect();
         for l in mine {
             let renewed = match (&l.hostname, &c.hostname) {
                 (None, Some(h)) => {
@@ -450,12 +461,8 @@ impl Follower {
                 l.mac
             );
         }
-        self.release(move |l| {
-            stale
-                .iter()
-                .any(|s| s.mac == l.mac && s.interface == l.interface)
-        })
-        .await;
+        self.release(move |l| stale.iter().any(|s| s.key() == l.key()))
+            .await;
     }
 
     /// A DHCPREQUEST (renewing) that carries the hostname; the new record.
@@ -492,7 +499,9 @@ pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
     }
     leases
         .iter()
-        .filter(|l| owned_by(l, &c.id, Some(&c.name)) && !c.macs.contains(&l.mac))
+        .filter(|l| {
+            owned_by(l, &c.id, Some(&c.name)) && shares_no_mac(l) && !c.macs.contains(&l.mac)
+        })
         .cloned()
         .collect()
 }
@@ -521,9 +530,7 @@ pub fn note_started(
         }
         None => Vec::new(),
     };
-    if let Some(slot) = all
-        .iter_mut()
-        .find(|o| o.mac == was.mac && o.interface == was.interface)
+    if let Some(slot) = all.iter_mut().find(|o| o.key() == was.key())
         && slot.container.is_none()
     {
         slot.container = Some(container.to_string());
@@ -616,8 +623,10 @@ mod tests {
         let full = "0123456789abcdef0123456789abcdef";
         let mut old = with_container(Some(full));
         old.mac = Mac([2, 0x42, 0, 0, 0, 1]);
+        old.client_id = "01:02:42:00:00:00:01".into();
         let mut now = with_container(Some(full));
         now.mac = Mac([2, 0x42, 0, 0, 0, 2]);
+        now.client_id = "01:02:42:00:00:00:02".into();
         let other = with_container(Some("other"));
         let c = Container {
             id: full.into(),
@@ -631,6 +640,32 @@ mod tests {
         // A container whose MACs are not known (not on any network now) keeps them.
         let bare = Container { macs: vec![], ..c };
         assert!(replaced(&all, &bare).is_empty());
+    }
+
+    #[test]
+    fn an_ipvlan_lease_of_a_running_container_on_another_network_too_is_not_taken_for_replaced() {
+        let full = "0123456789abcdef0123456789abcdef";
+        let mut ipvlan = with_container(Some(full));
+        ipvlan.client_id = "00:64:68:63:70".into();
+        let c = Container {
+            id: full.into(),
+            name: "web".into(),
+            hostname: None,
+            // Its macvlan endpoint's MAC: not the parent's MAC of the ipvlan lease.
+            macs: vec![Mac([2, 0x42, 0, 0, 0, 9])],
+            running: true,
+        };
+        assert!(replaced(std::slice::from_ref(&ipvlan), &c).is_empty());
+        // Another container whose endpoint reports the shared (parent's) MAC
+        // does not own it.
+        let other = Container {
+            id: "f".repeat(32),
+            name: "db".into(),
+            macs: vec![ipvlan.mac],
+            ..c.clone()
+        };
+        assert!(!by_mac(&ipvlan, &other));
+        assert!(by_mac(&ipvlan, &c));
     }
 
     #[test]
