@@ -613,6 +613,35 @@ pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
     stale
 }
 
+/// For each of `granted`, the lease of another client id on the same MAC
+/// and interface that holds the same address (recorded in `existing`, or
+/// earlier in `granted`), if any: the server ignored option 61 and keys
+/// its leases on the MAC alone, so the two are one lease at the server.
+/// Only leases with a client id of their own (shared MAC) can collide.
+pub fn same_address_elsewhere(existing: &[Lease], granted: &[Lease]) -> Vec<Option<Lease>> {
+    let mut out = Vec::with_capacity(granted.len());
+    for (i, g) in granted.iter().enumerate() {
+        let key = g.key();
+        let other = (key.client_id.is_some())
+            .then(|| {
+                existing
+                    .iter()
+                    .filter(|o| o.status.is_held())
+                    .chain(granted[..i].iter())
+                    .find(|o| {
+                        o.ip == g.ip
+                            && o.mac == g.mac
+                            && o.interface == g.interface
+                            && o.key() != key
+                    })
+                    .cloned()
+            })
+            .flatten();
+        out.push(other);
+    }
+    out
+}
+
 /// Which recorded leases a command means.
 #[derive(Debug, Clone)]
 pub enum Selector {
@@ -982,6 +1011,38 @@ mod tests {
         long.client_id = vec!["ab"; 255].join(":");
         put(&s, &lock, &long).unwrap();
         assert_eq!(get(&s, &long.key()).unwrap(), Some(long));
+    }
+
+    #[test]
+    fn a_server_giving_two_client_ids_on_one_mac_the_same_address_is_caught() {
+        let mut a = rec(5, 6, T0);
+        a.client_id = "00:61".into();
+        let mut b = rec(5, 6, T0);
+        b.client_id = "00:62".into();
+        let mut c = rec(5, 7, T0);
+        c.client_id = "00:63".into();
+        // Against a recorded lease, and within one batch.
+        let found = same_address_elsewhere(std::slice::from_ref(&a), &[b.clone(), c.clone()]);
+        assert_eq!(found, vec![Some(a.clone()), None]);
+        let found = same_address_elsewhere(&[], &[a.clone(), b.clone()]);
+        assert_eq!(found, vec![None, Some(a.clone())]);
+        // The same client again (a re-lease) is no collision, nor is a
+        // lease with the MAC's own id, nor another MAC.
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), std::slice::from_ref(&a)),
+            vec![None]
+        );
+        let own = rec(5, 6, T0);
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), std::slice::from_ref(&own)),
+            vec![None]
+        );
+        let mut other_mac = rec(9, 6, T0);
+        other_mac.client_id = "00:64".into();
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), &[other_mac]),
+            vec![None]
+        );
     }
 
     #[test]

@@ -207,3 +207,42 @@ fn create_with_the_ipvlan_driver_dry_run_prints_an_ipvlan_l2_network_on_the_pare
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_server_that_ignores_client_ids_is_reported_and_the_lease_it_shares_is_kept() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&["--dhcp-ignore-clid"]);
+    let mac = parent_mac(&lab);
+    let lease = |cid: &str| {
+        lab.dhcpnet(&[
+            "lease",
+            "--interface",
+            IFACE,
+            "--mac",
+            &mac,
+            "--client-id",
+            cid,
+            "-o",
+            "json",
+        ])
+    };
+    let first = ok(&lease("dhcpnet:net/web"));
+    let ip = first["ip"].as_str().expect("an address").to_string();
+    let second = lease("dhcpnet:net/db");
+    let err = String::from_utf8_lossy(&second.stderr).to_string();
+    assert_eq!(second.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("ignores the client identifier") && err.contains(&ip),
+        "{err}"
+    );
+    // Nothing recorded for db, nothing released: web's lease stands, here
+    // and at the server.
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["ip"], ip.as_str());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!lab.released(&ip, &mac), "{}", lab.server_log());
+    assert_eq!(server_rows(&lab, &mac).len(), 1);
+}
