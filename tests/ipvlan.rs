@@ -246,3 +246,147 @@ fn a_server_that_ignores_client_ids_is_reported_and_the_lease_it_shares_is_kept(
     assert!(!lab.released(&ip, &mac), "{}", lab.server_log());
     assert_eq!(server_rows(&lab, &mac).len(), 1);
 }
+
+/// A docker CLI stand-in (the host kernel has no ipvlan, so no engine here
+/// can make an ipvlan network): logs its arguments to `docker.log` in
+/// `dir`, answers `network create`, `run` (writes the cidfile and an inspect
+/// document whose endpoint MAC is `mac`, the shared parent's, as Docker
+/// reports for ipvlan), `container inspect`, `rm -f` and `ps`.
+fn fake_docker(dir: &std::path::Path, mac: &str) -> std::path::PathBuf {
+    let script = format!(
+        r#"#!/bin/sh
+D={dir}
+echo "$*" >> $D/docker.log
+case "$1" in
+  network)
+    [ "$2" = create ] && {{ for last; do :; done; echo "fakeid-$last"; exit 0; }}
+    echo "Error: No such network" >&2; exit 1;;
+  container)
+    [ -f "$D/c-$4" ] && {{ cat "$D/c-$4"; exit 0; }}
+    echo "Error: No such container: $4" >&2; exit 1;;
+  run)
+    shift; cid=""; net=""; ip=""; name=""
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --cidfile) cid=$2; shift;; --network) net=$2; shift;; --ip) ip=$2; shift;;
+        --name) name=$2; shift;; --hostname|--dns|--dns-search|--mac-address) shift;;
+      esac; shift
+    done
+    id=$(printf %s "$name" | sha256sum | cut -c1-64)
+    doc="[{{\"Id\":\"$id\",\"Name\":\"/$name\",\"State\":{{\"Running\":true}},\"NetworkSettings\":{{\"Networks\":{{\"$net\":{{\"MacAddress\":\"{mac}\",\"IPAddress\":\"$ip\"}}}}}}}}]"
+    echo "$doc" > "$D/c-$id"; echo "$doc" > "$D/c-$name"
+    printf %s "$id" > "$cid"; echo "$id"; exit 0;;
+  rm)
+    for last; do :; done
+    n=$(sed -n 's/.*"Name":"\/\([^"]*\)".*/\1/p' "$D/c-$last" 2>/dev/null)
+    rm -f "$D/c-$last" "$D/c-$n"; echo "$last"; exit 0;;
+  ps) exit 0;;
+esac
+echo "fake docker: unexpected: $*" >&2
+exit 1
+"#,
+        dir = dir.display()
+    );
+    let p = dir.join("fakedocker");
+    std::fs::write(&p, script).expect("fake docker");
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    p
+}
+
+#[test]
+fn run_on_an_ipvlan_network_leases_by_container_name_without_a_mac_and_rm_releases_that_container_alone()
+ {
+    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "sha256sum"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let parent = lab.parent().to_string();
+    let mac = std::fs::read_to_string(format!("/sys/class/net/{parent}/address"))
+        .expect("the parent's MAC")
+        .trim()
+        .to_string();
+    let fake = tempfile::tempdir().expect("tempdir");
+    let docker = fake_docker(fake.path(), &mac);
+    let env = vec![(
+        "DHCPNET_DOCKER".to_string(),
+        docker.to_string_lossy().to_string(),
+    )];
+    let run = |args: &[&str]| lab.dhcpnet_root(args, &env);
+    ok(&run(&[
+        "create",
+        "lan",
+        "--parent",
+        &parent,
+        "--driver",
+        "ipvlan",
+        "--subnet",
+        "10.77.0.0/24",
+        "-o",
+        "json",
+    ]));
+    let started = |name: &str| {
+        ok(&run(&[
+            "run", "lan", "-o", "json", "--", "-d", "--name", name, "img",
+        ]))
+    };
+    let web = started("web");
+    let db = started("db");
+    let client_id = |name: &str| {
+        let text = format!("dhcpnet:{}:lan/{name}", mac.replace(':', ""));
+        std::iter::once(0u8)
+            .chain(text.bytes())
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    for (v, name) in [(&web, "web"), (&db, "db")] {
+        assert_eq!(v["lease"]["mac"], mac.as_str(), "{v}");
+        assert_eq!(v["lease"]["client_id"], client_id(name), "{v}");
+        assert_eq!(v["lease"]["hostname"], name, "{v}");
+    }
+    let web_ip = web["lease"]["ip"]
+        .as_str()
+        .expect("web's address")
+        .to_string();
+    let db_ip = db["lease"]["ip"]
+        .as_str()
+        .expect("db's address")
+        .to_string();
+    assert_ne!(web_ip, db_ip);
+    let log = std::fs::read_to_string(fake.path().join("docker.log")).unwrap_or_default();
+    let runs: Vec<&str> = log.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(runs.len(), 2, "{log}");
+    assert!(
+        runs.iter().all(|l| !l.contains("--mac-address")),
+        "no MAC for ipvlan: {log}"
+    );
+    assert!(
+        log.contains("--driver ipvlan") && log.contains("ipvlan_mode=l2"),
+        "{log}"
+    );
+    assert_eq!(server_rows(&lab, &mac).len(), 2);
+    // --mac makes no sense where every container has the parent's MAC.
+    let o = run(&["run", "lan", "--mac", "02:00:00:00:00:09", "--", "img"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // rm web: its lease goes, db's stays (the MAC they share says nothing).
+    ok(&run(&["rm", "web", "-o", "json"]));
+    wait_until("dnsmasq to drop web's lease", || {
+        server_rows(&lab, &mac).len() == 1
+    });
+    assert_eq!(server_rows(&lab, &mac)[0].0, db_ip);
+    let list = ok(&run(&["leases", "-o", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["ip"], db_ip.as_str());
+
+    // Re-created under its name: the same identity, the same address.
+    let again = started("web");
+    assert_eq!(again["lease"]["ip"], web_ip.as_str(), "{again}");
+    assert_eq!(again["lease"]["client_id"], client_id("web"));
+}
