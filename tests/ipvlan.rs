@@ -390,3 +390,40 @@ fn run_on_an_ipvlan_network_leases_by_container_name_without_a_mac_and_rm_releas
     assert_eq!(again["lease"]["ip"], web_ip.as_str(), "{again}");
     assert_eq!(again["lease"]["client_id"], client_id("web"));
 }
+
+#[test]
+fn kea_gives_client_ids_on_one_mac_their_own_addresses_and_releases_one_alone() {
+    let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
+        return;
+    };
+    lab.start_kea(600);
+    let mac = parent_mac(&lab);
+    let mut ips = Vec::new();
+    for name in ["web", "db"] {
+        let v = ok(&lab.dhcpnet(&[
+            "lease",
+            "--interface",
+            IFACE,
+            "--mac",
+            &mac,
+            "--client-id",
+            &format!("dhcpnet:net/{name}"),
+            "-o",
+            "json",
+        ]));
+        ips.push(v["ip"].as_str().expect("an address").to_string());
+    }
+    assert_ne!(ips[0], ips[1], "kea keys on the client id: {ips:?}");
+    let r = ok(&lab.dhcpnet(&["renew", "--ip", &ips[0], "-o", "json"]));
+    assert_eq!(r[0]["result"], "renewed", "{r}");
+    ok(&lab.dhcpnet(&["release", "--ip", &ips[1], "-o", "json"]));
+    let list = ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["ip"], ips[0].as_str());
+    // Kea's view (valid leases only): the released address is gone, the
+    // other stays.
+    wait_until("kea to record the release", || {
+        let rows = lab.kea_leases();
+        !rows.iter().any(|r| r.0 == ips[1]) && rows.iter().any(|r| r.0 == ips[0])
+    });
+}
