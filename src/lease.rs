@@ -114,14 +114,16 @@ impl Status {
 /// A server tells clients apart by option 61 when it is sent (RFC 2131
 /// §4.2), so leases that share a MAC (ipvlan, `lease --client-id`) are
 /// distinct clients. The client id is part of the key only when it is not
-/// the MAC's default (type 1 + MAC): records of the default kind keep the
-/// key and the file name they always had.
+/// a hardware address (type 1 + 6 octets: the MAC's own id, or the id of
+/// an earlier MAC that the IPAM plugin carries over to a restarted
+/// container's new endpoint): those records keep the key and the file name
+/// they always had, and are the container's by their MAC.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseKey {
     pub interface: String,
     pub mac: Mac,
-    /// The client id as recorded (`01:02:...`, normalised), when it is not
-    /// the default one for `mac`.
+    /// The client id as recorded (`00:64:...`, normalised), when it is not
+    /// a hardware address.
     pub client_id: Option<String>,
 }
 
@@ -131,10 +133,15 @@ impl LeaseKey {
         LeaseKey {
             interface: interface.to_string(),
             mac: id.mac,
-            client_id: (id.client_id != message::default_client_id(id.mac))
+            client_id: (!is_hardware_id(&id.client_id))
                 .then(|| message::format_client_id(&id.client_id)),
         }
     }
+}
+
+/// Whether option 61 holds an Ethernet address (type 1 + 6 octets).
+fn is_hardware_id(id: &[u8]) -> bool {
+    id.len() == 7 && id[0] == 1
 }
 
 impl std::fmt::Display for LeaseKey {
@@ -994,6 +1001,12 @@ mod tests {
             None,
             "the MAC's own id: no client id in the key"
         );
+        // An earlier MAC's id (the IPAM plugin carries a restarted
+        // container's lease over to its new endpoint) is a hardware
+        // address too: the record is the MAC's, as it always was.
+        let mut carried = rec(9, 9, T0);
+        carried.client_id = "01:02:00:00:00:00:05".into();
+        assert_eq!(carried.key().client_id, None);
         assert!(s.path("leases.d/eth0@02-00-00-00-00-05.json").exists());
         assert!(
             s.path("leases.d/eth0@02-00-00-00-00-05@00646863706e65743a6e2f776562.json")

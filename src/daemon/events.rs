@@ -623,10 +623,8 @@ mod tests {
         let full = "0123456789abcdef0123456789abcdef";
         let mut old = with_container(Some(full));
         old.mac = Mac([2, 0x42, 0, 0, 0, 1]);
-        old.client_id = "01:02:42:00:00:00:01".into();
         let mut now = with_container(Some(full));
         now.mac = Mac([2, 0x42, 0, 0, 0, 2]);
-        now.client_id = "01:02:42:00:00:00:02".into();
         let other = with_container(Some("other"));
         let c = Container {
             id: full.into(),
