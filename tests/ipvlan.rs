@@ -389,6 +389,21 @@ fn run_on_an_ipvlan_network_leases_by_container_name_without_a_mac_and_rm_releas
     let again = started("web");
     assert_eq!(again["lease"]["ip"], web_ip.as_str(), "{again}");
     assert_eq!(again["lease"]["client_id"], client_id("web"));
+
+    // `lease NET` on an ipvlan network: the parent's MAC, a client id each.
+    let many = ok(&run(&["lease", "lan", "--count", "2", "-o", "json"]));
+    let many = many.as_array().expect("two leases").clone();
+    assert_eq!(many.len(), 2);
+    assert!(many.iter().all(|l| l["mac"] == mac.as_str()), "{many:?}");
+    assert_ne!(many[0]["client_id"], many[1]["client_id"]);
+    assert_ne!(many[0]["ip"], many[1]["ip"]);
+    let o = run(&["lease", "lan", "--mac", "02:00:00:00:00:09"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
