@@ -249,7 +249,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__create)
-            opts="-v -q -o -h --parent --subnet --gateway --dhcp-interface --vlan --timeout --dry-run --state-dir --verbose --quiet --output --help"
+            opts="-v -q -o -h --parent --subnet --gateway --dhcp-interface --vlan --driver --timeout --dry-run --state-dir --verbose --quiet --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -273,6 +273,10 @@ _dhcpnet() {
                     ;;
                 --vlan)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --driver)
+                    COMPREPLY=($(compgen -W "macvlan ipvlan" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -226,6 +226,8 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l subnet -d 'Su
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l gateway -d 'Gateway (default: from the offer, or the first usable address of --subnet)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dhcp-interface -d 'Interface to talk DHCP on for this network (default: the parent)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l vlan -d 'Put the network on VLAN VID: dhcpnet creates (and later deletes) PARENT.VID itself' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l driver -d 'macvlan (a MAC per container), or ipvlan (L2: containers share the parent\'s MAC and are told apart by DHCP client id; for Wi-Fi and one-MAC ports)' -r -f -a "macvlan\t'A MAC of its own per container: the parent must accept many MACs'
+ipvlan\t'ipvlan L2: every container shares the parent\'s MAC, and the DHCP server tells them apart by client id (option 61). For Wi-Fi, and hypervisors or clouds that allow one MAC per port'"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l timeout -d 'How long to wait for the DHCP server\'s offer' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
@@ -234,7 +236,7 @@ yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -l dry-run -d 'Print the docker command that would run, and change nothing'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s q -l quiet -d 'Only errors on stderr'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l hostname -d 'Hostname for the container and the DHCP server (default: the container\'s --name)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l mac -d 'MAC address for the container (default: the one its --name had on NETWORK, else a random one)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand run" -l timeout -d 'Give up after this many seconds without a lease' -r

@@ -709,6 +709,9 @@ pub struct CreateArgs {
     /// Put the network on VLAN VID: dhcpnet creates (and later deletes) PARENT.VID itself
     #[arg(long, value_parser = parse_vid, value_name = "VID")]
     pub vlan: Option<u16>,
+    /// macvlan (a MAC per container), or ipvlan (L2: containers share the parent's MAC and are told apart by DHCP client id; for Wi-Fi and one-MAC ports)
+    #[arg(long, value_enum, default_value_t = crate::network::Driver::Macvlan)]
+    pub driver: crate::network::Driver,
     /// How long to wait for the DHCP server's offer
     #[arg(long, default_value = "5", value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,

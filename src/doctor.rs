@@ -676,6 +676,60 @@ pub fn judge_leases(leases: &[Lease], gone: &[String], now: chrono::DateTime<Utc
     )
 }
 
+/// Leases told apart by client id on one MAC (ipvlan, `lease --client-id`):
+/// a server that ignores option 61 gives them one address. None when no
+/// lease has a client id of its own (nothing to judge: no row).
+pub fn judge_client_ids(leases: &[Lease]) -> Option<Check> {
+    let shared: Vec<Lease> = leases
+        .iter()
+        .filter(|l| l.status.is_held() && l.key().client_id.is_some())
+        .cloned()
+        .collect();
+    if shared.is_empty() {
+        return None;
+    }
+    let n = "client-ids";
+    let held: Vec<Lease> = leases
+        .iter()
+        .filter(|l| l.status.is_held())
+        .cloned()
+        .collect();
+    let clashes: Vec<String> = crate::lease::same_address_elsewhere(&held, &shared)
+        .into_iter()
+        .zip(&shared)
+        .filter_map(|(other, l)| {
+            other.map(|o| {
+                format!(
+                    "{} on {} is recorded for client ids {} and {} of MAC {}",
+                    l.ip, l.interface, o.client_id, l.client_id, l.mac
+                )
+            })
+        })
+        .collect();
+    Some(if clashes.is_empty() {
+        row(
+            n,
+            Status::Ok,
+            format!(
+                "{} lease(s) told apart by client id, each with an address of its own",
+                shared.len()
+            ),
+            "",
+        )
+    } else {
+        row(
+            n,
+            Status::Fail,
+            format!(
+                "{}: the DHCP server keys leases on the MAC alone and ignores option 61",
+                clashes.join("; ")
+            ),
+            "ipvlan needs a server that keys leases on the client id (dnsmasq and kea do by default): \
+             use macvlan with this server, and release the duplicates",
+        )
+    })
+}
+
 pub fn judge_networks(records: &[Network], gone: &[String]) -> Check {
     let n = "networks";
     let stale: Vec<&str> = records
@@ -1070,6 +1124,7 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
             }
         }
         out.push(judge_leases(&leases, &gone_containers, Utc::now()));
+        out.extend(judge_client_ids(&leases));
         match network::load(store) {
             Ok(nets) if !nets.is_empty() => {
                 let mut gone = Vec::new();
@@ -1271,5 +1326,36 @@ mod tests {
         assert_eq!(judge_daemon(Some(true), 3).status, Status::Ok);
         assert_eq!(judge_daemon(Some(false), 0).status, Status::Warn);
         assert_eq!(judge_daemon(None, 2).status, Status::Fail);
+    }
+}
+
+#[cfg(test)]
+mod client_id_tests {
+    use super::*;
+
+    fn lease(client_id: &str, ip: &str) -> Lease {
+        serde_json::from_value(serde_json::json!({
+            "ip": ip, "prefix_len": 24, "subnet": "10.0.0.0/24", "mac": "02:00:00:00:00:05",
+            "gateway": null, "dns": [], "domain": null, "server_id": "10.0.0.1",
+            "lease_time": 100, "renewal_time": 50, "rebinding_time": 87,
+            "obtained_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:01:40Z",
+            "hostname": null, "client_id": client_id, "interface": "eth0", "network": null
+        }))
+        .expect("a lease record")
+    }
+
+    #[test]
+    fn two_client_ids_of_one_mac_recorded_at_one_address_fail_the_client_ids_check() {
+        assert!(judge_client_ids(&[lease("01:02:00:00:00:00:05", "10.0.0.5")]).is_none());
+        let fine = judge_client_ids(&[lease("00:61", "10.0.0.5"), lease("00:62", "10.0.0.6")])
+            .expect("a row");
+        assert_eq!(fine.status, Status::Ok, "{fine:?}");
+        let bad = judge_client_ids(&[lease("00:61", "10.0.0.5"), lease("00:62", "10.0.0.5")])
+            .expect("a row");
+        assert_eq!(bad.status, Status::Fail, "{bad:?}");
+        assert!(
+            bad.detail.contains("ignores option 61") && bad.detail.contains("10.0.0.5"),
+            "{bad:?}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The lease record: what dhcpnet remembers about every address it holds,
 //! and the table that keeps them (`leases.d/`, one file per lease, keyed by
-//! `Lease::key`: interface and MAC).
+//! `Lease::key`: interface, MAC and a client id other than the MAC's default).
 //!
 //! Field names are a public interface (JSON and YAML output); tests pin them.
 
@@ -109,11 +109,22 @@ impl Status {
     }
 }
 
-/// What identifies a lease: one record per MAC and interface.
+/// What identifies a lease: one record per interface, MAC and client id.
+///
+/// A server tells clients apart by option 61 when it is sent (RFC 2131
+/// §4.2), so leases that share a MAC (ipvlan, `lease --client-id`) are
+/// distinct clients. The client id is part of the key only when it is not
+/// a hardware address (type 1 + 6 octets: the MAC's own id, or the id of
+/// an earlier MAC that the IPAM plugin carries over to a restarted
+/// container's new endpoint): those records keep the key and the file name
+/// they always had, and are the container's by their MAC.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseKey {
     pub interface: String,
     pub mac: Mac,
+    /// The client id as recorded (`00:64:...`, normalised), when it is not
+    /// a hardware address.
+    pub client_id: Option<String>,
 }
 
 impl LeaseKey {
@@ -122,13 +133,24 @@ impl LeaseKey {
         LeaseKey {
             interface: interface.to_string(),
             mac: id.mac,
+            client_id: (!is_hardware_id(&id.client_id))
+                .then(|| message::format_client_id(&id.client_id)),
         }
     }
 }
 
+/// Whether option 61 holds an Ethernet address (type 1 + 6 octets).
+fn is_hardware_id(id: &[u8]) -> bool {
+    id.len() == 7 && id[0] == 1
+}
+
 impl std::fmt::Display for LeaseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} on {}", self.mac, self.interface)
+        write!(f, "{} on {}", self.mac, self.interface)?;
+        if let Some(c) = &self.client_id {
+            write!(f, " (client id {c})")?;
+        }
+        Ok(())
     }
 }
 
@@ -188,17 +210,23 @@ fn finite(v: u32) -> Option<u32> {
 }
 
 impl Lease {
-    /// The record's key: its interface and MAC.
+    /// The record's key: its interface, MAC and (when not the MAC's
+    /// default) client id.
     pub fn key(&self) -> LeaseKey {
-        LeaseKey {
-            interface: self.interface.clone(),
-            mac: self.mac,
+        match message::parse_client_id(&self.client_id) {
+            Ok(_) => LeaseKey::of(&self.interface, &self.identity()),
+            // Refused by `check`; kept apart from every valid key.
+            Err(_) => LeaseKey {
+                interface: self.interface.clone(),
+                mac: self.mac,
+                client_id: Some(self.client_id.clone()),
+            },
         }
     }
 
     /// Whether this is the record of `key`.
     pub fn has_key(&self, key: &LeaseKey) -> bool {
-        self.is_of(key.mac, &key.interface)
+        self.key() == *key
     }
 
     /// Whether this is the record of `mac` on `interface` (its key, given
@@ -225,7 +253,7 @@ impl Lease {
     /// Whether `other` has this record's key (another version of the same
     /// record).
     pub fn same_key(&self, other: &Lease) -> bool {
-        self.is_of(other.mac, &other.interface)
+        self.key() == other.key()
     }
 
     /// A record for what the server acknowledged at `now`.
@@ -457,7 +485,16 @@ impl Record for Lease {
 
     fn stem(key: &LeaseKey) -> String {
         let mac = key.mac.to_string().replace(':', "-");
-        format!("{}@{mac}", crate::store::table::file_safe(&key.interface))
+        let stem = format!("{}@{mac}", crate::store::table::file_safe(&key.interface));
+        match &key.client_id {
+            // `@` cannot come from `file_safe`: no other key has this name.
+            // A long id is cut and hashed by the table (`bounded`).
+            Some(c) => format!(
+                "{stem}@{}",
+                crate::store::table::file_safe(&c.replace(':', ""))
+            ),
+            None => stem,
+        }
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -614,6 +651,35 @@ pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
         }
     }
     stale
+}
+
+/// For each of `granted`, the lease of another client id on the same MAC
+/// and interface that holds the same address (recorded in `existing`, or
+/// earlier in `granted`), if any: the server ignored option 61 and keys
+/// its leases on the MAC alone, so the two are one lease at the server.
+/// Only leases with a client id of their own (shared MAC) can collide.
+pub fn same_address_elsewhere(existing: &[Lease], granted: &[Lease]) -> Vec<Option<Lease>> {
+    let mut out = Vec::with_capacity(granted.len());
+    for (i, g) in granted.iter().enumerate() {
+        let key = g.key();
+        let other = (key.client_id.is_some())
+            .then(|| {
+                existing
+                    .iter()
+                    .filter(|o| o.status.is_held())
+                    .chain(granted[..i].iter())
+                    .find(|o| {
+                        o.ip == g.ip
+                            && o.mac == g.mac
+                            && o.interface == g.interface
+                            && o.key() != key
+                    })
+                    .cloned()
+            })
+            .flatten();
+        out.push(other);
+    }
+    out
 }
 
 /// Which recorded leases a command means.
@@ -970,6 +1036,81 @@ mod tests {
         assert!(remove(&s, &lock, &b.key()).unwrap());
         assert_eq!(get(&s, &b.key()).unwrap(), None);
         assert_eq!(load(&s).unwrap(), vec![a2]);
+    }
+
+    #[test]
+    fn leases_sharing_a_mac_with_different_client_ids_are_distinct_records_in_distinct_files() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let lock = s.lock().unwrap();
+        let default = rec(5, 5, T0);
+        let mut web = rec(5, 6, T0);
+        web.client_id = "00:64:68:63:70:6e:65:74:3a:6e:2f:77:65:62".into();
+        let mut db = rec(5, 7, T0);
+        db.client_id = "00:64:68:63:70:6e:65:74:3a:6e:2f:64:62".into();
+        for l in [&default, &web, &db] {
+            put(&s, &lock, l).unwrap();
+        }
+        assert_eq!(
+            default.key().client_id,
+            None,
+            "the MAC's own id: no client id in the key"
+        );
+        // An earlier MAC's id (the IPAM plugin carries a restarted
+        // container's lease over to its new endpoint) is a hardware
+        // address too: the record is the MAC's, as it always was.
+        let mut carried = rec(9, 9, T0);
+        carried.client_id = "01:02:00:00:00:00:05".into();
+        assert_eq!(carried.key().client_id, None);
+        assert!(s.path("leases.d/eth0@02-00-00-00-00-05.json").exists());
+        assert!(
+            s.path("leases.d/eth0@02-00-00-00-00-05@00646863706e65743a6e2f776562.json")
+                .exists()
+        );
+        assert_eq!(load(&s).unwrap().len(), 3);
+        assert_eq!(get(&s, &web.key()).unwrap(), Some(web.clone()));
+        assert!(remove(&s, &lock, &web.key()).unwrap());
+        assert_eq!(load(&s).unwrap(), vec![default.clone(), db.clone()]);
+        // The key of an identity is the key of the record it makes.
+        assert_eq!(LeaseKey::of("eth0", &db.identity()), db.key());
+        assert!(db.has_key(&db.key()) && !default.has_key(&db.key()));
+        // A very long client id still makes a bounded, distinct file name.
+        let mut long = rec(5, 8, T0);
+        long.client_id = vec!["ab"; 255].join(":");
+        put(&s, &lock, &long).unwrap();
+        assert_eq!(get(&s, &long.key()).unwrap(), Some(long));
+    }
+
+    #[test]
+    fn a_server_giving_two_client_ids_on_one_mac_the_same_address_is_caught() {
+        let mut a = rec(5, 6, T0);
+        a.client_id = "00:61".into();
+        let mut b = rec(5, 6, T0);
+        b.client_id = "00:62".into();
+        let mut c = rec(5, 7, T0);
+        c.client_id = "00:63".into();
+        // Against a recorded lease, and within one batch.
+        let found = same_address_elsewhere(std::slice::from_ref(&a), &[b.clone(), c.clone()]);
+        assert_eq!(found, vec![Some(a.clone()), None]);
+        let found = same_address_elsewhere(&[], &[a.clone(), b.clone()]);
+        assert_eq!(found, vec![None, Some(a.clone())]);
+        // The same client again (a re-lease) is no collision, nor is a
+        // lease with the MAC's own id, nor another MAC.
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), std::slice::from_ref(&a)),
+            vec![None]
+        );
+        let own = rec(5, 6, T0);
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), std::slice::from_ref(&own)),
+            vec![None]
+        );
+        let mut other_mac = rec(9, 6, T0);
+        other_mac.client_id = "00:64".into();
+        assert_eq!(
+            same_address_elsewhere(std::slice::from_ref(&a), &[other_mac]),
+            vec![None]
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@ pub mod container;
 pub mod create;
 pub mod delete;
 
+use std::fmt;
 use std::net::Ipv4Addr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dhcp::message::Identity;
 use crate::error::{Error, Result};
 use crate::net::mac::Mac;
 use crate::store::{Lock, Record, Store, check, check_records};
@@ -28,6 +30,86 @@ pub const FILE: &str = DIR;
 pub const LEGACY: &str = "networks.json";
 
 pub use crate::net::subnet::Subnet;
+
+/// The Docker driver of a network: how containers reach the LAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// A MAC of its own per container: the parent must accept many MACs.
+    #[default]
+    Macvlan,
+    /// ipvlan L2: every container shares the parent's MAC, and the DHCP
+    /// server tells them apart by client id (option 61). For Wi-Fi, and
+    /// hypervisors or clouds that allow one MAC per port.
+    Ipvlan,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Macvlan => "macvlan",
+            Driver::Ipvlan => "ipvlan",
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The longest client id option 61 carries.
+const MAX_CLIENT_ID: usize = 255;
+
+/// The DHCP identity of a container on an ipvlan network: the parent's MAC
+/// in chaddr (every container shares it) and option 61 = type 0 followed by
+/// `dhcpnet:<parent MAC, 12 hex digits>:<network>/<container>`.
+///
+/// Why this form: it is stable per container name, so a re-created
+/// container gets its address back; the parent's MAC makes it unique on
+/// the LAN (two hosts running `web` on a network `lan` must not look like
+/// one client: servers such as dnsmasq key on the client id alone); it is
+/// readable in the server's logs and can be reserved by hand
+/// (`dhcp-host=id:dhcpnet:...` in dnsmasq). RFC 4361's type 255 (IAID +
+/// DUID) is meant for a host's own interfaces, would need a hash to fit a
+/// name in, and cannot be read back; the name goes to the server anyway as
+/// the hostname (option 12). An id longer than an option holds is cut and
+/// ends in `~` and a hash of the whole. An unnamed container gets a random
+/// id (it cannot be re-created under the same identity anyway).
+pub fn ipvlan_identity(network: &str, parent_mac: Mac, container: Option<&str>) -> Identity {
+    let mut id = Identity::new(parent_mac);
+    id.client_id = ipvlan_client_id(network, parent_mac, container);
+    id
+}
+
+/// Option 61 of `ipvlan_identity`.
+pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>) -> Vec<u8> {
+    let name = match container {
+        Some(n) => n.to_string(),
+        None => {
+            let mut b = [0u8; 8];
+            crate::net::mac::fill_random(&mut b);
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("~{hex}")
+        }
+    };
+    let mac: String = parent_mac.0.iter().map(|x| format!("{x:02x}")).collect();
+    let text = format!("dhcpnet:{mac}:{network}/{name}");
+    let mut id = vec![0u8];
+    if text.len() < MAX_CLIENT_ID {
+        id.extend_from_slice(text.as_bytes());
+        return id;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let tail = format!("~{h:016x}");
+    id.extend_from_slice(&text.as_bytes()[..MAX_CLIENT_ID - 1 - tail.len()]);
+    id.extend_from_slice(tail.as_bytes());
+    id
+}
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +127,11 @@ pub struct Network {
     pub name: String,
     /// Docker's network id.
     pub id: String,
-    /// The macvlan parent (`-o parent=`).
+    /// The macvlan or ipvlan parent (`-o parent=`).
     pub parent: String,
+    /// macvlan (records older than ipvlan support have none) or ipvlan.
+    #[serde(default)]
+    pub driver: Driver,
     /// Where dhcpnet talks DHCP for this network's containers.
     pub dhcp_interface: String,
     pub subnet: Subnet,
@@ -331,6 +416,11 @@ pub fn from_docker(info: &crate::docker::NetworkInfo) -> Option<Network> {
         name: info.name.clone(),
         id: info.id.clone(),
         parent,
+        driver: if info.driver == "ipvlan" {
+            Driver::Ipvlan
+        } else {
+            Driver::Macvlan
+        },
         dhcp_interface,
         gateway: info.gateway.unwrap_or_else(|| subnet.first_usable()),
         subnet,
@@ -395,6 +485,7 @@ mod tests {
             name: "n".into(),
             id: "x".into(),
             parent: "eth0".into(),
+            driver: Driver::Macvlan,
             dhcp_interface: "eth0".into(),
             subnet: "10.0.0.0/24".parse().unwrap(),
             gateway: Ipv4Addr::new(10, 0, 0, 1),
@@ -404,6 +495,46 @@ mod tests {
             deleting: false,
             members: vec![],
         }
+    }
+
+    #[test]
+    fn an_ipvlan_container_s_identity_is_the_parent_mac_and_a_client_id_stable_per_name_and_host() {
+        let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
+        let id = ipvlan_identity("lan", parent, Some("web"));
+        assert_eq!(id.mac, parent);
+        assert_eq!(id.client_id, b"\0dhcpnet:0242ac110002:lan/web".to_vec());
+        assert_eq!(ipvlan_identity("lan", parent, Some("web")), id, "stable");
+        let other_host = Mac([0x02, 0x42, 0xac, 0x11, 0, 3]);
+        assert_ne!(
+            ipvlan_client_id("lan", other_host, Some("web")),
+            id.client_id
+        );
+        assert_ne!(ipvlan_client_id("lan", parent, Some("db")), id.client_id);
+        assert_ne!(ipvlan_client_id("wan", parent, Some("web")), id.client_id);
+        // Unnamed: random, never the default MAC id.
+        let a = ipvlan_client_id("lan", parent, None);
+        assert_ne!(a, ipvlan_client_id("lan", parent, None));
+        assert_ne!(a, crate::dhcp::message::default_client_id(parent));
+        // Too long for an option: cut, hashed, still distinct and valid.
+        let long = "x".repeat(300);
+        let l1 = ipvlan_client_id("lan", parent, Some(&long));
+        let l2 = ipvlan_client_id("lan", parent, Some(&format!("{long}y")));
+        assert_eq!(l1.len(), 255);
+        assert_ne!(l1, l2);
+        let shown = crate::dhcp::message::format_client_id(&l1);
+        assert_eq!(crate::dhcp::message::parse_client_id(&shown), Ok(l1));
+    }
+
+    #[test]
+    fn a_record_without_a_driver_loads_as_macvlan_and_an_ipvlan_one_keeps_its_driver() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v.as_object_mut().unwrap().remove("driver");
+        let old: Network = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(old.driver, Driver::Macvlan);
+        v["driver"] = "ipvlan".into();
+        let n: Network = serde_json::from_value(v).unwrap();
+        assert_eq!(n.driver, Driver::Ipvlan);
+        assert_eq!(serde_json::to_value(&n).unwrap()["driver"], "ipvlan");
     }
 
     #[test]

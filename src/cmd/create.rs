@@ -17,6 +17,7 @@ pub async fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         gateway: a.gateway,
         dhcp_interface: a.dhcp_interface.clone(),
         vlan: a.vlan,
+        driver: a.driver,
         timeout: a.timeout,
         dry_run: a.dry_run,
     };
@@ -34,6 +35,7 @@ pub fn table(n: &Network) -> String {
         ("network", n.name.clone()),
         ("id", crate::docker::short_id(&n.id)),
         ("parent", n.parent.clone()),
+        ("driver", n.driver.to_string()),
         ("dhcp interface", n.dhcp_interface.clone()),
         ("subnet", n.subnet.to_string()),
         ("gateway", n.gateway.to_string()),

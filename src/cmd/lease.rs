@@ -54,9 +54,38 @@ pub fn identities(a: &LeaseArgs) -> Result<Vec<Identity>> {
         .collect())
 }
 
+/// On an ipvlan network every lease has the parent's MAC and a client id
+/// of its own: the one given (`--client-id`), else a random one of the
+/// form `network::ipvlan_identity` gives unnamed containers.
+fn on_ipvlan(net: &crate::network::Network, a: &LeaseArgs, ids: &mut [Identity]) -> Result<()> {
+    if a.mac.is_some() {
+        return Err(Error::Usage(format!(
+            "{} is an ipvlan network: every lease on it has the parent's MAC, so --mac cannot be given \
+             (use --client-id to name the client)",
+            net.name
+        )));
+    }
+    let parent = crate::net::iface::Interface::lookup(&net.parent)
+        .or_else(|_| crate::net::iface::Interface::lookup(&net.dhcp_interface))?;
+    for id in ids {
+        id.mac = parent.mac;
+        id.client_id = match &a.client_id {
+            Some(c) => c.0.clone(),
+            None => crate::network::ipvlan_client_id(&net.name, parent.mac, None),
+        };
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Ctx, a: LeaseArgs) -> Result<()> {
     let place = resolve(ctx, &a.target).await?;
-    let ids = identities(&a)?;
+    let mut ids = identities(&a)?;
+    if let Some(n) = &place.network
+        && let Some(net) = crate::network::find(&ctx.store, n)?
+        && net.driver == crate::network::Driver::Ipvlan
+    {
+        on_ipvlan(&net, &a, &mut ids)?;
+    }
     let opts = Options {
         timeout: secs(a.timeout),
         broadcast_flag: !a.no_broadcast,

@@ -12,10 +12,10 @@ use crate::dhcp::message::{Identity, validate_hostname};
 use crate::dhcp::transport::Options;
 use crate::docker::{Docker, Output, is_mac_address_riddle, mac_address_advice};
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease, Place};
+use crate::lease::{self, Lease, LeaseKey, Place};
 use crate::net::iface::Interface;
 use crate::net::mac::Mac;
-use crate::network::{self, Network};
+use crate::network::{self, Driver, Network};
 use crate::output::{self, Format};
 
 /// What `dhcpnet run` reports on stdout once docker is done: the container
@@ -191,6 +191,7 @@ pub fn docker_args(
     user: &UserArgs,
     cidfile: &str,
     rest: &[String],
+    with_mac: bool,
 ) -> Vec<String> {
     let mut v: Vec<String> = vec!["run".into(), "--cidfile".into(), cidfile.into()];
     v.extend([
@@ -198,9 +199,11 @@ pub fn docker_args(
         net.into(),
         "--ip".into(),
         l.ip.to_string(),
-        "--mac-address".into(),
-        l.mac.to_string(),
     ]);
+    // On ipvlan the container has the parent's MAC: Docker sets none.
+    if with_mac {
+        v.extend(["--mac-address".into(), l.mac.to_string()]);
+    }
     if let Some(h) = hostname {
         v.extend(["--hostname".into(), h.into()]);
     }
@@ -241,10 +244,11 @@ fn read_cid(p: &PathBuf) -> Option<String> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string())
 }
 
-/// Put the container id on the lease of `mac` on `iface`.
-fn record_container(ctx: &Ctx, mac: Mac, iface: &str, id: &str) -> Result<()> {
+/// Put the container id on the lease of `key` (on ipvlan, other
+/// containers' leases share its MAC: only this one's client id is it).
+fn record_container(ctx: &Ctx, key: &LeaseKey, id: &str) -> Result<()> {
     lease::update(&ctx.store, |all| {
-        for l in all.iter_mut().filter(|l| l.is_of(mac, iface)) {
+        for l in all.iter_mut().filter(|l| l.has_key(key)) {
             l.container = Some(id.to_string());
         }
         Ok(())
@@ -292,8 +296,18 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         )));
     }
     let user = scan(&a.docker_args)?;
+    let ipvlan = net.driver == Driver::Ipvlan;
+    if ipvlan && a.mac.is_some() {
+        return Err(Error::Usage(format!(
+            "{} is an ipvlan network: its containers share the parent's MAC (the DHCP server tells \
+             them apart by client id), so --mac cannot be given",
+            net.name
+        )));
+    }
     super::warn_without_daemon(ctx);
-    docker.check_mac_address_support().await?;
+    if !ipvlan {
+        docker.check_mac_address_support().await?;
+    }
     if let Some(name) = &user.name
         && let Some(c) = docker.inspect_container(name).await?
     {
@@ -302,19 +316,45 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
             crate::docker::short_id(&c.id)
         )));
     }
-    let (mac, requested) = pick_mac(&net, a.mac, user.name.as_deref());
-    let held = lease::load(&ctx.store)?
-        .into_iter()
-        .find(|l| l.is_of(mac, &net.dhcp_interface));
+    let (mut id, requested) = if ipvlan {
+        // Every container leases with the parent's MAC and a client id of
+        // its own, derived from its name (`network::ipvlan_identity`).
+        let parent =
+            Interface::lookup(&net.parent).or_else(|_| Interface::lookup(&net.dhcp_interface))?;
+        let requested = user
+            .name
+            .as_deref()
+            .and_then(|n| net.member(n))
+            .and_then(|m| m.ip);
+        (
+            network::ipvlan_identity(&net.name, parent.mac, user.name.as_deref()),
+            requested,
+        )
+    } else {
+        let (mac, requested) = pick_mac(&net, a.mac, user.name.as_deref());
+        (Identity::new(mac), requested)
+    };
+    let mac = id.mac;
+    let key = LeaseKey::of(&net.dhcp_interface, &id);
+    let held = lease::get(&ctx.store, &key)?;
     if let Some(l) = held
         && let Some(cid) = &l.container
         && docker.inspect_container(cid).await?.is_some()
     {
-        return Err(Error::Conflict(format!(
-            "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
-            crate::docker::short_id(cid),
-            l.ip
-        )));
+        return Err(Error::Conflict(if ipvlan {
+            format!(
+                "the client id of this container name already belongs to container {} ({}): \
+                 remove that container with `dhcpnet rm`",
+                crate::docker::short_id(cid),
+                l.ip
+            )
+        } else {
+            format!(
+                "{mac} already belongs to container {} ({}): give another --mac, or remove that container with `dhcpnet rm`",
+                crate::docker::short_id(cid),
+                l.ip
+            )
+        }));
     }
     let hostname = match (&a.hostname, &user.name) {
         (Some(h), _) => Some(h.clone()),
@@ -329,7 +369,6 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         }
         (None, None) => None,
     };
-    let mut id = Identity::new(mac);
     id.hostname = hostname.clone();
     let place = Place {
         iface: Interface::lookup(&net.dhcp_interface)?,
@@ -375,6 +414,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         &user,
         &cid_arg,
         &a.docker_args,
+        !ipvlan,
     );
     let format = a.out.output;
     let out = run_docker(ctx, &docker, &args, &cidfile, &l, format != Format::Table).await;
@@ -394,7 +434,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     let docker_failed = matches!(out.code, 125..=127) || out.code < 0;
     if let (Some(c), false) = (&exists, docker_failed) {
         // Running (or, attached, ended but kept): the lease stays with it.
-        record_container(ctx, l.mac, &l.interface, &c.id)?;
+        record_container(ctx, &l.key(), &c.id)?;
         if let Some(name) = &user.name {
             let (ip, cid) = (l.ip, c.id.clone());
             network::update_one(&ctx.store, &net.name, |n| {
@@ -481,7 +521,7 @@ async fn run_docker(
             _ = tokio::time::sleep(Duration::from_millis(100)), if !recorded => {
                 if let Some(id) = read_cid(cidfile) {
                     recorded = true;
-                    if let Err(e) = record_container(ctx, l.mac, &l.interface, &id) {
+                    if let Err(e) = record_container(ctx, &l.key(), &id) {
                         log::warn!("cannot record container {id} on the lease of {}: {e}", l.ip);
                     }
                 }

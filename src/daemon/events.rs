@@ -97,6 +97,26 @@ fn parse_inspect(json: &str) -> Vec<Container> {
         .collect()
 }
 
+/// Whether the lease is held with a MAC of its own (macvlan): a lease
+/// with a client id of its own (ipvlan) shares its MAC with other
+/// containers' leases, and a MAC says nothing about whose it is.
+fn shares_no_mac(l: &Lease) -> bool {
+    l.key().client_id.is_none()
+}
+
+/// Whether container `c`'s endpoint MACs name the lease (its own, or, for
+/// an ipvlan lease, the one its record names).
+fn by_mac(l: &Lease, c: &Container) -> bool {
+    if shares_no_mac(l) {
+        c.macs.contains(&l.mac)
+    } else {
+        l.belongs_to(&ContainerRef {
+            id: &c.id,
+            name: Some(&c.name),
+        })
+    }
+}
+
 /// Leases whose container is gone: `existing` is (id, name) of every container.
 pub fn orphans(leases: &[Lease], existing: &[(String, String)]) -> Vec<usize> {
     leases
@@ -304,10 +324,7 @@ impl Follower {
         if c.running {
             self.release_replaced(&c, &leases).await;
         }
-        let mine: Vec<Lease> = leases
-            .into_iter()
-            .filter(|l| c.macs.contains(&l.mac))
-            .collect();
+        let mine: Vec<Lease> = leases.into_iter().filter(|l| by_mac(l, &c)).collect();
         for l in mine {
             let renewed = match (&l.hostname, &c.hostname) {
                 (None, Some(h)) => {
@@ -408,7 +425,8 @@ pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
             l.belongs_to(&ContainerRef {
                 id: &c.id,
                 name: Some(&c.name),
-            }) && !c.macs.contains(&l.mac)
+            }) && shares_no_mac(l)
+                && !c.macs.contains(&l.mac)
         })
         .cloned()
         .collect()
@@ -547,6 +565,32 @@ mod tests {
         // A container whose MACs are not known (not on any network now) keeps them.
         let bare = Container { macs: vec![], ..c };
         assert!(replaced(&all, &bare).is_empty());
+    }
+
+    #[test]
+    fn an_ipvlan_lease_of_a_running_container_on_another_network_too_is_not_taken_for_replaced() {
+        let full = "0123456789abcdef0123456789abcdef";
+        let mut ipvlan = with_container(Some(full));
+        ipvlan.client_id = "00:64:68:63:70".into();
+        let c = Container {
+            id: full.into(),
+            name: "web".into(),
+            hostname: None,
+            // Its macvlan endpoint's MAC: not the parent's MAC of the ipvlan lease.
+            macs: vec![Mac([2, 0x42, 0, 0, 0, 9])],
+            running: true,
+        };
+        assert!(replaced(std::slice::from_ref(&ipvlan), &c).is_empty());
+        // Another container whose endpoint reports the shared (parent's) MAC
+        // does not own it.
+        let other = Container {
+            id: "f".repeat(32),
+            name: "db".into(),
+            macs: vec![ipvlan.mac],
+            ..c.clone()
+        };
+        assert!(!by_mac(&ipvlan, &other));
+        assert!(by_mac(&ipvlan, &c));
     }
 
     #[test]

@@ -212,9 +212,14 @@ impl Exchange {
     }
 
     /// Whether a reply belongs to this exchange at all: a BOOTREPLY with our
-    /// xid for our MAC (an `hlen` other than 6 is not ours, whatever it says).
+    /// xid for our MAC (an `hlen` other than 6 is not ours, whatever it says),
+    /// and, when the server echoes option 61 (RFC 6842), our client id: many
+    /// exchanges may share one MAC (ipvlan), told apart by it.
     fn is_ours(&self, r: &Reply<'_>) -> bool {
-        r.msg.is_reply() && r.msg.xid == self.xid && r.msg.client_mac() == Some(self.id.mac)
+        r.msg.is_reply()
+            && r.msg.xid == self.xid
+            && r.msg.client_mac() == Some(self.id.mac)
+            && r.msg.client_id().is_none_or(|c| c == self.id.client_id)
     }
 
     /// Why the last reply addressed to this exchange was refused, if one was.
@@ -472,6 +477,39 @@ mod tests {
                 Step::Bound(_)
             ));
         }
+    }
+
+    #[test]
+    fn on_a_shared_mac_a_reply_echoing_another_client_id_is_not_ours_and_one_echoing_ours_or_none_is()
+     {
+        let mut id = ident();
+        id.client_id = b"\0dhcpnet:net/web".to_vec();
+        let ip = Ipv4Addr::new(10, 77, 0, 50);
+        let with_cid = |kind, cid: &[u8]| {
+            let mut m = reply(3, id.mac, kind, ip, SERVER);
+            m.opts_mut()
+                .insert(DhcpOption::ClientIdentifier(cid.to_vec()));
+            m
+        };
+        let mut x = Exchange::new(id.clone(), Goal::Acquire { requested: None }, true);
+        x.start(3);
+        let theirs = with_cid(MessageType::Offer, b"\0dhcpnet:net/db");
+        assert_eq!(feed(&mut x, &theirs), Step::Ignore);
+        assert!(x.is_selecting(), "another client's offer is not taken");
+        assert!(matches!(
+            feed(&mut x, &with_cid(MessageType::Offer, &id.client_id)),
+            Step::Send(_)
+        ));
+        assert_eq!(
+            feed(&mut x, &with_cid(MessageType::Ack, b"\0dhcpnet:net/db")),
+            Step::Ignore
+        );
+        // A server that does not echo option 61 (before RFC 6842) is
+        // matched by xid and MAC, as before.
+        assert!(matches!(
+            feed(&mut x, &reply(3, id.mac, MessageType::Ack, ip, SERVER)),
+            Step::Bound(_)
+        ));
     }
 
     #[test]

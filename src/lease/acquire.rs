@@ -138,6 +138,9 @@ pub async fn acquire(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if granted.iter().any(|l| l.key().client_id.is_some()) {
+        keep_distinct(ledger, place, &mut granted, &mut failed)?;
+    }
     if !granted.is_empty() {
         record(ledger, place, &granted).await?;
         ledger.changed(&place.iface.name).await;
@@ -209,6 +212,50 @@ pub async fn acquire(
         return Err(e);
     }
     Ok((granted, failed))
+}
+
+/// Move to `failed` the leases the server gave an address it already gave
+/// another client id on the same MAC (it ignores option 61: ipvlan cannot
+/// work with it), and drop their intents without a RELEASE: at such a
+/// server the RELEASE would end the other client's lease.
+fn keep_distinct(
+    ledger: &Ledger,
+    place: &Place,
+    granted: &mut Vec<Lease>,
+    failed: &mut Vec<(Identity, Error)>,
+) -> Result<()> {
+    let existing: Vec<Lease> = lease::load(&ledger.store)?
+        .into_iter()
+        .filter(|l| l.interface == place.iface.name)
+        .collect();
+    let found = lease::same_address_elsewhere(&existing, granted);
+    if found.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let mut dropped = Vec::new();
+    for (l, other) in std::mem::take(granted).into_iter().zip(found) {
+        let Some(other) = other else {
+            granted.push(l);
+            continue;
+        };
+        failed.push((
+            l.identity(),
+            Error::Refused(format!(
+                "the DHCP server {} gave {} to client id {}, but it holds that address for client \
+                 id {} with the same MAC {} already: it tells clients apart by MAC only and \
+                 ignores the client identifier (option 61). ipvlan networks (one MAC for every \
+                 container) need a server that keys leases on the client id (dnsmasq and kea do \
+                 by default); use macvlan with this server. Nothing was recorded or released",
+                l.server_id, l.ip, l.client_id, other.client_id, l.mac
+            )),
+        ));
+        dropped.push(l.key());
+    }
+    let lock = ledger.store.lock()?;
+    lease::update_keys(&ledger.store, &lock, &dropped, |all| {
+        all.retain(|o| !(o.status == lease::Status::Requesting && dropped.contains(&o.key())));
+        Ok(())
+    })
 }
 
 /// DECLINE-and-retry rounds after an ARP conflict.

@@ -70,23 +70,17 @@ impl IntentLog {
         let me = std::process::id();
         let keys: Vec<lease::LeaseKey> = batch
             .iter()
-            .map(|r| lease::LeaseKey {
-                interface: self.interface.clone(),
-                mac: r.id.mac,
-            })
+            .map(|r| lease::LeaseKey::of(&self.interface, &r.id))
             .collect();
         let lock = self.store.lock()?;
         lease::update_keys(&self.store, &lock, &keys, |all| {
-            for r in batch {
+            for (r, key) in batch.iter().zip(&keys) {
                 // A lease already recorded for this client covers what the
                 // server holds for it; the ACK replaces it.
-                if all
-                    .iter()
-                    .any(|o| o.is_of(r.id.mac, &self.interface) && o.status.is_held())
-                {
+                if all.iter().any(|o| o.has_key(key) && o.status.is_held()) {
                     continue;
                 }
-                all.retain(|o| !o.is_of(r.id.mac, &self.interface));
+                all.retain(|o| !o.has_key(key));
                 let b = Bound {
                     params: r.offer.clone(),
                     server_mac: r.server_mac,
@@ -240,7 +234,7 @@ async fn release_and_drop(
         all.retain(|o| {
             !sent
                 .iter()
-                .any(|s| s.same_key(o) && s.ip == o.ip && s.status == o.status)
+                .any(|s| s.key() == o.key() && s.ip == o.ip && s.status == o.status)
         });
         Ok(())
     })?;

@@ -40,7 +40,14 @@ fn picker(
         .map(|c| c.name.clone())
         .unwrap_or_else(|| what.to_string());
     let mut macs: Vec<(String, Mac)> = Vec::new();
+    // On ipvlan networks every container has the parent's MAC: a lease is
+    // the container's by the client id its name gives.
+    let mut named: Vec<String> = Vec::new();
     for n in nets {
+        if n.driver == network::Driver::Ipvlan {
+            named.push(n.name.clone());
+            continue;
+        }
         if let Some(ep) = info.and_then(|c| c.networks.get(&n.name))
             && let Some(m) = ep.mac
         {
@@ -61,10 +68,20 @@ fn picker(
             (None, Some(p)) => l.container().is_some_and(|c| c.starts_with(p.as_str())),
             _ => false,
         };
+        let by_client_id = || {
+            l.network.as_ref().is_some_and(|n| named.contains(n))
+                && l.client_id
+                    == crate::dhcp::message::format_client_id(&network::ipvlan_client_id(
+                        l.network.as_deref().unwrap_or_default(),
+                        l.mac,
+                        Some(&name),
+                    ))
+        };
         by_id
             || macs
                 .iter()
                 .any(|(n, m)| l.mac == *m && l.network.as_deref() == Some(n.as_str()))
+            || by_client_id()
     }
 }
 
@@ -124,4 +141,51 @@ pub async fn remove(ledger: &Ledger, docker: &Docker, what: &str) -> Result<Remo
         removed,
         released: released.iter().map(|l| l.ip).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str, driver: &str) -> Network {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "id": "x", "parent": "eth0", "driver": driver, "dhcp_interface": "eth0",
+            "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "created_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a network record")
+    }
+
+    fn lease_for(network: &str, id: &crate::dhcp::message::Identity, ip: u8) -> Lease {
+        serde_json::from_value(serde_json::json!({
+            "ip": format!("10.0.0.{ip}"), "prefix_len": 24, "subnet": "10.0.0.0/24",
+            "mac": id.mac.to_string(), "gateway": null, "dns": [], "domain": null,
+            "server_id": "10.0.0.1", "lease_time": 100, "renewal_time": 50, "rebinding_time": 87,
+            "obtained_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:01:40Z",
+            "hostname": null, "client_id": crate::dhcp::message::format_client_id(&id.client_id),
+            "interface": "eth0", "network": network
+        }))
+        .expect("a lease record")
+    }
+
+    #[test]
+    fn on_an_ipvlan_network_a_container_s_leases_are_found_by_its_client_id_not_the_shared_mac() {
+        let parent = Mac([2, 0x42, 0, 0, 0, 1]);
+        let nets = vec![net("lan", "ipvlan")];
+        let web = lease_for(
+            "lan",
+            &network::ipvlan_identity("lan", parent, Some("web")),
+            5,
+        );
+        let db = lease_for(
+            "lan",
+            &network::ipvlan_identity("lan", parent, Some("db")),
+            6,
+        );
+        let pick = picker("web", None, &nets);
+        assert!(pick(&web));
+        assert!(!pick(&db), "db shares the MAC but is another container");
+        // On a macvlan network of that name the client id means nothing.
+        let pick = picker("web", None, &[net("lan", "macvlan")]);
+        assert!(!pick(&web));
+    }
 }

@@ -25,6 +25,7 @@ pub struct CreateRequest {
     pub gateway: Option<std::net::Ipv4Addr>,
     pub dhcp_interface: Option<String>,
     pub vlan: Option<u16>,
+    pub driver: network::Driver,
     /// Seconds to wait for the DHCP server's offer.
     pub timeout: f64,
     pub dry_run: bool,
@@ -47,7 +48,7 @@ pub enum Created {
 
 /// The `docker network create` arguments for a network.
 pub fn docker_args(n: &Network) -> Vec<String> {
-    let mut v: Vec<String> = ["network", "create", "--driver", "macvlan"]
+    let mut v: Vec<String> = ["network", "create", "--driver", n.driver.as_str()]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -67,6 +68,11 @@ pub fn docker_args(n: &Network) -> Vec<String> {
         format!("{}/32", n.gateway),
     ]);
     v.extend(["--opt".into(), format!("parent={}", n.parent)]);
+    if n.driver == network::Driver::Ipvlan {
+        // L2: the containers are on the LAN's segment (broadcast DHCP, ARP)
+        // and share the parent's MAC; L3 would route, with no DHCP at all.
+        v.extend(["--opt".into(), "ipvlan_mode=l2".into()]);
+    }
     let mut labels = vec![
         format!("{LABEL_MANAGED}=true"),
         format!("{LABEL_DHCP_INTERFACE}={}", n.dhcp_interface),
@@ -149,7 +155,7 @@ async fn subnet_and_gateway(
     Ok((subnet, gateway))
 }
 
-/// Create the Docker macvlan network `a.network` on `a.parent` with the
+/// Create the Docker macvlan (or ipvlan L2) network `a.network` on `a.parent` with the
 /// DHCP server's subnet and gateway (or the given ones, checked against the
 /// server), with the links it needs, and record it. A failure undoes what
 /// this made.
@@ -247,6 +253,7 @@ pub async fn create(store: &Store, docker: &Docker, a: &CreateRequest) -> Result
         name: a.network.clone(),
         id: String::new(),
         parent,
+        driver: a.driver,
         dhcp_interface: dhcp_iface,
         subnet,
         gateway,
