@@ -179,40 +179,28 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
     );
 
     // docker run --ip: that address from the server, or a clear refusal.
+    // An address no container of this test holds yet (the server picks
+    // the others at random, and one of them could be .140).
+    let held: Vec<String> = lab.server_leases().into_iter().map(|r| r.1).collect();
+    let pin = (140..200)
+        .map(|n| format!("10.77.0.{n}"))
+        .find(|a| !held.contains(a))
+        .expect("a free address");
     engine.docker_ok(&[
-        "run",
-        "-d",
-        "--net",
-        "mcv0",
-        "--ip",
-        "10.77.0.140",
-        "--name",
-        "pinned",
-        IMAGE,
-        "sleep",
-        "600",
+        "run", "-d", "--net", "mcv0", "--ip", &pin, "--name", "pinned", IMAGE, "sleep", "600",
     ]);
     let p = inspect(&engine, "pinned");
     assert_eq!(
-        p["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"], "10.77.0.140",
+        p["NetworkSettings"]["Networks"]["mcv0"]["IPAddress"],
+        pin.as_str(),
         "{p}"
     );
     let o = engine.docker(&[
-        "run",
-        "-d",
-        "--net",
-        "mcv0",
-        "--ip",
-        "10.77.0.140",
-        "--name",
-        "clash",
-        IMAGE,
-        "sleep",
-        "600",
+        "run", "-d", "--net", "mcv0", "--ip", &pin, "--name", "clash", IMAGE, "sleep", "600",
     ]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
-        !o.status.success() && err.contains("would not give 10.77.0.140"),
+        !o.status.success() && err.contains(&format!("would not give {pin}")),
         "{err}"
     );
     let _ = engine.docker(&["rm", "-f", "clash"]);
