@@ -648,6 +648,19 @@ pub fn judge_leases(leases: &[Lease], gone: &[String], now: chrono::DateTime<Utc
             ));
         } else if l.is_expired(now) {
             problems.push(format!("{} ({}) expired", l.ip, l.mac));
+        } else if l.shown_status(now) == LeaseStatus::Moved
+            && let Some(old) = l.in_use_ip
+        {
+            problems.push(format!(
+                "{} ({}) moved: the server gave {} while {} still uses {old} unleased \
+                 (re-create it: `dhcpnet rm NAME`, then the same `dhcpnet run`)",
+                l.ip,
+                l.mac,
+                l.ip,
+                l.container()
+                    .map(crate::docker::short_id)
+                    .unwrap_or_else(|| "its user".into())
+            ));
         }
         if let Some(c) = &l.container
             && gone.contains(c)
@@ -664,7 +677,10 @@ pub fn judge_leases(leases: &[Lease], gone: &[String], now: chrono::DateTime<Utc
         return row(
             n,
             Status::Ok,
-            format!("{} recorded, none expired, lost or orphaned", leases.len()),
+            format!(
+                "{} recorded, none expired, lost, moved or orphaned",
+                leases.len()
+            ),
             "",
         );
     }
@@ -1356,6 +1372,25 @@ mod client_id_tests {
         assert!(
             bad.detail.contains("ignores option 61") && bad.detail.contains("10.0.0.5"),
             "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn a_lease_the_server_moved_under_its_container_is_a_warning_that_says_the_fix() {
+        let mut l = lease("01:02:00:00:00:00:05", "10.0.0.5");
+        let now: chrono::DateTime<Utc> = "2026-01-01T00:00:10Z".parse().expect("a time");
+        assert_eq!(
+            judge_leases(std::slice::from_ref(&l), &[], now).status,
+            Status::Ok
+        );
+        l.in_use_ip = Some(std::net::Ipv4Addr::new(10, 0, 0, 4));
+        let c = judge_leases(&[l], &[], now);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("moved")
+                && c.detail.contains("10.0.0.4")
+                && c.detail.contains("dhcpnet rm"),
+            "{c:?}"
         );
     }
 }
