@@ -71,6 +71,9 @@ pub async fn release_leases_or(
     }
     let mut released = Vec::new();
     let mut first_err = None;
+    // Said once at the end: alone, the error is the result and is not
+    // also logged (it would be printed twice).
+    let mut failures: Vec<String> = Vec::new();
     for (name, leases) in by_iface {
         let sent = match Interface::lookup(&name) {
             Ok(iface) => {
@@ -88,11 +91,10 @@ pub async fn release_leases_or(
                     match e {
                         None => released.push(l),
                         Some(e) => {
-                            log::error!(
+                            failures.push(format!(
                                 "cannot release {} ({}) on {name}: {e}; its record is kept",
-                                l.ip,
-                                l.mac
-                            );
+                                l.ip, l.mac
+                            ));
                             first_err.get_or_insert(e);
                             kept.push(l);
                         }
@@ -109,16 +111,19 @@ pub async fn release_leases_or(
                 );
             }
             Err(e) => {
-                log::error!(
+                failures.push(format!(
                     "cannot release {} lease(s) on {name}: {e}; their records are kept",
                     leases.len()
-                );
+                ));
                 first_err.get_or_insert(e);
                 kept.extend(leases);
             }
         }
     }
     if let Err(e) = lease::save(&ledger.store, &lock, kept) {
+        for f in &failures {
+            log::error!("{f}");
+        }
         // Sent, so the server frees them: never leave that unsaid.
         let n = released.len();
         return Err(Error::state(
@@ -155,11 +160,21 @@ pub async fn release_leases_or(
         ledger.changed(i).await;
     }
     match first_err {
-        Some(e) if released.is_empty() => Err(e),
-        Some(_) => Err(Error::Partial(format!(
-            "released {} lease(s); some could not be released (see above)",
-            released.len()
-        ))),
+        Some(e) if released.is_empty() => {
+            for f in failures.iter().skip(1) {
+                log::error!("{f}");
+            }
+            Err(e)
+        }
+        Some(_) => {
+            for f in &failures {
+                log::error!("{f}");
+            }
+            Err(Error::Partial(format!(
+                "released {} lease(s); some could not be released (see above)",
+                released.len()
+            )))
+        }
         None => Ok(released),
     }
 }
