@@ -53,6 +53,7 @@ fn record(i: u32) -> Lease {
         status: Status::Bound,
         in_use_ip: None,
         pid: None,
+        kept_since: None,
     }
 }
 

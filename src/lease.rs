@@ -99,6 +99,11 @@ pub enum Status {
     /// address changed while a container still uses the old one
     /// (`in_use_ip`).
     Moved,
+    /// Never stored: what every output shows for a `bound` record the
+    /// engine gave back at its container's stop (IPAM plugin,
+    /// `kept_since`): kept and renewed for the container's next start,
+    /// released when the container is removed.
+    Kept,
 }
 
 impl Status {
@@ -203,6 +208,11 @@ pub struct Lease {
     /// it lives, nobody else resolves the intent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// When the engine gave the address back at the container's stop (IPAM
+    /// plugin): the lease is kept for the container's next start. Stored,
+    /// so that a daemon restart (a host reboot) does not forget it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_since: Option<DateTime<Utc>>,
 }
 
 fn finite(v: u32) -> Option<u32> {
@@ -299,6 +309,7 @@ impl Lease {
             status: Status::Bound,
             in_use_ip: None,
             pid: None,
+            kept_since: None,
         }
     }
 
@@ -307,6 +318,7 @@ impl Lease {
         let id = self.identity();
         let mut l = Lease::from_bound(b, &id, &self.interface, self.network.as_deref(), now);
         l.container = self.container.clone();
+        l.kept_since = self.kept_since;
         // A container pinned to the old address keeps using it: remember
         // which, until the lease comes back to it or the container goes.
         l.in_use_ip = self
@@ -462,6 +474,7 @@ impl Lease {
         match self.status {
             Status::Bound if self.is_expired(now) => Status::Expired,
             Status::Bound if self.in_use_ip.is_some_and(|a| a != self.ip) => Status::Moved,
+            Status::Bound if self.kept_since.is_some() => Status::Kept,
             s => s,
         }
     }
@@ -506,6 +519,10 @@ impl Record for Lease {
     }
 
     fn repair(&mut self, path: &Path) {
+        // Display-only statuses are never meant to be stored.
+        if matches!(self.status, Status::Expired | Status::Moved | Status::Kept) {
+            self.status = Status::Bound;
+        }
         if self.clean_server_text() {
             log::warn!(
                 "{}: the lease {} held control characters in its domain or search list; they are left out",
@@ -534,10 +551,6 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
 fn checked(path: &Path, file: LeaseFile) -> Result<Vec<Lease>> {
     let mut leases = file.leases;
     for l in &mut leases {
-        // Display-only statuses are never meant to be stored.
-        if matches!(l.status, Status::Expired | Status::Moved) {
-            l.status = Status::Bound;
-        }
         l.repair(path);
     }
     check_records(path, &leases, Lease::check, Lease::label)?;

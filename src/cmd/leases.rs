@@ -53,6 +53,7 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
                     "moved (in use: {})",
                     l.in_use_ip.map(|a| a.to_string()).unwrap_or_default()
                 ),
+                lease::Status::Kept => "kept (container stopped)".to_string(),
                 s => status_word(s),
             };
             t.add_row(vec![

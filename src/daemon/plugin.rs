@@ -38,9 +38,6 @@ pub struct Plugin {
     opts: Options,
     probe_timeout: Duration,
     config: Config,
-    /// Addresses the engine gave back at a container's stop, kept for its
-    /// next start (see `release_address`).
-    parked: RefCell<Vec<Parked>>,
 }
 
 /// How the plugin serves (from `daemon`'s flags).
@@ -55,20 +52,12 @@ pub struct Config {
     pub keep_for_restart: bool,
 }
 
-/// A container's address the engine gave back (a stop, a restart, a
-/// `network disconnect`): the lease is kept, and renewed, for the
-/// container's next start; released when the container is removed.
-#[derive(Debug, Clone)]
-struct Parked {
-    iface: String,
-    ip: Ipv4Addr,
-    at: Instant,
-}
-
-/// A kept address goes to a new endpoint of unknown container only if it
-/// was parked this recently (a restart, a stop and start) and it is the
-/// only one parked on that interface: the engine names no container in its
-/// requests, and a new endpoint gets a new random MAC.
+/// A kept address (`Lease::kept_since`: the engine gave it back at its
+/// container's stop) goes to a new endpoint of unknown container only if
+/// it was kept this recently (a restart, a stop and start, an engine
+/// restart, a reboot) and it is the only one kept on that interface: the
+/// engine names no container in its requests, and a new endpoint gets a new
+/// random MAC.
 pub const PARK_REUSE: Duration = Duration::from_secs(600);
 
 /// Bind the socket. Whatever is at the path is left alone unless it is a
@@ -160,7 +149,6 @@ pub async fn serve(
         opts,
         probe_timeout: Duration::from_secs(8),
         config,
-        parked: RefCell::new(Vec::new()),
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut failures: u32 = 0;
@@ -484,11 +472,6 @@ impl Plugin {
             }
             (None, None) => (Identity::new(mac), requested, None),
         };
-        if let Some(w) = &was {
-            self.parked
-                .borrow_mut()
-                .retain(|p| !(p.iface == w.interface && p.ip == w.ip));
-        }
         let (ledger, opts) = (self.ledger(), self.opts.clone());
         // The exchange (up to --timeout) and its record run on a thread of
         // their own: other calls, releases and renewals go on meanwhile.
@@ -565,18 +548,31 @@ impl Plugin {
         if self.config.keep_for_restart
             && let Some(c) = held.container()
         {
-            let mut parked = self.parked.borrow_mut();
-            parked.retain(|p| !(p.iface == pool.iface && p.ip == ip));
-            parked.push(Parked {
-                iface: pool.iface.clone(),
-                ip,
-                at: Instant::now(),
-            });
-            log::info!(
-                "plugin: kept {ip} ({}) of container {} for its next start; it is released when the container is removed",
-                held.mac,
-                crate::docker::short_id(c)
-            );
+            let (held, now) = (held.clone(), chrono::Utc::now());
+            let key = held.key();
+            let r = self
+                .shared
+                .update_leases_of(vec![key.clone()], move |all| {
+                    if let Some(l) = all.iter_mut().find(|l| l.has_key(&key)) {
+                        l.kept_since = Some(now);
+                    }
+                    Ok(())
+                })
+                .await;
+            match r {
+                Ok(()) => log::info!(
+                    "plugin: kept {ip} ({}) of container {} for its next start; it is released when the container is removed",
+                    held.mac,
+                    crate::docker::short_id(c)
+                ),
+                // Still kept (and renewed) for the container; only a new
+                // endpoint of it cannot be told it was its own.
+                Err(e) => log::error!(
+                    "plugin: could not note {ip} ({}) as kept for container {}'s next start: {e}",
+                    held.mac,
+                    crate::docker::short_id(c)
+                ),
+            }
             return Ok(json!({}));
         }
         let ifn = pool.iface.clone();
@@ -591,7 +587,7 @@ impl Plugin {
         Ok(json!({}))
     }
 
-    /// The one lease parked on `iface` recently enough to go to a new
+    /// The one lease kept on `iface` recently enough to go to a new
     /// endpoint (see `PARK_REUSE`); None when there is none or several
     /// (which container asks cannot be told: each gets a new lease, and the
     /// event follower releases a container's old one when it starts).
@@ -600,22 +596,9 @@ impl Plugin {
         iface: &str,
         records: &[crate::lease::Lease],
     ) -> Option<crate::lease::Lease> {
-        let now = Instant::now();
-        let mut parked = self.parked.borrow_mut();
-        parked.retain(|p| {
-            now.duration_since(p.at) < PARK_REUSE
-                && records
-                    .iter()
-                    .any(|l| l.ip == p.ip && l.interface == p.iface)
-        });
-        let mut here = parked.iter().filter(|p| p.iface == iface);
-        let (Some(p), None) = (here.next(), here.next()) else {
-            return None;
-        };
-        records
-            .iter()
-            .find(|l| l.ip == p.ip && l.interface == p.iface)
-            .cloned()
+        let now = chrono::Utc::now();
+        let window = chrono::Duration::from_std(PARK_REUSE).unwrap_or(chrono::Duration::MAX);
+        reclaimable(iface, records, now, window)
     }
 
     /// The lease `now` was asked for as `was` again: keep what the record
@@ -642,6 +625,27 @@ impl Plugin {
         if let Err(e) = r {
             log::error!("plugin: could not update the record of {}: {e}", now.ip);
         }
+    }
+}
+
+/// The one record on `iface` kept at its container's stop within `window`
+/// of `now` (a clock stepped back counts as recent); None when none or
+/// several are.
+fn reclaimable(
+    iface: &str,
+    records: &[crate::lease::Lease],
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+) -> Option<crate::lease::Lease> {
+    let mut here = records.iter().filter(|l| {
+        l.interface == iface
+            && l.status == crate::lease::Status::Bound
+            && l.kept_since
+                .is_some_and(|at| now.signed_duration_since(at) < window)
+    });
+    match (here.next(), here.next()) {
+        (Some(l), None) => Some(l.clone()),
+        _ => None,
     }
 }
 
@@ -741,5 +745,66 @@ mod tests {
             .map(|&n| accept_backoff(n).as_millis())
             .collect();
         assert_eq!(ms, vec![10, 20, 40, 640, 1000, 1000, 1000]);
+    }
+}
+
+#[cfg(test)]
+mod reclaim_tests {
+    use super::reclaimable;
+    use crate::daemon::schedule::tests::lease;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn only_the_one_address_kept_recently_on_the_interface_goes_to_a_new_endpoint() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let window = Duration::minutes(10);
+        let kept = |n: u8, ago: i64| {
+            let mut l = lease(n, 3600, None, None);
+            l.kept_since = Some(now - Duration::seconds(ago));
+            l
+        };
+        let running = lease(9, 3600, None, None);
+        // One kept a minute ago, beside a running container's lease: that one.
+        let one = [running.clone(), kept(2, 60)];
+        assert_eq!(
+            reclaimable("eth0", &one, now, window).map(|l| l.ip),
+            Some(one[1].ip)
+        );
+        // On another interface: not here.
+        assert!(reclaimable("eth1", &one, now, window).is_none());
+        // Two kept: whose is whose cannot be told.
+        let two = [kept(2, 60), kept(3, 30)];
+        assert!(reclaimable("eth0", &two, now, window).is_none());
+        // Kept too long ago (a container stopped for good): not handed out.
+        let old = [kept(2, 601)];
+        assert!(reclaimable("eth0", &old, now, window).is_none());
+        // Kept "in the future" (the clock stepped back since): still recent.
+        let ahead = [kept(2, -30)];
+        assert!(reclaimable("eth0", &ahead, now, window).is_some());
+        // Being released: never.
+        let mut releasing = kept(2, 60);
+        releasing.status = crate::lease::Status::Releasing;
+        assert!(reclaimable("eth0", &[releasing], now, window).is_none());
+    }
+
+    #[test]
+    fn a_kept_lease_shows_as_kept_and_loads_back_as_bound_with_its_time() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let mut l = lease(2, 3600, None, None);
+        l.obtained_at = now;
+        l.expires_at = Some(now + Duration::hours(1));
+        l.kept_since = Some(now);
+        assert_eq!(l.shown_status(now), crate::lease::Status::Kept);
+        let json = serde_json::to_string(&l).expect("json");
+        assert!(json.contains("\"kept_since\""), "{json}");
+        let back: crate::lease::Lease = serde_json::from_str(&json).expect("back");
+        assert_eq!(back.kept_since, Some(now));
+        assert_eq!(back.status, crate::lease::Status::Bound);
+        // A record without the field (older dhcpnet) loads as not kept.
+        let mut v: serde_json::Value = serde_json::from_str(&json).expect("value");
+        v.as_object_mut().expect("object").remove("kept_since");
+        let old: crate::lease::Lease = serde_json::from_value(v).expect("old");
+        assert_eq!(old.kept_since, None);
+        assert_eq!(old.shown_status(now), crate::lease::Status::Bound);
     }
 }

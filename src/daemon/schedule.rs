@@ -341,6 +341,7 @@ pub(crate) mod tests {
             routes: vec![],
             status: Status::Bound,
             in_use_ip: None,
+            kept_since: None,
             pid: None,
         }
     }
