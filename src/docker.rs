@@ -76,6 +76,10 @@ pub struct ContainerInfo {
     /// `Config.Hostname`, as the engine gives it (not checked).
     pub hostname: Option<String>,
     pub running: bool,
+    /// `Config.MacAddress`: the MAC the container was given
+    /// (`docker run --mac-address`, a compose service's per-network
+    /// `mac_address:`); None when the engine makes one up at every start.
+    pub fixed_mac: Option<Mac>,
     /// Per network name: MAC and IPv4 address.
     pub networks: BTreeMap<String, Endpoint>,
 }
@@ -182,6 +186,7 @@ struct RawContainer {
 #[serde(rename_all = "PascalCase")]
 struct RawConfig {
     hostname: Option<String>,
+    mac_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -528,10 +533,21 @@ fn container_info(c: RawContainer) -> ContainerInfo {
             (name, Endpoint { mac, ip })
         })
         .collect();
+    let (hostname, fixed_mac) = match c.config {
+        Some(c) => (
+            c.hostname,
+            c.mac_address
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .and_then(|m| m.parse().ok()),
+        ),
+        None => (None, None),
+    };
     ContainerInfo {
         id: c.id,
         name: c.name.trim_start_matches('/').to_string(),
-        hostname: c.config.and_then(|c| c.hostname),
+        hostname,
+        fixed_mac,
         running: c.state.and_then(|s| s.running).unwrap_or(false),
         networks,
     }

@@ -692,6 +692,62 @@ pub fn judge_leases(leases: &[Lease], gone: &[String], now: chrono::DateTime<Utc
     )
 }
 
+/// Containers whose address depends on a MAC the engine makes up again at
+/// every start: leases held for a container (`infos` are those containers
+/// as `docker inspect` shows them) by their MAC, where the container has no
+/// fixed MAC of that value. After an engine restart or a reboot they may
+/// come back with another address (the plugin hands a kept address to a
+/// new endpoint only when it is the only one kept on its interface). None
+/// when no lease is held for an existing container (no row).
+pub fn judge_restarts(leases: &[Lease], infos: &[crate::docker::ContainerInfo]) -> Option<Check> {
+    let n = "restarts";
+    let mut pinned = 0;
+    let mut loose = Vec::new();
+    for l in leases {
+        // A lease told apart by client id (ipvlan) is the container's by
+        // its name, whatever its MAC.
+        if l.key().client_id.is_some() {
+            continue;
+        }
+        let Some(c) = infos.iter().find(|i| {
+            l.belongs_to(&lease::ContainerRef {
+                id: &i.id,
+                name: Some(&i.name),
+            })
+        }) else {
+            continue;
+        };
+        if c.fixed_mac == Some(l.mac) {
+            pinned += 1;
+        } else {
+            loose.push(format!("{} ({}, MAC now {})", c.name, l.ip, l.mac));
+        }
+    }
+    if loose.is_empty() {
+        return (pinned > 0).then(|| {
+            row(
+                n,
+                Status::Ok,
+                format!("{pinned} container(s) hold their lease by a fixed MAC: same address after a restart or a reboot"),
+                "",
+            )
+        });
+    }
+    Some(row(
+        n,
+        Status::Warn,
+        format!(
+            "{} without a fixed MAC: the engine makes up a new one at every start, so after an engine \
+             restart or a reboot {} may come back with another address",
+            loose.join(", "),
+            if loose.len() == 1 { "it" } else { "they" }
+        ),
+        "give each a fixed MAC (its MAC now keeps its address): `docker run --mac-address MAC`, or in \
+         a compose file `mac_address: MAC` under the service's `networks: NET:` (Compose ignores a \
+         service-level `mac_address:` on Docker 25 and later)",
+    ))
+}
+
 /// Leases told apart by client id on one MAC (ipvlan, `lease --client-id`):
 /// a server that ignores option 61 gives them one address. None when no
 /// lease has a client id of its own (nothing to judge: no row).
@@ -1129,18 +1185,23 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
     out.push(judge_daemon(daemon_running(store), leases.len()));
     if readable {
         let mut gone_containers = Vec::new();
+        let mut infos = Vec::new();
         if docker_ok {
             let mut asked = std::collections::BTreeSet::new();
             for c in leases.iter().filter_map(|l| l.container.as_ref()) {
-                if asked.insert(c.clone())
-                    && let Ok(None) = bounded("docker inspect", docker.inspect_container(c)).await
-                {
-                    gone_containers.push(c.clone());
+                if !asked.insert(c.clone()) {
+                    continue;
+                }
+                match bounded("docker inspect", docker.inspect_container(c)).await {
+                    Ok(None) => gone_containers.push(c.clone()),
+                    Ok(Some(i)) => infos.push(i),
+                    Err(_) => {}
                 }
             }
         }
         out.push(judge_leases(&leases, &gone_containers, Utc::now()));
         out.extend(judge_client_ids(&leases));
+        out.extend(judge_restarts(&leases, &infos));
         match network::load(store) {
             Ok(nets) if !nets.is_empty() => {
                 let mut gone = Vec::new();
@@ -1392,5 +1453,49 @@ mod client_id_tests {
                 && c.detail.contains("dhcpnet rm"),
             "{c:?}"
         );
+    }
+
+    fn container(name: &str, fixed_mac: Option<&str>) -> crate::docker::ContainerInfo {
+        crate::docker::ContainerInfo {
+            id: format!("{name:0>64}"),
+            name: name.into(),
+            hostname: None,
+            running: true,
+            fixed_mac: fixed_mac.and_then(|m| m.parse().ok()),
+            networks: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_container_holding_its_lease_by_a_mac_the_engine_makes_up_is_a_restart_warning() {
+        let mac = "02:00:00:00:00:05";
+        let mut l = lease("01:02:00:00:00:00:05", "10.0.0.5");
+        // No container on the record (a plain `dhcpnet lease`): no row.
+        assert!(judge_restarts(std::slice::from_ref(&l), &[]).is_none());
+        l.container = Some("web".into());
+        // Pinned: `docker run --mac-address` with the lease's MAC.
+        let ok = judge_restarts(std::slice::from_ref(&l), &[container("web", Some(mac))])
+            .expect("a row");
+        assert_eq!(ok.status, Status::Ok, "{ok:?}");
+        // The engine's own MAC: a warning naming the container, its address
+        // and MAC, and both fixes.
+        let warn =
+            judge_restarts(std::slice::from_ref(&l), &[container("web", None)]).expect("a row");
+        assert_eq!(warn.status, Status::Warn, "{warn:?}");
+        assert!(
+            warn.detail
+                .contains("web (10.0.0.5, MAC now 02:00:00:00:00:05)"),
+            "{warn:?}"
+        );
+        assert!(
+            warn.fix.contains("--mac-address") && warn.fix.contains("mac_address:"),
+            "{warn:?}"
+        );
+        // A container gone from Docker is the leases row's business.
+        assert!(judge_restarts(&[l.clone()], &[container("db", None)]).is_none());
+        // ipvlan: told apart by client id, the container's by its name.
+        let mut ipvlan = lease("00:64:68", "10.0.0.6");
+        ipvlan.container = Some("web".into());
+        assert!(judge_restarts(&[ipvlan], &[container("web", None)]).is_none());
     }
 }

@@ -377,7 +377,7 @@ impl Follower {
             log::warn!(
                 "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
                  releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
-                 `docker run --mac-address`, or `mac_address:` in a compose file",
+                 `docker run --mac-address`, or in a compose file `mac_address:` under the service's `networks: NET:`",
                 c.name,
                 l.ip,
                 l.mac
