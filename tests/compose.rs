@@ -95,6 +95,9 @@ networks:
     );
 }
 
+/// The fixed MAC of the compose tests' `pinned` service.
+const PINNED_MAC: &str = "02:42:0a:4d:00:31";
+
 /// `docker compose up` of `service` (hostname `host`) on a network `lan`
 /// that uses the dhcpnet plugin, defined in the compose file or
 /// `external`; the container's address must be a DHCP lease in dnsmasq's
@@ -134,19 +137,7 @@ fn compose_on_the_plugin(external: bool) {
         name: net.clone(),
     };
     let network = if external {
-        e.docker_ok(&[
-            "network",
-            "create",
-            "-d",
-            "macvlan",
-            "--ipam-driver",
-            "dhcpnet",
-            "--subnet",
-            "10.77.0.0/24",
-            "-o",
-            &format!("parent={iface}"),
-            &net,
-        ]);
+        e.plugin_network(&net, &iface, None);
         format!("  lan:\n    external: true\n    name: {net}\n")
     } else {
         format!(
@@ -172,6 +163,15 @@ fn compose_on_the_plugin(external: bool) {
     restart: always
     command: [\"sleep\", \"600\"]
     networks: [lan]
+  pinned:
+    image: {image}
+    pull_policy: never
+    hostname: pinned-1
+    restart: always
+    command: [\"sleep\", \"600\"]
+    networks:
+      lan:
+        mac_address: {PINNED_MAC}
 networks:
 {network}",
             image = common::docker::IMAGE,
@@ -209,6 +209,30 @@ networks:
         "{}",
         daemon.log()
     );
+    // The per-network `mac_address:` (the one README recommends) reaches
+    // the plugin: the lease is that MAC's, and a restart keeps the address.
+    let pinned = |what: &str| {
+        let ps = compose(&e, lab.dir.path(), &["-p", &project, "ps", "-q", "pinned"]);
+        let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+        let got = e.docker_ok(&["inspect", "--format", &f, &id]);
+        let (ip, mac) = got.split_once(' ').expect("ip and mac");
+        assert_eq!(mac, PINNED_MAC, "{what}: {got}");
+        ip.to_string()
+    };
+    let pinned_ip = pinned("up");
+    let row = wait_for(Duration::from_secs(30), || {
+        lab.server_leases()
+            .into_iter()
+            .find(|r| r.0 == PINNED_MAC && r.1 == pinned_ip && r.2 == "pinned-1")
+    });
+    assert!(row.is_some(), "dnsmasq: {:?}", lab.server_leases());
+    let restart = compose(
+        &e,
+        lab.dir.path(),
+        &["-p", &project, "restart", "-t", "0", "pinned"],
+    );
+    assert!(restart.status.success(), "{}", text(&restart));
+    assert_eq!(pinned("restart"), pinned_ip, "daemon:\n{}", daemon.log());
     let down = compose(&e, lab.dir.path(), &["-p", &project, "down", "-t", "0"]);
     assert!(down.status.success(), "{}", text(&down));
     let gone = wait_for(Duration::from_secs(20), || {

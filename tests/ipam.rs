@@ -110,21 +110,7 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
         daemon.log()
     );
 
-    engine.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "macvlan",
-        "--ipam-driver",
-        "dhcpnet",
-        "--subnet",
-        "10.77.0.0/24",
-        "-o",
-        &parent,
-        "--ipam-opt",
-        &dhcp_if,
-        "mcv0",
-    ]);
+    plugin_network(&engine, &iface);
     let net = &serde_json::from_str::<Value>(&engine.docker_ok(&["network", "inspect", "mcv0"]))
         .expect("json")[0];
     assert_eq!(net["IPAM"]["Driver"], "dhcpnet", "{net}");
@@ -295,21 +281,7 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
 /// A plugin network `mcv0` on the lab's veth, with the daemon serving the
 /// plugin; for the tests below.
 fn plugin_network(engine: &common::docker::Engine, iface: &str) {
-    engine.docker_ok(&[
-        "network",
-        "create",
-        "-d",
-        "macvlan",
-        "--ipam-driver",
-        "dhcpnet",
-        "--subnet",
-        "10.77.0.0/24",
-        "-o",
-        &format!("parent={iface}"),
-        "--ipam-opt",
-        &format!("dhcp_interface={iface}"),
-        "mcv0",
-    ]);
+    engine.plugin_network("mcv0", iface, Some(iface));
 }
 
 /// (IP, MAC) of a container on mcv0.

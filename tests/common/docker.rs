@@ -89,6 +89,9 @@ pub struct Engine {
     /// DOCKER_CONFIG for the CLI: this engine's own, where Compose v2 is
     /// found (cliPluginsExtraDirs) when 26.1 is unpacked.
     pub config: PathBuf,
+    /// PATH for dockerd (26.1: its own containerd first).
+    path: Option<String>,
+    dockerd: PathBuf,
     child: Mutex<Option<Child>>,
 }
 
@@ -110,20 +113,49 @@ pub fn docker26_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DOCKER26))
 }
 
-/// The shared engine of that version.
-pub fn engine_of(v: Version) -> Option<Arc<Engine>> {
+/// Engines start one at a time across test binaries (and worktrees): held
+/// until the file is dropped.
+fn engine_lock() -> File {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK)
+        .expect("engine lock file");
+    lock.lock().expect("lock the engine lock file");
+    lock
+}
+
+/// Whether an engine of that version can run here (else skipped, or under
+/// CI=true failed).
+fn engine_available(v: Version) -> bool {
     let needs: &[&str] = match v {
         Version::V20_10 => &["dockerd", "containerd", "runc", "busybox", "tar"],
         Version::V26 => &["runc", "busybox", "tar"],
     };
     if !require(needs) {
-        return None;
+        return false;
     }
     if v == Version::V26 && !docker26_dir().join(".complete").is_file() {
         skip(&format!(
             "Docker 26.1 not unpacked in {} (run scripts/setup.sh)",
             docker26_dir().display()
         ));
+        return false;
+    }
+    true
+}
+
+/// An engine of the caller's alone (not shared with the other tests of the
+/// binary), which it may stop and start again (`restart`, `stop`,
+/// `start_again`).
+pub fn private_engine(v: Version) -> Option<Engine> {
+    engine_available(v).then(|| Engine::start(v))
+}
+
+/// The shared engine of that version.
+pub fn engine_of(v: Version) -> Option<Arc<Engine>> {
+    if !engine_available(v) {
         return None;
     }
     let slot = match v {
@@ -216,13 +248,7 @@ fn reap_stale() {
 
 impl Engine {
     fn start(version: Version) -> Engine {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(LOCK)
-            .expect("engine lock file");
-        lock.lock().expect("lock the engine lock file");
+        let lock = engine_lock();
         reap_stale();
         // One directory per engine, not per process: an engine whose last
         // test just ended may still be stopping (and removing its tree)
@@ -267,9 +293,34 @@ impl Engine {
         };
         let sock = dir.join("docker.sock");
         let host = format!("unix://{}", sock.display());
-        let log = File::create(dir.join("dockerd.log")).expect("dockerd log");
-        let mut cmd = Command::new(&dockerd);
-        if let Some(p) = &path {
+        let engine = Engine {
+            version,
+            config: dir.join("cli"),
+            dir,
+            host,
+            cli,
+            path,
+            dockerd,
+            child: Mutex::new(None),
+        };
+        engine.spawn();
+        engine.import_busybox();
+        drop(lock);
+        engine
+    }
+
+    /// Start this engine's dockerd (same directories, same socket) and
+    /// wait until it answers.
+    fn spawn(&self) {
+        let version = self.version;
+        let dir = &self.dir;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("dockerd.log"))
+            .expect("dockerd log");
+        let mut cmd = Command::new(&self.dockerd);
+        if let Some(p) = &self.path {
             cmd.env("PATH", p);
         }
         let child = cmd
@@ -282,7 +333,7 @@ impl Engine {
             .arg("--pidfile")
             .arg(dir.join("dockerd.pid"))
             .arg("-H")
-            .arg(&host)
+            .arg(&self.host)
             .args([
                 "--bridge=none",
                 "--iptables=false",
@@ -296,14 +347,8 @@ impl Engine {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start dockerd");
-        let engine = Engine {
-            version,
-            config: dir.join("cli"),
-            dir,
-            host,
-            cli,
-            child: Mutex::new(Some(child)),
-        };
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        let engine = self;
         let t = Instant::now();
         loop {
             let out = engine.docker(&["version", "--format", "{{.Server.Version}}"]);
@@ -338,9 +383,66 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        engine.import_busybox();
-        drop(lock);
-        engine
+    }
+
+    /// Stop dockerd as systemd does at shutdown (SIGTERM: containers are
+    /// stopped, their addresses given back), waiting for it to exit.
+    pub fn stop(&self) {
+        self.stop_within(Duration::from_secs(60));
+    }
+
+    /// SIGTERM, wait up to `wait`, then SIGKILL.
+    fn stop_within(&self, wait: Duration) {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut c) = child {
+            // Our own child: reap it while waiting (a zombie still "exists").
+            // SAFETY: signalling our own child process; no memory involved.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let t = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) && t.elapsed() < wait {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start a stopped engine again (its containers with a restart policy
+    /// come back, as at boot).
+    pub fn start_again(&self) {
+        let _lock = engine_lock();
+        self.spawn();
+    }
+
+    /// A macvlan network `name` on `parent` that uses the dhcpnet plugin
+    /// (subnet 10.77.0.0/24), with `dhcp_interface` given when `Some`
+    /// (Compose passes none).
+    pub fn plugin_network(&self, name: &str, parent: &str, dhcp_interface: Option<&str>) {
+        let parent = format!("parent={parent}");
+        let mut a = vec![
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--ipam-driver",
+            "dhcpnet",
+            "--subnet",
+            "10.77.0.0/24",
+            "-o",
+            &parent,
+        ];
+        let opt = dhcp_interface.map(|i| format!("dhcp_interface={i}"));
+        if let Some(o) = &opt {
+            a.extend_from_slice(&["--ipam-opt", o]);
+        }
+        a.push(name);
+        self.docker_ok(&a);
+    }
+
+    /// `systemctl restart docker`: stop, then start again.
+    pub fn restart(&self) {
+        self.stop();
+        self.start_again();
     }
 
     /// `docker import` a root holding busybox-static and its applets.
@@ -443,18 +545,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut c) = child {
-            // Our own child: reap it while waiting (a zombie still "exists").
-            // SAFETY: signalling our own child process; no memory involved.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t = Instant::now();
-            while matches!(c.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop_within(Duration::from_secs(20));
         remove_tree(&self.dir);
     }
 }
@@ -517,6 +608,28 @@ impl Daemon {
     /// Start it with `extra` arguments; wait until it follows the engine's
     /// events and (with `--plugin-socket`) serves the plugin.
     pub fn start(lab: &super::Lab, engine: &Engine, extra: &[&str], name: &str) -> Daemon {
+        Daemon::spawn(lab, engine, extra, name, !extra.contains(&"--no-docker"))
+    }
+
+    /// Start it while the engine is down (as at boot, where the plugin must
+    /// answer before the engine restores its networks): wait only for the
+    /// plugin socket.
+    pub fn start_before_engine(
+        lab: &super::Lab,
+        engine: &Engine,
+        extra: &[&str],
+        name: &str,
+    ) -> Daemon {
+        Daemon::spawn(lab, engine, extra, name, false)
+    }
+
+    fn spawn(
+        lab: &super::Lab,
+        engine: &Engine,
+        extra: &[&str],
+        name: &str,
+        follows: bool,
+    ) -> Daemon {
         let log = lab.dir.path().join(format!("{name}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhcpnet"));
         cmd.arg("--state-dir")
@@ -538,7 +651,7 @@ impl Daemon {
             .and_then(|i| extra.get(i + 1))
             .map(PathBuf::from);
         let d = Daemon { child, log, socket };
-        if !extra.contains(&"--no-docker") {
+        if follows {
             let up = super::wait_for(Duration::from_secs(20), || {
                 d.log().contains("following container events").then_some(())
             });
