@@ -278,3 +278,64 @@ fn a_reboot_keeps_a_lone_containers_address_though_the_daemon_restarted_too(v: V
         daemon.log()
     );
 }
+
+crate::on_each_engine!(a_restarted_container_keeps_its_address_and_one_lease_at_kea_too);
+
+/// kea's `match-client-id` (on by default) finds the kept lease by its
+/// client id when the endpoint comes back with a new MAC, as dnsmasq does
+/// (tests/ipam.rs covers dnsmasq).
+fn a_restarted_container_keeps_its_address_and_one_lease_at_kea_too(v: Version) {
+    let Some(mut lab) = Lab::with_root_parent(&["kea-dhcp4", "ss"]) else {
+        return;
+    };
+    let Some(engine) = common::docker::engine_of(v) else {
+        return;
+    };
+    lab.start_kea(600);
+    let _lock = plugin_lock();
+    let iface = lab.parent().to_string();
+    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+    let _net = Network(&engine);
+    engine.plugin_network("mcv0", &iface, Some(&iface));
+    run_always(&engine, "web", &[]);
+    wait_tied(&lab, 1, &daemon);
+    let (ip, first) = wait_running(&engine, "web");
+    let kea_holds = |what: &str, mac: &str| {
+        let one = wait_for(Duration::from_secs(20), || {
+            let rows = lab.kea_leases();
+            (rows.len() == 1 && rows[0].0 == ip && rows[0].1 == mac).then_some(())
+        });
+        assert!(
+            one.is_some(),
+            "{what}: kea holds {:?}, want one lease of {ip} for {mac}\ndaemon:\n{}",
+            lab.kea_leases(),
+            daemon.log()
+        );
+    };
+    kea_holds("at the start", &first);
+    let mut macs = vec![first];
+    for step in ["restart", "stop-start"] {
+        if step == "restart" {
+            engine.docker_ok(&["restart", "-t", "0", "web"]);
+        } else {
+            engine.docker_ok(&["stop", "-t", "0", "web"]);
+            engine.docker_ok(&["start", "web"]);
+        }
+        let (now, mac) = wait_running(&engine, "web");
+        assert_eq!(now, ip, "after {step}: daemon:\n{}", daemon.log());
+        kea_holds(step, &mac);
+        macs.push(mac);
+    }
+    macs.dedup();
+    assert_eq!(macs.len(), 3, "the engine kept the MAC: {macs:?}");
+    engine.docker_ok(&["rm", "-f", "web"]);
+    let gone = wait_for(Duration::from_secs(20), || {
+        lab.kea_leases().is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "kea still holds {:?}\ndaemon:\n{}",
+        lab.kea_leases(),
+        daemon.log()
+    );
+}
