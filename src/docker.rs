@@ -98,6 +98,8 @@ pub struct NetworkInfo {
     pub driver: String,
     pub subnet: Option<String>,
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv4 range Docker's own IPAM picks from (`--ip-range`), if set.
+    pub ip_range: Option<String>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// Attached containers: (id, name).
@@ -233,6 +235,8 @@ struct RawIpam {
 struct RawIpamConfig {
     subnet: Option<String>,
     gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    ip_range: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -634,7 +638,11 @@ impl Docker {
             name: n.name,
             driver: n.driver.unwrap_or_default(),
             subnet: first.as_ref().and_then(|c| c.subnet.clone()),
-            gateway: first.and_then(|c| c.gateway).and_then(|g| g.parse().ok()),
+            gateway: first
+                .as_ref()
+                .and_then(|c| c.gateway.as_deref())
+                .and_then(|g| g.parse().ok()),
+            ip_range: first.and_then(|c| c.ip_range).filter(|r| !r.is_empty()),
             options: n.options.unwrap_or_default(),
             labels: n.labels.unwrap_or_default(),
             containers,

@@ -802,14 +802,21 @@ pub fn judge_client_ids(leases: &[Lease]) -> Option<Check> {
     })
 }
 
-pub fn judge_networks(records: &[Network], gone: &[String]) -> Check {
+/// Recorded networks against Docker: `gone` are the recorded names Docker
+/// no longer has; `open` those whose Docker IPAM range is more than the
+/// gateway alone (made by an older dhcpnet): a plain `docker run` there
+/// gets an address from Docker, one the DHCP server does not know.
+pub fn judge_networks(records: &[Network], gone: &[String], open: &[String]) -> Check {
     let n = "networks";
-    let stale: Vec<&str> = records
-        .iter()
-        .filter(|r| gone.contains(&r.name))
-        .map(|r| r.name.as_str())
-        .collect();
-    if stale.is_empty() {
+    let pick = |names: &[String]| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    let (stale, open) = (pick(gone), pick(open));
+    if stale.is_empty() && open.is_empty() {
         return row(
             n,
             Status::Ok,
@@ -817,15 +824,39 @@ pub fn judge_networks(records: &[Network], gone: &[String]) -> Check {
             "",
         );
     }
-    row(
-        n,
-        Status::Warn,
-        format!("recorded but gone from Docker: {}", stale.join(", ")),
-        format!(
-            "`dhcpnet delete {}` to drop the record and its leases",
-            stale[0]
-        ),
-    )
+    let mut detail = Vec::new();
+    let mut fix = Vec::new();
+    if let Some(first) = stale.first() {
+        detail.push(format!(
+            "recorded but gone from Docker: {}",
+            stale.join(", ")
+        ));
+        fix.push(format!(
+            "`dhcpnet delete {first}` to drop the record and its leases"
+        ));
+    }
+    if let Some(first) = open.first() {
+        detail.push(format!(
+            "{} let a plain `docker run --network` take an address from Docker's own pool, \
+             one the DHCP server does not know (made by an older dhcpnet, without the one-address --ip-range)",
+            open.join(", ")
+        ));
+        fix.push(format!(
+            "re-create it: `dhcpnet delete {first} --force` (removes its containers), then the same \
+             `dhcpnet create` and `dhcpnet run`s (a container run again with the same --name gets its \
+             MAC, so its address, back)"
+        ));
+    }
+    row(n, Status::Warn, detail.join("; "), fix.join("; "))
+}
+
+/// Whether a network made by `dhcpnet create` has Docker's own IPAM range
+/// narrowed to its gateway alone (see `network::create`).
+pub fn range_is_closed(info: &crate::docker::NetworkInfo) -> bool {
+    match (&info.ip_range, info.gateway) {
+        (Some(r), Some(g)) => *r == format!("{g}/32"),
+        _ => false,
+    }
 }
 
 pub fn judge_links(status: &[links::LinkStatus]) -> Check {
@@ -1204,16 +1235,18 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
         out.extend(judge_restarts(&leases, &infos));
         match network::load(store) {
             Ok(nets) if !nets.is_empty() => {
-                let mut gone = Vec::new();
+                let (mut gone, mut open) = (Vec::new(), Vec::new());
                 if docker_ok {
                     for n in &nets {
-                        if let Ok(None) =
-                            bounded("docker network inspect", docker.network_inspect(&n.name)).await
+                        match bounded("docker network inspect", docker.network_inspect(&n.name))
+                            .await
                         {
-                            gone.push(n.name.clone());
+                            Ok(None) => gone.push(n.name.clone()),
+                            Ok(Some(i)) if !range_is_closed(&i) => open.push(n.name.clone()),
+                            _ => {}
                         }
                     }
-                    out.push(judge_networks(&nets, &gone));
+                    out.push(judge_networks(&nets, &gone, &open));
                 } else {
                     out.push(row(
                         "networks",
@@ -1497,5 +1530,41 @@ mod client_id_tests {
         let mut ipvlan = lease("00:64:68", "10.0.0.6");
         ipvlan.container = Some("web".into());
         assert!(judge_restarts(&[ipvlan], &[container("web", None)]).is_none());
+    }
+
+    #[test]
+    fn a_recorded_network_open_to_dockers_own_ipam_is_a_warning_naming_the_fix() {
+        let net = |name: &str| -> Network {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "id": "x", "parent": "eth0", "dhcp_interface": "eth0",
+                "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "vlan": null,
+                "owned_link": null, "created_at": "2026-01-01T00:00:00Z"
+            }))
+            .expect("a network record")
+        };
+        let recs = [net("lan"), net("old")];
+        assert_eq!(judge_networks(&recs, &[], &[]).status, Status::Ok);
+        let c = judge_networks(&recs, &["lan".into()], &["old".into()]);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(c.detail.contains("gone from Docker: lan"), "{c:?}");
+        assert!(c.detail.contains("old let a plain"), "{c:?}");
+        assert!(
+            c.fix.contains("dhcpnet delete lan`") && c.fix.contains("dhcpnet delete old --force"),
+            "{c:?}"
+        );
+        let info = |range: Option<&str>| crate::docker::NetworkInfo {
+            id: "x".into(),
+            name: "lan".into(),
+            driver: "macvlan".into(),
+            subnet: Some("10.0.0.0/24".into()),
+            gateway: Some(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+            ip_range: range.map(str::to_string),
+            options: Default::default(),
+            labels: Default::default(),
+            containers: Vec::new(),
+        };
+        assert!(range_is_closed(&info(Some("10.0.0.1/32"))));
+        assert!(!range_is_closed(&info(None)));
+        assert!(!range_is_closed(&info(Some("10.0.0.0/25"))));
     }
 }

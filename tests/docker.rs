@@ -877,7 +877,7 @@ fn plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases
         name: net.clone(),
     };
     let parent = lab.parent().to_string();
-    ok(&dhcpnet(
+    let made = ok(&dhcpnet(
         &lab,
         &e,
         &["create", &net, "--parent", &parent, "-o", "json"],
@@ -917,7 +917,57 @@ fn plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases
         lab.server_leases()
     );
     ok(&dhcpnet(&lab, &e, &["rm", "via-dhcp", "-o", "json"]));
-    ok(&dhcpnet(&lab, &e, &["delete", &net, "-o", "json"]));
+
+    // doctor: the network is closed to Docker's own IPAM. Made again as an
+    // older dhcpnet made it (its labels, no --ip-range), it is a warning
+    // naming it and the fix, which works.
+    let networks_row = || {
+        let o = dhcpnet(&lab, &e, &["doctor", &parent, "-o", "json"]);
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|err| panic!("doctor JSON ({err}): {}", stderr(&o)));
+        v["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|r| r["name"] == "networks"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no networks row: {v}"))
+    };
+    let row = networks_row();
+    assert_eq!(row["status"], "ok", "{row}");
+    e.docker_ok(&["network", "rm", &net]);
+    e.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        made["subnet"].as_str().unwrap_or_default(),
+        "--gateway",
+        made["gateway"].as_str().unwrap_or_default(),
+        "-o",
+        &format!("parent={parent}"),
+        "--label",
+        "io.dhcpnet.managed=true",
+        "--label",
+        &format!("io.dhcpnet.dhcp-interface={parent}"),
+        &net,
+    ]);
+    let row = networks_row();
+    assert_eq!(row["status"], "warn", "{row}");
+    let (detail, fix) = (row["detail"].to_string(), row["fix"].to_string());
+    assert!(
+        detail.contains(&net) && detail.contains("does not know"),
+        "{row}"
+    );
+    assert!(
+        fix.contains(&format!("dhcpnet delete {net} --force")),
+        "{row}"
+    );
+    ok(&dhcpnet(
+        &lab,
+        &e,
+        &["delete", &net, "--force", "-o", "json"],
+    ));
+    assert!(!e.has_network(&net));
 }
 
 /// Two hosts on one segment: two engines (20.10 and 26), each with its own
