@@ -134,6 +134,9 @@ show dk restart -t 0 app
 echo "app after restart: $(ip_of app lan) (same address; one lease at the server)"
 sleep 2
 table
+dn leases
+echo "# doctor's restarts row: app has no fixed MAC (docker run --mac-address keeps an address across reboots)"
+dn doctor "$parent" || true
 show dk rm -f app
 show dk network rm lan
 if dk compose version >/dev/null 2>&1; then

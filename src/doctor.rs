@@ -743,8 +743,8 @@ pub fn judge_restarts(leases: &[Lease], infos: &[crate::docker::ContainerInfo]) 
             if loose.len() == 1 { "it" } else { "they" }
         ),
         "give each a fixed MAC (its MAC now keeps its address): `docker run --mac-address MAC`, or in \
-         a compose file `mac_address: MAC` under the service's `networks: NET:` (Compose ignores a \
-         service-level `mac_address:` on Docker 25 and later)",
+         a compose file `mac_address: MAC` under the service's `networks: NET:` (Compose 2.26 ignores \
+         a service-level `mac_address:` on Docker 25 and later)",
     ))
 }
 
