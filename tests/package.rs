@@ -3,7 +3,8 @@
 //! binary `cargo test` just built (`cargo deb --no-build` with a target
 //! directory of its own holding it as `release/dhcpnet`); a release package
 //! is `cargo deb`. The package is unpacked with `dpkg -x` into a throwaway
-//! root, never installed on the machine. Skipped without cargo-deb or
+//! root, and installed for real with `dpkg -i` then purged (never over a
+//! dhcpnet the machine already has). Skipped without cargo-deb or
 //! dpkg-deb, except under CI=true where that is a failure.
 
 mod common;
@@ -25,8 +26,10 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-#[test]
-fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpnet_runs() {
+/// The package built from the binary `cargo test` just built, in a
+/// temporary directory (kept alive by the returned handle); None when
+/// cargo-deb or dpkg-deb is missing (skipped; under CI=true a failure).
+fn build_package() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let has_cargo_deb = Command::new(&cargo)
         .args(["deb", "--version"])
@@ -34,7 +37,7 @@ fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpne
         .is_ok_and(|o| o.status.success());
     if !has_cargo_deb || common::which("dpkg-deb").is_none() {
         common::skip("cargo-deb or dpkg-deb missing (scripts/setup.sh installs them)");
-        return;
+        return None;
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
@@ -65,7 +68,17 @@ fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpne
         .filter(|p| p.extension().is_some_and(|x| x == "deb"))
         .collect();
     assert_eq!(debs.len(), 1, "{debs:?}");
-    let deb = &debs[0];
+    let deb = debs[0].clone();
+    Some((tmp, deb))
+}
+
+#[test]
+fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpnet_runs() {
+    let Some((tmp, deb)) = build_package() else {
+        return;
+    };
+    let deb = &deb;
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let name = deb.file_name().unwrap().to_string_lossy().to_string();
     assert!(
         name.starts_with(&format!("dhcpnet_{}-", env!("CARGO_PKG_VERSION"))),
@@ -172,4 +185,82 @@ fn the_debian_package_holds_binary_unit_man_pages_and_completions_and_its_dhcpne
     );
     let help = run(Command::new(root.join("usr/bin/dhcpnet")).args(["daemon", "--help"]));
     assert!(!help.is_empty());
+}
+
+/// Purges the package when dropped (the test installed it).
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = Command::new("dpkg").args(["--purge", "dhcpnet"]).output();
+    }
+}
+
+fn installed() -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", "dhcpnet"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// The package installed for real with `dpkg -i` (maintainer scripts and
+/// all), as README's install does, then purged. Never over a dhcpnet the
+/// machine already has installed (that is skipped, and a failure under
+/// CI=true, whose machine is fresh).
+#[test]
+fn the_debian_package_installs_with_dpkg_and_purges_without_a_trace() {
+    let Some((_tmp, deb)) = build_package() else {
+        return;
+    };
+    if !common::require(&["dpkg", "dpkg-query"]) {
+        return;
+    }
+    if installed() {
+        common::skip("dhcpnet is already installed on this machine: not installing over it");
+        return;
+    }
+    let guard = Installed;
+    let out = Command::new("dpkg")
+        .arg("-i")
+        .arg(&deb)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .expect("dpkg -i");
+    assert!(out.status.success(), "dpkg -i: {}", text(&out));
+    assert!(
+        installed(),
+        "dpkg -i succeeded but dhcpnet is not installed"
+    );
+    let files = run(Command::new("dpkg").args(["-L", "dhcpnet"]));
+    for want in [
+        "/usr/bin/dhcpnet",
+        "/usr/lib/systemd/system/dhcpnet.service",
+        "/usr/lib/systemd/system/dhcpnet.socket",
+        "/usr/share/man/man1/dhcpnet.1.gz",
+        "/usr/share/bash-completion/completions/dhcpnet",
+    ] {
+        assert!(
+            files.lines().any(|l| l == want),
+            "{want} not installed:\n{files}"
+        );
+    }
+    let version = run(Command::new("/usr/bin/dhcpnet").arg("--version"));
+    assert_eq!(
+        version.trim(),
+        format!("dhcpnet {}", env!("CARGO_PKG_VERSION"))
+    );
+    // Installing enables nothing: the service starts when the admin says.
+    assert!(
+        !Path::new("/etc/systemd/system/multi-user.target.wants/dhcpnet.service").exists()
+            && !Path::new("/etc/systemd/system/sockets.target.wants/dhcpnet.socket").exists(),
+        "installing enabled a unit"
+    );
+    drop(guard);
+    assert!(!installed(), "dpkg --purge left dhcpnet installed");
+    for gone in [
+        "/usr/bin/dhcpnet",
+        "/usr/lib/systemd/system/dhcpnet.service",
+    ] {
+        assert!(!Path::new(gone).exists(), "{gone} left after purge");
+    }
 }
