@@ -111,6 +111,42 @@ pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>)
     id
 }
 
+/// Where `ipvlan_plugin_identity` puts the network's name in
+/// `ipvlan_client_id`'s form.
+const PLUGIN_SCOPE: &str = "plugin";
+
+/// The DHCP identity of an endpoint the IPAM plugin leases for on a
+/// shared-MAC pool (ipvlan): the DHCP interface's MAC in chaddr and option
+/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin/<endpoint MAC>`.
+///
+/// The engine names no container in its requests, only the endpoint's MAC,
+/// which it makes up at every start and which never reaches the wire on
+/// ipvlan: it tells this endpoint's lease from the others, and is no
+/// container's lasting identity (a restarted container gets its address
+/// back only through the plugin's kept-lease rule). The colons of the
+/// endpoint MAC keep these ids apart from `ipvlan_identity`'s, since Docker
+/// container names hold no ':'.
+pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Mac) -> Identity {
+    ipvlan_identity(PLUGIN_SCOPE, parent_mac, Some(&endpoint.to_string()))
+}
+
+/// Whether option 61 `id` is one `ipvlan_plugin_identity` made.
+pub fn is_plugin_client_id(id: &[u8]) -> bool {
+    let Some((0, text)) = id.split_first() else {
+        return false;
+    };
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.strip_prefix("dhcpnet:"))
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(mac, rest)| {
+            let hex = mac.len() == 12 && mac.bytes().all(|b| b.is_ascii_hexdigit());
+            hex.then_some(rest)
+        })
+        .and_then(|rest| rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/'))
+        .is_some_and(|endpoint| endpoint.parse::<Mac>().is_ok())
+}
+
 /// A container name dhcpnet has run on a network, and the MAC it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -523,6 +559,42 @@ mod tests {
         assert_ne!(l1, l2);
         let shown = crate::dhcp::message::format_client_id(&l1);
         assert_eq!(crate::dhcp::message::parse_client_id(&shown), Ok(l1));
+    }
+
+    #[test]
+    fn a_plugin_endpoint_on_a_shared_mac_pool_has_the_parent_mac_and_a_client_id_naming_its_endpoint()
+     {
+        let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
+        let endpoint = Mac([0x02, 0x42, 0x0a, 0x4d, 0, 7]);
+        let id = ipvlan_plugin_identity(parent, endpoint);
+        assert_eq!(id.mac, parent);
+        assert_eq!(
+            id.client_id,
+            b"\0dhcpnet:0242ac110002:plugin/02:42:0a:4d:00:07".to_vec()
+        );
+        assert_eq!(ipvlan_plugin_identity(parent, endpoint), id, "stable");
+        let other = ipvlan_plugin_identity(parent, Mac([0x02, 0x42, 0x0a, 0x4d, 0, 8]));
+        assert_ne!(other.client_id, id.client_id);
+        assert!(is_plugin_client_id(&id.client_id));
+        // `dhcpnet run`'s ids, even on a network named "plugin", are not
+        // the plugin's (container names hold no ':').
+        assert!(!is_plugin_client_id(&ipvlan_client_id(
+            "plugin",
+            parent,
+            Some("web")
+        )));
+        assert!(!is_plugin_client_id(&ipvlan_client_id(
+            "lan",
+            parent,
+            Some("web")
+        )));
+        assert!(!is_plugin_client_id(
+            &crate::dhcp::message::default_client_id(parent)
+        ));
+        assert!(!is_plugin_client_id(b""));
+        assert!(!is_plugin_client_id(
+            b"\0dhcpnet:zz42ac110002:plugin/02:42:0a:4d:00:07"
+        ));
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
 pub const ADDRESS_TYPE_OPTION: &str = "RequestAddressType";
 pub const GATEWAY_TYPE: &str = "com.docker.network.gateway";
 pub const INTERFACE_OPTION: &str = "dhcp_interface";
+/// `--ipam-opt dhcp_shared_mac=true`: every container of the network
+/// shares the DHCP interface's MAC (ipvlan), see `SharedMac`.
+pub const SHARED_MAC_OPTION: &str = "dhcp_shared_mac";
+/// The PoolID's last field on a shared-MAC pool.
+const SHARED_MAC_TAG: &str = "shared-mac";
 pub const LOCAL_SPACE: &str = "dhcpnet-local";
 pub const GLOBAL_SPACE: &str = "dhcpnet-global";
 
@@ -108,15 +113,27 @@ pub struct PoolId {
     pub subnet: Subnet,
     /// The DHCP server's router, if it named one.
     pub router: Option<Ipv4Addr>,
+    /// Every container shares the DHCP interface's MAC (ipvlan): leases
+    /// carry that MAC and a client id per endpoint (`SharedMac`).
+    pub shared_mac: bool,
 }
 
 impl PoolId {
+    /// `dhcpnet:IFACE:SUBNET:ROUTER`, and `:shared-mac` on a shared-MAC
+    /// pool. Interface names cannot hold ':' (the kernel refuses them), so
+    /// the fields cannot run into each other; other pools keep the form
+    /// older dhcpnet made, so networks created before still work.
     pub fn encode(&self) -> String {
         format!(
-            "dhcpnet:{}:{}:{}",
+            "dhcpnet:{}:{}:{}{}",
             self.iface,
             self.subnet,
-            self.router.map(|r| r.to_string()).unwrap_or_default()
+            self.router.map(|r| r.to_string()).unwrap_or_default(),
+            if self.shared_mac {
+                format!(":{SHARED_MAC_TAG}")
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -130,10 +147,13 @@ impl PoolId {
         if p.next() != Some("dhcpnet") {
             return Err(bad());
         }
-        let (Some(iface), Some(subnet), Some(router), None) =
-            (p.next(), p.next(), p.next(), p.next())
-        else {
+        let (Some(iface), Some(subnet), Some(router)) = (p.next(), p.next(), p.next()) else {
             return Err(bad());
+        };
+        let shared_mac = match (p.next(), p.next()) {
+            (None, _) => false,
+            (Some(SHARED_MAC_TAG), None) => true,
+            _ => return Err(bad()),
         };
         let subnet = Subnet::parse_normalised(subnet).map_err(|_| bad())?;
         let router = if router.is_empty() {
@@ -148,6 +168,7 @@ impl PoolId {
             iface: iface.to_string(),
             subnet,
             router,
+            shared_mac,
         })
     }
 
@@ -263,6 +284,7 @@ pub fn decide_pool(
             iface: iface.into(),
             subnet: o.subnet,
             router: o.router,
+            shared_mac: false,
         }),
         (Some(want), Some(o)) if want != o.subnet => Err(format!(
             "the DHCP server on {iface} hands out addresses in {}, not in {want}: pass --subnet {} \
@@ -273,7 +295,68 @@ pub fn decide_pool(
             iface: iface.into(),
             subnet: want,
             router: o.and_then(|o| o.router),
+            shared_mac: false,
         }),
+    }
+}
+
+/// Which rule made a pool shared-MAC: every container of the network
+/// shares the DHCP interface's MAC (ipvlan), so its leases carry that MAC in
+/// chaddr and a client id per endpoint (option 61).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedMacRule {
+    /// `--ipam-opt dhcp_shared_mac=true` on `docker network create`.
+    Option,
+    /// `daemon --shared-mac-interface IFACE` (Compose drops ipam options).
+    DaemonFlag,
+    /// A Wi-Fi interface: an access point drops frames from MACs that have
+    /// not associated, so a MAC per container cannot work there at all.
+    Wireless,
+}
+
+impl SharedMacRule {
+    /// Why, for the log.
+    pub fn describe(self, iface: &str) -> String {
+        match self {
+            SharedMacRule::Option => format!("--ipam-opt {SHARED_MAC_OPTION}=true"),
+            SharedMacRule::DaemonFlag => {
+                format!("the daemon's --shared-mac-interface {iface}")
+            }
+            SharedMacRule::Wireless => format!(
+                "{iface} is a Wi-Fi interface (an access point drops frames from MACs that have not associated)"
+            ),
+        }
+    }
+}
+
+/// Whether a pool on `iface` is shared-MAC, and by which rule (None: a MAC
+/// per container). `option` is `dhcp_shared_mac` when given, `flagged` the
+/// daemon's `--shared-mac-interface`s, `wireless` whether `iface` is Wi-Fi.
+/// The option, true or false, is the network's own word and beats the
+/// daemon's defaults; then the flag, then Wi-Fi.
+pub fn shared_mac(
+    iface: &str,
+    option: Option<&str>,
+    flagged: &[String],
+    wireless: bool,
+) -> Result<Option<SharedMacRule>, String> {
+    if let Some(v) = option.map(str::trim).filter(|v| !v.is_empty()) {
+        return match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(SharedMacRule::Option)),
+            "false" | "0" | "no" | "off" => Ok(None),
+            _ => Err(format!(
+                "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: pass \
+                 {SHARED_MAC_OPTION}=true on an ipvlan network (every container shares the \
+                 parent's MAC), or leave it out"
+            )),
+        };
+    }
+    if flagged.iter().any(|f| f == iface) {
+        Ok(Some(SharedMacRule::DaemonFlag))
+    } else if wireless {
+        Ok(Some(SharedMacRule::Wireless))
+    } else {
+        Ok(None)
     }
 }
 
@@ -388,6 +471,7 @@ mod tests {
             iface: "eth0".into(),
             subnet: Subnet::parse_normalised("10.77.0.0/24").unwrap(),
             router: Some("10.77.0.1".parse().unwrap()),
+            shared_mac: false,
         }
     }
 
@@ -430,6 +514,97 @@ mod tests {
         ] {
             assert!(PoolId::decode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_shared_mac_pool_says_so_in_its_pool_id_and_older_pool_ids_decode_as_before() {
+        let shared = PoolId {
+            shared_mac: true,
+            ..pool()
+        };
+        assert_eq!(
+            shared.encode(),
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared-mac"
+        );
+        assert_eq!(PoolId::decode(&shared.encode()).unwrap(), shared);
+        let no_router = PoolId {
+            router: None,
+            ..shared.clone()
+        };
+        assert_eq!(
+            PoolId::decode(&no_router.encode()).unwrap(),
+            no_router,
+            "{}",
+            no_router.encode()
+        );
+        // What dhcpnet made before (and still makes for other pools).
+        let old = PoolId::decode("dhcpnet:eth0:10.77.0.0/24:10.77.0.1").unwrap();
+        assert_eq!(old, pool());
+        assert!(!old.shared_mac);
+        for bad in [
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:",
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared",
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared-mac:x",
+        ] {
+            assert!(PoolId::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pool_is_shared_mac_by_its_option_else_by_the_daemon_flag_else_on_wi_fi() {
+        let flagged = vec!["wlan0".to_string(), "eth1".to_string()];
+        let none: Vec<String> = vec![];
+        // The option decides, both ways.
+        assert_eq!(
+            shared_mac("eth0", Some("true"), &none, false),
+            Ok(Some(SharedMacRule::Option))
+        );
+        for yes in ["TRUE", "1", "yes", " on "] {
+            assert_eq!(
+                shared_mac("eth0", Some(yes), &none, false),
+                Ok(Some(SharedMacRule::Option)),
+                "{yes}"
+            );
+        }
+        assert_eq!(shared_mac("eth1", Some("false"), &flagged, false), Ok(None));
+        assert_eq!(shared_mac("wlan0", Some("0"), &none, true), Ok(None));
+        // An empty option is no option.
+        assert_eq!(
+            shared_mac("eth1", Some(""), &flagged, false),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        let e = shared_mac("eth0", Some("ipvlan"), &none, false).unwrap_err();
+        assert!(
+            e.contains("dhcp_shared_mac=\"ipvlan\"") && e.contains("dhcp_shared_mac=true"),
+            "{e}"
+        );
+        // Without it: the daemon's flag for that interface, then Wi-Fi.
+        assert_eq!(
+            shared_mac("eth1", None, &flagged, false),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        assert_eq!(
+            shared_mac("wlan0", None, &flagged, true),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        assert_eq!(
+            shared_mac("wlp2s0", None, &flagged, true),
+            Ok(Some(SharedMacRule::Wireless))
+        );
+        assert_eq!(shared_mac("eth0", None, &flagged, false), Ok(None));
+        assert_eq!(shared_mac("eth0", None, &none, false), Ok(None));
+        // The log says which rule.
+        assert!(
+            SharedMacRule::Option
+                .describe("eth0")
+                .contains("dhcp_shared_mac=true")
+        );
+        assert!(
+            SharedMacRule::DaemonFlag
+                .describe("eth1")
+                .contains("--shared-mac-interface eth1")
+        );
+        assert!(SharedMacRule::Wireless.describe("wlp2s0").contains("Wi-Fi"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// The plugin's DHCP interface for pools that name none (Compose).
     pub default_interface: Option<String>,
+    /// DHCP interfaces whose pools are shared-MAC (ipvlan) by default.
+    pub shared_mac_interfaces: Vec<String>,
 }
 
 /// Run the daemon until SIGTERM or Ctrl-C (Ok), or until a task keeps
@@ -99,6 +101,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                 let c = plugin::Config {
                     default_interface: a.default_interface.clone(),
                     keep_for_restart: !a.no_docker,
+                    shared_mac_interfaces: a.shared_mac_interfaces.clone(),
                 };
                 supervise("IPAM plugin server", Restart::DAEMON, move || {
                     plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
