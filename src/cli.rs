@@ -646,7 +646,10 @@ pub struct DaemonArgs {
     /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`)
     #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
     pub plugin_socket: Option<PathBuf>,
-    /// Do not serve the IPAM plugin
+    /// Unix socket of the dhcpnet-ipvlan IPAM driver (`--ipam-driver dhcpnet-ipvlan`, for ipvlan networks: every container leases under the parent's MAC) [default: NAME-ipvlan.sock beside --plugin-socket's NAME.sock]
+    #[arg(long, value_name = "PATH")]
+    pub ipvlan_plugin_socket: Option<PathBuf>,
+    /// Do not serve the IPAM plugins
     #[arg(long)]
     pub no_plugin: bool,
     /// Do not follow Docker's events (no release on container removal)

@@ -117,17 +117,17 @@ const PLUGIN_SCOPE: &str = "plugin";
 
 /// The DHCP identity of an endpoint the IPAM plugin leases for on a
 /// shared-MAC pool (ipvlan): the DHCP interface's MAC in chaddr and option
-/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin/<endpoint MAC>`.
+/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin/<endpoint>`.
 ///
-/// The engine names no container in its requests, only the endpoint's MAC,
-/// which it makes up at every start and which never reaches the wire on
-/// ipvlan: it tells this endpoint's lease from the others, and is no
-/// container's lasting identity (a restarted container gets its address
-/// back only through the plugin's kept-lease rule). The colons of the
-/// endpoint MAC keep these ids apart from `ipvlan_identity`'s, since Docker
-/// container names hold no ':'.
-pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Mac) -> Identity {
-    ipvlan_identity(PLUGIN_SCOPE, parent_mac, Some(&endpoint.to_string()))
+/// `endpoint` is what the engine names the endpoint by: the container's
+/// name where it sends it (engines since moby/moby#50586), stable across
+/// restarts and re-creation as `ipvlan_identity`'s; else Docker's endpoint
+/// MAC, made up at every start and never on the wire on ipvlan, which only
+/// tells this endpoint's lease from the others (a restarted container gets
+/// its address back through the plugin's kept-lease rule); else nothing,
+/// and the id is random, as for an unnamed container.
+pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Option<&str>) -> Identity {
+    ipvlan_identity(PLUGIN_SCOPE, parent_mac, endpoint)
 }
 
 /// Whether option 61 `id` is one `ipvlan_plugin_identity` made.
@@ -144,7 +144,7 @@ pub fn is_plugin_client_id(id: &[u8]) -> bool {
             hex.then_some(rest)
         })
         .and_then(|rest| rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/'))
-        .is_some_and(|endpoint| endpoint.parse::<Mac>().is_ok())
+        .is_some_and(|endpoint| !endpoint.is_empty())
 }
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
@@ -566,23 +566,25 @@ mod tests {
      {
         let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
         let endpoint = Mac([0x02, 0x42, 0x0a, 0x4d, 0, 7]);
-        let id = ipvlan_plugin_identity(parent, endpoint);
+        let handle = endpoint.to_string();
+        let id = ipvlan_plugin_identity(parent, Some(&handle));
         assert_eq!(id.mac, parent);
         assert_eq!(
             id.client_id,
             b"\0dhcpnet:0242ac110002:plugin/02:42:0a:4d:00:07".to_vec()
         );
-        assert_eq!(ipvlan_plugin_identity(parent, endpoint), id, "stable");
-        let other = ipvlan_plugin_identity(parent, Mac([0x02, 0x42, 0x0a, 0x4d, 0, 8]));
+        assert_eq!(ipvlan_plugin_identity(parent, Some(&handle)), id, "stable");
+        let other = ipvlan_plugin_identity(parent, Some("02:42:0a:4d:00:08"));
         assert_ne!(other.client_id, id.client_id);
         assert!(is_plugin_client_id(&id.client_id));
-        // `dhcpnet run`'s ids, even on a network named "plugin", are not
-        // the plugin's (container names hold no ':').
-        assert!(!is_plugin_client_id(&ipvlan_client_id(
-            "plugin",
-            parent,
-            Some("web")
-        )));
+        // By the container's name, stable; with no handle, random.
+        let web = ipvlan_plugin_identity(parent, Some("web"));
+        assert_eq!(web.client_id, b"\0dhcpnet:0242ac110002:plugin/web".to_vec());
+        assert!(is_plugin_client_id(&web.client_id));
+        let anon = ipvlan_plugin_identity(parent, None);
+        assert_ne!(anon, ipvlan_plugin_identity(parent, None));
+        assert!(is_plugin_client_id(&anon.client_id));
+        // `dhcpnet run`'s ids on other networks are not the plugin's.
         assert!(!is_plugin_client_id(&ipvlan_client_id(
             "lan",
             parent,

@@ -16,11 +16,14 @@ use common::{IFACE, Lab, ok, plugin_post, text_client_id, wait_for};
 use serde_json::{Value, json};
 
 /// A `dhcpnet daemon --no-docker` in the lab's client namespace, serving
-/// the plugin on `sock`; killed when dropped.
+/// the `dhcpnet` driver on `plugin.sock` and `dhcpnet-ipvlan` on
+/// `plugin-ipvlan.sock` beside it; requests go to `sock`, one of them.
+/// Killed when dropped.
 struct Daemon {
     child: Child,
     log: PathBuf,
     sock: PathBuf,
+    ipvlan_sock: PathBuf,
 }
 
 impl Daemon {
@@ -42,9 +45,16 @@ impl Daemon {
             .stderr(Stdio::from(f))
             .spawn()
             .expect("start dhcpnet daemon");
-        let d = Daemon { child, log, sock };
+        let ipvlan_sock = lab.dir.path().join("plugin-ipvlan.sock");
+        let d = Daemon {
+            child,
+            log,
+            sock,
+            ipvlan_sock,
+        };
         let up = wait_for(Duration::from_secs(20), || {
             std::os::unix::net::UnixStream::connect(&d.sock)
+                .and(std::os::unix::net::UnixStream::connect(&d.ipvlan_sock))
                 .ok()
                 .map(|_| ())
         });
@@ -73,21 +83,33 @@ impl Daemon {
             .to_string()
     }
 
+    /// Send the requests to the `dhcpnet-ipvlan` driver from now on.
+    fn use_ipvlan_driver(&mut self) {
+        self.sock = self.ipvlan_sock.clone();
+    }
+
     /// RequestAddress for an endpoint with Docker's MAC `mac`: the answer.
     fn request(&self, pool: &str, mac: &str) -> Value {
+        self.request_with(pool, json!({"com.docker.network.endpoint.macaddress": mac}))
+    }
+
+    fn request_with(&self, pool: &str, options: Value) -> Value {
         self.post(
             "RequestAddress",
-            json!({"PoolID": pool, "Address": "",
-                   "Options": {"com.docker.network.endpoint.macaddress": mac}}),
+            json!({"PoolID": pool, "Address": "", "Options": options}),
         )
     }
 
     /// RequestAddress that must succeed: the address, without its prefix.
     fn lease(&self, pool: &str, mac: &str) -> String {
-        let a = self.request(pool, mac);
+        self.lease_with(pool, json!({"com.docker.network.endpoint.macaddress": mac}))
+    }
+
+    fn lease_with(&self, pool: &str, options: Value) -> String {
+        let a = self.request_with(pool, options.clone());
         let addr = a["Address"]
             .as_str()
-            .unwrap_or_else(|| panic!("no address for {mac}: {a}; log:\n{}", self.log()));
+            .unwrap_or_else(|| panic!("no address for {options}: {a}; log:\n{}", self.log()));
         addr.split('/').next().unwrap_or_default().to_string()
     }
 
@@ -341,5 +363,85 @@ fn a_server_that_ignores_client_ids_fails_the_second_endpoint_clearly_and_keeps_
     assert_eq!(
         (rows[0].0.as_str(), rows[0].1.as_str()),
         (first.as_str(), parent.as_str())
+    );
+}
+
+#[test]
+fn the_dhcpnet_ipvlan_driver_asks_the_engine_for_no_mac_and_names_each_endpoint_by_its_container() {
+    let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let parent = lab.client_mac();
+    let mut d = Daemon::start(&lab, &[]);
+    // Docker's ipvlan driver refuses an endpoint that has a MAC, and the
+    // engine gives every endpoint one when the IPAM driver asks: the
+    // dhcpnet driver asks (macvlan needs it), dhcpnet-ipvlan does not.
+    let caps = |d: &Daemon| d.post("GetCapabilities", json!({}))["RequiresMACAddress"].clone();
+    assert_eq!(caps(&d), true);
+    d.use_ipvlan_driver();
+    assert_eq!(caps(&d), false);
+
+    // Every pool of it is shared-MAC, no option needed.
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
+    assert!(pool.ends_with(":shared-mac"), "{pool}");
+    assert!(
+        d.log().contains("--ipam-driver dhcpnet-ipvlan"),
+        "the log names the rule:\n{}",
+        d.log()
+    );
+    let named = |n: &str| json!({"com.docker.network.endpoint.name": n});
+    // Engines that send the container's name: the lease is the name's.
+    let web = d.lease_with(&pool, named("web"));
+    let db = d.lease_with(&pool, named("db"));
+    // An engine that sends neither name nor MAC: a random client id.
+    let anon = d.lease_with(&pool, json!({}));
+    let ips = [web.clone(), db.clone(), anon.clone()];
+    let mut distinct = ips.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{ips:?}");
+    let cid = |n: &str| text_client_id(&format!("dhcpnet:{}:plugin/{n}", parent.replace(':', "")));
+    let rows = server_rows(&lab, false);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.1 == parent), "{rows:?}");
+    assert!(
+        rows.contains(&(web.clone(), parent.clone(), cid("web"))),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&(db.clone(), parent.clone(), cid("db"))),
+        "{rows:?}"
+    );
+    let anon_row = rows
+        .iter()
+        .find(|r| r.0 == anon)
+        .expect("the unnamed endpoint's lease");
+    assert!(anon_row.2.starts_with(&cid("~")), "{anon_row:?}");
+
+    // The container started again (same name): its own lease, same address.
+    assert_eq!(d.lease_with(&pool, named("web")), web);
+    assert_eq!(records(&lab).len(), 3);
+
+    // Released by address: that lease alone.
+    d.release(&pool, &db);
+    let gone = wait_for(Duration::from_secs(10), || {
+        let rows = server_rows(&lab, false);
+        (rows.len() == 2 && !rows.iter().any(|r| r.0 == db)).then_some(())
+    });
+    assert!(gone.is_some(), "{:?}", server_rows(&lab, false));
+    assert_eq!(records(&lab).len(), 2);
+
+    // Asking it for a MAC per container is refused, naming the other driver.
+    let e = d.post(
+        "RequestPool",
+        json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE, "dhcp_shared_mac": "false"}}),
+    );
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--ipam-driver dhcpnet "),
+        "{e}"
     );
 }

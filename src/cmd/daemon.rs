@@ -18,6 +18,7 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
         timeout: secs(a.timeout),
         default_interface: a.default_interface,
         shared_mac_interfaces: a.shared_mac_interface,
+        ipvlan_plugin_socket: a.ipvlan_plugin_socket,
     };
     service::run(&ctx.store, &settings).await
 }

@@ -636,7 +636,8 @@ mod tests {
         let mut l = with_container(None);
         l.ip = std::net::Ipv4Addr::new(10, 0, 0, ip);
         l.mac = Mac([2, 0xaa, 0, 0, 0, 1]);
-        let id = crate::network::ipvlan_plugin_identity(l.mac, Mac([2, 0x42, 0, 0, 0, endpoint]));
+        let handle = Mac([2, 0x42, 0, 0, 0, endpoint]).to_string();
+        let id = crate::network::ipvlan_plugin_identity(l.mac, Some(&handle));
         l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         l
     }

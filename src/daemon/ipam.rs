@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 pub use crate::net::subnet::Subnet;
 
 pub const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
+/// The container's name, which engines since moby/moby#50586 (2025) send
+/// with every RequestAddress.
+pub const ENDPOINT_NAME_OPTION: &str = "com.docker.network.endpoint.name";
 pub const ADDRESS_TYPE_OPTION: &str = "RequestAddressType";
 pub const GATEWAY_TYPE: &str = "com.docker.network.gateway";
 pub const INTERFACE_OPTION: &str = "dhcp_interface";
@@ -49,12 +52,19 @@ pub fn route(path: &str) -> Option<Call> {
     })
 }
 
-/// The answers that need no work.
-pub fn fixed_answer(c: Call) -> Option<Value> {
+/// The IPAM driver whose pools are all shared-MAC: its socket is
+/// `IPVLAN_DRIVER.sock` beside the `dhcpnet` driver's.
+pub const IPVLAN_DRIVER: &str = "dhcpnet-ipvlan";
+
+/// The answers that need no work. `requires_mac`: whether the driver asks
+/// the engine for each endpoint's MAC (`dhcpnet`, for macvlan); Docker's
+/// ipvlan driver refuses an endpoint that has one, so `dhcpnet-ipvlan`
+/// does not.
+pub fn fixed_answer(c: Call, requires_mac: bool) -> Option<Value> {
     match c {
         Call::Activate => Some(json!({"Implements": ["IpamDriver"]})),
         Call::Capabilities => {
-            Some(json!({"RequiresMACAddress": true, "RequiresRequestReplay": false}))
+            Some(json!({"RequiresMACAddress": requires_mac, "RequiresRequestReplay": false}))
         }
         Call::AddressSpaces => Some(
             json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE}),
@@ -312,6 +322,8 @@ pub enum SharedMacRule {
     /// A Wi-Fi interface: an access point drops frames from MACs that have
     /// not associated, so a MAC per container cannot work there at all.
     Wireless,
+    /// The `dhcpnet-ipvlan` driver: all its pools are.
+    IpvlanDriver,
 }
 
 impl SharedMacRule {
@@ -325,31 +337,50 @@ impl SharedMacRule {
             SharedMacRule::Wireless => format!(
                 "{iface} is a Wi-Fi interface (an access point drops frames from MACs that have not associated)"
             ),
+            SharedMacRule::IpvlanDriver => format!("--ipam-driver {IPVLAN_DRIVER}"),
         }
     }
 }
 
 /// Whether a pool on `iface` is shared-MAC, and by which rule (None: a MAC
-/// per container). `option` is `dhcp_shared_mac` when given, `flagged` the
+/// per container). `ipvlan_driver`: asked of `dhcpnet-ipvlan`, whose pools
+/// all are. `option` is `dhcp_shared_mac` when given, `flagged` the
 /// daemon's `--shared-mac-interface`s, `wireless` whether `iface` is Wi-Fi.
 /// The option, true or false, is the network's own word and beats the
 /// daemon's defaults; then the flag, then Wi-Fi.
 pub fn shared_mac(
     iface: &str,
+    ipvlan_driver: bool,
     option: Option<&str>,
     flagged: &[String],
     wireless: bool,
 ) -> Result<Option<SharedMacRule>, String> {
-    if let Some(v) = option.map(str::trim).filter(|v| !v.is_empty()) {
-        return match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(Some(SharedMacRule::Option)),
-            "false" | "0" | "no" | "off" => Ok(None),
-            _ => Err(format!(
-                "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: pass \
-                 {SHARED_MAC_OPTION}=true on an ipvlan network (every container shares the \
-                 parent's MAC), or leave it out"
-            )),
-        };
+    let option = match option.map(str::trim).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => {
+                return Err(format!(
+                    "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: pass \
+                     {SHARED_MAC_OPTION}=true on an ipvlan network (every container shares the \
+                     parent's MAC), or leave it out"
+                ));
+            }
+        },
+    };
+    match (ipvlan_driver, option) {
+        (true, Some(false)) => {
+            return Err(format!(
+                "--ipam-driver {IPVLAN_DRIVER} leases every container under {iface}'s MAC (ipvlan), but \
+                 --ipam-opt {SHARED_MAC_OPTION}=false asks for a MAC per container: use \
+                 --ipam-driver dhcpnet for that (macvlan), or leave the option out"
+            ));
+        }
+        (true, _) => return Ok(Some(SharedMacRule::IpvlanDriver)),
+        (false, Some(true)) => return Ok(Some(SharedMacRule::Option)),
+        (false, Some(false)) => return Ok(None),
+        (false, None) => {}
     }
     if flagged.iter().any(|f| f == iface) {
         Ok(Some(SharedMacRule::DaemonFlag))
@@ -416,6 +447,15 @@ pub enum AddressAsk {
         mac: crate::net::mac::Mac,
         requested: Option<Ipv4Addr>,
     },
+    /// A lease on a shared-MAC pool for the endpoint named by the
+    /// container's name or Docker's endpoint MAC, whichever the engine sent
+    /// (`dhcpnet-ipvlan` asks for no MAC: Docker's ipvlan driver refuses
+    /// endpoints that have one).
+    SharedLease {
+        name: Option<String>,
+        mac: Option<crate::net::mac::Mac>,
+        requested: Option<Ipv4Addr>,
+    },
 }
 
 /// An address as the engine sends it: `A.B.C.D` or `A.B.C.D/N`.
@@ -443,14 +483,38 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
     if opts.get(ADDRESS_TYPE_OPTION).map(String::as_str) == Some(GATEWAY_TYPE) {
         return Ok(AddressAsk::Gateway { requested });
     }
-    let Some(mac) = opts.get(MAC_OPTION).filter(|m| !m.is_empty()) else {
+    let mac = opts
+        .get(MAC_OPTION)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            crate::net::mac::Mac::parse_unicast(m)
+                .map_err(|e| format!("the engine's MAC address: {e}"))
+        })
+        .transpose()?;
+    if pool.shared_mac {
+        // A name that cannot be a container's is no handle (the MAC, or a
+        // random one, serves instead).
+        let name = opts
+            .get(ENDPOINT_NAME_OPTION)
+            .filter(|n| {
+                !n.is_empty()
+                    && n.len() <= 255
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            })
+            .cloned();
+        return Ok(AddressAsk::SharedLease {
+            name,
+            mac,
+            requested,
+        });
+    }
+    let Some(mac) = mac else {
         return Err(format!(
             "the engine sent no MAC address ({MAC_OPTION}) with the address request; dhcpnet leases \
              per MAC, and asks for it in its capabilities: restart the Docker engine so it reads them again"
         ));
     };
-    let mac = crate::net::mac::Mac::parse_unicast(mac)
-        .map_err(|e| format!("the engine's MAC address: {e}"))?;
     Ok(AddressAsk::Lease { mac, requested })
 }
 
@@ -484,14 +548,20 @@ mod tests {
         );
         assert_eq!(route("/NetworkDriver.CreateNetwork"), None);
         assert_eq!(
-            fixed_answer(Call::Activate).unwrap(),
+            fixed_answer(Call::Activate, true).unwrap(),
             json!({"Implements": ["IpamDriver"]})
         );
         assert_eq!(
-            fixed_answer(Call::Capabilities).unwrap()["RequiresMACAddress"],
+            fixed_answer(Call::Capabilities, true).unwrap()["RequiresMACAddress"],
             true
         );
-        assert!(fixed_answer(Call::RequestPool).is_none());
+        // dhcpnet-ipvlan asks for no MAC: Docker's ipvlan driver refuses
+        // endpoints that have one.
+        assert_eq!(
+            fixed_answer(Call::Capabilities, false).unwrap()["RequiresMACAddress"],
+            false
+        );
+        assert!(fixed_answer(Call::RequestPool, true).is_none());
     }
 
     #[test]
@@ -556,43 +626,46 @@ mod tests {
         let none: Vec<String> = vec![];
         // The option decides, both ways.
         assert_eq!(
-            shared_mac("eth0", Some("true"), &none, false),
+            shared_mac("eth0", false, Some("true"), &none, false),
             Ok(Some(SharedMacRule::Option))
         );
         for yes in ["TRUE", "1", "yes", " on "] {
             assert_eq!(
-                shared_mac("eth0", Some(yes), &none, false),
+                shared_mac("eth0", false, Some(yes), &none, false),
                 Ok(Some(SharedMacRule::Option)),
                 "{yes}"
             );
         }
-        assert_eq!(shared_mac("eth1", Some("false"), &flagged, false), Ok(None));
-        assert_eq!(shared_mac("wlan0", Some("0"), &none, true), Ok(None));
+        assert_eq!(
+            shared_mac("eth1", false, Some("false"), &flagged, false),
+            Ok(None)
+        );
+        assert_eq!(shared_mac("wlan0", false, Some("0"), &none, true), Ok(None));
         // An empty option is no option.
         assert_eq!(
-            shared_mac("eth1", Some(""), &flagged, false),
+            shared_mac("eth1", false, Some(""), &flagged, false),
             Ok(Some(SharedMacRule::DaemonFlag))
         );
-        let e = shared_mac("eth0", Some("ipvlan"), &none, false).unwrap_err();
+        let e = shared_mac("eth0", false, Some("ipvlan"), &none, false).unwrap_err();
         assert!(
             e.contains("dhcp_shared_mac=\"ipvlan\"") && e.contains("dhcp_shared_mac=true"),
             "{e}"
         );
         // Without it: the daemon's flag for that interface, then Wi-Fi.
         assert_eq!(
-            shared_mac("eth1", None, &flagged, false),
+            shared_mac("eth1", false, None, &flagged, false),
             Ok(Some(SharedMacRule::DaemonFlag))
         );
         assert_eq!(
-            shared_mac("wlan0", None, &flagged, true),
+            shared_mac("wlan0", false, None, &flagged, true),
             Ok(Some(SharedMacRule::DaemonFlag))
         );
         assert_eq!(
-            shared_mac("wlp2s0", None, &flagged, true),
+            shared_mac("wlp2s0", false, None, &flagged, true),
             Ok(Some(SharedMacRule::Wireless))
         );
-        assert_eq!(shared_mac("eth0", None, &flagged, false), Ok(None));
-        assert_eq!(shared_mac("eth0", None, &none, false), Ok(None));
+        assert_eq!(shared_mac("eth0", false, None, &flagged, false), Ok(None));
+        assert_eq!(shared_mac("eth0", false, None, &none, false), Ok(None));
         // The log says which rule.
         assert!(
             SharedMacRule::Option
@@ -605,6 +678,23 @@ mod tests {
                 .contains("--shared-mac-interface eth1")
         );
         assert!(SharedMacRule::Wireless.describe("wlp2s0").contains("Wi-Fi"));
+        // The dhcpnet-ipvlan driver: always, whatever the daemon's defaults;
+        // an option that says otherwise is refused, naming the other driver.
+        assert_eq!(
+            shared_mac("eth0", true, None, &none, false),
+            Ok(Some(SharedMacRule::IpvlanDriver))
+        );
+        assert_eq!(
+            shared_mac("eth0", true, Some("true"), &none, false),
+            Ok(Some(SharedMacRule::IpvlanDriver))
+        );
+        let e = shared_mac("eth0", true, Some("false"), &none, false).unwrap_err();
+        assert!(e.contains("--ipam-driver dhcpnet "), "{e}");
+        assert!(
+            SharedMacRule::IpvlanDriver
+                .describe("eth0")
+                .contains("dhcpnet-ipvlan")
+        );
     }
 
     #[test]
@@ -801,6 +891,49 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
                 .unwrap_err()
                 .contains("no MAC address")
         );
+        // On a shared-MAC pool no MAC is needed: the container's name (or
+        // the MAC, or neither) names the endpoint.
+        let shared = PoolId {
+            shared_mac: true,
+            ..pool()
+        };
+        assert_eq!(
+            address_ask(&r, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: None,
+                mac: None,
+                requested: None
+            }
+        );
+        let mut named = HashMap::new();
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "web-1".to_string());
+        named.insert(MAC_OPTION.to_string(), "02:42:0a:4d:00:07".to_string());
+        let n = AddressRequest {
+            options: Some(named.clone()),
+            ..AddressRequest::default()
+        };
+        assert_eq!(
+            address_ask(&n, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: Some("web-1".into()),
+                mac: Some(crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7])),
+                requested: None
+            }
+        );
+        // A name no container can have is no handle.
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "a/b".to_string());
+        let bad = AddressRequest {
+            options: Some(named),
+            ..AddressRequest::default()
+        };
+        assert!(matches!(
+            address_ask(&bad, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: None,
+                mac: Some(_),
+                ..
+            }
+        ));
         let mut g = HashMap::new();
         g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());
         let r = AddressRequest {

@@ -53,6 +53,9 @@ pub struct Config {
     /// `daemon --shared-mac-interface`: pools on these DHCP interfaces are
     /// shared-MAC (ipvlan) unless their `dhcp_shared_mac` option says not.
     pub shared_mac_interfaces: Vec<String>,
+    /// This socket serves the `dhcpnet-ipvlan` driver: every pool is
+    /// shared-MAC and the engine is asked for no endpoint MAC.
+    pub ipvlan_driver: bool,
 }
 
 /// A kept address (`Lease::kept_since`: the engine gave it back at its
@@ -294,7 +297,7 @@ impl Plugin {
             req.path,
             String::from_utf8_lossy(&req.body)
         );
-        if let Some(v) = ipam::fixed_answer(call) {
+        if let Some(v) = ipam::fixed_answer(call, !self.config.ipvlan_driver) {
             return (200, v);
         }
         let r = match call {
@@ -411,7 +414,13 @@ impl Plugin {
     ) -> std::result::Result<bool, String> {
         let option = opts.get(ipam::SHARED_MAC_OPTION).map(String::as_str);
         let wireless = is_wireless(Path::new("/sys/class/net"), iface);
-        let rule = ipam::shared_mac(iface, option, &self.config.shared_mac_interfaces, wireless)?;
+        let rule = ipam::shared_mac(
+            iface,
+            self.config.ipvlan_driver,
+            option,
+            &self.config.shared_mac_interfaces,
+            wireless,
+        )?;
         match rule {
             Some(r) => log::info!(
                 "plugin: the pool on {iface} is shared-MAC (every container uses {iface}'s MAC and a client id of its own): {}",
@@ -459,31 +468,44 @@ impl Plugin {
                     pool.subnet.prefix(),
                 ))
             }
-            AddressAsk::Lease { mac, requested } => self.lease(&pool, mac, requested).await,
+            AddressAsk::Lease { mac, requested } => {
+                self.lease(&pool, Endpoint::Mac(mac), requested).await
+            }
+            AddressAsk::SharedLease {
+                name,
+                mac,
+                requested,
+            } => {
+                self.lease(&pool, Endpoint::Shared { name, mac }, requested)
+                    .await
+            }
         }
     }
 
     async fn lease(
         &self,
         pool: &PoolId,
-        mac: Mac,
+        endpoint: Endpoint,
         requested: Option<Ipv4Addr>,
     ) -> std::result::Result<Value, String> {
         let iface = Interface::lookup(&pool.iface).map_err(|e| e.to_string())?;
         // On a shared-MAC pool every container has the DHCP interface's MAC
-        // (ipvlan): the endpoint's MAC only names the endpoint, in the
-        // client id, and never goes in chaddr.
-        let shared = pool.shared_mac.then_some(iface.mac);
-        let fresh = match shared {
-            Some(parent) => crate::network::ipvlan_plugin_identity(parent, mac),
-            None => Identity::new(mac),
-        };
-        let who = match shared {
-            Some(parent) => format!(
-                "endpoint {mac} (as {parent}, client id {})",
-                readable_client_id(&fresh.client_id)
-            ),
-            None => mac.to_string(),
+        // (ipvlan): what the engine names the endpoint by (the container's
+        // name, else Docker's endpoint MAC) goes in the client id, never in
+        // chaddr.
+        let (shared, fresh, who) = match endpoint {
+            Endpoint::Mac(mac) => (None, Identity::new(mac), mac.to_string()),
+            Endpoint::Shared { name, mac } => {
+                let handle = name.or(mac.map(|m| m.to_string()));
+                let fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle.as_deref());
+                let who = format!(
+                    "endpoint {} (as {}, client id {})",
+                    handle.as_deref().unwrap_or("of unknown name"),
+                    iface.mac,
+                    readable_client_id(&fresh.client_id)
+                );
+                (Some(iface.mac), fresh, who)
+            }
         };
         let place = Place {
             iface,
@@ -495,7 +517,7 @@ impl Plugin {
         // same client id and hostname. Else the one address parked for a
         // restart on this interface: the same lease (same client id, so the
         // server keeps one lease) for the endpoint. Else a new one.
-        let own = own_record(&records, &pool.iface, mac, shared.is_some(), &fresh);
+        let own = own_record(&records, &pool.iface, shared.is_some(), &fresh);
         let reclaimed = match (&own, requested) {
             (None, None) => self.reclaimable(&pool.iface, &records, shared),
             _ => None,
@@ -509,7 +531,7 @@ impl Plugin {
                 // the lease is asked for exactly as it was (the parent's
                 // MAC and the old client id).
                 if shared.is_none() {
-                    id.mac = mac;
+                    id.mac = fresh.mac;
                 }
                 // The container may be another one: its hostname is sent
                 // once it starts (the event follower).
@@ -708,13 +730,23 @@ fn reclaimable(
     }
 }
 
+/// Who asks for a lease.
+enum Endpoint {
+    /// A container with a MAC of its own (Docker's endpoint MAC).
+    Mac(Mac),
+    /// An endpoint on a shared-MAC pool, named by what the engine sent.
+    Shared {
+        name: Option<String>,
+        mac: Option<Mac>,
+    },
+}
+
 /// The record of an endpoint's own lease: on a shared-MAC pool the one
 /// with `fresh`'s key (the parent's MAC and the client id naming the
 /// endpoint: every lease there has that MAC), else the one of its MAC.
 fn own_record(
     records: &[crate::lease::Lease],
     iface: &str,
-    mac: Mac,
     shared: bool,
     fresh: &Identity,
 ) -> Option<crate::lease::Lease> {
@@ -725,7 +757,7 @@ fn own_record(
             if shared {
                 l.has_key(&key)
             } else {
-                l.is_of(mac, iface)
+                l.is_of(fresh.mac, iface)
             }
         })
         .cloned()
@@ -769,6 +801,21 @@ fn is_vlan(name: &str) -> bool {
 
 pub fn socket_path(p: Option<&PathBuf>) -> PathBuf {
     p.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// The `dhcpnet-ipvlan` driver's socket: `explicit`, else `NAME-ipvlan.sock`
+/// beside the plugin socket `NAME.sock` (the engine names a driver after
+/// its socket in /run/docker/plugins: `dhcpnet.sock` is `dhcpnet`, so this
+/// is `dhcpnet-ipvlan`).
+pub fn ipvlan_socket_path(explicit: Option<&PathBuf>, plugin_socket: &Path) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.clone();
+    }
+    let stem = plugin_socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dhcpnet".into());
+    plugin_socket.with_file_name(format!("{stem}-ipvlan.sock"))
 }
 
 #[cfg(test)]
@@ -848,6 +895,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ipvlan_driver_s_socket_sits_beside_the_plugin_socket_and_names_the_driver() {
+        assert_eq!(
+            ipvlan_socket_path(None, Path::new(DEFAULT_SOCKET)),
+            PathBuf::from("/run/docker/plugins/dhcpnet-ipvlan.sock")
+        );
+        assert_eq!(
+            ipvlan_socket_path(None, Path::new("/tmp/t/plugin.sock")),
+            PathBuf::from("/tmp/t/plugin-ipvlan.sock")
+        );
+        let mine = PathBuf::from("/srv/x.sock");
+        assert_eq!(
+            ipvlan_socket_path(Some(&mine), Path::new(DEFAULT_SOCKET)),
+            mine
+        );
+    }
+
+    #[test]
     fn accept_failures_are_retried_after_a_pause_that_grows_to_a_second() {
         let ms: Vec<u128> = [1, 2, 3, 7, 8, 100, u32::MAX]
             .iter()
@@ -900,7 +964,10 @@ mod reclaim_tests {
     fn shared(n: u8, endpoint: u8) -> crate::lease::Lease {
         let mut l = lease(n, 3600, None, None);
         l.mac = PARENT;
-        let id = crate::network::ipvlan_plugin_identity(PARENT, endpoint_mac(endpoint));
+        let id = crate::network::ipvlan_plugin_identity(
+            PARENT,
+            Some(&endpoint_mac(endpoint).to_string()),
+        );
         l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         l
     }
@@ -916,21 +983,22 @@ mod reclaim_tests {
      {
         use super::{own_record, readable_client_id};
         let records = [shared(5, 1), shared(6, 2), lease(7, 3600, None, None)];
-        let id = |n| crate::network::ipvlan_plugin_identity(PARENT, endpoint_mac(n));
-        let found = |n| own_record(&records, "eth0", endpoint_mac(n), true, &id(n)).map(|l| l.ip);
+        let id = |n: u8| {
+            crate::network::ipvlan_plugin_identity(PARENT, Some(&endpoint_mac(n).to_string()))
+        };
+        let found = |n| own_record(&records, "eth0", true, &id(n)).map(|l| l.ip);
         assert_eq!(found(1), Some(records[0].ip));
         assert_eq!(found(2), Some(records[1].ip));
         // A new endpoint owns none of them, though all have the parent's MAC.
         assert_eq!(found(3), None);
         // On another interface: not here.
-        assert!(own_record(&records, "eth1", endpoint_mac(1), true, &id(1)).is_none());
+        assert!(own_record(&records, "eth1", true, &id(1)).is_none());
         // With a MAC per container, the MAC's own record, as before.
         let mac7 = records[2].mac;
         assert_eq!(
             own_record(
                 &records,
                 "eth0",
-                mac7,
                 false,
                 &crate::dhcp::message::Identity::new(mac7)
             )
