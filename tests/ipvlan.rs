@@ -236,12 +236,8 @@ fn a_server_that_ignores_client_ids_is_reported_and_the_lease_it_shares_is_kept(
 /// document whose endpoint MAC is `mac`, the shared parent's, as Docker
 /// reports for ipvlan), `container inspect`, `rm -f` and `ps`.
 fn fake_docker(dir: &std::path::Path, mac: &str) -> std::path::PathBuf {
-    let script = format!(
-        r#"#!/bin/sh
-D={dir}
-echo "$*" >> $D/docker.log
-case "$1" in
-  network)
+    let cases = format!(
+        r#"  network)
     [ "$2" = create ] && {{ for last; do :; done; echo "fakeid-$last"; exit 0; }}
     echo "Error: No such network" >&2; exit 1;;
   container)
@@ -264,17 +260,9 @@ case "$1" in
     n=$(sed -n 's/.*"Name":"\/\([^"]*\)".*/\1/p' "$D/c-$last" 2>/dev/null)
     rm -f "$D/c-$last" "$D/c-$n"; echo "$last"; exit 0;;
   ps) exit 0;;
-esac
-echo "fake docker: unexpected: $*" >&2
-exit 1
-"#,
-        dir = dir.display()
+"#
     );
-    let p = dir.join("fakedocker");
-    std::fs::write(&p, script).expect("fake docker");
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    p
+    common::fake_docker(dir, &cases)
 }
 
 #[test]

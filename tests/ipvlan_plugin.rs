@@ -15,7 +15,8 @@ use std::time::Duration;
 use common::{IFACE, Lab, ok, plugin_post, text_client_id, wait_for};
 use serde_json::{Value, json};
 
-/// A `dhcpnet daemon --no-docker` in the lab's client namespace, serving
+/// A `dhcpnet daemon` (`--no-docker` unless `--docker` is passed) in the
+/// lab's client namespace, serving
 /// the `dhcpnet` driver on `plugin.sock` and `dhcpnet-ipvlan` on
 /// `plugin-ipvlan.sock` beside it; requests go to `sock`, one of them.
 /// Killed when dropped.
@@ -35,8 +36,13 @@ impl Daemon {
             .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
             .arg("--state-dir")
             .arg(lab.state_dir())
-            .args(["-vv", "daemon", "--no-docker", "--plugin-socket"])
+            .args(["-vv", "daemon", "--plugin-socket"])
             .arg(&sock)
+            .args(if extra.contains(&"--docker") {
+                &[][..]
+            } else {
+                &["--no-docker"][..]
+            })
             .args(extra)
             .env_remove("DHCPNET_SHARED_MAC_INTERFACE")
             .env_remove("DHCPNET_DEFAULT_INTERFACE")
@@ -443,5 +449,153 @@ fn the_dhcpnet_ipvlan_driver_asks_the_engine_for_no_mac_and_names_each_endpoint_
             .unwrap_or_default()
             .contains("--ipam-driver dhcpnet "),
         "{e}"
+    );
+}
+
+/// A docker CLI stand-in for the event follower: `version`; `events` plays
+/// the lines appended to `events` in `dir` (and ends with the daemon);
+/// `ps` prints the file `ps`; `container inspect ID` prints the file
+/// `c-ID`, else "No such container".
+fn fake_docker(dir: &std::path::Path) -> PathBuf {
+    std::fs::write(dir.join("events"), b"").expect("events file");
+    std::fs::write(dir.join("ps"), b"").expect("ps file");
+    common::fake_docker(
+        dir,
+        r#"  version) echo '{"Client":{"Version":"29.0.0","ApiVersion":"1.52"},"Server":{"Version":"29.0.0","ApiVersion":"1.52"}}'; exit 0;;
+  events) exec tail -n +1 --pid=$PPID -f $D/events;;
+  ps) cat $D/ps; exit 0;;
+  container)
+    for last; do :; done
+    [ -f "$D/c-$last" ] && { cat "$D/c-$last"; exit 0; }
+    echo "Error: No such container: $last" >&2; exit 1;;
+"#,
+    )
+}
+
+/// What `docker container inspect` says of container `id` named `name`:
+/// running with `ip` on the network, or stopped (no address).
+fn inspect_doc(id: &str, name: &str, mac: &str, ip: Option<&str>) -> String {
+    json!([{
+        "Id": id, "Name": format!("/{name}"), "Config": {"Hostname": name},
+        "State": {"Running": ip.is_some()},
+        "NetworkSettings": {"Networks": {"wlan": {"MacAddress": mac, "IPAddress": ip.unwrap_or("")}}}
+    }])
+    .to_string()
+}
+
+fn event(dir: &std::path::Path, action: &str, id: &str, name: &str) {
+    use std::io::Write;
+    let line = json!({"Type": "container", "Action": action, "status": action, "id": id,
+                      "Actor": {"ID": id, "Attributes": {"name": name}}});
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("events"))
+        .expect("events file");
+    writeln!(f, "{line}").expect("append an event");
+}
+
+/// The lab's lease records as JSON (every field, `kept_since` too).
+fn raw_records(lab: &Lab) -> Vec<Value> {
+    common::table(&lab.state_dir(), "leases.d", "leases")["leases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_shared_mac_lease_is_tied_to_its_container_by_address_kept_at_its_stop_reused_at_its_start_and_released_at_its_removal()
+ {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "tail"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let parent = lab.client_mac();
+    let fake = tempfile::tempdir().expect("tempdir");
+    let docker = fake_docker(fake.path());
+    let docker_s = docker.to_string_lossy().to_string();
+    let mut d = Daemon::start(&lab, &["--docker", &docker_s]);
+    let following = wait_for(Duration::from_secs(20), || {
+        d.log().contains("following container events").then_some(())
+    });
+    assert!(following.is_some(), "log:\n{}", d.log());
+    d.use_ipvlan_driver();
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
+    let id = "c0ffee".repeat(10) + "0123";
+
+    // An engine that sends no container name: a random client id.
+    let ip = d.lease_with(&pool, json!({}));
+    let cid = records(&lab)[0].2.clone();
+    // The container starts with that address: the follower ties the lease
+    // to it by address and tells the server its hostname.
+    std::fs::write(
+        fake.path().join(format!("c-{id}")),
+        inspect_doc(&id, "web", &parent, Some(&ip)),
+    )
+    .expect("inspect doc");
+    std::fs::write(fake.path().join("ps"), format!("{id} web\n")).expect("ps");
+    event(fake.path(), "start", &id, "web");
+    let tied = wait_for(Duration::from_secs(20), || {
+        let r = raw_records(&lab);
+        (r.len() == 1 && r[0]["container"] == id.as_str() && r[0]["hostname"] == "web")
+            .then_some(())
+    });
+    assert!(
+        tied.is_some(),
+        "records: {:?}; log:\n{}",
+        raw_records(&lab),
+        d.log()
+    );
+    let named = wait_for(Duration::from_secs(10), || {
+        lab.server_leases()
+            .iter()
+            .any(|r| r.1 == ip && r.2 == "web")
+            .then_some(())
+    });
+    assert!(named.is_some(), "{:?}", lab.server_leases());
+
+    // Stopped: the engine gives the address back; the lease is kept.
+    std::fs::write(
+        fake.path().join(format!("c-{id}")),
+        inspect_doc(&id, "web", &parent, None),
+    )
+    .expect("inspect doc");
+    d.release(&pool, &ip);
+    let r = raw_records(&lab);
+    assert!(r.len() == 1 && r[0]["kept_since"].is_string(), "{r:?}");
+    assert!(!lab.released(&ip, &parent), "{}", lab.server_log());
+
+    // Started again (a new request, no name): the kept lease, as it was
+    // (the parent's MAC, the same client id), the same address.
+    assert_eq!(d.lease_with(&pool, json!({})), ip);
+    assert_eq!(
+        records(&lab),
+        vec![(ip.clone(), parent.clone(), cid.clone())]
+    );
+    let rows = server_rows(&lab, false);
+    assert_eq!(rows, vec![(ip.clone(), parent.clone(), cid.clone())]);
+    std::fs::write(
+        fake.path().join(format!("c-{id}")),
+        inspect_doc(&id, "web", &parent, Some(&ip)),
+    )
+    .expect("inspect doc");
+    event(fake.path(), "start", &id, "web");
+    let tied = wait_for(Duration::from_secs(20), || {
+        (raw_records(&lab)[0]["container"] == id.as_str()).then_some(())
+    });
+    assert!(tied.is_some(), "{:?}; log:\n{}", raw_records(&lab), d.log());
+
+    // Removed: the follower releases it, at the server too.
+    std::fs::remove_file(fake.path().join(format!("c-{id}"))).expect("rm inspect doc");
+    std::fs::write(fake.path().join("ps"), b"").expect("ps");
+    event(fake.path(), "destroy", &id, "web");
+    let gone = wait_for(Duration::from_secs(20), || {
+        (raw_records(&lab).is_empty() && server_rows(&lab, false).is_empty()).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "records {:?}, server {:?}; log:\n{}",
+        raw_records(&lab),
+        server_rows(&lab, false),
+        d.log()
     );
 }

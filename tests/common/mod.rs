@@ -782,3 +782,23 @@ pub fn text_client_id(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// Write `script` to `path`, executable (a stand-in for a command); `path`.
+pub fn executable(path: &Path, script: &str) -> PathBuf {
+    std::fs::write(path, script).expect("write a script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path.to_path_buf()
+}
+
+/// A docker CLI stand-in in `dir`: logs its arguments to `dir/docker.log`,
+/// runs the `case "$1" in` branches `cases` (shell; `$D` is `dir`), and
+/// fails on anything else, saying so.
+pub fn fake_docker(dir: &Path, cases: &str) -> PathBuf {
+    let script = format!(
+        "#!/bin/sh\nD={}\necho \"$*\" >> $D/docker.log\ncase \"$1\" in\n{cases}esac\n\
+         echo \"fake docker: unexpected: $*\" >&2\nexit 1\n",
+        dir.display()
+    );
+    executable(&dir.join("fakedocker"), &script)
+}
