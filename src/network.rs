@@ -130,21 +130,49 @@ pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Option<&str>) -> Identi
     ipvlan_identity(PLUGIN_SCOPE, parent_mac, endpoint)
 }
 
+/// How the endpoint of a client id `ipvlan_plugin_identity` made was
+/// named; None for other client ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginHandle {
+    /// By its container's name: that container's lasting identity.
+    Name,
+    /// By Docker's endpoint MAC, or at random: this endpoint only.
+    Endpoint,
+}
+
+/// The handle of option 61 `id` if `ipvlan_plugin_identity` made it.
+pub fn plugin_handle(id: &[u8]) -> Option<PluginHandle> {
+    let (0, text) = id.split_first()? else {
+        return None;
+    };
+    let (mac, rest) = std::str::from_utf8(text)
+        .ok()?
+        .strip_prefix("dhcpnet:")?
+        .split_once(':')?;
+    if mac.len() != 12 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let endpoint = rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/')?;
+    if endpoint.is_empty() {
+        None
+    } else if endpoint.starts_with('~') || endpoint.parse::<Mac>().is_ok() {
+        Some(PluginHandle::Endpoint)
+    } else {
+        Some(PluginHandle::Name)
+    }
+}
+
 /// Whether option 61 `id` is one `ipvlan_plugin_identity` made.
 pub fn is_plugin_client_id(id: &[u8]) -> bool {
-    let Some((0, text)) = id.split_first() else {
-        return false;
-    };
-    std::str::from_utf8(text)
+    plugin_handle(id).is_some()
+}
+
+/// How the plugin named the endpoint of lease record `l`, if it made it on
+/// a shared-MAC pool.
+pub fn plugin_handle_of(l: &crate::lease::Lease) -> Option<PluginHandle> {
+    crate::dhcp::message::parse_client_id(&l.client_id)
         .ok()
-        .and_then(|t| t.strip_prefix("dhcpnet:"))
-        .and_then(|t| t.split_once(':'))
-        .and_then(|(mac, rest)| {
-            let hex = mac.len() == 12 && mac.bytes().all(|b| b.is_ascii_hexdigit());
-            hex.then_some(rest)
-        })
-        .and_then(|rest| rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/'))
-        .is_some_and(|endpoint| !endpoint.is_empty())
+        .and_then(|id| plugin_handle(&id))
 }
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
@@ -584,6 +612,11 @@ mod tests {
         let anon = ipvlan_plugin_identity(parent, None);
         assert_ne!(anon, ipvlan_plugin_identity(parent, None));
         assert!(is_plugin_client_id(&anon.client_id));
+        // A name is a container's lasting identity; a MAC or a random id
+        // names one endpoint.
+        assert_eq!(plugin_handle(&web.client_id), Some(PluginHandle::Name));
+        assert_eq!(plugin_handle(&id.client_id), Some(PluginHandle::Endpoint));
+        assert_eq!(plugin_handle(&anon.client_id), Some(PluginHandle::Endpoint));
         // `dhcpnet run`'s ids on other networks are not the plugin's.
         assert!(!is_plugin_client_id(&ipvlan_client_id(
             "lan",

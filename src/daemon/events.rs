@@ -117,8 +117,7 @@ fn shares_no_mac(l: &Lease) -> bool {
 /// Whether the lease is one the IPAM plugin made on a shared-MAC pool:
 /// its record names no container until one is tied to it by address.
 fn plugin_shared(l: &Lease) -> bool {
-    crate::dhcp::message::parse_client_id(&l.client_id)
-        .is_ok_and(|id| crate::network::is_plugin_client_id(&id))
+    crate::network::plugin_handle_of(l).is_some()
 }
 
 /// Whether the lease is container `c`'s: by its endpoint MACs (a lease with

@@ -493,6 +493,7 @@ impl Plugin {
         // (ipvlan): what the engine names the endpoint by (the container's
         // name, else Docker's endpoint MAC) goes in the client id, never in
         // chaddr.
+        let named = matches!(&endpoint, Endpoint::Shared { name: Some(_), .. });
         let (shared, fresh, who) = match endpoint {
             Endpoint::Mac(mac) => (None, Identity::new(mac), mac.to_string()),
             Endpoint::Shared { name, mac } => {
@@ -518,8 +519,10 @@ impl Plugin {
         // restart on this interface: the same lease (same client id, so the
         // server keeps one lease) for the endpoint. Else a new one.
         let own = own_record(&records, &pool.iface, shared.is_some(), &fresh);
+        // A container named by the engine has an identity of its own: a
+        // lease kept for another one is not its to take.
         let reclaimed = match (&own, requested) {
-            (None, None) => self.reclaimable(&pool.iface, &records, shared),
+            (None, None) if !named => self.reclaimable(&pool.iface, &records, shared),
             _ => None,
         };
         let (id, ask, was) = match (own, reclaimed) {
@@ -704,9 +707,10 @@ impl Plugin {
 /// The one record on `iface` kept at its container's stop within `window`
 /// of `now` (a clock stepped back counts as recent); None when none or
 /// several are. On a shared-MAC pool (`shared`: the DHCP interface's MAC)
-/// only the plugin's leases for that MAC count, elsewhere only leases with
-/// a MAC of their own: a lease is asked for again with the identity it was
-/// made with.
+/// only the plugin's leases for that MAC of endpoints the engine did not
+/// name count (a named container comes back under its name), elsewhere
+/// only leases with a MAC of their own: a lease is asked for again with the
+/// identity it was made with.
 fn reclaimable(
     iface: &str,
     records: &[crate::lease::Lease],
@@ -720,7 +724,11 @@ fn reclaimable(
             && l.kept_since
                 .is_some_and(|at| now.signed_duration_since(at) < window)
             && match shared {
-                Some(parent) => l.mac == parent && is_plugin_lease(l),
+                Some(parent) => {
+                    l.mac == parent
+                        && crate::network::plugin_handle_of(l)
+                            == Some(crate::network::PluginHandle::Endpoint)
+                }
                 None => l.key().client_id.is_none(),
             }
     });
@@ -761,12 +769,6 @@ fn own_record(
             }
         })
         .cloned()
-}
-
-/// Whether the record is one the plugin made on a shared-MAC pool.
-fn is_plugin_lease(l: &crate::lease::Lease) -> bool {
-    crate::dhcp::message::parse_client_id(&l.client_id)
-        .is_ok_and(|id| crate::network::is_plugin_client_id(&id))
 }
 
 /// A client id as text where it is text (type 0 + printable ASCII, as
@@ -1031,6 +1033,12 @@ mod reclaim_tests {
         assert!(reclaimable("eth0", &on_shared, now, window, None).is_none());
         let other_parent = crate::net::mac::Mac([2, 0xaa, 0, 0, 0, 9]);
         assert!(reclaimable("eth0", &on_shared, now, window, Some(other_parent)).is_none());
+        // Nor a lease kept for a container the engine named: it comes back
+        // under its name.
+        let mut named = kept(shared(5, 1));
+        let id = crate::network::ipvlan_plugin_identity(PARENT, Some("web"));
+        named.client_id = crate::dhcp::message::format_client_id(&id.client_id);
+        assert!(reclaimable("eth0", &[named], now, window, Some(PARENT)).is_none());
         // And a shared-MAC pool never takes a lease with a MAC of its own.
         let on_macvlan = [kept(lease(7, 3600, None, None))];
         assert!(reclaimable("eth0", &on_macvlan, now, window, Some(PARENT)).is_none());
