@@ -396,16 +396,7 @@ impl Follower {
             return;
         }
         for l in &stale {
-            if shares_no_mac(l) {
-                log::warn!(
-                    "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
-                     releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
-                     `docker run --mac-address`, or `mac_address:` in a compose file",
-                    c.name,
-                    l.ip,
-                    l.mac
-                );
-            } else {
+            if !shares_no_mac(l) {
                 log::warn!(
                     "container {} came back with a new address on a shared-MAC (ipvlan) network; releasing its \
                      previous address {} (client id {})",
@@ -413,7 +404,16 @@ impl Follower {
                     l.ip,
                     l.client_id
                 );
+                continue;
             }
+            log::warn!(
+                "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
+                 releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
+                 `docker run --mac-address`, or `mac_address:` in a compose file",
+                c.name,
+                l.ip,
+                l.mac
+            );
         }
         self.release(move |l| stale.iter().any(|s| s.same_key(l)))
             .await;
