@@ -209,14 +209,16 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s v -l verbose
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l ipvlan-plugin-socket -d 'Unix socket of the dhcpnet-ipvlan IPAM driver (`--ipam-driver dhcpnet-ipvlan`, for ipvlan networks: every container leases under the parent\'s MAC) [default: NAME-ipvlan.sock beside --plugin-socket\'s NAME.sock]' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST) [default: $DHCPNET_DOCKER, else docker on PATH]' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l default-interface -d 'The plugin\'s DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l shared-mac-interface -d 'Pools on this DHCP interface are shared-MAC (ipvlan: every container uses its MAC and a client id of its own), as `--ipam-opt dhcp_shared_mac=true` makes them, for networks made without ipam options (Docker Compose); repeat it, or separate names with commas. Wi-Fi interfaces are shared-MAC anyway' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
 yaml\t''"
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-plugin -d 'Do not serve the IPAM plugin'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-plugin -d 'Do not serve the IPAM plugins'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l no-docker -d 'Do not follow Docker\'s events (no release on container removal)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s q -l quiet -d 'Only errors on stderr'

@@ -646,7 +646,10 @@ pub struct DaemonArgs {
     /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`)
     #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
     pub plugin_socket: Option<PathBuf>,
-    /// Do not serve the IPAM plugin
+    /// Unix socket of the dhcpnet-ipvlan IPAM driver (`--ipam-driver dhcpnet-ipvlan`, for ipvlan networks: every container leases under the parent's MAC) [default: NAME-ipvlan.sock beside --plugin-socket's NAME.sock]
+    #[arg(long, value_name = "PATH")]
+    pub ipvlan_plugin_socket: Option<PathBuf>,
+    /// Do not serve the IPAM plugins
     #[arg(long)]
     pub no_plugin: bool,
     /// Do not follow Docker's events (no release on container removal)
@@ -662,6 +665,9 @@ pub struct DaemonArgs {
     /// The plugin's DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches
     #[arg(long, env = "DHCPNET_DEFAULT_INTERFACE", value_name = "IFACE", value_parser = parse_iface)]
     pub default_interface: Option<String>,
+    /// Pools on this DHCP interface are shared-MAC (ipvlan: every container uses its MAC and a client id of its own), as `--ipam-opt dhcp_shared_mac=true` makes them, for networks made without ipam options (Docker Compose); repeat it, or separate names with commas. Wi-Fi interfaces are shared-MAC anyway
+    #[arg(long, env = "DHCPNET_SHARED_MAC_INTERFACE", value_name = "IFACE", value_delimiter = ',', value_parser = parse_iface)]
+    pub shared_mac_interface: Vec<String>,
 }
 
 fn parse_iface(s: &str) -> Result<String, String> {

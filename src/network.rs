@@ -111,6 +111,70 @@ pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>)
     id
 }
 
+/// Where `ipvlan_plugin_identity` puts the network's name in
+/// `ipvlan_client_id`'s form.
+const PLUGIN_SCOPE: &str = "plugin";
+
+/// The DHCP identity of an endpoint the IPAM plugin leases for on a
+/// shared-MAC pool (ipvlan): the DHCP interface's MAC in chaddr and option
+/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin/<endpoint>`.
+///
+/// `endpoint` is what the engine names the endpoint by: the container's
+/// name where it sends it (engines since moby/moby#50586), stable across
+/// restarts and re-creation as `ipvlan_identity`'s; else Docker's endpoint
+/// MAC, made up at every start and never on the wire on ipvlan, which only
+/// tells this endpoint's lease from the others (a restarted container gets
+/// its address back through the plugin's kept-lease rule); else nothing,
+/// and the id is random, as for an unnamed container.
+pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Option<&str>) -> Identity {
+    ipvlan_identity(PLUGIN_SCOPE, parent_mac, endpoint)
+}
+
+/// How the endpoint of a client id `ipvlan_plugin_identity` made was
+/// named; None for other client ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginHandle {
+    /// By its container's name: that container's lasting identity.
+    Name,
+    /// By Docker's endpoint MAC, or at random: this endpoint only.
+    Endpoint,
+}
+
+/// The handle of option 61 `id` if `ipvlan_plugin_identity` made it.
+pub fn plugin_handle(id: &[u8]) -> Option<PluginHandle> {
+    let (0, text) = id.split_first()? else {
+        return None;
+    };
+    let (mac, rest) = std::str::from_utf8(text)
+        .ok()?
+        .strip_prefix("dhcpnet:")?
+        .split_once(':')?;
+    if mac.len() != 12 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let endpoint = rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/')?;
+    if endpoint.is_empty() {
+        None
+    } else if endpoint.starts_with('~') || endpoint.parse::<Mac>().is_ok() {
+        Some(PluginHandle::Endpoint)
+    } else {
+        Some(PluginHandle::Name)
+    }
+}
+
+/// Whether option 61 `id` is one `ipvlan_plugin_identity` made.
+pub fn is_plugin_client_id(id: &[u8]) -> bool {
+    plugin_handle(id).is_some()
+}
+
+/// How the plugin named the endpoint of lease record `l`, if it made it on
+/// a shared-MAC pool.
+pub fn plugin_handle_of(l: &crate::lease::Lease) -> Option<PluginHandle> {
+    crate::dhcp::message::parse_client_id(&l.client_id)
+        .ok()
+        .and_then(|id| plugin_handle(&id))
+}
+
 /// A container name dhcpnet has run on a network, and the MAC it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -523,6 +587,49 @@ mod tests {
         assert_ne!(l1, l2);
         let shown = crate::dhcp::message::format_client_id(&l1);
         assert_eq!(crate::dhcp::message::parse_client_id(&shown), Ok(l1));
+    }
+
+    #[test]
+    fn a_plugin_endpoint_on_a_shared_mac_pool_has_the_parent_mac_and_a_client_id_naming_its_endpoint()
+     {
+        let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
+        let endpoint = Mac([0x02, 0x42, 0x0a, 0x4d, 0, 7]);
+        let handle = endpoint.to_string();
+        let id = ipvlan_plugin_identity(parent, Some(&handle));
+        assert_eq!(id.mac, parent);
+        assert_eq!(
+            id.client_id,
+            b"\0dhcpnet:0242ac110002:plugin/02:42:0a:4d:00:07".to_vec()
+        );
+        assert_eq!(ipvlan_plugin_identity(parent, Some(&handle)), id, "stable");
+        let other = ipvlan_plugin_identity(parent, Some("02:42:0a:4d:00:08"));
+        assert_ne!(other.client_id, id.client_id);
+        assert!(is_plugin_client_id(&id.client_id));
+        // By the container's name, stable; with no handle, random.
+        let web = ipvlan_plugin_identity(parent, Some("web"));
+        assert_eq!(web.client_id, b"\0dhcpnet:0242ac110002:plugin/web".to_vec());
+        assert!(is_plugin_client_id(&web.client_id));
+        let anon = ipvlan_plugin_identity(parent, None);
+        assert_ne!(anon, ipvlan_plugin_identity(parent, None));
+        assert!(is_plugin_client_id(&anon.client_id));
+        // A name is a container's lasting identity; a MAC or a random id
+        // names one endpoint.
+        assert_eq!(plugin_handle(&web.client_id), Some(PluginHandle::Name));
+        assert_eq!(plugin_handle(&id.client_id), Some(PluginHandle::Endpoint));
+        assert_eq!(plugin_handle(&anon.client_id), Some(PluginHandle::Endpoint));
+        // `dhcpnet run`'s ids on other networks are not the plugin's.
+        assert!(!is_plugin_client_id(&ipvlan_client_id(
+            "lan",
+            parent,
+            Some("web")
+        )));
+        assert!(!is_plugin_client_id(
+            &crate::dhcp::message::default_client_id(parent)
+        ));
+        assert!(!is_plugin_client_id(b""));
+        assert!(!is_plugin_client_id(
+            b"\0dhcpnet:zz42ac110002:plugin/02:42:0a:4d:00:07"
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{IFACE, Lab, ok, wait_for};
+use common::{IFACE, Lab, ok, plugin_post as post, wait_for};
 use serde_json::{Value, json};
 
 /// A `dhcpnet daemon` in the lab's client namespace; killed when dropped.
@@ -319,27 +319,6 @@ fn a_renewal_answered_after_the_lease_was_released_gives_the_address_back() {
 }
 
 // ---------------------------------------------------------------- plugin
-
-/// One HTTP/1.1 POST over the plugin socket, as the engine sends it.
-fn post(sock: &Path, path: &str, body: &Value) -> Value {
-    let mut s =
-        UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let b = body.to_string();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
-        b.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
 
 fn wait_socket(p: &Path, d: &Daemon) {
     let up = wait_for(Duration::from_secs(10), || {

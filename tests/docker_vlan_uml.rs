@@ -50,11 +50,7 @@ exit 1
 "#,
         dir = dir.display()
     );
-    let p = dir.join("fakedocker");
-    std::fs::write(&p, script).expect("fake docker");
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    p
+    common::executable(&dir.join("fakedocker"), &script)
 }
 
 #[test]

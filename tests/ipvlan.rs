@@ -6,20 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{IFACE, Lab, ok, sh, text};
-
-/// The MAC of the client end of the lab: the "parent" every lease shares.
-fn parent_mac(lab: &Lab) -> String {
-    let o = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &lab.cli,
-        "cat",
-        &format!("/sys/class/net/{IFACE}/address"),
-    ]);
-    text(&o).trim().to_string()
-}
+use common::{IFACE, Lab, ok, text_client_id};
 
 /// dnsmasq's rows as (ip, client id, expiry) for `mac`.
 fn server_rows(lab: &Lab, mac: &str) -> Vec<(String, String, i64)> {
@@ -58,7 +45,7 @@ fn leases_for_one_mac_and_several_client_ids_get_distinct_addresses_and_renew_an
         return;
     };
     lab.start_dnsmasq(&[]);
-    let mac = parent_mac(&lab);
+    let mac = lab.client_mac();
     assert_eq!(mac.len(), 17, "the lab's MAC: {mac:?}");
     let mut ips = Vec::new();
     for name in ["web", "db", "cache"] {
@@ -75,11 +62,7 @@ fn leases_for_one_mac_and_several_client_ids_get_distinct_addresses_and_renew_an
             "json",
         ]));
         assert_eq!(v["mac"], mac.as_str(), "{v}");
-        let hex: Vec<String> = std::iter::once(0u8)
-            .chain(cid.bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(v["client_id"], hex.join(":"), "{v}");
+        assert_eq!(v["client_id"], text_client_id(&cid), "{v}");
         ips.push(v["ip"].as_str().expect("an address").to_string());
     }
     let mut distinct = ips.clone();
@@ -214,7 +197,7 @@ fn a_server_that_ignores_client_ids_is_reported_and_the_lease_it_shares_is_kept(
         return;
     };
     lab.start_dnsmasq(&["--dhcp-ignore-clid"]);
-    let mac = parent_mac(&lab);
+    let mac = lab.client_mac();
     let lease = |cid: &str| {
         lab.dhcpnet(&[
             "lease",
@@ -253,12 +236,8 @@ fn a_server_that_ignores_client_ids_is_reported_and_the_lease_it_shares_is_kept(
 /// document whose endpoint MAC is `mac`, the shared parent's, as Docker
 /// reports for ipvlan), `container inspect`, `rm -f` and `ps`.
 fn fake_docker(dir: &std::path::Path, mac: &str) -> std::path::PathBuf {
-    let script = format!(
-        r#"#!/bin/sh
-D={dir}
-echo "$*" >> $D/docker.log
-case "$1" in
-  network)
+    let cases = format!(
+        r#"  network)
     [ "$2" = create ] && {{ for last; do :; done; echo "fakeid-$last"; exit 0; }}
     echo "Error: No such network" >&2; exit 1;;
   container)
@@ -281,17 +260,9 @@ case "$1" in
     n=$(sed -n 's/.*"Name":"\/\([^"]*\)".*/\1/p' "$D/c-$last" 2>/dev/null)
     rm -f "$D/c-$last" "$D/c-$n"; echo "$last"; exit 0;;
   ps) exit 0;;
-esac
-echo "fake docker: unexpected: $*" >&2
-exit 1
-"#,
-        dir = dir.display()
+"#
     );
-    let p = dir.join("fakedocker");
-    std::fs::write(&p, script).expect("fake docker");
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    p
+    common::fake_docker(dir, &cases)
 }
 
 #[test]
@@ -332,14 +303,8 @@ fn run_on_an_ipvlan_network_leases_by_container_name_without_a_mac_and_rm_releas
     };
     let web = started("web");
     let db = started("db");
-    let client_id = |name: &str| {
-        let text = format!("dhcpnet:{}:lan/{name}", mac.replace(':', ""));
-        std::iter::once(0u8)
-            .chain(text.bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    };
+    let client_id =
+        |name: &str| text_client_id(&format!("dhcpnet:{}:lan/{name}", mac.replace(':', "")));
     for (v, name) in [(&web, "web"), (&db, "db")] {
         assert_eq!(v["lease"]["mac"], mac.as_str(), "{v}");
         assert_eq!(v["lease"]["client_id"], client_id(name), "{v}");
@@ -412,7 +377,7 @@ fn kea_gives_client_ids_on_one_mac_their_own_addresses_and_releases_one_alone() 
         return;
     };
     lab.start_kea(600);
-    let mac = parent_mac(&lab);
+    let mac = lab.client_mac();
     let mut ips = Vec::new();
     for name in ["web", "db"] {
         let v = ok(&lab.dhcpnet(&[

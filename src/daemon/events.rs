@@ -6,6 +6,7 @@
 //! `docker ps`), and when the engine is not there it says so and waits for it
 //! while renewals go on.
 
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub struct Container {
     pub name: String,
     pub hostname: Option<String>,
     pub macs: Vec<Mac>,
+    /// Its endpoints' IPv4 addresses (what ties a shared-MAC lease of the
+    /// plugin to it).
+    pub ips: Vec<Ipv4Addr>,
     pub running: bool,
 }
 
@@ -80,9 +84,15 @@ impl From<crate::docker::ContainerInfo> for Container {
                 .filter(|h| crate::dhcp::message::validate_hostname(h).is_ok()),
             macs: c
                 .networks
-                .into_values()
+                .values()
                 .filter_map(|e| e.mac)
                 .filter(|m| !m.is_zero() && !m.is_multicast())
+                .collect(),
+            ips: c
+                .networks
+                .into_values()
+                .filter_map(|e| e.ip)
+                .filter(|ip| !ip.is_unspecified())
                 .collect(),
             running: c.running,
         }
@@ -104,17 +114,28 @@ fn shares_no_mac(l: &Lease) -> bool {
     l.key().client_id.is_none()
 }
 
-/// Whether container `c`'s endpoint MACs name the lease (its own, or, for
-/// an ipvlan lease, the one its record names).
-fn by_mac(l: &Lease, c: &Container) -> bool {
+/// Whether the lease is one the IPAM plugin made on a shared-MAC pool:
+/// its record names no container until one is tied to it by address.
+fn plugin_shared(l: &Lease) -> bool {
+    crate::network::plugin_handle_of(l).is_some()
+}
+
+/// Whether the lease is container `c`'s: by its endpoint MACs (a lease with
+/// a MAC of its own), else by the container its record names (ipvlan),
+/// else, for a shared-MAC lease of the plugin that names none yet, by an
+/// endpoint address of `c` equal to the lease's (the engine gave `c` the
+/// address the plugin leased; the MAC, the parent's, says nothing).
+pub fn is_its(l: &Lease, c: &Container) -> bool {
     if shares_no_mac(l) {
-        c.macs.contains(&l.mac)
-    } else {
-        l.belongs_to(&ContainerRef {
-            id: &c.id,
-            name: Some(&c.name),
-        })
+        return c.macs.contains(&l.mac);
     }
+    if l.container().is_none() {
+        return plugin_shared(l) && c.ips.contains(&l.ip);
+    }
+    l.belongs_to(&ContainerRef {
+        id: &c.id,
+        name: Some(&c.name),
+    })
 }
 
 /// Leases whose container is gone: `existing` is (id, name) of every container.
@@ -324,7 +345,7 @@ impl Follower {
         if c.running {
             self.release_replaced(&c, &leases).await;
         }
-        let mine: Vec<Lease> = leases.into_iter().filter(|l| by_mac(l, &c)).collect();
+        let mine: Vec<Lease> = leases.into_iter().filter(|l| is_its(l, &c)).collect();
         for l in mine {
             let renewed = match (&l.hostname, &c.hostname) {
                 (None, Some(h)) => {
@@ -363,17 +384,28 @@ impl Follower {
         }
     }
 
-    /// A running container's leases for MACs it no longer has: kept by the
-    /// plugin at its stop, then not handed back at its start (the engine
-    /// gave the endpoint a new MAC, and several addresses were parked on
-    /// that interface, so which was its own could not be told). Released,
-    /// so that the server holds one lease per container.
+    /// A running container's leases for MACs (on a shared-MAC pool:
+    /// addresses) it no longer has: kept by the plugin at its stop, then not
+    /// handed back at its start (the engine gave the endpoint a new MAC, and
+    /// several addresses were parked on that interface, so which was its own
+    /// could not be told). Released, so that the server holds one lease per
+    /// container.
     async fn release_replaced(&self, c: &Container, leases: &[Lease]) {
         let stale = replaced(leases, c);
         if stale.is_empty() {
             return;
         }
         for l in &stale {
+            if !shares_no_mac(l) {
+                log::warn!(
+                    "container {} came back with a new address on a shared-MAC (ipvlan) network; releasing its \
+                     previous address {} (client id {})",
+                    c.name,
+                    l.ip,
+                    l.client_id
+                );
+                continue;
+            }
             log::warn!(
                 "container {} came back with a new MAC (the engine makes one up at every start) and a new address; \
                  releasing its previous address {} ({}). To keep one address across restarts, give it a fixed MAC: \
@@ -414,19 +446,22 @@ impl Follower {
     }
 }
 
-/// The leases of running container `c` for MACs it no longer has.
+/// The leases of running container `c` for MACs it no longer has, and the
+/// plugin's shared-MAC leases of it for addresses it no longer has (their
+/// MAC, the parent's, says nothing). Where `c`'s MACs (addresses) are not
+/// known, none.
 pub fn replaced(leases: &[Lease], c: &Container) -> Vec<Lease> {
-    if c.macs.is_empty() {
-        return Vec::new();
-    }
     leases
         .iter()
         .filter(|l| {
             l.belongs_to(&ContainerRef {
                 id: &c.id,
                 name: Some(&c.name),
-            }) && shares_no_mac(l)
-                && !c.macs.contains(&l.mac)
+            }) && if shares_no_mac(l) {
+                !c.macs.is_empty() && !c.macs.contains(&l.mac)
+            } else {
+                plugin_shared(l) && !c.ips.is_empty() && !c.ips.contains(&l.ip)
+            }
         })
         .cloned()
         .collect()
@@ -558,6 +593,7 @@ mod tests {
             name: "web".into(),
             hostname: None,
             macs: vec![now.mac],
+            ips: vec![now.ip],
             running: true,
         };
         let all = [old.clone(), now.clone(), other];
@@ -578,6 +614,7 @@ mod tests {
             hostname: None,
             // Its macvlan endpoint's MAC: not the parent's MAC of the ipvlan lease.
             macs: vec![Mac([2, 0x42, 0, 0, 0, 9])],
+            ips: vec![std::net::Ipv4Addr::new(10, 0, 0, 9)],
             running: true,
         };
         assert!(replaced(std::slice::from_ref(&ipvlan), &c).is_empty());
@@ -589,8 +626,84 @@ mod tests {
             macs: vec![ipvlan.mac],
             ..c.clone()
         };
-        assert!(!by_mac(&ipvlan, &other));
-        assert!(by_mac(&ipvlan, &c));
+        assert!(!is_its(&ipvlan, &other));
+        assert!(is_its(&ipvlan, &c));
+    }
+
+    /// A lease the plugin made on a shared-MAC pool, naming no container.
+    fn plugin_shared_lease(ip: u8, endpoint: u8) -> Lease {
+        let mut l = with_container(None);
+        l.ip = std::net::Ipv4Addr::new(10, 0, 0, ip);
+        l.mac = Mac([2, 0xaa, 0, 0, 0, 1]);
+        let handle = Mac([2, 0x42, 0, 0, 0, endpoint]).to_string();
+        let id = crate::network::ipvlan_plugin_identity(l.mac, Some(&handle));
+        l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
+        l
+    }
+
+    #[test]
+    fn a_shared_mac_lease_of_the_plugin_is_tied_to_the_container_the_engine_gave_its_address() {
+        let a = plugin_shared_lease(5, 1);
+        let b = plugin_shared_lease(6, 2);
+        let web = Container {
+            id: "a".repeat(64),
+            name: "web".into(),
+            hostname: Some("web".into()),
+            // ipvlan endpoints report the parent's MAC, the same for all.
+            macs: vec![a.mac],
+            ips: vec![a.ip],
+            running: true,
+        };
+        assert!(is_its(&a, &web), "its endpoint has the lease's address");
+        assert!(!is_its(&b, &web), "the MAC they share says nothing");
+        // A stopped container has no address: nothing is tied to it.
+        let stopped = Container {
+            ips: vec![],
+            running: false,
+            ..web.clone()
+        };
+        assert!(!is_its(&a, &stopped));
+        // Once the record names a container, that decides, not the address.
+        let mut owned = a.clone();
+        owned.container = Some("b".repeat(64));
+        assert!(!is_its(&owned, &web));
+        owned.container = Some(web.id.clone());
+        assert!(is_its(&owned, &web));
+        // A hand-made lease with a client id (`lease --client-id`) at the
+        // same address is not the plugin's: never tied by address.
+        let mut by_hand = a.clone();
+        by_hand.client_id = "00:64:68:63:70".into();
+        assert!(!is_its(&by_hand, &web));
+        // The start notes the container on the record.
+        let mut all = vec![a.clone(), b.clone()];
+        note_started(&mut all, &a, &web.id, None);
+        assert_eq!(all[0].container.as_deref(), Some(web.id.as_str()));
+        assert_eq!(all[1].container, None);
+    }
+
+    #[test]
+    fn a_container_back_at_a_new_address_on_a_shared_mac_pool_replaces_its_kept_lease() {
+        let mut old = plugin_shared_lease(5, 1);
+        let mut now = plugin_shared_lease(6, 2);
+        let full = "c".repeat(64);
+        old.container = Some(full.clone());
+        now.container = Some(full.clone());
+        let c = Container {
+            id: full,
+            name: "web".into(),
+            hostname: None,
+            macs: vec![old.mac],
+            ips: vec![now.ip],
+            running: true,
+        };
+        let other = plugin_shared_lease(7, 3);
+        assert_eq!(
+            replaced(&[old.clone(), now.clone(), other], &c),
+            vec![old.clone()]
+        );
+        // Addresses not known (on no network now): kept.
+        let bare = Container { ips: vec![], ..c };
+        assert!(replaced(&[old], &bare).is_empty());
     }
 
     #[test]

@@ -13,9 +13,17 @@ use serde_json::{Value, json};
 pub use crate::net::subnet::Subnet;
 
 pub const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
+/// The container's name, which engines since moby/moby#50586 (2025) send
+/// with every RequestAddress.
+pub const ENDPOINT_NAME_OPTION: &str = "com.docker.network.endpoint.name";
 pub const ADDRESS_TYPE_OPTION: &str = "RequestAddressType";
 pub const GATEWAY_TYPE: &str = "com.docker.network.gateway";
 pub const INTERFACE_OPTION: &str = "dhcp_interface";
+/// `--ipam-opt dhcp_shared_mac=true`: every container of the network
+/// shares the DHCP interface's MAC (ipvlan), see `SharedMac`.
+pub const SHARED_MAC_OPTION: &str = "dhcp_shared_mac";
+/// The PoolID's last field on a shared-MAC pool.
+const SHARED_MAC_TAG: &str = "shared-mac";
 pub const LOCAL_SPACE: &str = "dhcpnet-local";
 pub const GLOBAL_SPACE: &str = "dhcpnet-global";
 
@@ -44,12 +52,19 @@ pub fn route(path: &str) -> Option<Call> {
     })
 }
 
-/// The answers that need no work.
-pub fn fixed_answer(c: Call) -> Option<Value> {
+/// The IPAM driver whose pools are all shared-MAC: its socket is
+/// `IPVLAN_DRIVER.sock` beside the `dhcpnet` driver's.
+pub const IPVLAN_DRIVER: &str = "dhcpnet-ipvlan";
+
+/// The answers that need no work. `requires_mac`: whether the driver asks
+/// the engine for each endpoint's MAC (`dhcpnet`, for macvlan); Docker's
+/// ipvlan driver refuses an endpoint that has one, so `dhcpnet-ipvlan`
+/// does not.
+pub fn fixed_answer(c: Call, requires_mac: bool) -> Option<Value> {
     match c {
         Call::Activate => Some(json!({"Implements": ["IpamDriver"]})),
         Call::Capabilities => {
-            Some(json!({"RequiresMACAddress": true, "RequiresRequestReplay": false}))
+            Some(json!({"RequiresMACAddress": requires_mac, "RequiresRequestReplay": false}))
         }
         Call::AddressSpaces => Some(
             json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE}),
@@ -108,15 +123,27 @@ pub struct PoolId {
     pub subnet: Subnet,
     /// The DHCP server's router, if it named one.
     pub router: Option<Ipv4Addr>,
+    /// Every container shares the DHCP interface's MAC (ipvlan): leases
+    /// carry that MAC and a client id per endpoint (`SharedMac`).
+    pub shared_mac: bool,
 }
 
 impl PoolId {
+    /// `dhcpnet:IFACE:SUBNET:ROUTER`, and `:shared-mac` on a shared-MAC
+    /// pool. Interface names cannot hold ':' (the kernel refuses them), so
+    /// the fields cannot run into each other; other pools keep the form
+    /// older dhcpnet made, so networks created before still work.
     pub fn encode(&self) -> String {
         format!(
-            "dhcpnet:{}:{}:{}",
+            "dhcpnet:{}:{}:{}{}",
             self.iface,
             self.subnet,
-            self.router.map(|r| r.to_string()).unwrap_or_default()
+            self.router.map(|r| r.to_string()).unwrap_or_default(),
+            if self.shared_mac {
+                format!(":{SHARED_MAC_TAG}")
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -130,10 +157,13 @@ impl PoolId {
         if p.next() != Some("dhcpnet") {
             return Err(bad());
         }
-        let (Some(iface), Some(subnet), Some(router), None) =
-            (p.next(), p.next(), p.next(), p.next())
-        else {
+        let (Some(iface), Some(subnet), Some(router)) = (p.next(), p.next(), p.next()) else {
             return Err(bad());
+        };
+        let shared_mac = match (p.next(), p.next()) {
+            (None, _) => false,
+            (Some(SHARED_MAC_TAG), None) => true,
+            _ => return Err(bad()),
         };
         let subnet = Subnet::parse_normalised(subnet).map_err(|_| bad())?;
         let router = if router.is_empty() {
@@ -148,6 +178,7 @@ impl PoolId {
             iface: iface.to_string(),
             subnet,
             router,
+            shared_mac,
         })
     }
 
@@ -263,6 +294,7 @@ pub fn decide_pool(
             iface: iface.into(),
             subnet: o.subnet,
             router: o.router,
+            shared_mac: false,
         }),
         (Some(want), Some(o)) if want != o.subnet => Err(format!(
             "the DHCP server on {iface} hands out addresses in {}, not in {want}: pass --subnet {} \
@@ -273,7 +305,89 @@ pub fn decide_pool(
             iface: iface.into(),
             subnet: want,
             router: o.and_then(|o| o.router),
+            shared_mac: false,
         }),
+    }
+}
+
+/// Which rule made a pool shared-MAC: every container of the network
+/// shares the DHCP interface's MAC (ipvlan), so its leases carry that MAC in
+/// chaddr and a client id per endpoint (option 61).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedMacRule {
+    /// `--ipam-opt dhcp_shared_mac=true` on `docker network create`.
+    Option,
+    /// `daemon --shared-mac-interface IFACE` (Compose drops ipam options).
+    DaemonFlag,
+    /// A Wi-Fi interface: an access point drops frames from MACs that have
+    /// not associated, so a MAC per container cannot work there at all.
+    Wireless,
+    /// The `dhcpnet-ipvlan` driver: all its pools are.
+    IpvlanDriver,
+}
+
+impl SharedMacRule {
+    /// Why, for the log.
+    pub fn describe(self, iface: &str) -> String {
+        match self {
+            SharedMacRule::Option => format!("--ipam-opt {SHARED_MAC_OPTION}=true"),
+            SharedMacRule::DaemonFlag => {
+                format!("the daemon's --shared-mac-interface {iface}")
+            }
+            SharedMacRule::Wireless => format!(
+                "{iface} is a Wi-Fi interface (an access point drops frames from MACs that have not associated)"
+            ),
+            SharedMacRule::IpvlanDriver => format!("--ipam-driver {IPVLAN_DRIVER}"),
+        }
+    }
+}
+
+/// Whether a pool on `iface` is shared-MAC, and by which rule (None: a MAC
+/// per container). `ipvlan_driver`: asked of `dhcpnet-ipvlan`, whose pools
+/// all are. `option` is `dhcp_shared_mac` when given, `flagged` the
+/// daemon's `--shared-mac-interface`s, `wireless` whether `iface` is Wi-Fi.
+/// The option, true or false, is the network's own word and beats the
+/// daemon's defaults; then the flag, then Wi-Fi.
+pub fn shared_mac(
+    iface: &str,
+    ipvlan_driver: bool,
+    option: Option<&str>,
+    flagged: &[String],
+    wireless: bool,
+) -> Result<Option<SharedMacRule>, String> {
+    let option = match option.map(str::trim).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => {
+                return Err(format!(
+                    "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: pass \
+                     {SHARED_MAC_OPTION}=true on an ipvlan network (every container shares the \
+                     parent's MAC), or leave it out"
+                ));
+            }
+        },
+    };
+    match (ipvlan_driver, option) {
+        (true, Some(false)) => {
+            return Err(format!(
+                "--ipam-driver {IPVLAN_DRIVER} leases every container under {iface}'s MAC (ipvlan), but \
+                 --ipam-opt {SHARED_MAC_OPTION}=false asks for a MAC per container: use \
+                 --ipam-driver dhcpnet for that (macvlan), or leave the option out"
+            ));
+        }
+        (true, _) => return Ok(Some(SharedMacRule::IpvlanDriver)),
+        (false, Some(true)) => return Ok(Some(SharedMacRule::Option)),
+        (false, Some(false)) => return Ok(None),
+        (false, None) => {}
+    }
+    if flagged.iter().any(|f| f == iface) {
+        Ok(Some(SharedMacRule::DaemonFlag))
+    } else if wireless {
+        Ok(Some(SharedMacRule::Wireless))
+    } else {
+        Ok(None)
     }
 }
 
@@ -333,6 +447,15 @@ pub enum AddressAsk {
         mac: crate::net::mac::Mac,
         requested: Option<Ipv4Addr>,
     },
+    /// A lease on a shared-MAC pool for the endpoint named by the
+    /// container's name or Docker's endpoint MAC, whichever the engine sent
+    /// (`dhcpnet-ipvlan` asks for no MAC: Docker's ipvlan driver refuses
+    /// endpoints that have one).
+    SharedLease {
+        name: Option<String>,
+        mac: Option<crate::net::mac::Mac>,
+        requested: Option<Ipv4Addr>,
+    },
 }
 
 /// An address as the engine sends it: `A.B.C.D` or `A.B.C.D/N`.
@@ -360,14 +483,38 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
     if opts.get(ADDRESS_TYPE_OPTION).map(String::as_str) == Some(GATEWAY_TYPE) {
         return Ok(AddressAsk::Gateway { requested });
     }
-    let Some(mac) = opts.get(MAC_OPTION).filter(|m| !m.is_empty()) else {
+    let mac = opts
+        .get(MAC_OPTION)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            crate::net::mac::Mac::parse_unicast(m)
+                .map_err(|e| format!("the engine's MAC address: {e}"))
+        })
+        .transpose()?;
+    if pool.shared_mac {
+        // A name that cannot be a container's is no handle (the MAC, or a
+        // random one, serves instead).
+        let name = opts
+            .get(ENDPOINT_NAME_OPTION)
+            .filter(|n| {
+                !n.is_empty()
+                    && n.len() <= 255
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            })
+            .cloned();
+        return Ok(AddressAsk::SharedLease {
+            name,
+            mac,
+            requested,
+        });
+    }
+    let Some(mac) = mac else {
         return Err(format!(
             "the engine sent no MAC address ({MAC_OPTION}) with the address request; dhcpnet leases \
              per MAC, and asks for it in its capabilities: restart the Docker engine so it reads them again"
         ));
     };
-    let mac = crate::net::mac::Mac::parse_unicast(mac)
-        .map_err(|e| format!("the engine's MAC address: {e}"))?;
     Ok(AddressAsk::Lease { mac, requested })
 }
 
@@ -388,6 +535,7 @@ mod tests {
             iface: "eth0".into(),
             subnet: Subnet::parse_normalised("10.77.0.0/24").unwrap(),
             router: Some("10.77.0.1".parse().unwrap()),
+            shared_mac: false,
         }
     }
 
@@ -400,14 +548,20 @@ mod tests {
         );
         assert_eq!(route("/NetworkDriver.CreateNetwork"), None);
         assert_eq!(
-            fixed_answer(Call::Activate).unwrap(),
+            fixed_answer(Call::Activate, true).unwrap(),
             json!({"Implements": ["IpamDriver"]})
         );
         assert_eq!(
-            fixed_answer(Call::Capabilities).unwrap()["RequiresMACAddress"],
+            fixed_answer(Call::Capabilities, true).unwrap()["RequiresMACAddress"],
             true
         );
-        assert!(fixed_answer(Call::RequestPool).is_none());
+        // dhcpnet-ipvlan asks for no MAC: Docker's ipvlan driver refuses
+        // endpoints that have one.
+        assert_eq!(
+            fixed_answer(Call::Capabilities, false).unwrap()["RequiresMACAddress"],
+            false
+        );
+        assert!(fixed_answer(Call::RequestPool, true).is_none());
     }
 
     #[test]
@@ -430,6 +584,117 @@ mod tests {
         ] {
             assert!(PoolId::decode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_shared_mac_pool_says_so_in_its_pool_id_and_older_pool_ids_decode_as_before() {
+        let shared = PoolId {
+            shared_mac: true,
+            ..pool()
+        };
+        assert_eq!(
+            shared.encode(),
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared-mac"
+        );
+        assert_eq!(PoolId::decode(&shared.encode()).unwrap(), shared);
+        let no_router = PoolId {
+            router: None,
+            ..shared.clone()
+        };
+        assert_eq!(
+            PoolId::decode(&no_router.encode()).unwrap(),
+            no_router,
+            "{}",
+            no_router.encode()
+        );
+        // What dhcpnet made before (and still makes for other pools).
+        let old = PoolId::decode("dhcpnet:eth0:10.77.0.0/24:10.77.0.1").unwrap();
+        assert_eq!(old, pool());
+        assert!(!old.shared_mac);
+        for bad in [
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:",
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared",
+            "dhcpnet:eth0:10.77.0.0/24:10.77.0.1:shared-mac:x",
+        ] {
+            assert!(PoolId::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pool_is_shared_mac_by_its_option_else_by_the_daemon_flag_else_on_wi_fi() {
+        let flagged = vec!["wlan0".to_string(), "eth1".to_string()];
+        let none: Vec<String> = vec![];
+        // The option decides, both ways.
+        assert_eq!(
+            shared_mac("eth0", false, Some("true"), &none, false),
+            Ok(Some(SharedMacRule::Option))
+        );
+        for yes in ["TRUE", "1", "yes", " on "] {
+            assert_eq!(
+                shared_mac("eth0", false, Some(yes), &none, false),
+                Ok(Some(SharedMacRule::Option)),
+                "{yes}"
+            );
+        }
+        assert_eq!(
+            shared_mac("eth1", false, Some("false"), &flagged, false),
+            Ok(None)
+        );
+        assert_eq!(shared_mac("wlan0", false, Some("0"), &none, true), Ok(None));
+        // An empty option is no option.
+        assert_eq!(
+            shared_mac("eth1", false, Some(""), &flagged, false),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        let e = shared_mac("eth0", false, Some("ipvlan"), &none, false).unwrap_err();
+        assert!(
+            e.contains("dhcp_shared_mac=\"ipvlan\"") && e.contains("dhcp_shared_mac=true"),
+            "{e}"
+        );
+        // Without it: the daemon's flag for that interface, then Wi-Fi.
+        assert_eq!(
+            shared_mac("eth1", false, None, &flagged, false),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        assert_eq!(
+            shared_mac("wlan0", false, None, &flagged, true),
+            Ok(Some(SharedMacRule::DaemonFlag))
+        );
+        assert_eq!(
+            shared_mac("wlp2s0", false, None, &flagged, true),
+            Ok(Some(SharedMacRule::Wireless))
+        );
+        assert_eq!(shared_mac("eth0", false, None, &flagged, false), Ok(None));
+        assert_eq!(shared_mac("eth0", false, None, &none, false), Ok(None));
+        // The log says which rule.
+        assert!(
+            SharedMacRule::Option
+                .describe("eth0")
+                .contains("dhcp_shared_mac=true")
+        );
+        assert!(
+            SharedMacRule::DaemonFlag
+                .describe("eth1")
+                .contains("--shared-mac-interface eth1")
+        );
+        assert!(SharedMacRule::Wireless.describe("wlp2s0").contains("Wi-Fi"));
+        // The dhcpnet-ipvlan driver: always, whatever the daemon's defaults;
+        // an option that says otherwise is refused, naming the other driver.
+        assert_eq!(
+            shared_mac("eth0", true, None, &none, false),
+            Ok(Some(SharedMacRule::IpvlanDriver))
+        );
+        assert_eq!(
+            shared_mac("eth0", true, Some("true"), &none, false),
+            Ok(Some(SharedMacRule::IpvlanDriver))
+        );
+        let e = shared_mac("eth0", true, Some("false"), &none, false).unwrap_err();
+        assert!(e.contains("--ipam-driver dhcpnet "), "{e}");
+        assert!(
+            SharedMacRule::IpvlanDriver
+                .describe("eth0")
+                .contains("dhcpnet-ipvlan")
+        );
     }
 
     #[test]
@@ -626,6 +891,49 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
                 .unwrap_err()
                 .contains("no MAC address")
         );
+        // On a shared-MAC pool no MAC is needed: the container's name (or
+        // the MAC, or neither) names the endpoint.
+        let shared = PoolId {
+            shared_mac: true,
+            ..pool()
+        };
+        assert_eq!(
+            address_ask(&r, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: None,
+                mac: None,
+                requested: None
+            }
+        );
+        let mut named = HashMap::new();
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "web-1".to_string());
+        named.insert(MAC_OPTION.to_string(), "02:42:0a:4d:00:07".to_string());
+        let n = AddressRequest {
+            options: Some(named.clone()),
+            ..AddressRequest::default()
+        };
+        assert_eq!(
+            address_ask(&n, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: Some("web-1".into()),
+                mac: Some(crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7])),
+                requested: None
+            }
+        );
+        // A name no container can have is no handle.
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "a/b".to_string());
+        let bad = AddressRequest {
+            options: Some(named),
+            ..AddressRequest::default()
+        };
+        assert!(matches!(
+            address_ask(&bad, &shared).unwrap(),
+            AddressAsk::SharedLease {
+                name: None,
+                mac: Some(_),
+                ..
+            }
+        ));
         let mut g = HashMap::new();
         g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());
         let r = AddressRequest {

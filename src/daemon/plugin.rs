@@ -50,6 +50,12 @@ pub struct Config {
     /// containers), so a lease the engine gives back at a container's stop
     /// can be kept for its restart.
     pub keep_for_restart: bool,
+    /// `daemon --shared-mac-interface`: pools on these DHCP interfaces are
+    /// shared-MAC (ipvlan) unless their `dhcp_shared_mac` option says not.
+    pub shared_mac_interfaces: Vec<String>,
+    /// This socket serves the `dhcpnet-ipvlan` driver: every pool is
+    /// shared-MAC and the engine is asked for no endpoint MAC.
+    pub ipvlan_driver: bool,
 }
 
 /// A kept address (`Lease::kept_since`: the engine gave it back at its
@@ -291,7 +297,7 @@ impl Plugin {
             req.path,
             String::from_utf8_lossy(&req.body)
         );
-        if let Some(v) = ipam::fixed_answer(call) {
+        if let Some(v) = ipam::fixed_answer(call, !self.config.ipvlan_driver) {
             return (200, v);
         }
         let r = match call {
@@ -349,7 +355,8 @@ impl Plugin {
             let iface = Interface::lookup(name).map_err(|e| e.to_string())?;
             self.probe(&iface).await?
         };
-        let pool = ipam::decide_pool(name, requested, vlan, offer.as_ref())?;
+        let mut pool = ipam::decide_pool(name, requested, vlan, offer.as_ref())?;
+        pool.shared_mac = self.shared_mac(name, &opts)?;
         if requested.is_none() {
             self.discoveries
                 .borrow_mut()
@@ -398,6 +405,37 @@ impl Plugin {
         }
     }
 
+    /// Whether a pool on `iface` is shared-MAC (`ipam::shared_mac`'s
+    /// rules), saying which rule made it so.
+    fn shared_mac(
+        &self,
+        iface: &str,
+        opts: &std::collections::HashMap<String, String>,
+    ) -> std::result::Result<bool, String> {
+        let option = opts.get(ipam::SHARED_MAC_OPTION).map(String::as_str);
+        let wireless = is_wireless(Path::new("/sys/class/net"), iface);
+        let rule = ipam::shared_mac(
+            iface,
+            self.config.ipvlan_driver,
+            option,
+            &self.config.shared_mac_interfaces,
+            wireless,
+        )?;
+        match rule {
+            Some(r) => log::info!(
+                "plugin: the pool on {iface} is shared-MAC (every container uses {iface}'s MAC and a client id of its own): {}",
+                r.describe(iface)
+            ),
+            None if wireless => log::warn!(
+                "plugin: {iface} is a Wi-Fi interface but --ipam-opt {}=false asks for a MAC per container: \
+                 an access point drops frames from MACs that have not associated, so leases may get no answer",
+                ipam::SHARED_MAC_OPTION
+            ),
+            None => {}
+        }
+        Ok(rule.is_some())
+    }
+
     async fn probe(&self, iface: &Interface) -> std::result::Result<Option<Offered>, String> {
         let id = Identity::new(Mac::random_local());
         let offers = transport::probe(
@@ -430,47 +468,84 @@ impl Plugin {
                     pool.subnet.prefix(),
                 ))
             }
-            AddressAsk::Lease { mac, requested } => self.lease(&pool, mac, requested).await,
+            AddressAsk::Lease { mac, requested } => {
+                self.lease(&pool, Endpoint::Mac(mac), requested).await
+            }
+            AddressAsk::SharedLease {
+                name,
+                mac,
+                requested,
+            } => {
+                self.lease(&pool, Endpoint::Shared { name, mac }, requested)
+                    .await
+            }
         }
     }
 
     async fn lease(
         &self,
         pool: &PoolId,
-        mac: Mac,
+        endpoint: Endpoint,
         requested: Option<Ipv4Addr>,
     ) -> std::result::Result<Value, String> {
         let iface = Interface::lookup(&pool.iface).map_err(|e| e.to_string())?;
+        // On a shared-MAC pool every container has the DHCP interface's MAC
+        // (ipvlan): what the engine names the endpoint by (the container's
+        // name, else Docker's endpoint MAC) goes in the client id, never in
+        // chaddr.
+        let named = matches!(&endpoint, Endpoint::Shared { name: Some(_), .. });
+        let (shared, fresh, who) = match endpoint {
+            Endpoint::Mac(mac) => (None, Identity::new(mac), mac.to_string()),
+            Endpoint::Shared { name, mac } => {
+                let handle = name.or(mac.map(|m| m.to_string()));
+                let fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle.as_deref());
+                let who = format!(
+                    "endpoint {} (as {}, client id {})",
+                    handle.as_deref().unwrap_or("of unknown name"),
+                    iface.mac,
+                    readable_client_id(&fresh.client_id)
+                );
+                (Some(iface.mac), fresh, who)
+            }
+        };
         let place = Place {
             iface,
             network: None,
         };
         let records = crate::lease::load(&self.shared.store).map_err(|e| e.to_string())?;
-        // Who asks: this MAC's own lease (a container with a fixed MAC
+        // Who asks: this endpoint's own lease (a container with a fixed MAC
         // starting again, or `dhcpnet run`'s container): that lease again,
         // same client id and hostname. Else the one address parked for a
         // restart on this interface: the same lease (same client id, so the
-        // server keeps one lease) for the endpoint's new MAC. Else a new one.
-        let own = records.iter().find(|l| l.is_of(mac, &pool.iface)).cloned();
+        // server keeps one lease) for the endpoint. Else a new one.
+        let own = own_record(&records, &pool.iface, shared.is_some(), &fresh);
+        // A container named by the engine has an identity of its own: a
+        // lease kept for another one is not its to take.
         let reclaimed = match (&own, requested) {
-            (None, None) => self.reclaimable(&pool.iface, &records),
+            (None, None) if !named => self.reclaimable(&pool.iface, &records, shared),
             _ => None,
         };
         let (id, ask, was) = match (own, reclaimed) {
-            (Some(l), _) => (l.identity(), requested.or(Some(l.ip)), Some(l)),
+            (Some(l), _) => (l.identity(), requested.or(Some(l.ip)), Some((l, true))),
             (None, Some(l)) => {
                 let mut id = l.identity();
-                id.mac = mac;
+                // With a MAC per container the new endpoint's MAC goes on
+                // the wire under the old client id; on a shared-MAC pool
+                // the lease is asked for exactly as it was (the parent's
+                // MAC and the old client id).
+                if shared.is_none() {
+                    id.mac = fresh.mac;
+                }
                 // The container may be another one: its hostname is sent
                 // once it starts (the event follower).
                 id.hostname = None;
                 log::info!(
-                    "plugin: {} was given back at a stop moments ago; asking for it again for the new endpoint {mac} (same client id)",
+                    "plugin: {} was given back at a stop moments ago; asking for it again for the new {who} (same client id)",
                     l.ip
                 );
-                (id, Some(l.ip), Some(l))
+                (id, Some(l.ip), Some((l, false)))
             }
-            (None, None) => (Identity::new(mac), requested, None),
+            (None, None) => (fresh, requested, None),
         };
         let (ledger, opts) = (self.ledger(), self.opts.clone());
         // The exchange (up to --timeout) and its record run on a thread of
@@ -480,8 +555,8 @@ impl Plugin {
         })
         .await
         .map_err(|e| e.to_string())?;
-        if let (Some(w), Some(l)) = (&was, granted.first()) {
-            self.carry_over(w, l).await;
+        if let (Some((w, own)), Some(l)) = (&was, granted.first()) {
+            self.carry_over(w, l, *own).await;
         }
         let Some(l) = granted.into_iter().next() else {
             let e = failed
@@ -489,11 +564,11 @@ impl Plugin {
                 .next()
                 .map(|(_, e)| e.to_string())
                 .unwrap_or_default();
-            return Err(format!("no lease for {mac} on {}: {e}", pool.iface));
+            return Err(format!("no lease for {who} on {}: {e}", pool.iface));
         };
         let wrong = if let Some(want) = requested.filter(|w| *w != l.ip) {
             Some(format!(
-                "the DHCP server on {} would not give {want} to {mac} (it offered {} instead): the address \
+                "the DHCP server on {} would not give {want} to {who} (it offered {} instead): the address \
                  is taken or outside its range; choose another --ip, or leave --ip out",
                 pool.iface, l.ip
             ))
@@ -510,17 +585,14 @@ impl Plugin {
             None
         };
         if let Some(msg) = wrong {
-            let (ip, ifn) = (l.ip, l.interface.clone());
-            if let Err(e) = self
-                .shared
-                .release(move |x| x.ip == ip && x.interface == ifn)
-                .await
-            {
+            // By its key: on a shared-MAC pool other leases share its MAC.
+            let (ip, key) = (l.ip, l.key());
+            if let Err(e) = self.shared.release(move |x| x.has_key(&key)).await {
                 log::error!("could not give back {ip}: {e}");
             }
             return Err(msg);
         }
-        log::info!("plugin: leased {} for {mac} on {}", l.ip, pool.iface);
+        log::info!("plugin: leased {} for {who} on {}", l.ip, pool.iface);
         Ok(ipam::address_answer(l.ip, pool.subnet.prefix()))
     }
 
@@ -575,10 +647,12 @@ impl Plugin {
             }
             return Ok(json!({}));
         }
-        let ifn = pool.iface.clone();
+        // That lease alone, by its key: on a shared-MAC pool the others
+        // share its MAC, and the RELEASE carries its client id.
+        let key = held.key();
         let released = self
             .shared
-            .release(move |l| l.ip == ip && l.interface == ifn)
+            .release(move |l| l.has_key(&key))
             .await
             .map_err(|e| format!("could not release {ip}: {e}"))?;
         for l in &released {
@@ -595,27 +669,29 @@ impl Plugin {
         &self,
         iface: &str,
         records: &[crate::lease::Lease],
+        shared: Option<Mac>,
     ) -> Option<crate::lease::Lease> {
         let now = chrono::Utc::now();
         let window = chrono::Duration::from_std(PARK_REUSE).unwrap_or(chrono::Duration::MAX);
-        reclaimable(iface, records, now, window)
+        reclaimable(iface, records, now, window, shared)
     }
 
     /// The lease `now` was asked for as `was` again: keep what the record
-    /// knew (network; the container when the MAC is the same), and drop
-    /// `was`'s record when the endpoint's MAC changed.
-    async fn carry_over(&self, was: &crate::lease::Lease, now: &crate::lease::Lease) {
-        let (was, now) = (was.clone(), now.clone());
+    /// knew (network; the container when it was the endpoint's `own`
+    /// lease, not one kept for whichever container starts next), and drop
+    /// `was`'s record when the lease's key changed (a new endpoint MAC).
+    async fn carry_over(&self, was: &crate::lease::Lease, now: &crate::lease::Lease, own: bool) {
+        let (was, now, ip) = (was.clone(), now.clone(), now.ip);
         let keys = vec![was.key(), now.key()];
         let r = self
             .shared
             .update_leases_of(keys, move |all| {
-                if was.mac != now.mac {
+                if !was.same_key(&now) {
                     all.retain(|l| !l.same_key(&was));
                 }
-                if let Some(l) = all.iter_mut().find(|l| l.is_of(now.mac, &now.interface)) {
+                if let Some(l) = all.iter_mut().find(|l| l.same_key(&now)) {
                     l.network = l.network.take().or(was.network.clone());
-                    if was.mac == now.mac {
+                    if own {
                         l.container = l.container.take().or(was.container.clone());
                     }
                 }
@@ -623,30 +699,97 @@ impl Plugin {
             })
             .await;
         if let Err(e) = r {
-            log::error!("plugin: could not update the record of {}: {e}", now.ip);
+            log::error!("plugin: could not update the record of {ip}: {e}");
         }
     }
 }
 
 /// The one record on `iface` kept at its container's stop within `window`
 /// of `now` (a clock stepped back counts as recent); None when none or
-/// several are.
+/// several are. On a shared-MAC pool (`shared`: the DHCP interface's MAC)
+/// only the plugin's leases for that MAC of endpoints the engine did not
+/// name count (a named container comes back under its name), elsewhere
+/// only leases with a MAC of their own: a lease is asked for again with the
+/// identity it was made with.
 fn reclaimable(
     iface: &str,
     records: &[crate::lease::Lease],
     now: chrono::DateTime<chrono::Utc>,
     window: chrono::Duration,
+    shared: Option<Mac>,
 ) -> Option<crate::lease::Lease> {
     let mut here = records.iter().filter(|l| {
         l.interface == iface
             && l.status == crate::lease::Status::Bound
             && l.kept_since
                 .is_some_and(|at| now.signed_duration_since(at) < window)
+            && match shared {
+                Some(parent) => {
+                    l.mac == parent
+                        && crate::network::plugin_handle_of(l)
+                            == Some(crate::network::PluginHandle::Endpoint)
+                }
+                None => l.key().client_id.is_none(),
+            }
     });
     match (here.next(), here.next()) {
         (Some(l), None) => Some(l.clone()),
         _ => None,
     }
+}
+
+/// Who asks for a lease.
+enum Endpoint {
+    /// A container with a MAC of its own (Docker's endpoint MAC).
+    Mac(Mac),
+    /// An endpoint on a shared-MAC pool, named by what the engine sent.
+    Shared {
+        name: Option<String>,
+        mac: Option<Mac>,
+    },
+}
+
+/// The record of an endpoint's own lease: on a shared-MAC pool the one
+/// with `fresh`'s key (the parent's MAC and the client id naming the
+/// endpoint: every lease there has that MAC), else the one of its MAC.
+fn own_record(
+    records: &[crate::lease::Lease],
+    iface: &str,
+    shared: bool,
+    fresh: &Identity,
+) -> Option<crate::lease::Lease> {
+    let key = crate::lease::LeaseKey::of(iface, fresh);
+    records
+        .iter()
+        .find(|l| {
+            if shared {
+                l.has_key(&key)
+            } else {
+                l.is_of(fresh.mac, iface)
+            }
+        })
+        .cloned()
+}
+
+/// A client id as text where it is text (type 0 + printable ASCII, as
+/// dhcpnet makes them), else in hex.
+fn readable_client_id(id: &[u8]) -> String {
+    match id.split_first() {
+        Some((0, text))
+            if !text.is_empty() && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') =>
+        {
+            String::from_utf8_lossy(text).into_owned()
+        }
+        _ => crate::dhcp::message::format_client_id(id),
+    }
+}
+
+/// Whether `name` is a Wi-Fi interface: the kernel shows `wireless`
+/// (wireless extensions) or `phy80211` (cfg80211) under its sysfs
+/// directory `sys_class_net/NAME`.
+fn is_wireless(sys_class_net: &Path, name: &str) -> bool {
+    let dir = sys_class_net.join(name);
+    dir.join("wireless").exists() || dir.join("phy80211").exists()
 }
 
 /// Whether `name` is an 802.1Q VLAN link: the kernel says so, or it is named
@@ -660,6 +803,21 @@ fn is_vlan(name: &str) -> bool {
 
 pub fn socket_path(p: Option<&PathBuf>) -> PathBuf {
     p.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// The `dhcpnet-ipvlan` driver's socket: `explicit`, else `NAME-ipvlan.sock`
+/// beside the plugin socket `NAME.sock` (the engine names a driver after
+/// its socket in /run/docker/plugins: `dhcpnet.sock` is `dhcpnet`, so this
+/// is `dhcpnet-ipvlan`).
+pub fn ipvlan_socket_path(explicit: Option<&PathBuf>, plugin_socket: &Path) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.clone();
+    }
+    let stem = plugin_socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dhcpnet".into());
+    plugin_socket.with_file_name(format!("{stem}-ipvlan.sock"))
 }
 
 #[cfg(test)]
@@ -739,6 +897,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ipvlan_driver_s_socket_sits_beside_the_plugin_socket_and_names_the_driver() {
+        assert_eq!(
+            ipvlan_socket_path(None, Path::new(DEFAULT_SOCKET)),
+            PathBuf::from("/run/docker/plugins/dhcpnet-ipvlan.sock")
+        );
+        assert_eq!(
+            ipvlan_socket_path(None, Path::new("/tmp/t/plugin.sock")),
+            PathBuf::from("/tmp/t/plugin-ipvlan.sock")
+        );
+        let mine = PathBuf::from("/srv/x.sock");
+        assert_eq!(
+            ipvlan_socket_path(Some(&mine), Path::new(DEFAULT_SOCKET)),
+            mine
+        );
+    }
+
+    #[test]
     fn accept_failures_are_retried_after_a_pause_that_grows_to_a_second() {
         let ms: Vec<u128> = [1, 2, 3, 7, 8, 100, u32::MAX]
             .iter()
@@ -767,24 +942,126 @@ mod reclaim_tests {
         // One kept a minute ago, beside a running container's lease: that one.
         let one = [running.clone(), kept(2, 60)];
         assert_eq!(
-            reclaimable("eth0", &one, now, window).map(|l| l.ip),
+            reclaimable("eth0", &one, now, window, None).map(|l| l.ip),
             Some(one[1].ip)
         );
         // On another interface: not here.
-        assert!(reclaimable("eth1", &one, now, window).is_none());
+        assert!(reclaimable("eth1", &one, now, window, None).is_none());
         // Two kept: whose is whose cannot be told.
         let two = [kept(2, 60), kept(3, 30)];
-        assert!(reclaimable("eth0", &two, now, window).is_none());
+        assert!(reclaimable("eth0", &two, now, window, None).is_none());
         // Kept too long ago (a container stopped for good): not handed out.
         let old = [kept(2, 601)];
-        assert!(reclaimable("eth0", &old, now, window).is_none());
+        assert!(reclaimable("eth0", &old, now, window, None).is_none());
         // Kept "in the future" (the clock stepped back since): still recent.
         let ahead = [kept(2, -30)];
-        assert!(reclaimable("eth0", &ahead, now, window).is_some());
+        assert!(reclaimable("eth0", &ahead, now, window, None).is_some());
         // Being released: never.
         let mut releasing = kept(2, 60);
         releasing.status = crate::lease::Status::Releasing;
-        assert!(reclaimable("eth0", &[releasing], now, window).is_none());
+        assert!(reclaimable("eth0", &[releasing], now, window, None).is_none());
+    }
+
+    /// A lease the plugin made on a shared-MAC pool for `endpoint`.
+    fn shared(n: u8, endpoint: u8) -> crate::lease::Lease {
+        let mut l = lease(n, 3600, None, None);
+        l.mac = PARENT;
+        let id = crate::network::ipvlan_plugin_identity(
+            PARENT,
+            Some(&endpoint_mac(endpoint).to_string()),
+        );
+        l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
+        l
+    }
+
+    const PARENT: crate::net::mac::Mac = crate::net::mac::Mac([2, 0xaa, 0, 0, 0, 1]);
+
+    fn endpoint_mac(n: u8) -> crate::net::mac::Mac {
+        crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, n])
+    }
+
+    #[test]
+    fn on_a_shared_mac_pool_an_endpoint_s_own_lease_is_found_by_its_client_id_not_the_mac_all_share()
+     {
+        use super::{own_record, readable_client_id};
+        let records = [shared(5, 1), shared(6, 2), lease(7, 3600, None, None)];
+        let id = |n: u8| {
+            crate::network::ipvlan_plugin_identity(PARENT, Some(&endpoint_mac(n).to_string()))
+        };
+        let found = |n| own_record(&records, "eth0", true, &id(n)).map(|l| l.ip);
+        assert_eq!(found(1), Some(records[0].ip));
+        assert_eq!(found(2), Some(records[1].ip));
+        // A new endpoint owns none of them, though all have the parent's MAC.
+        assert_eq!(found(3), None);
+        // On another interface: not here.
+        assert!(own_record(&records, "eth1", true, &id(1)).is_none());
+        // With a MAC per container, the MAC's own record, as before.
+        let mac7 = records[2].mac;
+        assert_eq!(
+            own_record(
+                &records,
+                "eth0",
+                false,
+                &crate::dhcp::message::Identity::new(mac7)
+            )
+            .map(|l| l.ip),
+            Some(records[2].ip)
+        );
+        assert_eq!(
+            readable_client_id(&id(1).client_id),
+            "dhcpnet:02aa00000001:plugin/02:42:0a:4d:00:01"
+        );
+        assert_eq!(readable_client_id(&[1, 2, 0xff]), "01:02:ff");
+    }
+
+    #[test]
+    fn a_kept_lease_goes_only_to_a_pool_that_leases_the_way_it_was_made() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let window = Duration::minutes(10);
+        let kept = |mut l: crate::lease::Lease| {
+            l.kept_since = Some(now - Duration::seconds(60));
+            l
+        };
+        let on_shared = [kept(shared(5, 1)), shared(6, 2)];
+        // A shared-MAC pool on the same parent takes it back as it was.
+        assert_eq!(
+            reclaimable("eth0", &on_shared, now, window, Some(PARENT)).map(|l| l.client_id),
+            Some(on_shared[0].client_id.clone())
+        );
+        // A pool with a MAC per container does not (it would put a new MAC
+        // under the shared lease's client id), nor one whose parent differs.
+        assert!(reclaimable("eth0", &on_shared, now, window, None).is_none());
+        let other_parent = crate::net::mac::Mac([2, 0xaa, 0, 0, 0, 9]);
+        assert!(reclaimable("eth0", &on_shared, now, window, Some(other_parent)).is_none());
+        // Nor a lease kept for a container the engine named: it comes back
+        // under its name.
+        let mut named = kept(shared(5, 1));
+        let id = crate::network::ipvlan_plugin_identity(PARENT, Some("web"));
+        named.client_id = crate::dhcp::message::format_client_id(&id.client_id);
+        assert!(reclaimable("eth0", &[named], now, window, Some(PARENT)).is_none());
+        // And a shared-MAC pool never takes a lease with a MAC of its own.
+        let on_macvlan = [kept(lease(7, 3600, None, None))];
+        assert!(reclaimable("eth0", &on_macvlan, now, window, Some(PARENT)).is_none());
+        assert!(reclaimable("eth0", &on_macvlan, now, window, None).is_some());
+    }
+
+    #[test]
+    fn wi_fi_interfaces_are_told_by_their_sysfs_entries() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for (name, entry) in [
+            ("wlan0", Some("wireless")),
+            ("wlp2s0", Some("phy80211")),
+            ("eth0", None),
+        ] {
+            std::fs::create_dir_all(d.path().join(name)).expect("mkdir");
+            if let Some(e) = entry {
+                std::fs::create_dir_all(d.path().join(name).join(e)).expect("mkdir");
+            }
+        }
+        assert!(super::is_wireless(d.path(), "wlan0"));
+        assert!(super::is_wireless(d.path(), "wlp2s0"));
+        assert!(!super::is_wireless(d.path(), "eth0"));
+        assert!(!super::is_wireless(d.path(), "nosuch0"));
     }
 
     #[test]

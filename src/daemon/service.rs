@@ -25,6 +25,11 @@ pub struct Settings {
     pub timeout: Duration,
     /// The plugin's DHCP interface for pools that name none (Compose).
     pub default_interface: Option<String>,
+    /// DHCP interfaces whose pools are shared-MAC (ipvlan) by default.
+    pub shared_mac_interfaces: Vec<String>,
+    /// The `dhcpnet-ipvlan` driver's socket; None for the one beside the
+    /// plugin socket (`plugin::ipvlan_socket_path`).
+    pub ipvlan_plugin_socket: Option<PathBuf>,
 }
 
 /// Run the daemon until SIGTERM or Ctrl-C (Ok), or until a task keeps
@@ -68,6 +73,15 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         None if a.no_plugin => None,
         None => Some(plugin::bind(&socket).await?),
     };
+    // The `dhcpnet-ipvlan` driver: its own socket, since the engine reads
+    // a driver's capabilities once and the two differ. Always this
+    // process's, even under socket activation.
+    let ipvlan_socket = plugin::ipvlan_socket_path(a.ipvlan_plugin_socket.as_ref(), &socket);
+    let ipvlan_listener = if a.no_plugin {
+        None
+    } else {
+        Some(plugin::bind(&ipvlan_socket).await?)
+    };
     log::info!(
         "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
         env!("CARGO_PKG_VERSION"),
@@ -75,7 +89,11 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         if a.no_plugin {
             "off".to_string()
         } else {
-            socket.display().to_string()
+            format!(
+                "{} (dhcpnet-ipvlan: {})",
+                socket.display(),
+                ipvlan_socket.display()
+            )
         },
         if a.no_docker { "off" } else { "on" },
     );
@@ -92,18 +110,25 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                 })
             };
             let plugin = async {
-                let Some(l) = listener else {
+                let (Some(l), Some(il)) = (listener, ipvlan_listener) else {
                     return std::future::pending().await;
                 };
-                let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
-                let c = plugin::Config {
-                    default_interface: a.default_interface.clone(),
-                    keep_for_restart: !a.no_docker,
+                let server = |l: tokio::net::UnixListener, ipvlan_driver: bool, name: &'static str| {
+                    let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
+                    let c = plugin::Config {
+                        default_interface: a.default_interface.clone(),
+                        keep_for_restart: !a.no_docker,
+                        shared_mac_interfaces: a.shared_mac_interfaces.clone(),
+                        ipvlan_driver,
+                    };
+                    supervise(name, Restart::DAEMON, move || {
+                        plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
+                    })
                 };
-                supervise("IPAM plugin server", Restart::DAEMON, move || {
-                    plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
-                })
-                .await
+                tokio::select! {
+                    e = server(l, false, "IPAM plugin server") => e,
+                    e = server(il, true, "dhcpnet-ipvlan IPAM plugin server") => e,
+                }
             };
             let follower = async {
                 if a.no_docker {
@@ -136,6 +161,9 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         .await;
     if own_socket {
         let _ = std::fs::remove_file(&socket);
+    }
+    if !a.no_plugin {
+        let _ = std::fs::remove_file(&ipvlan_socket);
     }
     result
 }

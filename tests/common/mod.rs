@@ -733,3 +733,72 @@ pub fn clear_table(state: &Path, dir: &str) {
         }
     }
 }
+
+/// One HTTP/1.1 POST over an IPAM plugin socket, as the Docker engine sends
+/// it; the answer's JSON body (the status must be 200, as the engine wants).
+pub fn plugin_post(sock: &Path, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let b = body.to_string();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+        b.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+impl Lab {
+    /// The MAC of the lab's client end (`veth0` in the client namespace):
+    /// the parent every ipvlan lease shares.
+    pub fn client_mac(&self) -> String {
+        let o = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.cli,
+            "cat",
+            &format!("/sys/class/net/{IFACE}/address"),
+        ]);
+        text(&o).trim().to_string()
+    }
+}
+
+/// Option 61 of type 0 (`text` after a zero octet) as dhcpnet records it
+/// and dnsmasq lists it: hex octets joined by ':'.
+pub fn text_client_id(text: &str) -> String {
+    std::iter::once(0u8)
+        .chain(text.bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Write `script` to `path`, executable (a stand-in for a command); `path`.
+pub fn executable(path: &Path, script: &str) -> PathBuf {
+    std::fs::write(path, script).expect("write a script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path.to_path_buf()
+}
+
+/// A docker CLI stand-in in `dir`: logs its arguments to `dir/docker.log`,
+/// runs the `case "$1" in` branches `cases` (shell; `$D` is `dir`), and
+/// fails on anything else, saying so.
+pub fn fake_docker(dir: &Path, cases: &str) -> PathBuf {
+    let script = format!(
+        "#!/bin/sh\nD={}\necho \"$*\" >> $D/docker.log\ncase \"$1\" in\n{cases}esac\n\
+         echo \"fake docker: unexpected: $*\" >&2\nexit 1\n",
+        dir.display()
+    );
+    executable(&dir.join("fakedocker"), &script)
+}
