@@ -1,5 +1,6 @@
 //! The IPAM plugin on shared-MAC pools (ipvlan: every container has the
-//! parent's MAC), against dnsmasq and kea in namespace labs. No engine here
+//! parent's MAC), and the container names newer engines send, against
+//! dnsmasq and kea in namespace labs. No engine here
 //! can make an ipvlan network (the host kernel has no ipvlan, and
 //! user-mode-linux has no Docker), so the tests speak the plugin API over
 //! its socket exactly as the engine does, to a `dhcpnet daemon --no-docker`
@@ -597,5 +598,114 @@ fn a_shared_mac_lease_is_tied_to_its_container_by_address_kept_at_its_stop_reuse
         raw_records(&lab),
         server_rows(&lab, false),
         d.log()
+    );
+}
+
+/// On a pool with a MAC per container (macvlan), an engine that names the
+/// container (moby/moby#50586, Docker 28 and later; 20.10 and 26.1 here do
+/// not) makes the name the lease's identity: two containers restarted at
+/// once, each with a new MAC, each get their own address back, with one
+/// lease each at the server, where the MAC alone could not tell them apart.
+#[test]
+fn containers_the_engine_names_keep_their_own_addresses_under_new_macs_when_restarted_together() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "tail"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let host = lab.client_mac();
+    let fake = tempfile::tempdir().expect("tempdir");
+    let docker = fake_docker(fake.path());
+    let docker_s = docker.to_string_lossy().to_string();
+    let d = Daemon::start(&lab, &["--docker", &docker_s]);
+    let following = wait_for(Duration::from_secs(20), || {
+        d.log().contains("following container events").then_some(())
+    });
+    assert!(following.is_some(), "log:\n{}", d.log());
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
+    assert!(!pool.ends_with(":shared-mac"), "{pool}");
+    let ask = |name: &str, mac: &str| {
+        d.lease_with(
+            &pool,
+            json!({"com.docker.network.endpoint.macaddress": mac,
+                   "com.docker.network.endpoint.name": name}),
+        )
+    };
+    let containers = [
+        (
+            "web",
+            "c0ffee".repeat(10) + "0001",
+            ENDPOINTS[0],
+            ENDPOINTS[1],
+        ),
+        (
+            "db",
+            "c0ffee".repeat(10) + "0002",
+            ENDPOINTS[2],
+            "02:42:0a:4d:00:04",
+        ),
+    ];
+    let mut ips = Vec::new();
+    let mut ps = String::new();
+    for (name, id, first, _) in &containers {
+        let ip = ask(name, first);
+        std::fs::write(
+            fake.path().join(format!("c-{id}")),
+            inspect_doc(id, name, first, Some(&ip)),
+        )
+        .expect("inspect doc");
+        ps.push_str(&format!("{id} {name}\n"));
+        std::fs::write(fake.path().join("ps"), &ps).expect("ps");
+        event(fake.path(), "start", id, name);
+        ips.push(ip);
+    }
+    assert_ne!(ips[0], ips[1]);
+    // The client id names the container (and this host's interface), not
+    // the MAC; the follower ties each lease to its container by address.
+    let cid = |name: &str| plugin_client_id(&host, name);
+    let tied = wait_for(Duration::from_secs(20), || {
+        let r = raw_records(&lab);
+        (r.len() == 2 && r.iter().all(|l| l["container"].is_string())).then_some(())
+    });
+    assert!(tied.is_some(), "{:?}; log:\n{}", raw_records(&lab), d.log());
+    assert_eq!(server_rows(&lab, false), {
+        let mut want = vec![
+            (ips[0].clone(), ENDPOINTS[0].to_string(), cid("web")),
+            (ips[1].clone(), ENDPOINTS[2].to_string(), cid("db")),
+        ];
+        want.sort();
+        want
+    });
+
+    // An engine restart: both stopped (their addresses given back, kept),
+    // then both started with new MACs, the second first.
+    for ((name, id, first, _), ip) in containers.iter().zip(&ips) {
+        std::fs::write(
+            fake.path().join(format!("c-{id}")),
+            inspect_doc(id, name, first, None),
+        )
+        .expect("inspect doc");
+        d.release(&pool, ip);
+    }
+    assert!(
+        raw_records(&lab)
+            .iter()
+            .all(|l| l["kept_since"].is_string()),
+        "{:?}",
+        raw_records(&lab)
+    );
+    assert_eq!(ask("db", containers[1].3), ips[1], "log:\n{}", d.log());
+    assert_eq!(ask("web", containers[0].3), ips[0], "log:\n{}", d.log());
+    let mut want = vec![
+        (ips[0].clone(), containers[0].3.to_string(), cid("web")),
+        (ips[1].clone(), containers[1].3.to_string(), cid("db")),
+    ];
+    want.sort();
+    assert_eq!(server_rows(&lab, false), want, "log:\n{}", d.log());
+    assert_eq!(records(&lab), want);
+    let r = raw_records(&lab);
+    assert!(
+        r.iter()
+            .all(|l| l["container"].is_string() && l["kept_since"].is_null()),
+        "{r:?}"
     );
 }

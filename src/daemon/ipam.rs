@@ -443,8 +443,12 @@ pub enum AddressAsk {
     /// The network's gateway (`requested`: the one passed with --gateway).
     Gateway { requested: Option<Ipv4Addr> },
     /// A lease for a container's MAC, optionally a given address (--ip).
+    /// `name`: the container's name, where the engine sends it (engines
+    /// since moby/moby#50586): its lasting identity, the MAC being made up
+    /// at every start.
     Lease {
         mac: crate::net::mac::Mac,
+        name: Option<String>,
         requested: Option<Ipv4Addr>,
     },
     /// A lease on a shared-MAC pool for the endpoint named by the
@@ -491,18 +495,18 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
                 .map_err(|e| format!("the engine's MAC address: {e}"))
         })
         .transpose()?;
+    // A name that cannot be a container's is no handle (the MAC, or a
+    // random one, serves instead).
+    let name = opts
+        .get(ENDPOINT_NAME_OPTION)
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 255
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        })
+        .cloned();
     if pool.shared_mac {
-        // A name that cannot be a container's is no handle (the MAC, or a
-        // random one, serves instead).
-        let name = opts
-            .get(ENDPOINT_NAME_OPTION)
-            .filter(|n| {
-                !n.is_empty()
-                    && n.len() <= 255
-                    && n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-            })
-            .cloned();
         return Ok(AddressAsk::SharedLease {
             name,
             mac,
@@ -515,7 +519,11 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
              per MAC, and asks for it in its capabilities: restart the Docker engine so it reads them again"
         ));
     };
-    Ok(AddressAsk::Lease { mac, requested })
+    Ok(AddressAsk::Lease {
+        mac,
+        name,
+        requested,
+    })
 }
 
 pub fn address_answer(ip: Ipv4Addr, prefix: u8) -> Value {
@@ -860,9 +868,31 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
             address_ask(&r, &pool()).unwrap(),
             AddressAsk::Lease {
                 mac: crate::net::mac::Mac([2, 0x42, 10, 0x4d, 0, 7]),
+                name: None,
                 requested: None
             }
         );
+        // A newer engine names the container: kept beside the MAC; a name
+        // that cannot be a container's is dropped.
+        let mut named = opts.clone();
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "web-1".to_string());
+        let n = AddressRequest {
+            options: Some(named.clone()),
+            ..AddressRequest::default()
+        };
+        assert!(matches!(
+            address_ask(&n, &pool()).unwrap(),
+            AddressAsk::Lease { name: Some(ref x), .. } if x == "web-1"
+        ));
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "a/b".to_string());
+        let bad = AddressRequest {
+            options: Some(named),
+            ..AddressRequest::default()
+        };
+        assert!(matches!(
+            address_ask(&bad, &pool()).unwrap(),
+            AddressAsk::Lease { name: None, .. }
+        ));
         let r = AddressRequest {
             address: "10.77.0.99".into(),
             options: Some(opts.clone()),

@@ -468,8 +468,13 @@ impl Plugin {
                     pool.subnet.prefix(),
                 ))
             }
-            AddressAsk::Lease { mac, requested } => {
-                self.lease(&pool, Endpoint::Mac(mac), requested).await
+            AddressAsk::Lease {
+                mac,
+                name,
+                requested,
+            } => {
+                self.lease(&pool, Endpoint::Mac { mac, name }, requested)
+                    .await
             }
             AddressAsk::SharedLease {
                 name,
@@ -493,9 +498,29 @@ impl Plugin {
         // (ipvlan): what the engine names the endpoint by (the container's
         // name, else Docker's endpoint MAC) goes in the client id, never in
         // chaddr.
-        let named = matches!(&endpoint, Endpoint::Shared { name: Some(_), .. });
+        // With a MAC per container, a container the engine names (engines
+        // since moby/moby#50586) is known by its name in the client id, in
+        // the same form, with the endpoint's MAC of the moment in chaddr:
+        // the server keeps its lease across restarts whatever MAC the
+        // engine makes up (dnsmasq and kea match the client id first).
+        let named = matches!(
+            &endpoint,
+            Endpoint::Shared { name: Some(_), .. } | Endpoint::Mac { name: Some(_), .. }
+        );
         let (shared, fresh, who) = match endpoint {
-            Endpoint::Mac(mac) => (None, Identity::new(mac), mac.to_string()),
+            Endpoint::Mac { mac, name: None } => (None, Identity::new(mac), mac.to_string()),
+            Endpoint::Mac {
+                mac,
+                name: Some(name),
+            } => {
+                let mut fresh = crate::network::ipvlan_plugin_identity(iface.mac, Some(&name));
+                fresh.mac = mac;
+                let who = format!(
+                    "container {name} ({mac}, client id {})",
+                    readable_client_id(&fresh.client_id)
+                );
+                (None, fresh, who)
+            }
             Endpoint::Shared { name, mac } => {
                 let handle = name.or(mac.map(|m| m.to_string()));
                 let fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle.as_deref());
@@ -526,7 +551,13 @@ impl Plugin {
             _ => None,
         };
         let (id, ask, was) = match (own, reclaimed) {
-            (Some(l), _) => (l.identity(), requested.or(Some(l.ip)), Some((l, true))),
+            (Some(l), _) => {
+                // Its lease again, on the wire with the endpoint's MAC of
+                // now (a named container's changes at every start).
+                let mut id = l.identity();
+                id.mac = fresh.mac;
+                (id, requested.or(Some(l.ip)), Some((l, true)))
+            }
             (None, Some(l)) => {
                 let mut id = l.identity();
                 // With a MAC per container the new endpoint's MAC goes on
@@ -740,8 +771,9 @@ fn reclaimable(
 
 /// Who asks for a lease.
 enum Endpoint {
-    /// A container with a MAC of its own (Docker's endpoint MAC).
-    Mac(Mac),
+    /// A container with a MAC of its own (Docker's endpoint MAC), and its
+    /// name when the engine sends it.
+    Mac { mac: Mac, name: Option<String> },
     /// An endpoint on a shared-MAC pool, named by what the engine sent.
     Shared {
         name: Option<String>,
@@ -751,7 +783,10 @@ enum Endpoint {
 
 /// The record of an endpoint's own lease: on a shared-MAC pool the one
 /// with `fresh`'s key (the parent's MAC and the client id naming the
-/// endpoint: every lease there has that MAC), else the one of its MAC.
+/// endpoint: every lease there has that MAC); for a named container with a
+/// MAC of its own the one with its client id, whatever MAC it had (the
+/// engine makes one up at every start), else the one of its MAC (a lease
+/// taken before the engine sent names); else the one of its MAC.
 fn own_record(
     records: &[crate::lease::Lease],
     iface: &str,
@@ -759,16 +794,16 @@ fn own_record(
     fresh: &Identity,
 ) -> Option<crate::lease::Lease> {
     let key = crate::lease::LeaseKey::of(iface, fresh);
-    records
-        .iter()
-        .find(|l| {
-            if shared {
-                l.has_key(&key)
-            } else {
-                l.is_of(fresh.mac, iface)
-            }
-        })
-        .cloned()
+    let by_mac = || records.iter().find(|l| l.is_of(fresh.mac, iface));
+    let found = match (shared, &key.client_id) {
+        (true, _) => records.iter().find(|l| l.has_key(&key)),
+        (false, Some(id)) => records
+            .iter()
+            .find(|l| l.interface == iface && l.key().client_id.as_ref() == Some(id))
+            .or_else(by_mac),
+        (false, None) => by_mac(),
+    };
+    found.cloned()
 }
 
 /// A client id as text where it is text (type 0 + printable ASCII, as
