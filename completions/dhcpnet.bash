@@ -303,7 +303,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__daemon)
-            opts="-v -q -o -h --plugin-socket --ipvlan-plugin-socket --no-plugin --no-docker --docker --timeout --default-interface --shared-mac-interface --state-dir --verbose --quiet --output --help"
+            opts="-v -q -o -h --plugin-socket --ipvlan-plugin-socket --no-plugin --no-docker --docker --timeout --default-interface --state-dir --verbose --quiet --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,10 +326,6 @@ _dhcpnet() {
                     return 0
                     ;;
                 --default-interface)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --shared-mac-interface)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

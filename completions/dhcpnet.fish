@@ -213,7 +213,6 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l ipvlan-plugin
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST) [default: $DHCPNET_DOCKER, else docker on PATH]' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l default-interface -d 'The plugin\'s DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l shared-mac-interface -d 'Pools on this DHCP interface are shared-MAC (ipvlan: every container uses its MAC and a client id of its own), as `--ipam-opt dhcp_shared_mac=true` makes them, for networks made without ipam options (Docker Compose); repeat it, or separate names with commas. Wi-Fi interfaces are shared-MAC anyway' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''

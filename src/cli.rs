@@ -665,9 +665,6 @@ pub struct DaemonArgs {
     /// The plugin's DHCP interface for networks that name none (Docker Compose drops ipam options) and whose subnet no host interface reaches
     #[arg(long, env = "DHCPNET_DEFAULT_INTERFACE", value_name = "IFACE", value_parser = parse_iface)]
     pub default_interface: Option<String>,
-    /// Pools on this DHCP interface are shared-MAC (ipvlan: every container uses its MAC and a client id of its own), as `--ipam-opt dhcp_shared_mac=true` makes them, for networks made without ipam options (Docker Compose); repeat it, or separate names with commas. Wi-Fi interfaces are shared-MAC anyway
-    #[arg(long, env = "DHCPNET_SHARED_MAC_INTERFACE", value_name = "IFACE", value_delimiter = ',', value_parser = parse_iface)]
-    pub shared_mac_interface: Vec<String>,
 }
 
 fn parse_iface(s: &str) -> Result<String, String> {

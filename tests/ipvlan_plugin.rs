@@ -45,7 +45,6 @@ impl Daemon {
                 &["--no-docker"][..]
             })
             .args(extra)
-            .env_remove("DHCPNET_SHARED_MAC_INTERFACE")
             .env_remove("DHCPNET_DEFAULT_INTERFACE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -191,8 +190,8 @@ const ENDPOINTS: [&str; 3] = [
     "02:42:0a:4d:00:03",
 ];
 
-/// Three endpoints leased on `pool`, then the second released: what both
-/// the option and the daemon flag must give, from dnsmasq or kea.
+/// Three endpoints leased on shared-MAC `pool`, then the second released,
+/// from dnsmasq or kea.
 fn three_endpoints_share_the_parent_mac_and_one_is_released_alone(
     lab: &Lab,
     d: &Daemon,
@@ -252,22 +251,16 @@ fn three_endpoints_share_the_parent_mac_and_one_is_released_alone(
 }
 
 #[test]
-fn a_pool_made_with_dhcp_shared_mac_leases_three_endpoints_from_dnsmasq_under_the_parent_mac_and_releases_one_alone()
+fn the_ipvlan_driver_leases_three_endpoints_from_dnsmasq_under_the_parent_mac_and_releases_one_alone()
  {
     let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
         return;
     };
     lab.start_dnsmasq(&[]);
-    let d = Daemon::start(&lab, &[]);
-    let pool = d.pool(json!({"dhcp_interface": IFACE, "dhcp_shared_mac": "true"}));
-    three_endpoints_share_the_parent_mac_and_one_is_released_alone(&lab, &d, &pool, false);
-    assert!(
-        d.log().contains("shared-MAC") && d.log().contains("--ipam-opt dhcp_shared_mac=true"),
-        "the log names the rule:\n{}",
-        d.log()
-    );
-    // A pool without the option on the same interface keeps a MAC per
-    // container: Docker's MAC in chaddr, as before.
+    let mut d = Daemon::start(&lab, &[]);
+    // The dhcpnet driver keeps a MAC per container (Docker's MAC in
+    // chaddr), and refuses to share one, naming the driver that does: the
+    // engine gives its endpoints MACs, which Docker's ipvlan driver refuses.
     let plain = d.pool(json!({"dhcp_interface": IFACE}));
     assert!(!plain.ends_with(":shared-mac"), "{plain}");
     let ip = d.lease(&plain, "02:42:0a:4d:00:09");
@@ -278,59 +271,67 @@ fn a_pool_made_with_dhcp_shared_mac_leases_three_endpoints_from_dnsmasq_under_th
         "{:?}",
         server_rows(&lab, false)
     );
-    // A value that is neither true nor false is refused, saying what to pass.
-    let e = d.post(
-        "RequestPool",
-        json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE, "dhcp_shared_mac": "ipvlan"}}),
-    );
+    for v in ["true", "ipvlan"] {
+        let e = d.post(
+            "RequestPool",
+            json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE, "dhcp_shared_mac": v}}),
+        );
+        assert!(
+            e["Error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--ipam-driver dhcpnet-ipvlan"),
+            "{v}: {e}"
+        );
+    }
+    d.release(&plain, &ip);
+
+    d.use_ipvlan_driver();
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
+    three_endpoints_share_the_parent_mac_and_one_is_released_alone(&lab, &d, &pool, false);
     assert!(
-        e["Error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("dhcp_shared_mac=true"),
-        "{e}"
+        d.log().contains("shared-MAC (dhcpnet-ipvlan)"),
+        "the log says why:\n{}",
+        d.log()
     );
 }
 
 #[test]
-fn a_pool_made_with_dhcp_shared_mac_leases_three_endpoints_from_kea_under_the_parent_mac_and_releases_one_alone()
- {
+fn the_ipvlan_driver_leases_three_endpoints_from_kea_under_the_parent_mac_and_releases_one_alone() {
     let Some(mut lab) = Lab::new(&["kea-dhcp4"]) else {
         return;
     };
     lab.start_kea(600);
-    let d = Daemon::start(&lab, &[]);
-    let pool = d.pool(json!({"dhcp_interface": IFACE, "dhcp_shared_mac": "true"}));
+    let mut d = Daemon::start(&lab, &[]);
+    d.use_ipvlan_driver();
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
     three_endpoints_share_the_parent_mac_and_one_is_released_alone(&lab, &d, &pool, true);
 }
 
 #[test]
-fn the_daemon_flag_makes_a_pool_without_ipam_options_shared_mac_as_compose_creates_them() {
+fn the_ipvlan_driver_needs_no_ipam_options_as_compose_creates_networks() {
     let Some(mut lab) = Lab::new(&["dnsmasq"]) else {
         return;
     };
     lab.start_dnsmasq(&[]);
     // Compose sends "Options": null; the interface comes from
     // --default-interface (the lab's veth has no address to find it by).
-    let d = Daemon::start(
-        &lab,
-        &[
-            "--default-interface",
-            IFACE,
-            "--shared-mac-interface",
-            IFACE,
-        ],
-    );
+    let mut d = Daemon::start(&lab, &["--default-interface", IFACE]);
+    d.use_ipvlan_driver();
     let pool = d.pool(Value::Null);
     three_endpoints_share_the_parent_mac_and_one_is_released_alone(&lab, &d, &pool, false);
-    assert!(
-        d.log().contains("--shared-mac-interface veth0"),
-        "the log names the rule:\n{}",
-        d.log()
+    // An option saying otherwise is refused, naming the other driver.
+    let e = d.post(
+        "RequestPool",
+        json!({"Pool": "10.77.0.0/24", "Options": {"dhcp_interface": IFACE, "dhcp_shared_mac": "false"}}),
     );
-    // The network's own option still wins over the daemon's default.
-    let own = d.pool(json!({"dhcp_interface": IFACE, "dhcp_shared_mac": "false"}));
-    assert!(!own.ends_with(":shared-mac"), "{own}");
+    assert!(
+        e["Error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--ipam-driver dhcpnet "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -340,8 +341,9 @@ fn a_server_that_ignores_client_ids_fails_the_second_endpoint_clearly_and_keeps_
     };
     lab.start_dnsmasq(&["--dhcp-ignore-clid"]);
     let parent = lab.client_mac();
-    let d = Daemon::start(&lab, &[]);
-    let pool = d.pool(json!({"dhcp_interface": IFACE, "dhcp_shared_mac": "true"}));
+    let mut d = Daemon::start(&lab, &[]);
+    d.use_ipvlan_driver();
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
     let first = d.lease(&pool, ENDPOINTS[0]);
     let second = d.request(&pool, ENDPOINTS[1]);
     // The engine shows this error to the user.
@@ -393,8 +395,8 @@ fn the_dhcpnet_ipvlan_driver_asks_the_engine_for_no_mac_and_names_each_endpoint_
     let pool = d.pool(json!({"dhcp_interface": IFACE}));
     assert!(pool.ends_with(":shared-mac"), "{pool}");
     assert!(
-        d.log().contains("--ipam-driver dhcpnet-ipvlan"),
-        "the log names the rule:\n{}",
+        d.log().contains("shared-MAC (dhcpnet-ipvlan)"),
+        "the log says why:\n{}",
         d.log()
     );
     let named = |n: &str| json!({"com.docker.network.endpoint.name": n});

@@ -17,7 +17,6 @@ pub async fn run(ctx: &Ctx, a: DaemonArgs) -> Result<()> {
             .unwrap_or_else(crate::docker::Docker::from_env),
         timeout: secs(a.timeout),
         default_interface: a.default_interface,
-        shared_mac_interfaces: a.shared_mac_interface,
         ipvlan_plugin_socket: a.ipvlan_plugin_socket,
     };
     service::run(&ctx.store, &settings).await

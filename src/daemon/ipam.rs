@@ -310,51 +310,25 @@ pub fn decide_pool(
     }
 }
 
-/// Which rule made a pool shared-MAC: every container of the network
-/// shares the DHCP interface's MAC (ipvlan), so its leases carry that MAC in
-/// chaddr and a client id per endpoint (option 61).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SharedMacRule {
-    /// `--ipam-opt dhcp_shared_mac=true` on `docker network create`.
-    Option,
-    /// `daemon --shared-mac-interface IFACE` (Compose drops ipam options).
-    DaemonFlag,
-    /// A Wi-Fi interface: an access point drops frames from MACs that have
-    /// not associated, so a MAC per container cannot work there at all.
-    Wireless,
-    /// The `dhcpnet-ipvlan` driver: all its pools are.
-    IpvlanDriver,
-}
-
-impl SharedMacRule {
-    /// Why, for the log.
-    pub fn describe(self, iface: &str) -> String {
-        match self {
-            SharedMacRule::Option => format!("--ipam-opt {SHARED_MAC_OPTION}=true"),
-            SharedMacRule::DaemonFlag => {
-                format!("the daemon's --shared-mac-interface {iface}")
-            }
-            SharedMacRule::Wireless => format!(
-                "{iface} is a Wi-Fi interface (an access point drops frames from MACs that have not associated)"
-            ),
-            SharedMacRule::IpvlanDriver => format!("--ipam-driver {IPVLAN_DRIVER}"),
-        }
-    }
-}
-
-/// Whether a pool on `iface` is shared-MAC, and by which rule (None: a MAC
-/// per container). `ipvlan_driver`: asked of `dhcpnet-ipvlan`, whose pools
-/// all are. `option` is `dhcp_shared_mac` when given, `flagged` the
-/// daemon's `--shared-mac-interface`s, `wireless` whether `iface` is Wi-Fi.
-/// The option, true or false, is the network's own word and beats the
-/// daemon's defaults; then the flag, then Wi-Fi.
+/// Whether a pool on `iface` is shared-MAC: every container of the
+/// network shares the DHCP interface's MAC (ipvlan), so its leases carry
+/// that MAC in chaddr and a client id per endpoint (option 61).
+///
+/// Only `dhcpnet-ipvlan`'s pools are (`ipvlan_driver`): the `dhcpnet`
+/// driver asks the engine for a MAC per endpoint, which Docker's ipvlan
+/// driver refuses ("ipvlan interfaces do not support custom mac address
+/// assignment"), so a shared-MAC pool there could serve no container;
+/// `--ipam-opt dhcp_shared_mac=true` on it is refused, naming the driver to
+/// use. On Wi-Fi (`wireless`) a MAC per container cannot work either (an
+/// access point drops frames from MACs that have not associated): refused
+/// too, unless `dhcp_shared_mac=false` says this link passes other MACs
+/// (4addr/WDS).
 pub fn shared_mac(
     iface: &str,
     ipvlan_driver: bool,
     option: Option<&str>,
-    flagged: &[String],
     wireless: bool,
-) -> Result<Option<SharedMacRule>, String> {
+) -> Result<bool, String> {
     let option = match option.map(str::trim).filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -362,32 +336,36 @@ pub fn shared_mac(
             "false" | "0" | "no" | "off" => Some(false),
             _ => {
                 return Err(format!(
-                    "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: pass \
-                     {SHARED_MAC_OPTION}=true on an ipvlan network (every container shares the \
-                     parent's MAC), or leave it out"
+                    "--ipam-opt {SHARED_MAC_OPTION}={v:?} is neither true nor false: for an ipvlan \
+                     network use --ipam-driver {IPVLAN_DRIVER} (every container shares the parent's \
+                     MAC) and leave the option out"
                 ));
             }
         },
     };
+    let ipvlan_network = format!(
+        "docker network create -d ipvlan -o parent={iface} -o ipvlan_mode=l2 --ipam-driver \
+         {IPVLAN_DRIVER} --ipam-opt {INTERFACE_OPTION}={iface} --subnet SUBNET NAME"
+    );
     match (ipvlan_driver, option) {
-        (true, Some(false)) => {
-            return Err(format!(
-                "--ipam-driver {IPVLAN_DRIVER} leases every container under {iface}'s MAC (ipvlan), but \
-                 --ipam-opt {SHARED_MAC_OPTION}=false asks for a MAC per container: use \
-                 --ipam-driver dhcpnet for that (macvlan), or leave the option out"
-            ));
-        }
-        (true, _) => return Ok(Some(SharedMacRule::IpvlanDriver)),
-        (false, Some(true)) => return Ok(Some(SharedMacRule::Option)),
-        (false, Some(false)) => return Ok(None),
-        (false, None) => {}
-    }
-    if flagged.iter().any(|f| f == iface) {
-        Ok(Some(SharedMacRule::DaemonFlag))
-    } else if wireless {
-        Ok(Some(SharedMacRule::Wireless))
-    } else {
-        Ok(None)
+        (true, Some(false)) => Err(format!(
+            "--ipam-driver {IPVLAN_DRIVER} leases every container under {iface}'s MAC (ipvlan), but \
+             --ipam-opt {SHARED_MAC_OPTION}=false asks for a MAC per container: use \
+             --ipam-driver dhcpnet for that (macvlan), or leave the option out"
+        )),
+        (true, _) => Ok(true),
+        (false, Some(true)) => Err(format!(
+            "the dhcpnet driver gives every container a MAC of its own, which Docker's ipvlan driver \
+             refuses: for containers sharing {iface}'s MAC use --ipam-driver {IPVLAN_DRIVER} (and \
+             leave out {SHARED_MAC_OPTION}): `{ipvlan_network}`"
+        )),
+        (false, None) if wireless => Err(format!(
+            "{iface} is a Wi-Fi interface: an access point drops frames from MACs that have not \
+             associated, so containers with MACs of their own (macvlan) would get no answer. Use an \
+             ipvlan network, whose containers share {iface}'s MAC: `{ipvlan_network}`; or, if this \
+             link passes other MACs (4addr/WDS), --ipam-opt {SHARED_MAC_OPTION}=false"
+        )),
+        (false, _) => Ok(false),
     }
 }
 
@@ -629,80 +607,44 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_is_shared_mac_by_its_option_else_by_the_daemon_flag_else_on_wi_fi() {
-        let flagged = vec!["wlan0".to_string(), "eth1".to_string()];
-        let none: Vec<String> = vec![];
-        // The option decides, both ways.
-        assert_eq!(
-            shared_mac("eth0", false, Some("true"), &none, false),
-            Ok(Some(SharedMacRule::Option))
-        );
-        for yes in ["TRUE", "1", "yes", " on "] {
+    fn only_the_ipvlan_driver_makes_shared_mac_pools_and_the_dhcpnet_driver_names_it_when_asked() {
+        // The dhcpnet-ipvlan driver: always; an option that says otherwise
+        // is refused, naming the other driver.
+        assert_eq!(shared_mac("eth0", true, None, false), Ok(true));
+        for yes in ["true", "TRUE", "1", "yes", " on "] {
             assert_eq!(
-                shared_mac("eth0", false, Some(yes), &none, false),
-                Ok(Some(SharedMacRule::Option)),
+                shared_mac("eth0", true, Some(yes), false),
+                Ok(true),
                 "{yes}"
             );
         }
-        assert_eq!(
-            shared_mac("eth1", false, Some("false"), &flagged, false),
-            Ok(None)
-        );
-        assert_eq!(shared_mac("wlan0", false, Some("0"), &none, true), Ok(None));
-        // An empty option is no option.
-        assert_eq!(
-            shared_mac("eth1", false, Some(""), &flagged, false),
-            Ok(Some(SharedMacRule::DaemonFlag))
-        );
-        let e = shared_mac("eth0", false, Some("ipvlan"), &none, false).unwrap_err();
+        let e = shared_mac("eth0", true, Some("false"), false).unwrap_err();
+        assert!(e.contains("--ipam-driver dhcpnet "), "{e}");
+        // The dhcpnet driver: never; asked for it, the error says which
+        // driver to use, with the whole command.
+        assert_eq!(shared_mac("eth0", false, None, false), Ok(false));
+        assert_eq!(shared_mac("eth0", false, Some("false"), false), Ok(false));
+        assert_eq!(shared_mac("eth0", false, Some(""), false), Ok(false));
+        let e = shared_mac("eth0", false, Some("true"), false).unwrap_err();
         assert!(
-            e.contains("dhcp_shared_mac=\"ipvlan\"") && e.contains("dhcp_shared_mac=true"),
+            e.contains("--ipam-driver dhcpnet-ipvlan")
+                && e.contains("docker network create -d ipvlan -o parent=eth0"),
             "{e}"
         );
-        // Without it: the daemon's flag for that interface, then Wi-Fi.
-        assert_eq!(
-            shared_mac("eth1", false, None, &flagged, false),
-            Ok(Some(SharedMacRule::DaemonFlag))
-        );
-        assert_eq!(
-            shared_mac("wlan0", false, None, &flagged, true),
-            Ok(Some(SharedMacRule::DaemonFlag))
-        );
-        assert_eq!(
-            shared_mac("wlp2s0", false, None, &flagged, true),
-            Ok(Some(SharedMacRule::Wireless))
-        );
-        assert_eq!(shared_mac("eth0", false, None, &flagged, false), Ok(None));
-        assert_eq!(shared_mac("eth0", false, None, &none, false), Ok(None));
-        // The log says which rule.
+        let e = shared_mac("eth0", false, Some("ipvlan"), false).unwrap_err();
         assert!(
-            SharedMacRule::Option
-                .describe("eth0")
-                .contains("dhcp_shared_mac=true")
+            e.contains("dhcp_shared_mac=\"ipvlan\"") && e.contains("dhcpnet-ipvlan"),
+            "{e}"
         );
+        // Wi-Fi: a MAC per container cannot work; refused with the ipvlan
+        // way, unless the network says its link passes other MACs.
+        let e = shared_mac("wlp2s0", false, None, true).unwrap_err();
         assert!(
-            SharedMacRule::DaemonFlag
-                .describe("eth1")
-                .contains("--shared-mac-interface eth1")
+            e.contains("Wi-Fi") && e.contains("-d ipvlan -o parent=wlp2s0") && e.contains("=false"),
+            "{e}"
         );
-        assert!(SharedMacRule::Wireless.describe("wlp2s0").contains("Wi-Fi"));
-        // The dhcpnet-ipvlan driver: always, whatever the daemon's defaults;
-        // an option that says otherwise is refused, naming the other driver.
-        assert_eq!(
-            shared_mac("eth0", true, None, &none, false),
-            Ok(Some(SharedMacRule::IpvlanDriver))
-        );
-        assert_eq!(
-            shared_mac("eth0", true, Some("true"), &none, false),
-            Ok(Some(SharedMacRule::IpvlanDriver))
-        );
-        let e = shared_mac("eth0", true, Some("false"), &none, false).unwrap_err();
-        assert!(e.contains("--ipam-driver dhcpnet "), "{e}");
-        assert!(
-            SharedMacRule::IpvlanDriver
-                .describe("eth0")
-                .contains("dhcpnet-ipvlan")
-        );
+        assert_eq!(shared_mac("wlp2s0", false, Some("false"), true), Ok(false));
+        assert_eq!(shared_mac("wlp2s0", true, None, true), Ok(true));
     }
 
     #[test]

@@ -50,9 +50,6 @@ pub struct Config {
     /// containers), so a lease the engine gives back at a container's stop
     /// can be kept for its restart.
     pub keep_for_restart: bool,
-    /// `daemon --shared-mac-interface`: pools on these DHCP interfaces are
-    /// shared-MAC (ipvlan) unless their `dhcp_shared_mac` option says not.
-    pub shared_mac_interfaces: Vec<String>,
     /// This socket serves the `dhcpnet-ipvlan` driver: every pool is
     /// shared-MAC and the engine is asked for no endpoint MAC.
     pub ipvlan_driver: bool,
@@ -405,8 +402,7 @@ impl Plugin {
         }
     }
 
-    /// Whether a pool on `iface` is shared-MAC (`ipam::shared_mac`'s
-    /// rules), saying which rule made it so.
+    /// Whether a pool on `iface` is shared-MAC (`ipam::shared_mac`).
     fn shared_mac(
         &self,
         iface: &str,
@@ -414,26 +410,14 @@ impl Plugin {
     ) -> std::result::Result<bool, String> {
         let option = opts.get(ipam::SHARED_MAC_OPTION).map(String::as_str);
         let wireless = is_wireless(Path::new("/sys/class/net"), iface);
-        let rule = ipam::shared_mac(
-            iface,
-            self.config.ipvlan_driver,
-            option,
-            &self.config.shared_mac_interfaces,
-            wireless,
-        )?;
-        match rule {
-            Some(r) => log::info!(
-                "plugin: the pool on {iface} is shared-MAC (every container uses {iface}'s MAC and a client id of its own): {}",
-                r.describe(iface)
-            ),
-            None if wireless => log::warn!(
-                "plugin: {iface} is a Wi-Fi interface but --ipam-opt {}=false asks for a MAC per container: \
-                 an access point drops frames from MACs that have not associated, so leases may get no answer",
-                ipam::SHARED_MAC_OPTION
-            ),
-            None => {}
+        let shared = ipam::shared_mac(iface, self.config.ipvlan_driver, option, wireless)?;
+        if shared {
+            log::info!(
+                "plugin: the pool on {iface} is shared-MAC ({}): every container uses {iface}'s MAC and a client id of its own",
+                ipam::IPVLAN_DRIVER
+            );
         }
-        Ok(rule.is_some())
+        Ok(shared)
     }
 
     async fn probe(&self, iface: &Interface) -> std::result::Result<Option<Offered>, String> {

@@ -25,8 +25,6 @@ pub struct Settings {
     pub timeout: Duration,
     /// The plugin's DHCP interface for pools that name none (Compose).
     pub default_interface: Option<String>,
-    /// DHCP interfaces whose pools are shared-MAC (ipvlan) by default.
-    pub shared_mac_interfaces: Vec<String>,
     /// The `dhcpnet-ipvlan` driver's socket; None for the one beside the
     /// plugin socket (`plugin::ipvlan_socket_path`).
     pub ipvlan_plugin_socket: Option<PathBuf>,
@@ -118,7 +116,6 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                     let c = plugin::Config {
                         default_interface: a.default_interface.clone(),
                         keep_for_restart: !a.no_docker,
-                        shared_mac_interfaces: a.shared_mac_interfaces.clone(),
                         ipvlan_driver,
                     };
                     supervise(name, Restart::DAEMON, move || {
