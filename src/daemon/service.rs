@@ -3,7 +3,7 @@
 //! and the Docker event follower, each supervised (restarted when it stops;
 //! the process ends, naming it, when it keeps stopping).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -58,28 +58,65 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     // over; requests made meanwhile wait in its backlog. The socket is then
     // systemd's: it stays when the daemon stops.
     let activated = if a.no_plugin {
-        None
+        Vec::new()
     } else {
-        activated_listener()?
+        activated_listeners()?
     };
-    let own_socket = !a.no_plugin && activated.is_none();
-    let listener = match activated {
-        Some(l) => {
-            log::info!("plugin socket handed over by the service manager (socket activation)");
-            Some(l)
+    // Which handed-over socket serves which driver: the engine names a
+    // driver after its socket's file, so `...-ipvlan.sock` (or the one
+    // --ipvlan-plugin-socket names) is `dhcpnet-ipvlan`'s.
+    let path_of = |l: &tokio::net::UnixListener| {
+        l.local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+    };
+    let is_ipvlan = |p: &Option<PathBuf>| match (p, &a.ipvlan_plugin_socket) {
+        (Some(p), Some(explicit)) => p == explicit,
+        (Some(p), None) => p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with("-ipvlan.sock")),
+        (None, _) => false,
+    };
+    let (mut listener, mut ipvlan_listener, mut main_path) = (None, None, None);
+    for l in activated {
+        let p = path_of(&l);
+        let shown = p
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "an unnamed socket".into());
+        if is_ipvlan(&p) && ipvlan_listener.is_none() {
+            log::info!(
+                "{shown} handed over by the service manager (socket activation): the {} driver",
+                super::ipam::IPVLAN_DRIVER
+            );
+            ipvlan_listener = Some(l);
+        } else if listener.is_none() {
+            log::info!(
+                "plugin socket {shown} handed over by the service manager (socket activation)"
+            );
+            main_path = p;
+            listener = Some(l);
+        } else {
+            log::warn!("socket activation: {shown} is one socket too many; not served");
         }
-        None if a.no_plugin => None,
-        None => Some(plugin::bind(&socket).await?),
-    };
+    }
+    // A socket handed over is systemd's: it stays when the daemon stops.
+    let own_socket = listener.is_none() && !a.no_plugin;
+    if own_socket {
+        listener = Some(plugin::bind(&socket).await?);
+    }
     // The `dhcpnet-ipvlan` driver: its own socket, since the engine reads
-    // a driver's capabilities once and the two differ. Always this
-    // process's, even under socket activation.
-    let ipvlan_socket = plugin::ipvlan_socket_path(a.ipvlan_plugin_socket.as_ref(), &socket);
-    let ipvlan_listener = if a.no_plugin {
-        None
-    } else {
-        Some(plugin::bind(&ipvlan_socket).await?)
-    };
+    // a driver's capabilities once and the two differ; beside the plugin
+    // socket unless named.
+    let ipvlan_socket = plugin::ipvlan_socket_path(
+        a.ipvlan_plugin_socket.as_ref(),
+        main_path.as_deref().unwrap_or(&socket),
+    );
+    let own_ipvlan_socket = ipvlan_listener.is_none() && !a.no_plugin;
+    if own_ipvlan_socket {
+        ipvlan_listener = Some(plugin::bind(&ipvlan_socket).await?);
+    }
+    let socket = main_path.unwrap_or(socket);
     log::info!(
         "dhcpnet daemon {} started: state {}, plugin {}, Docker events {}",
         env!("CARGO_PKG_VERSION"),
@@ -159,7 +196,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     if own_socket {
         let _ = std::fs::remove_file(&socket);
     }
-    if !a.no_plugin {
+    if own_ipvlan_socket {
         let _ = std::fs::remove_file(&ipvlan_socket);
     }
     result
@@ -237,11 +274,11 @@ fn single_instance(store: &Store) -> Result<std::fs::File> {
     }
 }
 
-/// The first socket passed by systemd's socket activation (sd_listen_fds:
-/// LISTEN_PID is this process and LISTEN_FDS at least 1: file descriptor
-/// 3), as a listener; None when nothing was passed. A descriptor that is
-/// not a listening unix stream socket is an error.
-fn activated_listener() -> Result<Option<tokio::net::UnixListener>> {
+/// The sockets passed by systemd's socket activation (sd_listen_fds:
+/// LISTEN_PID is this process, LISTEN_FDS of them from file descriptor 3),
+/// as listeners; none when nothing was passed. A descriptor that is not a
+/// listening unix stream socket is an error.
+fn activated_listeners() -> Result<Vec<tokio::net::UnixListener>> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
@@ -250,20 +287,27 @@ fn activated_listener() -> Result<Option<tokio::net::UnixListener>> {
         .ok()
         .and_then(|n| n.trim().parse::<u32>().ok())
         .unwrap_or(0);
-    if !ours || count == 0 {
-        return Ok(None);
+    if !ours {
+        return Ok(Vec::new());
     }
-    if count > 1 {
-        log::warn!("{count} sockets passed by the service manager; using the first (fd 3)");
-    }
-    const FD: std::os::fd::RawFd = 3;
+    // Two are served (the two drivers); more would be a unit of someone
+    // else's making, and a limit keeps fds beyond them alone.
+    (0..count.min(2))
+        .map(|i| activated_listener(3 + i as std::os::fd::RawFd))
+        .collect()
+}
+
+/// File descriptor `FD`, passed by the service manager, as a listener.
+#[allow(non_snake_case)]
+fn activated_listener(FD: std::os::fd::RawFd) -> Result<tokio::net::UnixListener> {
     let bad = |what: String| {
         Error::Other(format!(
-            "socket activation: file descriptor 3 {what}; the socket unit must be ListenStream=/run/docker/plugins/dhcpnet.sock"
+            "socket activation: file descriptor {FD} {what}; the socket unit must be \
+             ListenStream=/run/docker/plugins/dhcpnet.sock (and ...-ipvlan.sock)"
         ))
     };
-    // SAFETY: fstat/getsockopt/fcntl on fd 3 only read its kind or set its
-    // flags, with pointers to locals of the right size.
+    // SAFETY: fstat/getsockopt/fcntl on the fd only read its kind or set
+    // its flags, with pointers to locals of the right size.
     let (kind, listening) = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(FD, &mut st) != 0 {
@@ -303,8 +347,8 @@ fn activated_listener() -> Result<Option<tokio::net::UnixListener>> {
     if !listening {
         return Err(bad("is not a listening stream socket".into()));
     }
-    // SAFETY: fd 3 was passed to this process by the service manager for it
-    // to own (LISTEN_PID is ours), it is a listening unix socket (checked
+    // SAFETY: the fd was passed to this process by the service manager for
+    // it to own (LISTEN_PID is ours), it is a listening unix socket (checked
     // above), and nothing else in this process uses it.
     let std_listener =
         unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(FD) };
@@ -312,6 +356,5 @@ fn activated_listener() -> Result<Option<tokio::net::UnixListener>> {
         .set_nonblocking(true)
         .map_err(|e| bad(format!("cannot be made non-blocking ({e})")))?;
     tokio::net::UnixListener::from_std(std_listener)
-        .map(Some)
         .map_err(|e| bad(format!("cannot be used ({e})")))
 }
