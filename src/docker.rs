@@ -23,6 +23,17 @@ use crate::net::mac::Mac;
 /// discovery directory, `/run/docker/plugins/NAME.sock`).
 pub const PLUGIN_SOCKET: &str = "/run/docker/plugins/dhcpnet.sock";
 
+/// The `dhcpnet-ipvlan` driver's socket beside the plugin socket
+/// `NAME.sock`: `NAME-ipvlan.sock` (the engine names a driver after its
+/// socket's file).
+pub fn ipvlan_plugin_socket(plugin_socket: &std::path::Path) -> std::path::PathBuf {
+    let stem = plugin_socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dhcpnet".into());
+    plugin_socket.with_file_name(format!("{stem}-ipvlan.sock"))
+}
+
 pub const ENV_BINARY: &str = "DHCPNET_DOCKER";
 
 /// Labels dhcpnet puts on the Docker networks it creates, so that it can

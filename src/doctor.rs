@@ -967,21 +967,29 @@ pub async fn activate(path: &Path) -> std::result::Result<String, String> {
         .map_err(|_| "no answer within 2 s".to_string())?
 }
 
+/// The IPAM driver `driver`'s socket at `path`: there (`present`), and
+/// what it answered to /Plugin.Activate.
 pub fn judge_plugin(
+    driver: &str,
     path: &Path,
     present: bool,
     answer: Option<&std::result::Result<String, String>>,
 ) -> Check {
-    let n = "ipam plugin";
+    let n = if driver == "dhcpnet" {
+        "ipam plugin".to_string()
+    } else {
+        format!("ipam plugin ({driver})")
+    };
+    let n = n.as_str();
     if !present {
         return row(
             n,
             Status::Warn,
             format!(
-                "no socket at {}: `--ipam-driver dhcpnet` networks cannot get addresses",
+                "no socket at {}: `--ipam-driver {driver}` networks cannot get addresses",
                 path.display()
             ),
-            "run the daemon (`systemctl enable --now dhcpnet`) if you use the IPAM plugin",
+            "run the daemon (`systemctl enable --now dhcpnet.socket dhcpnet`) if you use the IPAM plugin",
         );
     }
     match answer {
@@ -1192,7 +1200,24 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
     } else {
         None
     };
-    out.push(judge_plugin(sock, present, answer.as_ref()));
+    out.push(judge_plugin("dhcpnet", sock, present, answer.as_ref()));
+    // The ipvlan driver's, beside it: a daemon older than it, or one whose
+    // socket unit lacks it, leaves ipvlan networks without a plugin.
+    let ipvlan = crate::docker::ipvlan_plugin_socket(sock);
+    let ipvlan_present = std::fs::symlink_metadata(&ipvlan).is_ok();
+    if present || ipvlan_present {
+        let answer = if ipvlan_present {
+            Some(activate(&ipvlan).await)
+        } else {
+            None
+        };
+        out.push(judge_plugin(
+            "dhcpnet-ipvlan",
+            &ipvlan,
+            ipvlan_present,
+            answer.as_ref(),
+        ));
+    }
 
     // State and records.
     out.push(dir_check);
@@ -1566,5 +1591,24 @@ mod client_id_tests {
         assert!(range_is_closed(&info(Some("10.0.0.1/32"))));
         assert!(!range_is_closed(&info(None)));
         assert!(!range_is_closed(&info(Some("10.0.0.0/25"))));
+    }
+
+    #[test]
+    fn each_ipam_driver_s_socket_is_a_row_of_its_own_naming_the_driver() {
+        let p = Path::new("/run/docker/plugins/dhcpnet-ipvlan.sock");
+        let missing = judge_plugin("dhcpnet-ipvlan", p, false, None);
+        assert_eq!(missing.name, "ipam plugin (dhcpnet-ipvlan)");
+        assert_eq!(missing.status, Status::Warn);
+        assert!(
+            missing.detail.contains("--ipam-driver dhcpnet-ipvlan"),
+            "{missing:?}"
+        );
+        let ok = judge_plugin(
+            "dhcpnet",
+            Path::new("/run/docker/plugins/dhcpnet.sock"),
+            true,
+            Some(&Ok("{\"Implements\":[\"IpamDriver\"]}".into())),
+        );
+        assert_eq!((ok.name.as_str(), ok.status), ("ipam plugin", Status::Ok));
     }
 }

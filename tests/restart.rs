@@ -182,6 +182,15 @@ fn an_engine_restart_keeps_a_fixed_mac_containers_address_and_one_lease_per_cont
             .contains("--mac-address"),
         "{row}"
     );
+    // Both drivers' sockets answer.
+    for name in ["ipam plugin", "ipam plugin (dhcpnet-ipvlan)"] {
+        let r = report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|r| r["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} row: {report}"));
+        assert_eq!(r["status"], "ok", "{r}");
+    }
 
     // `systemctl restart docker`: every container is stopped (addresses
     // given back) and started again, all at once, with new endpoint MACs

@@ -829,14 +829,9 @@ pub fn socket_path(p: Option<&PathBuf>) -> PathBuf {
 /// its socket in /run/docker/plugins: `dhcpnet.sock` is `dhcpnet`, so this
 /// is `dhcpnet-ipvlan`).
 pub fn ipvlan_socket_path(explicit: Option<&PathBuf>, plugin_socket: &Path) -> PathBuf {
-    if let Some(p) = explicit {
-        return p.clone();
-    }
-    let stem = plugin_socket
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dhcpnet".into());
-    plugin_socket.with_file_name(format!("{stem}-ipvlan.sock"))
+    explicit
+        .cloned()
+        .unwrap_or_else(|| crate::docker::ipvlan_plugin_socket(plugin_socket))
 }
 
 #[cfg(test)]
