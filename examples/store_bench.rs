@@ -54,6 +54,7 @@ fn record(i: u32) -> Lease {
         in_use_ip: None,
         pid: None,
         kept_since: None,
+        mac_fixed: false,
     }
 }
 

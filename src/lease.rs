@@ -213,6 +213,11 @@ pub struct Lease {
     /// so that a daemon restart (a host reboot) does not forget it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_since: Option<DateTime<Utc>>,
+    /// The container was given this MAC (`--mac-address`; noted by the
+    /// event follower from `docker inspect`): it comes back with it, so its
+    /// kept lease is its own and never handed to another endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mac_fixed: bool,
 }
 
 fn finite(v: u32) -> Option<u32> {
@@ -310,6 +315,7 @@ impl Lease {
             in_use_ip: None,
             pid: None,
             kept_since: None,
+            mac_fixed: false,
         }
     }
 
@@ -319,6 +325,7 @@ impl Lease {
         let mut l = Lease::from_bound(b, &id, &self.interface, self.network.as_deref(), now);
         l.container = self.container.clone();
         l.kept_since = self.kept_since;
+        l.mac_fixed = self.mac_fixed;
         // A container pinned to the old address keeps using it: remember
         // which, until the lease comes back to it or the container goes.
         l.in_use_ip = self

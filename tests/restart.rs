@@ -228,9 +228,18 @@ fn an_engine_restart_keeps_a_fixed_mac_containers_address_and_one_lease_per_cont
     );
 }
 
-crate::on_each_engine!(a_reboot_keeps_a_lone_containers_address_though_the_daemon_restarted_too);
+crate::on_each_engine!(
+    a_reboot_keeps_the_addresses_of_a_fixed_mac_container_and_of_the_one_without_though_the_daemon_restarted_too
+);
 
-fn a_reboot_keeps_a_lone_containers_address_though_the_daemon_restarted_too(v: Version) {
+/// A host reboot: the engine stops, the daemon stops, the daemon starts
+/// (socket activation orders it first), the engine starts. The container
+/// with a fixed MAC finds its own lease; the one without is the only other
+/// kept on the interface, so it gets its address back too, whichever the
+/// engine asks for first (the follower noted which MAC is fixed).
+fn a_reboot_keeps_the_addresses_of_a_fixed_mac_container_and_of_the_one_without_though_the_daemon_restarted_too(
+    v: Version,
+) {
     let Some((lab, engine, _lock)) = set_up(v) else {
         return;
     };
@@ -239,23 +248,35 @@ fn a_reboot_keeps_a_lone_containers_address_though_the_daemon_restarted_too(v: V
     let daemon = Daemon::start(&lab, &engine, &args, "daemon");
     let net = Network(&engine);
     engine.plugin_network("mcv0", &iface, Some(&iface));
+    let pinned_mac = "02:42:0a:4d:00:72";
+    run_always(&engine, "pinned", &["--mac-address", pinned_mac]);
     run_always(&engine, "lone", &[]);
-    wait_tied(&lab, 1, &daemon);
+    wait_tied(&lab, 2, &daemon);
+    let (pinned_ip, _) = wait_running(&engine, "pinned");
     let (ip, first_mac) = wait_running(&engine, "lone");
+    let noted = wait_for(Duration::from_secs(20), || {
+        records(&lab)
+            .iter()
+            .any(|l| l["mac"] == pinned_mac && l["mac_fixed"] == true)
+            .then_some(())
+    });
+    assert!(noted.is_some(), "{:?}\n{}", records(&lab), daemon.log());
 
-    // Shutdown: the engine stops (the address is given back to the plugin,
-    // which keeps it), then the daemon.
+    // Shutdown: the engine stops (the addresses are given back to the
+    // plugin, which keeps them), then the daemon.
     engine.stop();
     let kept = records(&lab);
     assert!(
-        kept.len() == 1 && kept[0]["status"] == "kept" && kept[0]["kept_since"].is_string(),
+        kept.len() == 2
+            && kept
+                .iter()
+                .all(|l| l["status"] == "kept" && l["kept_since"].is_string()),
         "{kept:?}\ndaemon:\n{}",
         daemon.log()
     );
     drop(daemon);
 
-    // Boot: the daemon first (socket activation orders it before the
-    // engine), then the engine, which brings `lone` back.
+    // Boot.
     let daemon = Daemon::start_before_engine(&lab, &engine, &args, "daemon-after-boot");
     engine.start_again();
     let (now, mac) = wait_running(&engine, "lone");
@@ -269,13 +290,24 @@ fn a_reboot_keeps_a_lone_containers_address_though_the_daemon_restarted_too(v: V
         "a new address after the reboot; daemon:\n{}",
         daemon.log()
     );
-    wait_server_holds(&lab, &[(mac, ip)], "after the reboot", &daemon);
+    assert_eq!(
+        wait_running(&engine, "pinned"),
+        (pinned_ip.clone(), pinned_mac.to_string())
+    );
+    wait_server_holds(
+        &lab,
+        &[(mac, ip), (pinned_mac.to_string(), pinned_ip)],
+        "after the reboot",
+        &daemon,
+    );
     let r = records(&lab);
     assert!(
-        r.len() == 1 && r[0]["status"] == "bound" && r[0]["kept_since"].is_null(),
+        r.len() == 2
+            && r.iter()
+                .all(|l| l["status"] == "bound" && l["kept_since"].is_null()),
         "{r:?}"
     );
-    // Removing it gives the address back.
+    // Removing them gives the addresses back.
     drop(net);
     let gone = wait_for(Duration::from_secs(40), || {
         lab.server_leases().is_empty().then_some(())

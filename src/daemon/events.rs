@@ -72,6 +72,8 @@ pub struct Container {
     /// plugin to it).
     pub ips: Vec<Ipv4Addr>,
     pub running: bool,
+    /// The MAC it was given (`docker run --mac-address`), if any.
+    pub fixed_mac: Option<Mac>,
 }
 
 impl From<crate::docker::ContainerInfo> for Container {
@@ -95,6 +97,7 @@ impl From<crate::docker::ContainerInfo> for Container {
                 .filter(|ip| !ip.is_unspecified())
                 .collect(),
             running: c.running,
+            fixed_mac: c.fixed_mac,
         }
     }
 }
@@ -364,7 +367,8 @@ impl Follower {
                 }
                 _ => None,
             };
-            if l.container.is_some() && renewed.is_none() {
+            let fixed = c.fixed_mac == Some(l.mac);
+            if l.container.is_some() && renewed.is_none() && l.mac_fixed == fixed {
                 continue;
             }
             // The records may have changed during `docker inspect` and the
@@ -374,7 +378,7 @@ impl Follower {
             match self
                 .shared
                 .update_leases_of(vec![l.key()], move |all| {
-                    Ok(note_started(all, &l, &cid, renewed))
+                    Ok(note_started(all, &l, &cid, renewed, fixed))
                 })
                 .await
             {
@@ -477,6 +481,7 @@ pub fn note_started(
     was: &Lease,
     container: &str,
     renewed: Option<Lease>,
+    mac_fixed: bool,
 ) -> Vec<Lease> {
     let stale = match renewed {
         Some(mut n) => {
@@ -491,10 +496,11 @@ pub fn note_started(
         }
         None => Vec::new(),
     };
-    if let Some(slot) = all.iter_mut().find(|o| o.same_key(was))
-        && slot.container.is_none()
-    {
-        slot.container = Some(container.to_string());
+    if let Some(slot) = all.iter_mut().find(|o| o.same_key(was)) {
+        if slot.container.is_none() {
+            slot.container = Some(container.to_string());
+        }
+        slot.mac_fixed = mac_fixed;
     }
     stale
 }
@@ -595,6 +601,7 @@ mod tests {
             macs: vec![now.mac],
             ips: vec![now.ip],
             running: true,
+            fixed_mac: None,
         };
         let all = [old.clone(), now.clone(), other];
         assert_eq!(replaced(&all, &c), vec![old]);
@@ -616,6 +623,7 @@ mod tests {
             macs: vec![Mac([2, 0x42, 0, 0, 0, 9])],
             ips: vec![std::net::Ipv4Addr::new(10, 0, 0, 9)],
             running: true,
+            fixed_mac: None,
         };
         assert!(replaced(std::slice::from_ref(&ipvlan), &c).is_empty());
         // Another container whose endpoint reports the shared (parent's) MAC
@@ -653,6 +661,7 @@ mod tests {
             macs: vec![a.mac],
             ips: vec![a.ip],
             running: true,
+            fixed_mac: None,
         };
         assert!(is_its(&a, &web), "its endpoint has the lease's address");
         assert!(!is_its(&b, &web), "the MAC they share says nothing");
@@ -660,6 +669,7 @@ mod tests {
         let stopped = Container {
             ips: vec![],
             running: false,
+            fixed_mac: None,
             ..web.clone()
         };
         assert!(!is_its(&a, &stopped));
@@ -676,7 +686,7 @@ mod tests {
         assert!(!is_its(&by_hand, &web));
         // The start notes the container on the record.
         let mut all = vec![a.clone(), b.clone()];
-        note_started(&mut all, &a, &web.id, None);
+        note_started(&mut all, &a, &web.id, None, false);
         assert_eq!(all[0].container.as_deref(), Some(web.id.as_str()));
         assert_eq!(all[1].container, None);
     }
@@ -695,6 +705,7 @@ mod tests {
             macs: vec![old.mac],
             ips: vec![now.ip],
             running: true,
+            fixed_mac: None,
         };
         let other = plugin_shared_lease(7, 3);
         assert_eq!(
@@ -717,12 +728,12 @@ mod tests {
             .expires_at
             .map(|e| e + chrono::Duration::seconds(50));
         let mut all = vec![renewed.clone()];
-        assert!(note_started(&mut all, &was, "abc", None).is_empty());
+        assert!(note_started(&mut all, &was, "abc", None, false).is_empty());
         assert_eq!(all[0].obtained_at, renewed.obtained_at);
         assert_eq!(all[0].container.as_deref(), Some("abc"));
         // A container noted already is left alone.
         let mut all = vec![with_container(Some("web"))];
-        note_started(&mut all, &was, "abc", None);
+        note_started(&mut all, &was, "abc", None, false);
         assert_eq!(all[0].container.as_deref(), Some("web"));
     }
 
@@ -734,7 +745,7 @@ mod tests {
         sent.hostname = Some("web-1".into());
         // Unchanged meanwhile: the renewal (with its hostname) is recorded.
         let mut all = vec![was.clone()];
-        assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
+        assert!(note_started(&mut all, &was, "abc", Some(sent.clone()), false).is_empty());
         assert_eq!(
             (all[0].obtained_at, all[0].hostname.as_deref()),
             (sent.obtained_at, Some("web-1"))
@@ -745,7 +756,7 @@ mod tests {
         let mut newer = was.clone();
         newer.obtained_at += chrono::Duration::seconds(20);
         let mut all = vec![newer.clone()];
-        assert!(note_started(&mut all, &was, "abc", Some(sent.clone())).is_empty());
+        assert!(note_started(&mut all, &was, "abc", Some(sent.clone()), false).is_empty());
         assert_eq!(
             (all[0].obtained_at, all[0].hostname.clone()),
             (newer.obtained_at, None)
@@ -755,17 +766,29 @@ mod tests {
         moved.ip = std::net::Ipv4Addr::new(10, 0, 0, 9);
         let mut all = vec![moved.clone()];
         assert_eq!(
-            note_started(&mut all, &was, "abc", Some(sent.clone())).len(),
+            note_started(&mut all, &was, "abc", Some(sent.clone()), false).len(),
             1
         );
         assert_eq!(all[0].ip, moved.ip);
         // Released meanwhile: no record comes back, the address is given back.
         let mut all: Vec<Lease> = vec![];
-        let stale = note_started(&mut all, &was, "abc", Some(sent.clone()));
+        let stale = note_started(&mut all, &was, "abc", Some(sent.clone()), false);
         assert!(all.is_empty());
         assert_eq!(
             stale.iter().map(|l| l.ip).collect::<Vec<_>>(),
             vec![sent.ip]
         );
+    }
+
+    #[test]
+    fn a_start_notes_whether_the_container_s_mac_is_fixed_on_its_lease() {
+        let was = with_container(None);
+        let mut all = vec![was.clone()];
+        note_started(&mut all, &was, "abc", None, true);
+        assert!(all[0].mac_fixed && all[0].container.as_deref() == Some("abc"));
+        // Re-created without --mac-address under the same MAC (unlikely,
+        // but the record follows what inspect says).
+        note_started(&mut all, &was, "abc", None, false);
+        assert!(!all[0].mac_fixed);
     }
 }

@@ -708,6 +708,7 @@ impl Plugin {
                     l.network = l.network.take().or(was.network.clone());
                     if own {
                         l.container = l.container.take().or(was.container.clone());
+                        l.mac_fixed |= was.mac_fixed && was.mac == l.mac;
                     }
                 }
                 Ok(())
@@ -733,8 +734,11 @@ fn reclaimable(
     window: chrono::Duration,
     shared: Option<Mac>,
 ) -> Option<crate::lease::Lease> {
+    // A container with a fixed MAC comes back with it and finds its own
+    // lease: its kept one is not in the running.
     let mut here = records.iter().filter(|l| {
         l.interface == iface
+            && !l.mac_fixed
             && l.status == crate::lease::Status::Bound
             && l.kept_since
                 .is_some_and(|at| now.signed_duration_since(at) < window)
@@ -970,6 +974,15 @@ mod reclaim_tests {
         // Kept "in the future" (the clock stepped back since): still recent.
         let ahead = [kept(2, -30)];
         assert!(reclaimable("eth0", &ahead, now, window, None).is_some());
+        // Beside the lease of a container with a fixed MAC (it comes back
+        // with it, to its own): still the one.
+        let mut pinned = kept(3, 30);
+        pinned.mac_fixed = true;
+        let beside = [kept(2, 60), pinned];
+        assert_eq!(
+            reclaimable("eth0", &beside, now, window, None).map(|l| l.ip),
+            Some(beside[0].ip)
+        );
         // Being released: never.
         let mut releasing = kept(2, 60);
         releasing.status = crate::lease::Status::Releasing;

@@ -342,6 +342,7 @@ pub(crate) mod tests {
             status: Status::Bound,
             in_use_ip: None,
             kept_since: None,
+            mac_fixed: false,
             pid: None,
         }
     }
