@@ -59,9 +59,6 @@ impl fmt::Display for Driver {
     }
 }
 
-/// The longest client id option 61 carries.
-const MAX_CLIENT_ID: usize = 255;
-
 /// The DHCP identity of a container on an ipvlan network: the parent's MAC
 /// in chaddr (every container shares it) and option 61 = type 0 followed by
 /// `dhcpnet:<parent MAC, 12 hex digits>:<network>/<container>`.
@@ -94,21 +91,7 @@ pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>)
             format!("~{hex}")
         }
     };
-    let mac: String = parent_mac.0.iter().map(|x| format!("{x:02x}")).collect();
-    let text = format!("dhcpnet:{mac}:{network}/{name}");
-    let mut id = vec![0u8];
-    if text.len() < MAX_CLIENT_ID {
-        id.extend_from_slice(text.as_bytes());
-        return id;
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let tail = format!("~{h:016x}");
-    id.extend_from_slice(&text.as_bytes()[..MAX_CLIENT_ID - 1 - tail.len()]);
-    id.extend_from_slice(tail.as_bytes());
-    id
+    crate::dhcp::message::text_client_id(&format!("dhcpnet:{}:{network}/{name}", parent_mac.hex()))
 }
 
 /// A container name dhcpnet has run on a network, and the MAC it had.
