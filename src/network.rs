@@ -246,6 +246,16 @@ impl Network {
     }
 }
 
+/// The recorded networks on `parent` (their `-o parent=`, so `eth0.10` for
+/// a VLAN network), by driver: what a host shim there has to be (the kernel
+/// lets macvlan and ipvlan links share no parent).
+pub fn on_parent<'a>(nets: &'a [Network], parent: &str, driver: Driver) -> Vec<&'a str> {
+    nets.iter()
+        .filter(|n| n.parent == parent && n.driver == driver && !n.deleting)
+        .map(|n| n.name.as_str())
+        .collect()
+}
+
 /// The record of network `name`, if any. No lock needed; reads one file.
 pub fn find(store: &Store, name: &str) -> Result<Option<Network>> {
     store.table::<Network>().get(&name.to_string())

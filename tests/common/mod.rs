@@ -77,6 +77,16 @@ pub fn must(args: &[&str]) {
     );
 }
 
+/// `ip -n NS link add link PARENT name NAME type TYPE...` (as a hand or
+/// another tool makes links beside dhcpnet's).
+pub fn link_add(ns: &str, parent: &str, name: &str, kind: &[&str]) -> Output {
+    let mut args = vec![
+        "ip", "-n", ns, "link", "add", "link", parent, "name", name, "type",
+    ];
+    args.extend_from_slice(kind);
+    sh(&args)
+}
+
 /// One server namespace, one client namespace, a veth pair between them.
 /// The server side has 10.77.0.1/24 on `veth0`; the client side `veth0` is
 /// up without an address.
