@@ -333,12 +333,7 @@ fn run_on_an_ipvlan_network_leases_by_container_name_without_a_mac_and_rm_releas
     let web = started("web");
     let db = started("db");
     let client_id = |name: &str| {
-        let text = format!("dhcpnet:{}:lan/{name}", mac.replace(':', ""));
-        std::iter::once(0u8)
-            .chain(text.bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+        common::text_client_id(&format!("dhcpnet:{}:lan/{name}", mac.replace(':', "")))
     };
     for (v, name) in [(&web, "web"), (&db, "db")] {
         assert_eq!(v["lease"]["mac"], mac.as_str(), "{v}");

@@ -77,6 +77,17 @@ pub fn must(args: &[&str]) {
     );
 }
 
+/// A type-0 client id holding `text`, as dnsmasq and dhcpnet's records show
+/// it (`00:64:68:...`): what the tests expect on the wire, written out
+/// independently of dhcpnet's code.
+pub fn text_client_id(text: &str) -> String {
+    std::iter::once(0u8)
+        .chain(text.bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// `ip -n NS link add link PARENT name NAME type TYPE...` (as a hand or
 /// another tool makes links beside dhcpnet's).
 pub fn link_add(ns: &str, parent: &str, name: &str, kind: &[&str]) -> Output {
