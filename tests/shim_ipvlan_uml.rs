@@ -8,7 +8,8 @@
 //! leased address. Then: a later container is routed too, the shim's lease
 //! renews, `restore` rebuilds a shim deleted behind dhcpnet's back, and
 //! `shim del` takes away link, routes and lease (released at the server)
-//! while the containers' leases stay.
+//! while the containers' leases stay; and `release --all` on the parent
+//! gives back the containers' leases but keeps the shim's.
 //!
 //! Nothing leaves the UML kernel: its network is a veth pair inside it.
 
@@ -59,6 +60,11 @@ step routes ip -4 route show
 step pingafter ping -c 1 -W 1 $IPA
 step leases $D leases -o json
 step srvafter cat /run/srv.leases
+step readdmv $D shim add v0.10 --timeout 10 -o json
+step readd $D shim add v0.10 --driver ipvlan --timeout 10 -o json
+step relall $D release --interface v0.10 --all -o json
+step leases2 $D leases -o json
+step list3 $D shim list -o json
 "#
     )
 }
@@ -90,6 +96,20 @@ fn routes(v: &Value) -> Vec<String> {
         .map(|a| {
             a.iter()
                 .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    r.sort();
+    r
+}
+
+/// The addresses of a JSON list of leases, sorted.
+fn ips(leases: &Value) -> Vec<String> {
+    let mut r: Vec<String> = leases
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["ip"].as_str().map(String::from))
                 .collect()
         })
         .unwrap_or_default();
@@ -199,12 +219,7 @@ fn an_ipvlan_shim_leases_by_client_id_on_the_parent_mac_lets_the_host_reach_its_
         "still reachable after shim del"
     );
     let leases = run.json("leases");
-    let mut ips: Vec<&str> = leases
-        .as_array()
-        .map(|a| a.iter().filter_map(|l| l["ip"].as_str()).collect())
-        .unwrap_or_default();
-    ips.sort();
-    assert_eq!(ips, both, "{leases}");
+    assert_eq!(ips(&leases), both, "{leases}");
     let rows = server_rows(&run, "srvafter", &mac);
     assert!(
         rows.iter().all(|f| f[2] != ship),
@@ -213,4 +228,28 @@ fn an_ipvlan_shim_leases_by_client_id_on_the_parent_mac_lets_the_host_reach_its_
     let mut kept: Vec<&str> = rows.iter().map(|f| f[2]).collect();
     kept.sort();
     assert_eq!(kept, both, "{rows:?}");
+
+    // Without --driver (and no network records here) the shim would be
+    // macvlan, which the kernel refuses beside ipvlan containers: the
+    // error says which driver to use, and nothing is left.
+    let mv = run.get("readdmv");
+    assert_eq!(mv.rc, Some(3), "{mv:?}");
+    assert!(mv.stderr.contains("--driver ipvlan"), "{mv:?}");
+    // Added again as ipvlan, then `release --all` on the parent: the
+    // containers' leases go, the shim's stays with the shim, and the user
+    // is told.
+    let v = run.json("readd");
+    assert_eq!(v["kind"], "ipvlan", "{v}");
+    let rel = run.json("relall");
+    assert!(
+        run.get("relall").stderr.contains("shim del shim-v0.10"),
+        "{:?}",
+        run.get("relall")
+    );
+    assert_eq!(ips(&rel), both, "{rel}");
+    let left = run.json("leases2");
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left[0]["ip"], v["ip"], "{left}");
+    let l = run.json("list3");
+    assert_eq!(l[0]["routes"], serde_json::json!([]), "{l}");
 }
