@@ -1119,7 +1119,7 @@ _dhcpnet() {
             return 0
             ;;
         dhcpnet__subcmd__shim__subcmd__add)
-            opts="-v -q -o -h --name --mac --hostname --timeout --state-dir --verbose --quiet --output --help"
+            opts="-v -q -o -h --name --driver --mac --hostname --timeout --state-dir --verbose --quiet --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,6 +1127,10 @@ _dhcpnet() {
             case "${prev}" in
                 --name)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --driver)
+                    COMPREPLY=($(compgen -W "macvlan ipvlan" -- "${cur}"))
                     return 0
                     ;;
                 --mac)

@@ -40,7 +40,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "renew" -d 'Extend l
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
-complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
+complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "shim" -d 'The host shim: a macvlan or ipvlan link that lets the host reach its containers'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "daemon" -d 'Renew leases on time, serve Docker\'s IPAM plugin, release leases of removed containers'
 complete -c dhcpnet -n "__fish_dhcpnet_needs_command" -f -a "create" -d 'Create a Docker macvlan network whose containers get addresses by DHCP'
@@ -167,12 +167,14 @@ yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "add" -d 'Create a macvlan or ipvlan shim on PARENT, lease an address for it, and route leased addresses through it'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "list" -d 'List the shims, with their addresses and routes'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and not __fish_seen_subcommand_from add del list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l name -d 'Name of the shim link (default shim-PARENT; at most 15 bytes)' -r
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l mac -d 'MAC address of the shim (default: a random locally administered one)' -r
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l driver -d 'The containers\' driver: macvlan, or ipvlan (L2; the shim shares PARENT\'s MAC and its lease has a client id of its own) [default: ipvlan when PARENT carries a dhcpnet ipvlan network, else macvlan]' -r -f -a "macvlan\t'A MAC of its own per container: the parent must accept many MACs'
+ipvlan\t'ipvlan L2: every container shares the parent\'s MAC, and the DHCP server tells them apart by client id (option 61). For Wi-Fi, and hypervisors or clouds that allow one MAC per port'"
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l mac -d 'MAC address of a macvlan shim (default: a random locally administered one)' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l hostname -d 'Hostname sent to the DHCP server for the shim\'s lease' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l timeout -d 'Give up after this many seconds without a lease' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
@@ -181,7 +183,7 @@ json\t''
 yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -l state-dir -d 'Directory of dhcpnet\'s records (leases, links, networks)' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from del" -s o -l output -d 'Output format of the data on stdout (before or after the subcommand)' -r -f -a "table\t''
 json\t''
@@ -197,7 +199,7 @@ yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a macvlan or ipvlan shim on PARENT, lease an address for it, and route leased addresses through it'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the shims, with their addresses and routes'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand shim; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -290,7 +292,7 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_see
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "completions" -d 'Print a shell completion script'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "man" -d 'Print the man page (roff)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "vlan" -d 'VLAN sub-interfaces (802.1Q) that dhcpnet creates, owns and deletes'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "shim" -d 'The host shim: a macvlan link that lets the host reach its macvlan containers'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "shim" -d 'The host shim: a macvlan or ipvlan link that lets the host reach its containers'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "restore" -d 'Recreate the links dhcpnet owns that are missing (after a reboot); idempotent'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "daemon" -d 'Renew leases on time, serve Docker\'s IPAM plugin, release leases of removed containers'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_seen_subcommand_from probe lease release leases renew completions man vlan shim restore daemon create run rm delete doctor watch help" -f -a "create" -d 'Create a Docker macvlan network whose containers get addresses by DHCP'
@@ -303,6 +305,6 @@ complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and not __fish_see
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "add" -d 'Create VLAN sub-interface PARENT.VID, set it up and record it as dhcpnet\'s'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "del" -d 'Delete a VLAN sub-interface dhcpnet created (others are refused)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from vlan" -f -a "list" -d 'List the VLAN sub-interfaces dhcpnet owns, and whether each exists and is up'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "add" -d 'Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it'
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "add" -d 'Create a macvlan or ipvlan shim on PARENT, lease an address for it, and route leased addresses through it'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "del" -d 'Remove a shim: routes, address, lease (DHCPRELEASE) and link'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand help; and __fish_seen_subcommand_from shim" -f -a "list" -d 'List the shims, with their addresses and routes'

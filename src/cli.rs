@@ -196,6 +196,7 @@ Examples:
 const EX_SHIM: &str = "\
 Examples:
   dhcpnet shim add eth0
+  dhcpnet shim add wlan0 --driver ipvlan
   dhcpnet shim list
   dhcpnet shim del shim-eth0";
 const EX_RESTORE: &str = "\
@@ -240,7 +241,8 @@ Examples:
 const EX_SHIM_ADD: &str = "\
 Examples:
   dhcpnet shim add eth0                    # shim-eth0, its address by DHCP
-  dhcpnet shim add eth0 --name shim0 --hostname docker-host";
+  dhcpnet shim add eth0 --name shim0 --hostname docker-host
+  dhcpnet shim add wlan0 --driver ipvlan   # for ipvlan containers: shares wlan0's MAC";
 const EX_SHIM_DEL: &str = "\
 Examples:
   dhcpnet shim del shim-eth0";
@@ -276,7 +278,7 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_help = EX_VLAN)]
     Vlan(VlanCommand),
-    /// The host shim: a macvlan link that lets the host reach its macvlan containers
+    /// The host shim: a macvlan or ipvlan link that lets the host reach its containers
     #[command(subcommand)]
     #[command(after_help = EX_SHIM)]
     Shim(ShimCommand),
@@ -610,7 +612,7 @@ pub struct LinkDelArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ShimCommand {
-    /// Create a macvlan shim on PARENT, lease an address for it, and route leased addresses through it
+    /// Create a macvlan or ipvlan shim on PARENT, lease an address for it, and route leased addresses through it
     #[command(after_help = EX_SHIM_ADD)]
     Add(ShimAddArgs),
     /// Remove a shim: routes, address, lease (DHCPRELEASE) and link
@@ -623,12 +625,15 @@ pub enum ShimCommand {
 
 #[derive(Debug, Args)]
 pub struct ShimAddArgs {
-    /// Parent interface of the macvlan containers (e.g. eth0)
+    /// Parent interface of the macvlan or ipvlan containers (e.g. eth0)
     pub parent: String,
     /// Name of the shim link (default shim-PARENT; at most 15 bytes)
     #[arg(long)]
     pub name: Option<String>,
-    /// MAC address of the shim (default: a random locally administered one)
+    /// The containers' driver: macvlan, or ipvlan (L2; the shim shares PARENT's MAC and its lease has a client id of its own) [default: ipvlan when PARENT carries a dhcpnet ipvlan network, else macvlan]
+    #[arg(long, value_enum)]
+    pub driver: Option<crate::network::Driver>,
+    /// MAC address of a macvlan shim (default: a random locally administered one)
     #[arg(long, value_parser = parse_mac)]
     pub mac: Option<Mac>,
     /// Hostname sent to the DHCP server for the shim's lease

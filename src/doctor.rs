@@ -895,18 +895,38 @@ pub fn judge_links(status: &[links::LinkStatus]) -> Check {
     )
 }
 
-pub fn judge_shim(parent: &str, status: &[links::LinkStatus]) -> Check {
+/// The host shim on `parent`, whose containers use `driver` (ipvlan when
+/// a recorded network on it is ipvlan): a shim of the other kind cannot
+/// sit beside them, so the fix names the driver.
+pub fn judge_shim(parent: &str, status: &[links::LinkStatus], driver: network::Driver) -> Check {
     let n = "host shim";
+    let (kind, add) = match driver {
+        network::Driver::Macvlan => (Kind::Macvlan, format!("`dhcpnet shim add {parent}`")),
+        network::Driver::Ipvlan => (
+            Kind::Ipvlan,
+            format!("`dhcpnet shim add {parent} --driver ipvlan`"),
+        ),
+    };
     match status
         .iter()
-        .find(|s| s.record.shim && s.record.kind == Kind::Macvlan && s.record.parent == parent)
+        .find(|s| s.record.shim && s.record.parent == parent)
     {
+        Some(s) if s.record.kind != kind => row(
+            n,
+            Status::Warn,
+            format!(
+                "shim {} on {parent} is {}, but {parent}'s networks are {driver}: macvlan and ipvlan \
+                 links cannot share a parent",
+                s.record.name, s.record.kind
+            ),
+            format!("`dhcpnet shim del {}`, then {add}", s.record.name),
+        ),
         Some(s) if s.exists && s.up => row(
             n,
             Status::Ok,
             format!(
-                "{} on {parent}: the host reaches its containers",
-                s.record.name
+                "{} ({}) on {parent}: the host reaches its containers",
+                s.record.name, s.record.kind
             ),
             "",
         ),
@@ -924,9 +944,9 @@ pub fn judge_shim(parent: &str, status: &[links::LinkStatus]) -> Check {
             n,
             Status::Warn,
             format!(
-                "no shim on {parent}: this host cannot reach its own macvlan containers (other hosts can)"
+                "no shim on {parent}: this host cannot reach its own {driver} containers (other hosts can)"
             ),
-            format!("`dhcpnet shim add {parent}` if the host must reach them"),
+            format!("{add} if the host must reach them"),
         ),
     }
 }
@@ -1060,12 +1080,14 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
     let mut iface = scope.iface.clone();
     let mut parent = scope.parent.clone();
     let mut net_vlan = None;
+    let mut driver = None;
     if let Some(name) = &scope.network {
         match network::lookup(&records, docker, name).await {
             Ok(n) => {
                 iface = Some(n.dhcp_interface.clone());
                 parent = Some(n.parent.clone());
                 net_vlan = n.vlan;
+                driver = Some(n.driver);
             }
             Err(e) => out.push(row(
                 "network",
@@ -1076,6 +1098,17 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
         }
     }
     let parent = parent.or_else(|| iface.clone());
+    // The shim must be of its containers' driver: the network's, else
+    // ipvlan when any network recorded on the parent is.
+    let driver = driver.unwrap_or_else(|| {
+        let nets = network::load(&records).unwrap_or_default();
+        match parent.as_deref() {
+            Some(p) if !network::on_parent(&nets, p, network::Driver::Ipvlan).is_empty() => {
+                network::Driver::Ipvlan
+            }
+            _ => network::Driver::Macvlan,
+        }
+    });
 
     let mut iface_ok = false;
     if let Some(i) = &iface {
@@ -1298,7 +1331,7 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
                     out.push(judge_links(&st));
                 }
                 if let Some(p) = &parent {
-                    out.push(judge_shim(p, &st));
+                    out.push(judge_shim(p, &st, driver));
                 }
             }
             Err(e) => out.push(row(
@@ -1309,7 +1342,7 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
             )),
         }
     } else if let Some(p) = &parent {
-        out.push(judge_shim(p, &[]));
+        out.push(judge_shim(p, &[], driver));
     }
     out
 }
@@ -1555,6 +1588,62 @@ mod client_id_tests {
         let mut ipvlan = lease("00:64:68", "10.0.0.6");
         ipvlan.container = Some("web".into());
         assert!(judge_restarts(&[ipvlan], &[container("web", None)]).is_none());
+    }
+
+    #[test]
+    fn the_host_shim_row_names_the_driver_of_the_parent_s_containers() {
+        let shim = |kind: Kind, exists: bool| links::LinkStatus {
+            record: links::LinkRecord {
+                name: "shim-eth0".into(),
+                ifindex: 9,
+                kind,
+                parent: "eth0".into(),
+                vid: None,
+                mac: None,
+                mode: None,
+                shim: true,
+                created_at: Utc::now(),
+            },
+            exists,
+            up: exists,
+            current_ifindex: exists.then_some(9),
+            state: links::LinkState::Owned,
+        };
+        let none = judge_shim("eth0", &[], network::Driver::Ipvlan);
+        assert_eq!(none.status, Status::Warn, "{none:?}");
+        assert!(none.detail.contains("ipvlan containers"), "{none:?}");
+        assert!(
+            none.fix.contains("`dhcpnet shim add eth0 --driver ipvlan`"),
+            "{none:?}"
+        );
+        let none = judge_shim("eth0", &[], network::Driver::Macvlan);
+        assert!(
+            none.fix.contains("`dhcpnet shim add eth0`") && !none.fix.contains("--driver"),
+            "{none:?}"
+        );
+        let good = judge_shim("eth0", &[shim(Kind::Ipvlan, true)], network::Driver::Ipvlan);
+        assert_eq!(good.status, Status::Ok, "{good:?}");
+        assert!(good.detail.contains("(ipvlan)"), "{good:?}");
+        let gone = judge_shim(
+            "eth0",
+            &[shim(Kind::Ipvlan, false)],
+            network::Driver::Ipvlan,
+        );
+        assert!(
+            gone.detail.contains("missing") && gone.fix.contains("restore"),
+            "{gone:?}"
+        );
+        // A macvlan shim beside ipvlan containers cannot work: say so.
+        let wrong = judge_shim(
+            "eth0",
+            &[shim(Kind::Macvlan, true)],
+            network::Driver::Ipvlan,
+        );
+        assert_eq!(wrong.status, Status::Warn, "{wrong:?}");
+        assert!(
+            wrong.fix.contains("shim del shim-eth0") && wrong.fix.contains("--driver ipvlan"),
+            "{wrong:?}"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Links dhcpnet owns: VLAN sub-interfaces and macvlan links (the host shim),
+//! Links dhcpnet owns: VLAN sub-interfaces and macvlan or ipvlan links (the
+//! host shim),
 //! their records (the table `links.d/`, one file per link name), and the rules that decide whether dhcpnet
 //! may touch a link.
 //!
@@ -40,6 +41,8 @@ pub const MAX_NAME: usize = 15;
 pub enum Kind {
     Vlan,
     Macvlan,
+    /// An ipvlan L2 slave (the host shim of a parent with ipvlan containers).
+    Ipvlan,
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
         match self {
             Kind::Vlan => "vlan",
             Kind::Macvlan => "macvlan",
+            Kind::Ipvlan => "ipvlan",
         }
     }
 }
@@ -69,10 +73,12 @@ pub struct LinkRecord {
     /// VLAN ID (vlan links only).
     #[serde(default)]
     pub vid: Option<u16>,
-    /// MAC address (macvlan links only; VLANs use the parent's).
+    /// MAC address: a macvlan link's own; for an ipvlan link the parent's
+    /// when it was made (the slave shares it, and its shim lease is
+    /// keyed by it); none for VLANs.
     #[serde(default)]
     pub mac: Option<Mac>,
-    /// macvlan mode ("bridge"), for macvlan links.
+    /// macvlan mode ("bridge") or ipvlan mode ("l2").
     #[serde(default)]
     pub mode: Option<String>,
     /// True for a host shim (`dhcpnet shim add`).
@@ -144,6 +150,7 @@ fn observed_matches_tag(o: &Observed) -> bool {
     let k = match kind {
         "vlan" => Kind::Vlan,
         "macvlan" => Kind::Macvlan,
+        "ipvlan" => Kind::Ipvlan,
         _ => return false,
     };
     let Some(parent) = &o.parent else {
@@ -358,8 +365,10 @@ impl LinkRecord {
         match (self.kind, self.vid) {
             (Kind::Vlan, Some(v)) => check::vid("vid", v)?,
             (Kind::Vlan, None) => return Err("a vlan link without vid".into()),
-            (Kind::Macvlan, Some(_)) => return Err("a macvlan link with a vid".into()),
-            (Kind::Macvlan, None) => {}
+            (Kind::Macvlan | Kind::Ipvlan, Some(_)) => {
+                return Err(format!("a {} link with a vid", self.kind));
+            }
+            (Kind::Macvlan | Kind::Ipvlan, None) => {}
         }
         if let Some(m) = self.mac
             && (m.is_multicast() || m.is_zero())
@@ -459,6 +468,10 @@ fn kernel_err(spec: &Spec, e: rtnetlink::Error) -> Error {
             "cannot create {name}: this kernel has no 802.1Q VLAN support (module 8021q, CONFIG_VLAN_8021Q): \
              load it with `modprobe 8021q`, or use a kernel that has it; nothing was created"
         )),
+        Some(libc::EOPNOTSUPP) if spec.kind == Kind::Ipvlan => Error::Kernel(format!(
+            "cannot create {name}: this kernel has no ipvlan support (module ipvlan, CONFIG_IPVLAN): \
+             load it with `modprobe ipvlan`, or use a kernel that has it; nothing was created"
+        )),
         Some(libc::EOPNOTSUPP) => Error::Kernel(format!(
             "cannot create {name}: this kernel has no macvlan support (module macvlan, CONFIG_MACVLAN): \
              load it with `modprobe macvlan`; nothing was created"
@@ -474,8 +487,21 @@ fn kernel_err(spec: &Spec, e: rtnetlink::Error) -> Error {
         )),
         Some(libc::EBUSY) => Error::Interface(format!(
             "cannot create {name}: the parent {} is busy (for example enslaved to a bridge or bond, or its \
-             kind does not allow sub-interfaces)",
-            spec.parent
+             kind does not allow sub-interfaces){}",
+            spec.parent,
+            match spec.kind {
+                Kind::Vlan => String::new(),
+                // The kernel lets one kind of these on a parent at a time.
+                k => format!(
+                    "; or it carries {o} links already: macvlan and ipvlan links cannot share a parent, \
+                     so a shim must use its containers' driver (`--driver {o}`)",
+                    o = if k == Kind::Ipvlan {
+                        "macvlan"
+                    } else {
+                        "ipvlan"
+                    }
+                ),
+            }
         )),
         _ => link::map_err(
             &format!("cannot create {} link {name} on {}", spec.kind, spec.parent),
@@ -506,6 +532,7 @@ async fn make(nl: &Netlink, spec: &Spec) -> Result<u32> {
             )
             .await
         }
+        Kind::Ipvlan => nl.add_ipvlan(&spec.name, parent.index).await,
     };
     created.map_err(|e| kernel_err(spec, e))?;
     let finish = async {
@@ -588,6 +615,9 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
     }
     let mac = match spec.kind {
         Kind::Macvlan => Some(spec.mac.unwrap_or_else(Mac::random_local)),
+        // The slave takes the parent's MAC; the record keeps it because the
+        // shim's lease is keyed by it.
+        Kind::Ipvlan => nl.get(&spec.parent).await?.and_then(|p| p.mac),
         Kind::Vlan => None,
     };
     let spec = Spec { mac, ..spec };
@@ -599,7 +629,11 @@ pub async fn create(store: &Store, spec: Spec) -> Result<LinkRecord> {
         parent: spec.parent.clone(),
         vid: spec.vid,
         mac,
-        mode: (spec.kind == Kind::Macvlan).then(|| "bridge".to_string()),
+        mode: match spec.kind {
+            Kind::Macvlan => Some("bridge".to_string()),
+            Kind::Ipvlan => Some("l2".to_string()),
+            Kind::Vlan => None,
+        },
         shim: spec.shim,
         created_at: Utc::now().trunc_subsecs(0),
     };
@@ -652,12 +686,31 @@ pub async fn add_macvlan(
     mac: Option<Mac>,
     shim: bool,
 ) -> Result<LinkRecord> {
+    add_slave(store, parent, name, Kind::Macvlan, mac, shim).await
+}
+
+/// Create a macvlan (bridge mode, `mac` or a random one) or ipvlan (L2
+/// mode, the parent's MAC: `mac` must be None) link on `parent`, set it up,
+/// tag it and record it.
+pub async fn add_slave(
+    store: &Store,
+    parent: &str,
+    name: &str,
+    kind: Kind,
+    mac: Option<Mac>,
+    shim: bool,
+) -> Result<LinkRecord> {
     let name = link_name(Some(name), name)?;
+    if kind == Kind::Vlan || (kind == Kind::Ipvlan && mac.is_some()) {
+        return Err(Error::Other(format!(
+            "internal: a {kind} link with MAC {mac:?} is not a macvlan or ipvlan slave"
+        )));
+    }
     create(
         store,
         Spec {
             name,
-            kind: Kind::Macvlan,
+            kind,
             parent: parent.to_string(),
             vid: None,
             mac,
@@ -1069,6 +1122,43 @@ mod tests {
         assert_eq!(
             tag(Kind::Macvlan, "eth0", None),
             "dhcpnet-owned macvlan parent=eth0"
+        );
+    }
+
+    #[test]
+    fn an_ipvlan_link_is_owned_by_its_own_tag_and_never_taken_for_a_macvlan() {
+        let r = LinkRecord {
+            name: "shim-eth0".into(),
+            kind: Kind::Ipvlan,
+            vid: None,
+            mac: Some("02:00:00:00:00:01".parse().unwrap()),
+            mode: Some("l2".into()),
+            shim: true,
+            ..rec()
+        };
+        assert_eq!(r.tag(), "dhcpnet-owned ipvlan parent=eth0");
+        assert_eq!(r.check(), Ok(()));
+        assert_eq!(judge(Some(&r), Some(&obs(&r))), Ownership::Owned);
+        // Tag lost with the record: still recognised as dhcpnet's.
+        assert_eq!(judge(None, Some(&obs(&r))), Ownership::TaggedOnly);
+        // A macvlan of that name, even with the ipvlan tag copied on, is not it.
+        let macvlan = Observed {
+            kind: Some("macvlan".into()),
+            ..obs(&r)
+        };
+        assert!(
+            matches!(judge(Some(&r), Some(&macvlan)), Ownership::Mismatch(w) if w.contains("ipvlan"))
+        );
+        assert_eq!(judge(None, Some(&macvlan)), Ownership::Foreign);
+        let with_vid = LinkRecord {
+            vid: Some(10),
+            ..r.clone()
+        };
+        assert!(with_vid.check().unwrap_err().contains("ipvlan"));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["mode"].as_str()),
+            (Some("ipvlan"), Some("l2"))
         );
     }
 

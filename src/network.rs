@@ -59,9 +59,6 @@ impl fmt::Display for Driver {
     }
 }
 
-/// The longest client id option 61 carries.
-const MAX_CLIENT_ID: usize = 255;
-
 /// The DHCP identity of a container on an ipvlan network: the parent's MAC
 /// in chaddr (every container shares it) and option 61 = type 0 followed by
 /// `dhcpnet:<parent MAC, 12 hex digits>:<network>/<container>`.
@@ -94,21 +91,7 @@ pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>)
             format!("~{hex}")
         }
     };
-    let mac: String = parent_mac.0.iter().map(|x| format!("{x:02x}")).collect();
-    let text = format!("dhcpnet:{mac}:{network}/{name}");
-    let mut id = vec![0u8];
-    if text.len() < MAX_CLIENT_ID {
-        id.extend_from_slice(text.as_bytes());
-        return id;
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let tail = format!("~{h:016x}");
-    id.extend_from_slice(&text.as_bytes()[..MAX_CLIENT_ID - 1 - tail.len()]);
-    id.extend_from_slice(tail.as_bytes());
-    id
+    crate::dhcp::message::text_client_id(&format!("dhcpnet:{}:{network}/{name}", parent_mac.hex()))
 }
 
 /// Where `ipvlan_plugin_identity` puts the network's name in
@@ -325,6 +308,16 @@ impl Network {
         }
         Ok(())
     }
+}
+
+/// The recorded networks on `parent` (their `-o parent=`, so `eth0.10` for
+/// a VLAN network), by driver: what a host shim there has to be (the kernel
+/// lets macvlan and ipvlan links share no parent).
+pub fn on_parent<'a>(nets: &'a [Network], parent: &str, driver: Driver) -> Vec<&'a str> {
+    nets.iter()
+        .filter(|n| n.parent == parent && n.driver == driver && !n.deleting)
+        .map(|n| n.name.as_str())
+        .collect()
 }
 
 /// The record of network `name`, if any. No lock needed; reads one file.

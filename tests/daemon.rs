@@ -754,21 +754,13 @@ fn the_daemon_rebuilds_owned_links_at_start_up() {
     // A link that cannot be rebuilt is logged loudly; start-up goes on.
     drop(d);
     common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
-    common::must(&[
-        "ip",
-        "-n",
+    let o = common::link_add(
         &lab.cli,
-        "link",
-        "add",
-        "link",
         IFACE,
-        "name",
         "shim-veth0",
-        "type",
-        "macvlan",
-        "mode",
-        "bridge",
-    ]);
+        &["macvlan", "mode", "bridge"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let d = Daemon::start(&lab, &["--no-plugin", "--no-docker"], "daemon-conflict");
     let said = wait_for(Duration::from_secs(10), || {
         d.log()

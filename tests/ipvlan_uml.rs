@@ -18,7 +18,7 @@ use common::uml::Timeouts;
 /// The steps, after the lab is up: the ipvlan slaves, a round against the
 /// lab's dnsmasq, then dnsmasq stopped and a round against kea.
 fn steps(modules: &str) -> String {
-    let m = format!("/usr/lib/uml/modules/{modules}/kernel");
+    let lab = common::uml::ipvlan_containers(modules, &["a", "b"]);
     let kea = serde_json::json!({"Dhcp4": {
         "interfaces-config": {"interfaces": ["v1.10"], "dhcp-socket-type": "raw"},
         "lease-database": {"type": "memfile", "persist": true, "lfc-interval": 0,
@@ -32,19 +32,7 @@ fn steps(modules: &str) -> String {
     }});
     format!(
         r#"
-for k in lib/crc-ccitt.ko net/ipv6/ipv6.ko drivers/net/ipvlan/ipvlan.ko; do
-  busybox insmod {m}/$k || echo "@@@ insmod-failed $k"
-done
-ip link add link v0 name v0.10 type vlan id 10
-ip link set v0.10 up
-MAC=$(cat /sys/class/net/v0.10/address)
-for c in a b; do
-  ip netns add $c
-  ip link add link v0.10 name ip$c type ipvlan mode l2
-  ip link set ip$c netns $c
-  ip -n $c link set lo up
-  ip -n $c link set ip$c up
-done
+{lab}
 step mac cat /sys/class/net/v0.10/address
 round() {{
   P=$1

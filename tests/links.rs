@@ -32,6 +32,16 @@ fn records(lab: &Lab) -> Value {
     common::table(&lab.state_dir(), "links.d", "links")
 }
 
+/// `what` made no link (the links are still `before`) and recorded none.
+fn no_link_made(lab: &Lab, before: &str, what: &str) {
+    assert_eq!(links_in(&lab.cli), before, "{what} left a link behind");
+    let r = records(lab);
+    assert!(
+        r.is_null() || r["links"] == serde_json::json!([]),
+        "{what} recorded a link: {r}"
+    );
+}
+
 #[test]
 fn vlan_add_without_8021q_names_the_missing_support_and_leaves_nothing() {
     let Some(lab) = Lab::new(&[]) else { return };
@@ -52,12 +62,7 @@ fn vlan_add_without_8021q_names_the_missing_support_and_leaves_nothing() {
     assert_eq!(o.status.code(), Some(9), "{}", err(&o));
     assert!(err(&o).contains("8021q"), "{}", err(&o));
     assert!(err(&o).contains("802.1Q"), "{}", err(&o));
-    assert_eq!(links_in(&lab.cli), before, "vlan add left something behind");
-    let r = records(&lab);
-    assert!(
-        r.is_null() || r["links"] == serde_json::json!([]),
-        "recorded a link: {r}"
-    );
+    no_link_made(&lab, &before, "vlan add");
     assert_eq!(
         ok(&lab.dhcpnet(&["vlan", "list", "-o", "json"])),
         serde_json::json!([])
@@ -225,21 +230,13 @@ fn shim_is_an_owned_macvlan_and_restore_rebuilds_it() {
 
     // Re-created by someone else under the same name: not dhcpnet's.
     common::must(&["ip", "-n", &lab.cli, "link", "del", "shim-veth0"]);
-    common::must(&[
-        "ip",
-        "-n",
+    let o = common::link_add(
         &lab.cli,
-        "link",
-        "add",
-        "link",
         IFACE,
-        "name",
         "shim-veth0",
-        "type",
-        "macvlan",
-        "mode",
-        "bridge",
-    ]);
+        &["macvlan", "mode", "bridge"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
     let r = lab.dhcpnet(&["restore", "-o", "json"]);
     assert!(!r.status.success());
     let rv: Value = serde_json::from_slice(&r.stdout).expect("restore JSON");
@@ -259,6 +256,102 @@ fn shim_is_an_owned_macvlan_and_restore_rebuilds_it() {
         ok(&lab.dhcpnet(&["shim", "list", "-o", "json"])),
         serde_json::json!([])
     );
+}
+
+/// Whether this kernel can make an ipvlan link (the build machines' cannot;
+/// tests/shim_ipvlan_uml.rs runs the ipvlan shim under user-mode-linux).
+fn kernel_has_ipvlan(lab: &Lab) -> bool {
+    let made = common::link_add(&lab.cli, IFACE, "probe.ipv", &["ipvlan"])
+        .status
+        .success();
+    if made {
+        common::must(&["ip", "-n", &lab.cli, "link", "del", "probe.ipv"]);
+    }
+    made
+}
+
+#[test]
+fn an_ipvlan_shim_on_a_kernel_without_ipvlan_names_the_module_exits_9_and_leaves_nothing() {
+    let Some(lab) = shim_lab() else { return };
+    if kernel_has_ipvlan(&lab) {
+        eprintln!(
+            "SKIPPED: this kernel has ipvlan; tests/shim_ipvlan_uml.rs covers the ipvlan shim"
+        );
+        return;
+    }
+    let before = links_in(&lab.cli);
+    let nothing_left = |what: &str| {
+        no_link_made(&lab, &before, what);
+        assert_eq!(
+            ok(&lab.dhcpnet(&["leases", "-o", "json"])),
+            serde_json::json!([]),
+            "{what} recorded a lease"
+        );
+        assert!(
+            lab.server_leases().is_empty(),
+            "{what} took a lease at the server: {:?}",
+            lab.server_leases()
+        );
+    };
+    let mac = ["--mac", "02:42:0a:4d:00:97"];
+    fails(
+        &lab,
+        &["shim", "add", IFACE, "--driver", "ipvlan"],
+        9,
+        &[
+            "no ipvlan support",
+            "modprobe ipvlan",
+            "nothing was created",
+        ],
+    );
+    nothing_left("shim add --driver ipvlan");
+    // An ipvlan shim has the parent's MAC: --mac is a usage error.
+    fails(
+        &lab,
+        &[&["shim", "add", IFACE, "--driver", "ipvlan"][..], &mac].concat(),
+        2,
+        &["leave out --mac"],
+    );
+    nothing_left("shim add --driver ipvlan --mac");
+
+    // A parent that carries a dhcpnet ipvlan network gets an ipvlan shim
+    // without --driver, and is told why.
+    let nets = lab.state_dir().join("networks.d");
+    std::fs::create_dir_all(&nets).expect("networks.d");
+    let rec = serde_json::json!({"version": 1, "record": {
+        "name": "wlan", "id": "x", "parent": IFACE, "driver": "ipvlan", "dhcp_interface": IFACE,
+        "subnet": "10.77.0.0/24", "gateway": "10.77.0.1", "created_at": "2026-11-28T05:00:00Z"
+    }});
+    std::fs::write(nets.join("wlan.json"), rec.to_string()).expect("a network record");
+    fails(
+        &lab,
+        &["shim", "add", IFACE],
+        9,
+        &[
+            "an ipvlan shim, as veth0 carries the ipvlan network(s) wlan",
+            "modprobe ipvlan",
+        ],
+    );
+    fails(
+        &lab,
+        &[&["shim", "add", IFACE][..], &mac].concat(),
+        2,
+        &["leave out --mac"],
+    );
+    nothing_left("shim add on a parent with an ipvlan network");
+}
+
+/// dhcpnet with `args` exits `code` and its stderr says each of `says`.
+fn fails(lab: &Lab, args: &[&str], code: i32, says: &[&str]) {
+    let o = lab.dhcpnet(args);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", err(&o));
+    for s in says {
+        assert!(
+            err(&o).contains(s),
+            "{args:?} does not say {s:?}: {}",
+            err(&o)
+        );
+    }
 }
 
 /// A "container": a namespace holding a macvlan child of the lab's parent,

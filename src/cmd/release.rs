@@ -6,6 +6,15 @@ use crate::error::{Error, Result};
 use crate::lease::{self, release::selector};
 use crate::output;
 
+/// The lease keys of the recorded shims, with the shims' names.
+fn shim_leases(store: &crate::store::Store) -> Result<Vec<(lease::LeaseKey, String)>> {
+    Ok(crate::links::load(store)?
+        .into_iter()
+        .filter(|r| r.shim)
+        .filter_map(|r| crate::links::shim::lease_key(&r).map(|k| (k, r.name)))
+        .collect())
+}
+
 pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
     if let Some(i) = &a.target.interface {
         crate::net::iface::validate_name(i)?;
@@ -25,11 +34,32 @@ pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
     let (iface, net) = (a.target.interface.as_deref(), a.target.network.as_deref());
     // Fail before touching anything when the selection is empty.
     let current = lease::load(&ctx.store)?;
-    lease::select(&current, &sel, iface, net)?;
+    let picked = lease::select(&current, &sel, iface, net)?;
+    // A shim's own lease goes with the shim: released under a broad
+    // selection (an ipvlan shim's sits on the parent, with the parent's MAC,
+    // beside the containers'), the link would keep an address the server
+    // hands to someone else. --ip names it on purpose.
+    let shims = if a.ip.is_some() {
+        Vec::new()
+    } else {
+        shim_leases(&ctx.store)?
+    };
+    for l in &picked {
+        if let Some((_, name)) = shims.iter().find(|(k, _)| l.has_key(k)) {
+            log::warn!(
+                "kept {} ({}), the lease of shim {name}: `dhcpnet shim del {name}` gives it back with the \
+                 shim, `dhcpnet release --ip {}` alone",
+                l.ip,
+                l.mac,
+                l.ip
+            );
+        }
+    }
     let released = lease::release_leases(&ctx.ledger(), |l| {
         sel.matches(l)
             && iface.is_none_or(|i| l.interface == i)
             && net.is_none_or(|n| l.network.as_deref() == Some(n))
+            && !shims.iter().any(|(k, _)| l.has_key(k))
     })
     .await?;
     for l in &released {

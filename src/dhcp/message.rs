@@ -108,6 +108,26 @@ pub fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
     Ok(id)
 }
 
+/// Option 61 as type 0 (not a hardware address) followed by `text`; a text
+/// longer than the option holds is cut and ends in `~` and a hash of the
+/// whole (FNV-1a: stable across versions and hosts, as ids must be).
+pub fn text_client_id(text: &str) -> Vec<u8> {
+    const MAX: usize = 255;
+    let mut id = vec![0u8];
+    if text.len() < MAX {
+        id.extend_from_slice(text.as_bytes());
+        return id;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let tail = format!("~{h:016x}");
+    id.extend_from_slice(&text.as_bytes()[..MAX - 1 - tail.len()]);
+    id.extend_from_slice(tail.as_bytes());
+    id
+}
+
 pub fn format_client_id(id: &[u8]) -> String {
     id.iter()
         .map(|b| format!("{b:02x}"))

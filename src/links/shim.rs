@@ -1,9 +1,16 @@
-//! The host shim: in macvlan bridge mode the parent cannot reach its own
-//! macvlan children. A shim is an owned macvlan link on the same parent: it
-//! takes an address by DHCP (an ordinary recorded lease, renewed like the
-//! others), carries it as a /32, and every address leased on the parent gets
-//! a /32 route through it, so traffic from the host to a container leaves
-//! through a macvlan sibling and the bridge delivers it.
+//! The host shim: in macvlan bridge mode and in ipvlan L2 mode alike the
+//! parent cannot reach its own children. A shim is an owned sibling of the
+//! containers on the same parent (macvlan bridge, or ipvlan L2): it takes an
+//! address by DHCP (an ordinary recorded lease, renewed like the others),
+//! carries it as a /32, and every address leased on the parent gets a /32
+//! route through it, so traffic from the host to a container leaves through
+//! a sibling and the driver delivers it.
+//!
+//! A macvlan shim has a MAC of its own and takes its lease on itself. An
+//! ipvlan shim shares the parent's MAC, so its lease is taken on the parent
+//! like an ipvlan container's (`network::ipvlan_identity`), with a client id
+//! of its own (`ipvlan_identity` here) that keeps its record apart from the
+//! containers' on the same MAC.
 //!
 //! Routes follow the leases through `RouteSync`, the lease layer's
 //! "leases changed" hook.
@@ -19,11 +26,43 @@ use crate::dhcp::message::{self, Identity};
 use crate::dhcp::reply;
 use crate::dhcp::transport::{self, Options};
 use crate::error::{Error, Result};
-use crate::lease::{self, Lease, LeasesChanged, Ledger, Status};
+use crate::lease::{self, Lease, LeaseKey, LeasesChanged, Ledger, Status};
 use crate::links::{self, Kind, LinkRecord, LinkState, LinkStatus, Ownership};
 use crate::net::iface::Interface;
 use crate::net::link::Netlink;
+use crate::net::mac::Mac;
 use crate::store::Store;
+
+/// The DHCP identity of the ipvlan shim `shim` on a parent with MAC
+/// `parent_mac`: that MAC in chaddr (the slave shares it) and option 61 =
+/// type 0 followed by `dhcpnet-shim:<parent MAC, 12 hex digits>:<shim name>`.
+///
+/// Why this form: like a container's (`network::ipvlan_identity`) it is
+/// stable (a shim deleted and added again gets its address back), unique on
+/// the LAN and readable at the server; its own prefix means no container's
+/// id can ever equal it, whatever the network and container names (with
+/// `dhcpnet:<MAC>:shim/<name>` a network called `shim` could hold one).
+pub fn ipvlan_identity(parent_mac: Mac, shim: &str) -> Identity {
+    let mut id = Identity::new(parent_mac);
+    id.client_id = message::text_client_id(&format!("dhcpnet-shim:{}:{shim}", parent_mac.hex()));
+    id
+}
+
+/// Where the shim `rec` takes its lease and who it is there: a macvlan
+/// shim on itself with its own MAC, an ipvlan shim on its parent with the
+/// parent's MAC and its own client id. None for a record without a MAC.
+pub fn lease_place(rec: &LinkRecord) -> Option<(&str, Identity)> {
+    let mac = rec.mac?;
+    Some(match rec.kind {
+        Kind::Ipvlan => (rec.parent.as_str(), ipvlan_identity(mac, &rec.name)),
+        _ => (rec.name.as_str(), Identity::new(mac)),
+    })
+}
+
+/// The key of the shim's lease record.
+pub fn lease_key(rec: &LinkRecord) -> Option<LeaseKey> {
+    lease_place(rec).map(|(iface, id)| LeaseKey::of(iface, &id))
+}
 
 /// The addresses that should be routed through the shims on `parent`:
 /// every bound, unexpired lease recorded on that interface whose address is
@@ -56,9 +95,8 @@ pub fn wanted_routes(
 }
 
 pub fn shim_lease<'a>(leases: &'a [Lease], rec: &LinkRecord) -> Option<&'a Lease> {
-    leases
-        .iter()
-        .find(|l| rec.mac.is_some_and(|m| l.is_of(m, &rec.name)))
+    let key = lease_key(rec)?;
+    leases.iter().find(|l| l.has_key(&key))
 }
 
 /// Bring the /32 routes of every shim (on `parent`, or all) in line with
@@ -140,10 +178,10 @@ pub async fn restore_shims(store: &Store) -> Result<()> {
         match shim_lease(&leases, r) {
             Some(l) if !l.is_expired(Utc::now()) => nl.add_address(live.index, l.ip, 32).await?,
             Some(l) => log::warn!(
-                "the lease of shim {} ({}) has expired: renew it with `dhcpnet renew --mac {}`, then run restore again",
+                "the lease of shim {} ({}) has expired: renew it with `dhcpnet renew --ip {}`, then run restore again",
                 r.name,
                 l.ip,
-                l.mac
+                l.ip
             ),
             None => log::warn!(
                 "shim {} has no recorded lease: remove it and add it again",
@@ -197,7 +235,11 @@ pub async fn view(store: &Store, name: &str) -> Result<Vec<ShimView>> {
 pub struct ShimRequest {
     pub parent: String,
     pub name: Option<String>,
-    pub mac: Option<crate::net::mac::Mac>,
+    /// `Kind::Macvlan` or `Kind::Ipvlan`: the driver of the containers the
+    /// shim is for (the kernel lets only one of the two on a parent).
+    pub kind: Kind,
+    /// macvlan only: an ipvlan shim has the parent's.
+    pub mac: Option<Mac>,
     pub hostname: Option<String>,
     pub timeout: std::time::Duration,
 }
@@ -206,6 +248,21 @@ pub struct ShimRequest {
 /// A failure undoes what was made.
 pub async fn add(ledger: &Ledger, a: &ShimRequest) -> Result<ShimView> {
     crate::net::iface::validate_name(&a.parent)?;
+    match (a.kind, a.mac) {
+        (Kind::Vlan, _) => {
+            return Err(Error::Other(
+                "internal: a shim is a macvlan or ipvlan link, not a VLAN".into(),
+            ));
+        }
+        (Kind::Ipvlan, Some(_)) => {
+            return Err(Error::Usage(
+                "an ipvlan shim has its parent's MAC (ipvlan links share it): leave out --mac, \
+                 or use --driver macvlan"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
     let name = links::link_name(a.name.as_deref(), &format!("shim-{}", a.parent))?;
     if let Some(r) = links::load(&ledger.store)?
         .into_iter()
@@ -218,7 +275,7 @@ pub async fn add(ledger: &Ledger, a: &ShimRequest) -> Result<ShimView> {
     }
     // The parent must be usable before anything is created.
     Interface::lookup(&a.parent)?;
-    let rec = links::add_macvlan(&ledger.store, &a.parent, &name, a.mac, true).await?;
+    let rec = links::add_slave(&ledger.store, &a.parent, &name, a.kind, a.mac, true).await?;
     match setup(ledger, &rec, a).await {
         Ok(()) => {}
         Err(e) => {
@@ -239,14 +296,13 @@ pub async fn add(ledger: &Ledger, a: &ShimRequest) -> Result<ShimView> {
 }
 
 async fn setup(ledger: &Ledger, rec: &LinkRecord, a: &ShimRequest) -> Result<()> {
-    let mac = rec
-        .mac
+    let (on, mut id) = lease_place(rec)
         .ok_or_else(|| Error::Other(format!("the record of {} has no MAC", rec.name)))?;
+    let link = Interface::lookup(&rec.name)?;
     let place = lease::Place {
-        iface: Interface::lookup(&rec.name)?,
+        iface: Interface::lookup(on)?,
         network: None,
     };
-    let mut id = Identity::new(mac);
     id.hostname = a.hostname.clone();
     let opts = Options {
         timeout: a.timeout,
@@ -263,7 +319,7 @@ async fn setup(ledger: &Ledger, rec: &LinkRecord, a: &ShimRequest) -> Result<()>
         )));
     };
     let nl = Netlink::connect()?;
-    nl.add_address(place.iface.index, l.ip, 32).await?;
+    nl.add_address(link.index, l.ip, 32).await?;
     log::info!(
         "shim {} has {} (lease from {})",
         rec.name,
@@ -292,9 +348,9 @@ async fn teardown(ledger: &Ledger, rec: &LinkRecord, force: bool) -> Result<()> 
         if let Some(link) = &live {
             nl.del_address(link.index, l.ip).await?;
         }
-        // RELEASE through the shim; if it is gone, through the parent (the
-        // frame carries the shim's MAC either way).
-        let iface = Interface::lookup(&rec.name).or_else(|_| Interface::lookup(&rec.parent));
+        // RELEASE where the lease was taken (a macvlan shim: itself; if it
+        // is gone, the parent: the frame carries the lease's MAC either way).
+        let iface = Interface::lookup(&l.interface).or_else(|_| Interface::lookup(&rec.parent));
         let sent = match iface {
             Ok(i) => transport::release_all(&i, &[l.release_of()]).await,
             Err(e) => Err(e),
@@ -310,7 +366,7 @@ async fn teardown(ledger: &Ledger, rec: &LinkRecord, force: bool) -> Result<()> 
             Ok(())
         })?;
     }
-    links::delete_kind(&ledger.store, &rec.name, force, Some(Kind::Macvlan)).await
+    links::delete_kind(&ledger.store, &rec.name, force, Some(rec.kind)).await
 }
 
 /// Undo the shim `name`: routes, address, lease, link. `force` deletes a
@@ -325,7 +381,13 @@ pub async fn delete(ledger: &Ledger, name: &str, force: bool) -> Result<()> {
             )));
         }
         if force {
-            return links::delete_kind(&ledger.store, name, true, Some(Kind::Macvlan)).await;
+            // Unrecorded: what it is now decides which kind may go.
+            let live = Netlink::connect()?.get(name).await?;
+            let kind = match live.and_then(|l| l.kind).as_deref() {
+                Some("ipvlan") => Kind::Ipvlan,
+                _ => Kind::Macvlan,
+            };
+            return links::delete_kind(&ledger.store, name, true, Some(kind)).await;
         }
         return Err(Error::NotFound(format!(
             "dhcpnet has no shim named {}; `dhcpnet shim list` shows the ones it has",
@@ -336,7 +398,7 @@ pub async fn delete(ledger: &Ledger, name: &str, force: bool) -> Result<()> {
     let (own, _) = links::ownership(&nl, &recs, &rec.name).await?;
     if matches!(own, Ownership::Mismatch(_) | Ownership::Foreign) && !force {
         // Let the common rule word the refusal.
-        return links::delete_kind(&ledger.store, &rec.name, false, Some(Kind::Macvlan)).await;
+        return links::delete_kind(&ledger.store, &rec.name, false, Some(rec.kind)).await;
     }
     teardown(ledger, &rec, force).await?;
     log::info!("removed shim {}", rec.name);
@@ -357,6 +419,121 @@ mod tests {
             "client_id": "01:02:00:00:00:00:01", "interface": "eth0", "network": null
         }))
         .expect("a valid record")
+    }
+
+    const PARENT_MAC: Mac = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
+
+    /// A lease of `id` on `interface`, 10.0.0.0/24.
+    fn lease_of(ip: &str, interface: &str, id: &Identity) -> Lease {
+        let mut l = lease(ip, 24, "10.0.0.0/24");
+        l.interface = interface.into();
+        l.mac = id.mac;
+        l.client_id = message::format_client_id(&id.client_id);
+        l
+    }
+
+    /// An ipvlan container's identity, as `network::ipvlan_identity` makes it.
+    fn container(name: &str) -> Identity {
+        let mut id = Identity::new(PARENT_MAC);
+        id.client_id = message::text_client_id(&format!("dhcpnet:0242ac110002:lan/{name}"));
+        id
+    }
+
+    fn shim_rec(kind: Kind, name: &str, mac: Mac) -> LinkRecord {
+        LinkRecord {
+            name: name.into(),
+            ifindex: 9,
+            kind,
+            parent: "eth0".into(),
+            vid: None,
+            mac: Some(mac),
+            mode: None,
+            shim: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_ipvlan_shim_has_the_parent_mac_and_a_client_id_of_its_own_stable_per_shim() {
+        let id = ipvlan_identity(PARENT_MAC, "shim-eth0");
+        assert_eq!(id.mac, PARENT_MAC);
+        assert_eq!(
+            id.client_id,
+            [&[0u8][..], b"dhcpnet-shim:0242ac110002:shim-eth0"].concat()
+        );
+        assert_eq!(ipvlan_identity(PARENT_MAC, "shim-eth0"), id, "stable");
+        assert_ne!(ipvlan_identity(PARENT_MAC, "shim0").client_id, id.client_id);
+        let other_host = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x03]);
+        assert_ne!(
+            ipvlan_identity(other_host, "shim-eth0").client_id,
+            id.client_id
+        );
+        // Not a hardware id: the record is keyed by it, apart from the MAC's.
+        assert!(LeaseKey::of("eth0", &id).client_id.is_some());
+        // No container name on any network gives the shim's id: a network
+        // called "shim" holding a container named like the shim included.
+        assert_ne!(
+            message::text_client_id("dhcpnet:0242ac110002:shim/shim-eth0"),
+            id.client_id
+        );
+    }
+
+    #[test]
+    fn an_ipvlan_shim_finds_its_lease_on_the_parent_among_the_containers_on_its_mac() {
+        let rec = shim_rec(Kind::Ipvlan, "shim-eth0", PARENT_MAC);
+        let own = lease_of(
+            "10.0.0.2",
+            "eth0",
+            &ipvlan_identity(PARENT_MAC, "shim-eth0"),
+        );
+        let leases = vec![
+            lease_of("10.0.0.50", "eth0", &container("web")),
+            lease_of("10.0.0.51", "eth0", &container("db")),
+            // The parent's own MAC-keyed lease (a host DHCP client, say).
+            lease_of("10.0.0.9", "eth0", &Identity::new(PARENT_MAC)),
+            own.clone(),
+        ];
+        assert_eq!(shim_lease(&leases, &rec), Some(&own));
+        let (on, id) = lease_place(&rec).expect("a place");
+        assert_eq!((on, id.mac), ("eth0", PARENT_MAC));
+        assert_eq!(lease_key(&rec), Some(own.key()));
+        // Another shim name on the same parent is another client.
+        let renamed = shim_rec(Kind::Ipvlan, "shim0", PARENT_MAC);
+        assert_eq!(shim_lease(&leases, &renamed), None);
+        // A macvlan shim's lease is on the shim itself, by its own MAC.
+        let mac = Mac([0x02, 0, 0, 0, 0, 0x99]);
+        let mv = shim_rec(Kind::Macvlan, "shim-eth0", mac);
+        let mv_own = lease_of("10.0.0.3", "shim-eth0", &Identity::new(mac));
+        assert_eq!(
+            shim_lease(&[own.clone(), mv_own.clone()], &mv),
+            Some(&mv_own)
+        );
+        assert_eq!(lease_place(&mv).map(|(on, _)| on), Some("shim-eth0"));
+        let no_mac = LinkRecord { mac: None, ..rec };
+        assert_eq!(shim_lease(&leases, &no_mac), None);
+    }
+
+    #[test]
+    fn an_ipvlan_shim_routes_the_containers_client_id_leases_on_the_parent_but_not_its_own() {
+        let rec = shim_rec(Kind::Ipvlan, "shim-eth0", PARENT_MAC);
+        let mut elsewhere = lease_of("10.0.0.60", "eth1", &container("far"));
+        elsewhere.network = Some("other".into());
+        let leases = vec![
+            lease_of("10.0.0.50", "eth0", &container("web")),
+            lease_of("10.0.0.51", "eth0", &container("db")),
+            lease_of(
+                "10.0.0.2",
+                "eth0",
+                &ipvlan_identity(PARENT_MAC, "shim-eth0"),
+            ),
+            elsewhere,
+        ];
+        let me = shim_lease(&leases, &rec).expect("the shim's lease");
+        let want = wanted_routes(&leases, "eth0", &[me.ip], Some((me.ip, me.prefix_len)));
+        assert_eq!(
+            want.into_iter().collect::<Vec<_>>(),
+            vec![Ipv4Addr::new(10, 0, 0, 50), Ipv4Addr::new(10, 0, 0, 51)]
+        );
     }
 
     #[test]

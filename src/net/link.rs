@@ -8,13 +8,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVlan, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage, MacVlanMode,
 };
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope,
 };
-use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, LinkVlan, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkIpVlan, LinkMacVlan, LinkUnspec, LinkVlan, RouteMessageBuilder};
 
 use super::mac::Mac;
 use crate::error::{Error, Result};
@@ -121,6 +121,21 @@ impl Netlink {
                     .address(mac.0.to_vec())
                     .build(),
             )
+            .execute()
+            .await
+    }
+
+    /// Create an ipvlan link in L2 mode (down). It has the parent's MAC: L2
+    /// because the shim must ARP and take its address by DHCP like the
+    /// containers beside it; L3 would route, with no broadcast at all.
+    pub async fn add_ipvlan(
+        &self,
+        name: &str,
+        parent_index: u32,
+    ) -> std::result::Result<(), rtnetlink::Error> {
+        self.handle
+            .link()
+            .add(LinkIpVlan::new(name, parent_index, IpVlanMode::L2).build())
             .execute()
             .await
     }

@@ -11,6 +11,11 @@ pub struct Mac(pub [u8; 6]);
 impl Mac {
     pub const BROADCAST: Mac = Mac([0xff; 6]);
 
+    /// The 12 hex digits, no separators (as client ids carry it).
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
     /// A random locally administered unicast address, as a container or a
     /// probe uses: the "locally administered" bit keeps it out of every
     /// vendor's range, and the multicast bit must be clear for a host.

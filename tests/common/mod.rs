@@ -77,6 +77,27 @@ pub fn must(args: &[&str]) {
     );
 }
 
+/// A type-0 client id holding `text`, as dnsmasq and dhcpnet's records show
+/// it (`00:64:68:...`): what the tests expect on the wire, written out
+/// independently of dhcpnet's code.
+pub fn text_client_id(text: &str) -> String {
+    std::iter::once(0u8)
+        .chain(text.bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `ip -n NS link add link PARENT name NAME type TYPE...` (as a hand or
+/// another tool makes links beside dhcpnet's).
+pub fn link_add(ns: &str, parent: &str, name: &str, kind: &[&str]) -> Output {
+    let mut args = vec![
+        "ip", "-n", ns, "link", "add", "link", parent, "name", name, "type",
+    ];
+    args.extend_from_slice(kind);
+    sh(&args)
+}
+
 /// One server namespace, one client namespace, a veth pair between them.
 /// The server side has 10.77.0.1/24 on `veth0`; the client side `veth0` is
 /// up without an address.
@@ -771,16 +792,6 @@ impl Lab {
         ]);
         text(&o).trim().to_string()
     }
-}
-
-/// Option 61 of type 0 (`text` after a zero octet) as dhcpnet records it
-/// and dnsmasq lists it: hex octets joined by ':'.
-pub fn text_client_id(text: &str) -> String {
-    std::iter::once(0u8)
-        .chain(text.bytes())
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// Write `script` to `path`, executable (a stand-in for a command); `path`.

@@ -98,6 +98,32 @@ pub fn available() -> Option<String> {
     m
 }
 
+/// Shell that loads ipvlan (and what it needs), makes VLAN 10 of the lab on
+/// the client side (`v0.10`, its MAC in `$MAC`: every ipvlan slave has it)
+/// and, per name in `containers`, a namespace of that name holding an
+/// ipvlan L2 slave `ip<name>` of v0.10, up, without an address.
+pub fn ipvlan_containers(modules: &str, containers: &[&str]) -> String {
+    let m = format!("/usr/lib/uml/modules/{modules}/kernel");
+    let names = containers.join(" ");
+    format!(
+        r#"
+for k in lib/crc-ccitt.ko net/ipv6/ipv6.ko drivers/net/ipvlan/ipvlan.ko; do
+  busybox insmod {m}/$k || echo "@@@ insmod-failed $k"
+done
+ip link add link v0 name v0.10 type vlan id 10
+ip link set v0.10 up
+MAC=$(cat /sys/class/net/v0.10/address)
+for c in {names}; do
+  ip netns add $c
+  ip link add link v0.10 name ip$c type ipvlan mode l2
+  ip link set ip$c netns $c
+  ip -n $c link set lo up
+  ip -n $c link set ip$c up
+done
+"#
+    )
+}
+
 fn init_script(bin: &str, modules: &str, steps: &str, step_timeout: Duration) -> String {
     let mods = MODULES.join(" ");
     let step_secs = step_timeout.as_secs();
