@@ -568,6 +568,13 @@ fn container_info(c: RawContainer) -> ContainerInfo {
     }
 }
 
+/// Whether `asked` names the object called `name` with id `id`: its name,
+/// its full id, or a short id of 12 or more characters (never a shorter id
+/// prefix, which Docker accepts for an unknown name).
+pub fn names_it(asked: &str, name: &str, id: &str) -> bool {
+    asked == name || asked == id || (asked.len() >= 12 && id.starts_with(asked))
+}
+
 /// What `docker inspect` printed for containers: each one it could read.
 pub fn parse_container_inspect(json: &str) -> Vec<ContainerInfo> {
     serde_json::from_str::<Vec<RawContainer>>(json)
@@ -630,6 +637,11 @@ impl Docker {
         let Some(n) = self.inspect::<RawNetwork>("network", name).await? else {
             return Ok(None);
         };
+        // Docker resolves an unknown name as an id prefix: another network
+        // whose id happens to begin with `name` is not the network `name`.
+        if !names_it(name, &n.name, &n.id) {
+            return Ok(None);
+        }
         let first = n.ipam.and_then(|i| i.config).and_then(|c| {
             c.into_iter()
                 .find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.')))
@@ -715,6 +727,15 @@ mod tests {
             d.command_line(&["network", "create", "--label", "x=a b"]),
             "/usr/bin/docker network create --label 'x=a b'"
         );
+    }
+
+    #[test]
+    fn a_short_id_prefix_is_not_a_name() {
+        let id = "db1b67871665aaaabbbbccccdddd";
+        assert!(names_it("db", "db", id));
+        assert!(!names_it("db", "web-1", id));
+        assert!(names_it("db1b67871665", "web-1", id));
+        assert!(names_it(id, "web-1", id));
     }
 
     #[test]

@@ -918,6 +918,22 @@ fn plain_docker_run_on_a_created_network_is_refused_and_dhcpnet_run_still_leases
     );
     ok(&dhcpnet(&lab, &e, &["rm", "via-dhcp", "-o", "json"]));
 
+    // A name that begins another container's id is no clash (Docker
+    // resolves an unknown name as an id prefix; seen once in CI, `db`
+    // finding `db1b6...`).
+    let anchor = e.docker_ok(&["create", "--network", "none", IMAGE, "sleep", "1"]);
+    let prefix = anchor.get(..6).unwrap_or_default().to_string();
+    let o = dhcpnet(
+        &lab,
+        &e,
+        &[
+            "run", &net, "--", "-d", "--name", &prefix, IMAGE, "sleep", "600",
+        ],
+    );
+    let _ = e.docker(&["rm", "-f", &anchor]);
+    assert!(o.status.success(), "{prefix}: {}", stderr(&o));
+    ok(&dhcpnet(&lab, &e, &["rm", &prefix, "-o", "json"]));
+
     // doctor: the network is closed to Docker's own IPAM. Made again as an
     // older dhcpnet made it (its labels, no --ip-range), it is a warning
     // naming it and the fix, which works.

@@ -308,8 +308,11 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     if !ipvlan {
         docker.check_mac_address_support().await?;
     }
+    // Docker resolves an unknown name as an id prefix: a container whose
+    // id starts with the name is no clash (seen: `db` found `db1b6...`).
     if let Some(name) = &user.name
         && let Some(c) = docker.inspect_container(name).await?
+        && c.name == name.trim_start_matches('/')
     {
         return Err(Error::Conflict(format!(
             "a container named {name} exists already ({}): remove it with `dhcpnet rm {name}` first",
