@@ -711,3 +711,69 @@ fn containers_the_engine_names_keep_their_own_addresses_under_new_macs_when_rest
         "{r:?}"
     );
 }
+
+/// A container stopped for good on an engine that names no container and
+/// without a fixed MAC: its kept lease can never go back to it (its next
+/// start gets a new one), so once kept past the reuse window the daemon
+/// releases it when it falls due instead of renewing it, at the server too.
+#[test]
+fn a_lease_kept_past_the_window_for_a_container_nothing_names_is_released_when_due() {
+    let Some(mut lab) = Lab::new(&["dnsmasq", "tail"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    let fake = tempfile::tempdir().expect("tempdir");
+    let docker = fake_docker(fake.path());
+    let docker_s = docker.to_string_lossy().to_string();
+    let d = Daemon::start(&lab, &["--docker", &docker_s]);
+    let following = wait_for(Duration::from_secs(20), || {
+        d.log().contains("following container events").then_some(())
+    });
+    assert!(following.is_some(), "log:\n{}", d.log());
+    let pool = d.pool(json!({"dhcp_interface": IFACE}));
+    let id = "c0ffee".repeat(10) + "0003";
+    let mac = ENDPOINTS[0];
+    let ip = d.lease(&pool, mac);
+    std::fs::write(
+        fake.path().join(format!("c-{id}")),
+        inspect_doc(&id, "old", mac, Some(&ip)),
+    )
+    .expect("inspect doc");
+    std::fs::write(fake.path().join("ps"), format!("{id} old\n")).expect("ps");
+    event(fake.path(), "start", &id, "old");
+    let tied = wait_for(Duration::from_secs(20), || {
+        (raw_records(&lab)
+            .first()
+            .is_some_and(|l| l["container"] == id.as_str()))
+        .then_some(())
+    });
+    assert!(tied.is_some(), "{:?}; log:\n{}", raw_records(&lab), d.log());
+    std::fs::write(
+        fake.path().join(format!("c-{id}")),
+        inspect_doc(&id, "old", mac, None),
+    )
+    .expect("inspect doc");
+    d.release(&pool, &ip);
+    assert!(raw_records(&lab)[0]["kept_since"].is_string());
+
+    // Twenty minutes later, with its renewal due: as if the clock had run.
+    let state = lab.state_dir();
+    let mut doc = common::table(&state, "leases.d", "leases");
+    let now = chrono::Utc::now();
+    let l = &mut doc["leases"][0];
+    l["kept_since"] = json!((now - chrono::Duration::minutes(20)).to_rfc3339());
+    l["obtained_at"] = json!((now - chrono::Duration::seconds(500)).to_rfc3339());
+    l["expires_at"] = json!((now + chrono::Duration::seconds(100)).to_rfc3339());
+    common::write_table(&state, "leases.d", "leases", &doc);
+    let gone = wait_for(Duration::from_secs(90), || {
+        (raw_records(&lab).is_empty() && lab.released(&ip, mac)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "records {:?}; server log:\n{}\ndaemon:\n{}",
+        raw_records(&lab),
+        lab.server_log(),
+        d.log()
+    );
+    assert!(d.log().contains("kept since its container"), "{}", d.log());
+}

@@ -720,6 +720,23 @@ impl Plugin {
     }
 }
 
+/// Whether `l` was kept at its container's stop longer ago than `window`
+/// for a container nothing can tie it to again: no fixed MAC and no name
+/// from the engine, so its next start gets a new lease whatever happens
+/// (`reclaimable` hands out only recent ones). Renewing it would only hold
+/// an address nobody will use: the daemon releases it instead.
+pub fn kept_for_nobody(
+    l: &crate::lease::Lease,
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+) -> bool {
+    l.status == crate::lease::Status::Bound
+        && !l.mac_fixed
+        && crate::network::plugin_handle_of(l) != Some(crate::network::PluginHandle::Name)
+        && l.kept_since
+            .is_some_and(|at| now.signed_duration_since(at) >= window)
+}
+
 /// The one record on `iface` kept at its container's stop within `window`
 /// of `now` (a clock stepped back counts as recent); None when none or
 /// several are. On a shared-MAC pool (`shared`: the DHCP interface's MAC)
@@ -1089,6 +1106,36 @@ mod reclaim_tests {
         assert!(super::is_wireless(d.path(), "wlp2s0"));
         assert!(!super::is_wireless(d.path(), "eth0"));
         assert!(!super::is_wireless(d.path(), "nosuch0"));
+    }
+
+    #[test]
+    fn a_lease_kept_past_the_window_for_a_container_nothing_names_is_for_nobody() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let window = Duration::minutes(10);
+        let kept = |ago: i64| {
+            let mut l = lease(2, 3600, None, None);
+            l.kept_since = Some(now - Duration::seconds(ago));
+            l
+        };
+        assert!(super::kept_for_nobody(&kept(601), now, window));
+        // Recent: it may still go back to its container.
+        assert!(!super::kept_for_nobody(&kept(60), now, window));
+        // Not kept at all (a running container's).
+        assert!(!super::kept_for_nobody(
+            &lease(2, 3600, None, None),
+            now,
+            window
+        ));
+        // A fixed MAC brings its container back to it, however late.
+        let mut pinned = kept(3600);
+        pinned.mac_fixed = true;
+        assert!(!super::kept_for_nobody(&pinned, now, window));
+        // So does a name the engine sent.
+        let mut named = kept(3600);
+        named.client_id = crate::dhcp::message::format_client_id(
+            &crate::network::ipvlan_plugin_identity(named.mac, Some("web")).client_id,
+        );
+        assert!(!super::kept_for_nobody(&named, now, window));
     }
 
     #[test]

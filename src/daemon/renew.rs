@@ -160,11 +160,24 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
             first = false;
         }
         if !plan.due.is_empty() {
-            let due: Vec<(Lease, Action)> = plan
+            // A lease kept for a stopped container that can never be tied
+            // to it again is released when it falls due, not renewed.
+            let now = Utc::now();
+            let window = chrono::Duration::from_std(super::plugin::PARK_REUSE)
+                .unwrap_or(chrono::Duration::MAX);
+            let (idle, mut due): (Vec<Due>, Vec<Due>) = plan
                 .due
                 .iter()
                 .map(|&(i, a)| (leases[i].clone(), a))
-                .collect();
+                .partition(|(l, _)| super::plugin::kept_for_nobody(l, now, window));
+            if !idle.is_empty() {
+                // What could not be released is renewed as usual (with its
+                // backoff), never retried in a tight loop.
+                due.extend(release_idle(shared, idle).await);
+            }
+            if due.is_empty() {
+                continue;
+            }
             attend(shared, due, &opts, &mut backoff, &clock).await;
             continue;
         }
@@ -195,6 +208,40 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
             None => tokio::time::sleep(sleep).await,
         }
     }
+}
+
+/// A lease that needs attention now, and what it needs.
+type Due = (Lease, Action);
+
+/// Release leases kept for stopped containers that will get new ones when
+/// they start (`plugin::kept_for_nobody`); returns those not released, to
+/// be renewed as usual instead.
+async fn release_idle(shared: &Shared, idle: Vec<Due>) -> Vec<Due> {
+    let keys: Vec<lease::LeaseKey> = idle.iter().map(|(l, _)| l.key()).collect();
+    let released = match shared
+        .release(move |l| keys.iter().any(|k| l.has_key(k)))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("could not release leases kept for stopped containers: {e}; renewing them");
+            Vec::new()
+        }
+    };
+    for l in &released {
+        log::info!(
+            "released {} ({}), kept since its container {} stopped: it has no fixed MAC and the \
+             engine names no container, so it gets a new address when it starts",
+            l.ip,
+            l.mac,
+            l.container()
+                .map(crate::docker::short_id)
+                .unwrap_or_else(|| "?".into())
+        );
+    }
+    idle.into_iter()
+        .filter(|(l, _)| !released.iter().any(|r| r.same_key(l)))
+        .collect()
 }
 
 fn goal(l: &Lease, a: Action) -> Goal {
