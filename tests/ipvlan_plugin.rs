@@ -475,6 +475,20 @@ fn fake_docker(dir: &std::path::Path) -> PathBuf {
     )
 }
 
+/// A daemon following the events a stand-in docker CLI (in the returned
+/// directory, see `fake_docker`) plays, once it follows them.
+fn following_daemon(lab: &Lab) -> (tempfile::TempDir, Daemon) {
+    let fake = tempfile::tempdir().expect("tempdir");
+    let docker = fake_docker(fake.path());
+    let docker_s = docker.to_string_lossy().to_string();
+    let d = Daemon::start(lab, &["--docker", &docker_s]);
+    let following = wait_for(Duration::from_secs(20), || {
+        d.log().contains("following container events").then_some(())
+    });
+    assert!(following.is_some(), "log:\n{}", d.log());
+    (fake, d)
+}
+
 /// What `docker container inspect` says of container `id` named `name`:
 /// running with `ip` on the network, or stopped (no address).
 fn inspect_doc(id: &str, name: &str, mac: &str, ip: Option<&str>) -> String {
@@ -513,14 +527,7 @@ fn a_shared_mac_lease_is_tied_to_its_container_by_address_kept_at_its_stop_reuse
     };
     lab.start_dnsmasq(&[]);
     let parent = lab.client_mac();
-    let fake = tempfile::tempdir().expect("tempdir");
-    let docker = fake_docker(fake.path());
-    let docker_s = docker.to_string_lossy().to_string();
-    let mut d = Daemon::start(&lab, &["--docker", &docker_s]);
-    let following = wait_for(Duration::from_secs(20), || {
-        d.log().contains("following container events").then_some(())
-    });
-    assert!(following.is_some(), "log:\n{}", d.log());
+    let (fake, mut d) = following_daemon(&lab);
     d.use_ipvlan_driver();
     let pool = d.pool(json!({"dhcp_interface": IFACE}));
     let id = "c0ffee".repeat(10) + "0123";
@@ -615,14 +622,7 @@ fn containers_the_engine_names_keep_their_own_addresses_under_new_macs_when_rest
     };
     lab.start_dnsmasq(&[]);
     let host = lab.client_mac();
-    let fake = tempfile::tempdir().expect("tempdir");
-    let docker = fake_docker(fake.path());
-    let docker_s = docker.to_string_lossy().to_string();
-    let d = Daemon::start(&lab, &["--docker", &docker_s]);
-    let following = wait_for(Duration::from_secs(20), || {
-        d.log().contains("following container events").then_some(())
-    });
-    assert!(following.is_some(), "log:\n{}", d.log());
+    let (fake, d) = following_daemon(&lab);
     let pool = d.pool(json!({"dhcp_interface": IFACE}));
     assert!(!pool.ends_with(":shared-mac"), "{pool}");
     let ask = |name: &str, mac: &str| {
@@ -722,14 +722,7 @@ fn a_lease_kept_past_the_window_for_a_container_nothing_names_is_released_when_d
         return;
     };
     lab.start_dnsmasq(&[]);
-    let fake = tempfile::tempdir().expect("tempdir");
-    let docker = fake_docker(fake.path());
-    let docker_s = docker.to_string_lossy().to_string();
-    let d = Daemon::start(&lab, &["--docker", &docker_s]);
-    let following = wait_for(Duration::from_secs(20), || {
-        d.log().contains("following container events").then_some(())
-    });
-    assert!(following.is_some(), "log:\n{}", d.log());
+    let (fake, d) = following_daemon(&lab);
     let pool = d.pool(json!({"dhcp_interface": IFACE}));
     let id = "c0ffee".repeat(10) + "0003";
     let mac = ENDPOINTS[0];
