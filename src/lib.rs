@@ -34,6 +34,7 @@ pub mod dhcp;
 pub mod docker;
 pub mod doctor;
 pub mod error;
+pub mod fnv;
 pub mod lease;
 pub mod links;
 pub mod logging;

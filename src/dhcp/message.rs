@@ -118,11 +118,7 @@ pub fn text_client_id(text: &str) -> Vec<u8> {
         id.extend_from_slice(text.as_bytes());
         return id;
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let tail = format!("~{h:016x}");
+    let tail = format!("~{:016x}", crate::fnv::fnv1a(text.as_bytes()));
     id.extend_from_slice(&text.as_bytes()[..MAX - 1 - tail.len()]);
     id.extend_from_slice(tail.as_bytes());
     id

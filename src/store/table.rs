@@ -92,10 +92,7 @@ fn bounded(stem: String) -> String {
     if stem.len() <= MAX_STEM {
         return stem;
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in stem.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = crate::fnv::fnv1a(stem.as_bytes());
     // file_safe output is ASCII: any cut is on a character boundary.
     format!("{}~{h:016x}", &stem[..MAX_STEM - 17])
 }
