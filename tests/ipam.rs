@@ -8,16 +8,17 @@
 
 mod common;
 
-use common::docker::{Daemon, IMAGE, PLUGIN_SOCKET, Version, engine_of, plugin_lock};
+use common::docker::{Daemon, Engine, IMAGE, PLUGIN_SOCKET, Version, engine_of, plugin_lock};
 use common::{Lab, ok, wait_for};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Removes the listed Docker networks (and their containers) when dropped,
 /// failing test or not.
-struct Networks<'a>(&'a common::docker::Engine, Vec<&'static str>);
+struct Networks(Arc<Engine>, Vec<&'static str>);
 
-impl Drop for Networks<'_> {
+impl Drop for Networks {
     fn drop(&mut self) {
         for n in &self.1 {
             self.0.remove_network(n);
@@ -47,7 +48,10 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
     };
     let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
     // Declared after the daemon: dropped first, while the plugin still answers.
-    let _nets = Networks(&engine, vec!["wrong", "found", "overlap", "mcv0", "plain"]);
+    let _nets = Networks(
+        engine.clone(),
+        vec!["wrong", "found", "overlap", "mcv0", "plain"],
+    );
 
     let parent = format!("parent={iface}");
     let dhcp_if = format!("dhcp_interface={iface}");
@@ -278,8 +282,41 @@ fn docker_network_with_ipam_driver_dhcpnet_leases_names_and_releases(v: Version)
     engine.docker_ok(&["network", "rm", "mcv0", "plain"]);
 }
 
+/// The tests below stand on: a lab with dnsmasq behind a root-side veth,
+/// the shared engine, the plugin lock, `dhcpnet daemon` serving the plugin,
+/// and the plugin network `mcv0` on the veth. Fields drop in order: the
+/// network first (while the plugin still answers), then the daemon, the
+/// lock, the engine, the lab.
+struct Mcv0 {
+    _nets: Networks,
+    daemon: Daemon,
+    _lock: std::fs::File,
+    engine: Arc<Engine>,
+    lab: Lab,
+}
+
+impl Mcv0 {
+    fn start(v: Version) -> Option<Mcv0> {
+        let mut lab = Lab::with_root_parent(&["dnsmasq", "ss"])?;
+        let engine = engine_of(v)?;
+        lab.start_dnsmasq(&[]);
+        let lock = plugin_lock();
+        let iface = lab.parent().to_string();
+        let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
+        let nets = Networks(engine.clone(), vec!["mcv0"]);
+        plugin_network(&engine, &iface);
+        Some(Mcv0 {
+            _nets: nets,
+            daemon,
+            _lock: lock,
+            engine,
+            lab,
+        })
+    }
+}
+
 /// A plugin network `mcv0` on the lab's veth, with the daemon serving the
-/// plugin; for the tests below.
+/// plugin.
 fn plugin_network(engine: &common::docker::Engine, iface: &str) {
     engine.plugin_network("mcv0", iface, Some(iface));
 }
@@ -297,16 +334,13 @@ fn on_mcv0(engine: &common::docker::Engine, name: &str) -> (String, String) {
 crate::on_each_engine!(a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start);
 
 fn a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start(v: Version) {
-    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
-        return;
-    };
-    let Some(engine) = engine_of(v) else { return };
-    lab.start_dnsmasq(&[]);
-    let _lock = plugin_lock();
-    let iface = lab.parent().to_string();
-    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _nets = Networks(&engine, vec!["mcv0"]);
-    plugin_network(&engine, &iface);
+    let Some(m) = Mcv0::start(v) else { return };
+    let Mcv0 {
+        lab,
+        engine,
+        daemon,
+        ..
+    } = &m;
     engine.docker_ok(&[
         "run",
         "-d",
@@ -322,7 +356,7 @@ fn a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start(v:
         "sleep",
         "600",
     ]);
-    let (ip, mac) = on_mcv0(&engine, "web");
+    let (ip, mac) = on_mcv0(engine, "web");
     // The follower has tied the lease to the container once the hostname shows.
     let named = wait_for(Duration::from_secs(30), || {
         lab.server_leases()
@@ -343,7 +377,7 @@ fn a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start(v:
             engine.docker_ok(&["stop", "-t", "0", "web"]);
             engine.docker_ok(&["start", "web"]);
         }
-        let (now, mac) = on_mcv0(&engine, "web");
+        let (now, mac) = on_mcv0(engine, "web");
         assert_eq!(
             now,
             ip,
@@ -385,16 +419,13 @@ fn a_container_keeps_its_address_and_one_lease_across_restarts_and_stop_start(v:
 crate::on_each_engine!(network_connect_of_a_running_container_sends_its_hostname);
 
 fn network_connect_of_a_running_container_sends_its_hostname(v: Version) {
-    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
-        return;
-    };
-    let Some(engine) = engine_of(v) else { return };
-    lab.start_dnsmasq(&[]);
-    let _lock = plugin_lock();
-    let iface = lab.parent().to_string();
-    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _nets = Networks(&engine, vec!["mcv0"]);
-    plugin_network(&engine, &iface);
+    let Some(m) = Mcv0::start(v) else { return };
+    let Mcv0 {
+        lab,
+        engine,
+        daemon,
+        ..
+    } = &m;
     engine.docker_ok(&[
         "run",
         "-d",
@@ -408,7 +439,7 @@ fn network_connect_of_a_running_container_sends_its_hostname(v: Version) {
         "sleep",
         "600",
     ]);
-    let (_, first) = on_mcv0(&engine, "late");
+    let (_, first) = on_mcv0(engine, "late");
     let named = wait_for(Duration::from_secs(30), || {
         lab.server_leases()
             .into_iter()
@@ -424,7 +455,7 @@ fn network_connect_of_a_running_container_sends_its_hostname(v: Version) {
     // plugin without a hostname; the follower sends it after the connect.
     engine.docker_ok(&["network", "disconnect", "mcv0", "late"]);
     engine.docker_ok(&["network", "connect", "mcv0", "late"]);
-    let (ip, mac) = on_mcv0(&engine, "late");
+    let (ip, mac) = on_mcv0(engine, "late");
     assert_ne!(mac, first);
     let named = wait_for(Duration::from_secs(30), || {
         lab.server_leases()
@@ -449,7 +480,7 @@ fn a_pool_naming_no_interface_is_refused_with_both_fixes_named(v: Version) {
     let Some(engine) = engine_of(v) else { return };
     let _lock = plugin_lock();
     let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _nets = Networks(&engine, vec!["nameless"]);
+    let _nets = Networks(engine.clone(), vec!["nameless"]);
     // A subnet no interface of this host reaches, no dhcp_interface option
     // (as from Compose), no --default-interface.
     let o = engine.docker(&[
@@ -478,16 +509,13 @@ fn a_pool_naming_no_interface_is_refused_with_both_fixes_named(v: Version) {
 crate::on_each_engine!(a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others);
 
 fn a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others(v: Version) {
-    let Some(mut lab) = Lab::with_root_parent(&["dnsmasq", "ss"]) else {
-        return;
-    };
-    let Some(engine) = engine_of(v) else { return };
-    lab.start_dnsmasq(&[]);
-    let _lock = plugin_lock();
-    let iface = lab.parent().to_string();
-    let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _nets = Networks(&engine, vec!["mcv0"]);
-    plugin_network(&engine, &iface);
+    let Some(m) = Mcv0::start(v) else { return };
+    let Mcv0 {
+        lab,
+        engine,
+        daemon,
+        ..
+    } = &m;
     let fixed_mac = "02:42:0a:4d:00:61";
     engine.docker_ok(&[
         "run",
@@ -505,7 +533,7 @@ fn a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others(v: Ve
     engine.docker_ok(&[
         "run", "-d", "--net", "mcv0", "--name", "free", IMAGE, "sleep", "600",
     ]);
-    let (fixed_ip, mac) = on_mcv0(&engine, "fixed");
+    let (fixed_ip, mac) = on_mcv0(engine, "fixed");
     assert_eq!(mac, fixed_mac);
     // Both tied to their containers by the follower.
     let tied = wait_for(Duration::from_secs(30), || {
@@ -521,9 +549,9 @@ fn a_container_with_a_fixed_mac_keeps_its_address_when_stopped_with_others(v: Ve
     // Both stopped, then both started: two kept addresses at once.
     engine.docker_ok(&["stop", "-t", "0", "fixed", "free"]);
     engine.docker_ok(&["start", "fixed", "free"]);
-    assert_eq!(on_mcv0(&engine, "fixed").0, fixed_ip, "{}", daemon.log());
+    assert_eq!(on_mcv0(engine, "fixed").0, fixed_ip, "{}", daemon.log());
     // One lease per container at the server, for the endpoints of now.
-    let (free_ip, free_mac) = on_mcv0(&engine, "free");
+    let (free_ip, free_mac) = on_mcv0(engine, "free");
     let one_each = wait_for(Duration::from_secs(20), || {
         let mut rows = lab.server_leases();
         rows.sort();

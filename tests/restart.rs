@@ -15,23 +15,25 @@
 
 mod common;
 
-use common::docker::{Daemon, Engine, IMAGE, PLUGIN_SOCKET, Version, plugin_lock, private_engine};
+use common::docker::{
+    Daemon, Engine, IMAGE, NetworkGuard, PLUGIN_SOCKET, Version, plugin_lock, private_engine,
+};
 use common::{Lab, ok, wait_for};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Removes the network (and its containers) when dropped, failing test or
-/// not, while the engine still runs.
-struct Network<'a>(&'a Engine);
-
-impl Drop for Network<'_> {
-    fn drop(&mut self) {
-        self.0.remove_network("mcv0");
+/// Removes mcv0 (and its containers) when dropped, failing test or not,
+/// while the engine still runs.
+fn mcv0_guard(engine: &Arc<Engine>) -> NetworkGuard {
+    NetworkGuard {
+        engine: engine.clone(),
+        name: "mcv0".into(),
     }
 }
 
 /// A lab with dnsmasq, an engine of the test's own, the plugin lock held.
-fn set_up(v: Version) -> Option<(Lab, Engine, std::fs::File)> {
+fn set_up(v: Version) -> Option<(Lab, Arc<Engine>, std::fs::File)> {
     let mut lab = Lab::with_root_parent(&["dnsmasq", "ss"])?;
     let engine = private_engine(v)?;
     lab.start_dnsmasq(&[]);
@@ -134,7 +136,7 @@ fn an_engine_restart_keeps_a_fixed_mac_containers_address_and_one_lease_per_cont
     };
     let iface = lab.parent().to_string();
     let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _net = Network(&engine);
+    let _net = mcv0_guard(&engine);
     engine.plugin_network("mcv0", &iface, Some(&iface));
     let fixed_mac = "02:42:0a:4d:00:71";
     run_always(&engine, "fixed", &["--mac-address", fixed_mac]);
@@ -246,7 +248,7 @@ fn a_reboot_keeps_the_addresses_of_a_fixed_mac_container_and_of_the_one_without_
     let iface = lab.parent().to_string();
     let args = ["--plugin-socket", PLUGIN_SOCKET];
     let daemon = Daemon::start(&lab, &engine, &args, "daemon");
-    let net = Network(&engine);
+    let net = mcv0_guard(&engine);
     engine.plugin_network("mcv0", &iface, Some(&iface));
     let pinned_mac = "02:42:0a:4d:00:72";
     run_always(&engine, "pinned", &["--mac-address", pinned_mac]);
@@ -336,7 +338,7 @@ fn a_restarted_container_keeps_its_address_and_one_lease_at_kea_too(v: Version) 
     let _lock = plugin_lock();
     let iface = lab.parent().to_string();
     let daemon = Daemon::start(&lab, &engine, &["--plugin-socket", PLUGIN_SOCKET], "daemon");
-    let _net = Network(&engine);
+    let _net = mcv0_guard(&engine);
     engine.plugin_network("mcv0", &iface, Some(&iface));
     run_always(&engine, "web", &[]);
     wait_tied(&lab, 1, &daemon);

@@ -149,8 +149,8 @@ fn engine_available(v: Version) -> bool {
 /// An engine of the caller's alone (not shared with the other tests of the
 /// binary), which it may stop and start again (`restart`, `stop`,
 /// `start_again`).
-pub fn private_engine(v: Version) -> Option<Engine> {
-    engine_available(v).then(|| Engine::start(v))
+pub fn private_engine(v: Version) -> Option<Arc<Engine>> {
+    engine_available(v).then(|| Arc::new(Engine::start(v)))
 }
 
 /// The shared engine of that version.
