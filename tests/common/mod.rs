@@ -498,6 +498,20 @@ impl Lab {
         read_dnsmasq_leases(&self.lease_file)
     }
 
+    /// Wait (up to 10 s) until dnsmasq's table satisfies `holds`, else
+    /// fail saying `what`: dnsmasq rewrites its lease file after handling a
+    /// RELEASE, which the sender does not wait for.
+    pub fn server_comes_to(
+        &self,
+        what: &str,
+        holds: impl Fn(&[(String, String, String, String)]) -> bool,
+    ) {
+        let seen = wait_for(Duration::from_secs(10), || {
+            holds(&self.server_leases()).then_some(())
+        });
+        assert!(seen.is_some(), "{what}: {:?}", self.server_leases());
+    }
+
     /// The expiry time (epoch seconds) dnsmasq records for `mac`.
     pub fn server_expiry(&self, mac: &str) -> i64 {
         std::fs::read_to_string(&self.lease_file)
