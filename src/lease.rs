@@ -597,9 +597,18 @@ impl Record for Lease {
     }
 }
 
-/// Every recorded lease (in key order). No lock needed.
+/// Every recorded lease (in key order). No lock needed. A record file
+/// that cannot be used is skipped (and set aside, see `store::table`).
 pub fn load(store: &Store) -> Result<Vec<Lease>> {
     store.table::<Lease>().list()
+}
+
+/// `load`, and every lease record file set aside or skipped (each once).
+pub fn load_noting(store: &Store) -> Result<(Vec<Lease>, Vec<crate::store::table::SetAside>)> {
+    let t = store.table::<Lease>();
+    let (leases, mut aside) = t.list_noting()?;
+    aside.extend(t.set_aside()?);
+    Ok((leases, aside))
 }
 
 /// The records of a `leases.json` of these bytes (the format older dhcpnet
@@ -715,6 +724,17 @@ pub struct Renewal {
 pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
     let mut stale = Vec::new();
     for Renewal { was, mut new } in results {
+        // What would fail to load is never written: the record stays as it
+        // was (the server holds the lease at least that long), and is
+        // renewed again when it falls due.
+        if let Err(why) = new.check() {
+            log::error!(
+                "the server's answer for {} makes a record that fails its checks ({why}); the \
+                 record is kept as it was",
+                was.label()
+            );
+            continue;
+        }
         let key = was.key();
         match all.iter_mut().find(|o| o.has_key(&key)) {
             Some(slot) if same_lease(slot, &was) => {
