@@ -699,8 +699,8 @@ mod tests {
         let mut l = with_container(None);
         l.ip = std::net::Ipv4Addr::new(10, 0, 0, ip);
         l.mac = Mac([2, 0xaa, 0, 0, 0, 1]);
-        let handle = Mac([2, 0x42, 0, 0, 0, endpoint]).to_string();
-        let id = crate::network::ipvlan_plugin_identity(l.mac, Some(&handle));
+        let handle = crate::network::EndpointHandle::Mac(Mac([2, 0x42, 0, 0, 0, endpoint]));
+        let id = crate::network::ipvlan_plugin_identity(l.mac, handle);
         l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         l
     }
