@@ -439,6 +439,7 @@ impl<R: Record> Table<'_, R> {
             out
         };
         let mut out = Vec::with_capacity(read.len());
+        let mut old_named = Vec::new();
         let mut tend = Vec::new();
         for (name, got) in read {
             match got {
@@ -448,7 +449,7 @@ impl<R: Record> Table<'_, R> {
                     tend.push((name, Read1::Repaired(r, why)));
                 }
                 Read1::OldName(r) => {
-                    out.push((r.key(), r.clone()));
+                    old_named.push((r.key(), r.clone()));
                     tend.push((name, Read1::OldName(r)));
                 }
                 bad @ Read1::Bad(_) => tend.push((name, bad)),
@@ -456,12 +457,10 @@ impl<R: Record> Table<'_, R> {
         }
         // A record in an old-named file and in a new one: the new one wins
         // (it was written since).
-        if tend.iter().any(|(_, t)| matches!(t, Read1::OldName(_))) {
-            let mut seen: BTreeMap<R::Key, usize> = BTreeMap::new();
-            for (i, (k, _)) in out.iter().enumerate() {
-                seen.insert(k.clone(), i);
-            }
-            out = seen.into_values().map(|i| out[i].clone()).collect();
+        if !old_named.is_empty() {
+            let have: std::collections::BTreeSet<R::Key> =
+                out.iter().map(|(k, _)| k.clone()).collect();
+            out.extend(old_named.into_iter().filter(|(k, _)| !have.contains(k)));
         }
         let mut skipped = Vec::new();
         if !tend.is_empty() {
@@ -1306,6 +1305,17 @@ mod tests {
         fs::rename(t.dir().join(&new), t.dir().join(&old)).unwrap();
         assert!(t.remove(&s.lock().unwrap(), &key).unwrap());
         assert!(t.list().unwrap().is_empty());
+        // Under both names: the new one wins, the old copy is set aside.
+        t.put(&s.lock().unwrap(), &item(&long, 5)).unwrap();
+        let stale = serde_json::json!({"version": 1, "record": item(&long, 6)});
+        fs::write(t.dir().join(&old), serde_json::to_vec(&stale).unwrap()).unwrap();
+        {
+            let _held = s.lock().unwrap();
+            assert_eq!(t.list().unwrap(), vec![item(&long, 5)]);
+        }
+        assert_eq!(t.list().unwrap(), vec![item(&long, 5)]);
+        assert!(!t.dir().join(&old).exists());
+        assert_eq!(t.set_aside().unwrap().len(), 1);
     }
 
     #[test]
