@@ -167,6 +167,20 @@ pub fn is_mac_address_riddle(stderr: &str) -> bool {
     stderr.contains("mac-address") && stderr.contains("requires API version")
 }
 
+/// Whether `s` is a container name as Docker makes them: its own pattern
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (daemon/names, `RestrictedNameChars`), at
+/// most 255 bytes here (dhcpnet's bound; Docker's names are far shorter in
+/// practice). A name from the engine that is not one came from something
+/// else speaking its API, and is not taken as a container's identity.
+pub fn is_container_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2
+        && b.len() <= 255
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
 /// The 12-character form of a container or network id, as docker shows it.
 pub fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
@@ -558,9 +572,24 @@ fn container_info(c: RawContainer) -> ContainerInfo {
         ),
         None => (None, None),
     };
+    // A name outside Docker's pattern is no name (it matches no record).
+    let name = c.name.trim_start_matches('/');
+    let name = if is_container_name(name) {
+        name.to_string()
+    } else {
+        if !name.is_empty() {
+            log::warn!(
+                "the engine names container {} {:?}, which is not a Docker container name; it is \
+                 known by its id only",
+                short_id(&c.id),
+                crate::dhcp::reply::clean_text(name.as_bytes())
+            );
+        }
+        String::new()
+    };
     ContainerInfo {
         id: c.id,
-        name: c.name.trim_start_matches('/').to_string(),
+        name,
         hostname,
         fixed_mac,
         running: c.state.and_then(|s| s.running).unwrap_or(false),

@@ -611,6 +611,39 @@ impl NoFollow for std::fs::OpenOptions {
     }
 }
 
+/// One warning row per record file of table `dir` set aside (or skipped
+/// by readers until a process holding the lock sets it aside), naming it,
+/// why, and the fix.
+pub fn judge_set_aside(aside: &[crate::store::table::SetAside], dir: &str) -> Vec<Check> {
+    aside
+        .iter()
+        .map(|a| {
+            row(
+                "set aside",
+                Status::Warn,
+                format!(
+                    "{} {}: {}",
+                    a.path.display(),
+                    if a.in_table {
+                        "cannot be read and is skipped (the next dhcpnet holding the lock moves it to quarantine/)"
+                    } else {
+                        "was set aside: dhcpnet does not read it"
+                    },
+                    a.why
+                ),
+                if dir == lease::DIR {
+                    format!(
+                        "its lease is neither renewed nor released (the server frees it at expiry): \
+                         repair the file and move it back into {dir}/ to keep it, or remove it"
+                    )
+                } else {
+                    format!("repair the file and move it back into {dir}/, or remove it")
+                },
+            )
+        })
+        .collect()
+}
+
 pub fn judge_daemon(running: Option<bool>, leases: usize) -> Check {
     let n = "daemon";
     match running {
@@ -1255,12 +1288,29 @@ pub async fn run(store: &Store, docker: &Docker, scope: &Scope) -> Vec<Check> {
     // State and records.
     out.push(dir_check);
     let leases = if readable {
-        lease::load(store)
+        lease::load_noting(store)
     } else {
-        Ok(Vec::new())
+        Ok((Vec::new(), Vec::new()))
     };
     let leases = match leases {
-        Ok(l) => l,
+        Ok((l, aside)) => {
+            out.extend(judge_set_aside(&aside, lease::DIR));
+            if readable {
+                for (dir, aside) in [
+                    (
+                        crate::links::DIR,
+                        store.table::<crate::links::LinkRecord>().set_aside(),
+                    ),
+                    (
+                        crate::network::DIR,
+                        store.table::<crate::network::Network>().set_aside(),
+                    ),
+                ] {
+                    out.extend(judge_set_aside(&aside.unwrap_or_default(), dir));
+                }
+            }
+            l
+        }
         Err(e) => {
             out.push(row(
                 "leases",

@@ -200,7 +200,8 @@ Exit codes:
   4   no DHCP server answered within --timeout
   5   the DHCP server refused (DHCPNAK) or offered something unusable
   6   no such lease, link or network in dhcpnet's records
-  7   state directory unreadable, corrupt or locked
+  7   state directory unreadable, corrupt or locked; `leases` also, after
+      listing the rest, while a record file is set aside (quarantine/)
   8   missing privilege (CAP_NET_RAW / CAP_NET_ADMIN)
   9   the kernel lacks a needed feature (e.g. 802.1Q)
   10  Docker failed or cannot be reached

@@ -73,6 +73,12 @@ pub const FILE: &str = DIR;
 pub const LEGACY: &str = "leases.json";
 /// How far past `obtained_at + lease_time` a recorded expiry may be (s).
 const EXPIRY_SLACK: i64 = 86_400;
+/// The longest list (dns, routes, search) a record may hold: far above
+/// what dhcpnet keeps from a reply (`dhcp::reply::MAX_DNS` ...), so that a
+/// record an older dhcpnet wrote still loads.
+const MAX_LIST: usize = 255;
+/// The longest domain or search domain a record may hold (bytes).
+const MAX_NAME: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -431,13 +437,16 @@ impl Lease {
             check::text("container", c, 255)?;
         }
         if let Some(d) = &self.domain {
-            check::text("domain", d, 1024)?;
+            check::text("domain", d, MAX_NAME)?;
         }
         for s in &self.search {
-            check::text("search", s, 1024)?;
+            check::text("search", s, MAX_NAME)?;
         }
-        if self.dns.len() > 255 || self.routes.len() > 255 || self.search.len() > 255 {
-            return Err("more dns, routes or search entries than one reply can carry".into());
+        if self.dns.len() > MAX_LIST || self.routes.len() > MAX_LIST || self.search.len() > MAX_LIST
+        {
+            return Err(format!(
+                "more than {MAX_LIST} dns, routes or search entries (dhcpnet keeps far fewer from a reply)"
+            ));
         }
         Ok(())
     }
@@ -460,6 +469,46 @@ impl Lease {
         }
         self.search.retain(|s| !s.is_empty());
         changed
+    }
+
+    /// Cut what a server sent past what a record may hold (`check`) to
+    /// what dhcpnet keeps from a reply (`dhcp::reply::MAX_DNS` ...): an
+    /// older dhcpnet recorded lists as long as a reply carried, and one
+    /// forged reply then made the record unreadable. What was cut, in a
+    /// few words each.
+    fn trim_server_lists(&mut self) -> Vec<String> {
+        use crate::dhcp::reply::{MAX_DNS, MAX_ROUTES, MAX_SEARCH};
+        let mut done = Vec::new();
+        let mut cut = |what: &str, len: usize, max: usize| -> bool {
+            if len > MAX_LIST {
+                done.push(format!("{len} {what} cut to the first {max}"));
+                true
+            } else {
+                false
+            }
+        };
+        if cut("DNS servers", self.dns.len(), MAX_DNS) {
+            self.dns.truncate(MAX_DNS);
+        }
+        if cut("routes", self.routes.len(), MAX_ROUTES) {
+            self.routes.truncate(MAX_ROUTES);
+        }
+        if cut("search domains", self.search.len(), MAX_SEARCH) {
+            self.search.truncate(MAX_SEARCH);
+        }
+        let before = self.search.len();
+        self.search.retain(|s| s.len() <= MAX_NAME);
+        if self.search.len() < before {
+            done.push(format!(
+                "{} search domain(s) over {MAX_NAME} bytes left out",
+                before - self.search.len()
+            ));
+        }
+        if self.domain.as_ref().is_some_and(|d| d.len() > MAX_NAME) {
+            self.domain = None;
+            done.push(format!("a domain over {MAX_NAME} bytes left out"));
+        }
+        done
     }
 
     /// How an error message names the record (quoted, never raw).
@@ -525,18 +574,22 @@ impl Record for Lease {
         Lease::label(self)
     }
 
-    fn repair(&mut self, path: &Path) {
+    const SET_ASIDE: &'static str = "dhcpnet no longer renews or releases that lease: the DHCP \
+         server frees its address when it expires. It was not released, since a container may \
+         still use the address and a damaged file may name another client's lease; to keep the \
+         lease, repair the file and move it back into leases.d/ before it expires, else remove it";
+
+    fn repair(&mut self) -> Vec<String> {
         // Display-only statuses are never meant to be stored.
         if matches!(self.status, Status::Expired | Status::Moved | Status::Kept) {
             self.status = Status::Bound;
         }
+        let mut done = Vec::new();
         if self.clean_server_text() {
-            log::warn!(
-                "{}: the lease {} held control characters in its domain or search list; they are left out",
-                path.display(),
-                self.label()
-            );
+            done.push("control characters in its domain or search list were left out".into());
         }
+        done.extend(self.trim_server_lists());
+        done
     }
 
     fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
@@ -544,9 +597,18 @@ impl Record for Lease {
     }
 }
 
-/// Every recorded lease (in key order). No lock needed.
+/// Every recorded lease (in key order). No lock needed. A record file
+/// that cannot be used is skipped (and set aside, see `store::table`).
 pub fn load(store: &Store) -> Result<Vec<Lease>> {
     store.table::<Lease>().list()
+}
+
+/// `load`, and every lease record file set aside or skipped (each once).
+pub fn load_noting(store: &Store) -> Result<(Vec<Lease>, Vec<crate::store::table::SetAside>)> {
+    let t = store.table::<Lease>();
+    let (leases, mut aside) = t.list_noting()?;
+    aside.extend(t.set_aside()?);
+    Ok((leases, aside))
 }
 
 /// The records of a `leases.json` of these bytes (the format older dhcpnet
@@ -558,7 +620,15 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Lease>> {
 fn checked(path: &Path, file: LeaseFile) -> Result<Vec<Lease>> {
     let mut leases = file.leases;
     for l in &mut leases {
-        l.repair(path);
+        let repairs = l.repair();
+        if !repairs.is_empty() {
+            log::warn!(
+                "{}: the lease {} was repaired: {}",
+                path.display(),
+                l.label(),
+                repairs.join("; ")
+            );
+        }
     }
     check_records(path, &leases, Lease::check, Lease::label)?;
     Ok(leases)
@@ -654,6 +724,17 @@ pub struct Renewal {
 pub fn apply_renewals(all: &mut [Lease], results: Vec<Renewal>) -> Vec<Lease> {
     let mut stale = Vec::new();
     for Renewal { was, mut new } in results {
+        // What would fail to load is never written: the record stays as it
+        // was (the server holds the lease at least that long), and is
+        // renewed again when it falls due.
+        if let Err(why) = new.check() {
+            log::error!(
+                "the server's answer for {} makes a record that fails its checks ({why}); the \
+                 record is kept as it was",
+                was.label()
+            );
+            continue;
+        }
         let key = was.key();
         match all.iter_mut().find(|o| o.has_key(&key)) {
             Some(slot) if same_lease(slot, &was) => {

@@ -29,12 +29,12 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod cut;
 pub mod daemon;
 pub mod dhcp;
 pub mod docker;
 pub mod doctor;
 pub mod error;
-pub mod fnv;
 pub mod lease;
 pub mod links;
 pub mod logging;

@@ -95,22 +95,78 @@ pub fn ipvlan_client_id(network: &str, parent_mac: Mac, container: Option<&str>)
 }
 
 /// Where `ipvlan_plugin_identity` puts the network's name in
-/// `ipvlan_client_id`'s form.
+/// `ipvlan_client_id`'s form, with the kind of handle after a ':' (which
+/// no network name holds, so that no `dhcpnet run` container's id can
+/// equal a plugin endpoint's).
 const PLUGIN_SCOPE: &str = "plugin";
+
+/// What the plugin knows an endpoint by, tagged in its client id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointHandle<'a> {
+    /// The container's name, as the engine sends it (engines since
+    /// moby/moby#50586): its lasting identity.
+    Name(&'a str),
+    /// Docker's endpoint MAC, made up at every start: this endpoint only.
+    Mac(Mac),
+    /// Nothing: a random id.
+    Random,
+}
 
 /// The DHCP identity of an endpoint the IPAM plugin leases for on a
 /// shared-MAC pool (ipvlan): the DHCP interface's MAC in chaddr and option
-/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin/<endpoint>`.
+/// 61 = type 0 + `dhcpnet:<parent MAC>:plugin:<kind>/<handle>`, the kind
+/// being `name` (the container's name, stable across restarts and
+/// re-creation as `ipvlan_identity`'s), `mac` (Docker's endpoint MAC, made
+/// up at every start and never on the wire on ipvlan, which only tells this
+/// endpoint's lease from the others: a restarted container gets its address
+/// back through the plugin's kept-lease rule) or `random` (the engine sent
+/// neither).
 ///
-/// `endpoint` is what the engine names the endpoint by: the container's
-/// name where it sends it (engines since moby/moby#50586), stable across
-/// restarts and re-creation as `ipvlan_identity`'s; else Docker's endpoint
-/// MAC, made up at every start and never on the wire on ipvlan, which only
-/// tells this endpoint's lease from the others (a restarted container gets
-/// its address back through the plugin's kept-lease rule); else nothing,
-/// and the id is random, as for an unnamed container.
-pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: Option<&str>) -> Identity {
-    ipvlan_identity(PLUGIN_SCOPE, parent_mac, endpoint)
+/// Older dhcpnet wrote `plugin/<handle>` with no kind (a name and a MAC
+/// told apart by their look); `legacy_plugin_client_ids` gives those, so
+/// that leases granted under them are still the endpoint's.
+pub fn ipvlan_plugin_identity(parent_mac: Mac, endpoint: EndpointHandle) -> Identity {
+    let handle = match endpoint {
+        EndpointHandle::Name(n) => format!("name/{n}"),
+        EndpointHandle::Mac(m) => format!("mac/{m}"),
+        EndpointHandle::Random => {
+            let mut b = [0u8; 8];
+            crate::net::mac::fill_random(&mut b);
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("random/{hex}")
+        }
+    };
+    let mut id = Identity::new(parent_mac);
+    id.client_id = crate::dhcp::message::text_client_id(&format!(
+        "dhcpnet:{}:{PLUGIN_SCOPE}:{handle}",
+        parent_mac.hex()
+    ));
+    id
+}
+
+/// The client ids older dhcpnet gave `endpoint` (`plugin/<handle>`, cut
+/// with FNV-1a when long): records of leases granted under them are the
+/// endpoint's too. None for a random handle.
+pub fn legacy_plugin_client_ids(parent_mac: Mac, endpoint: EndpointHandle) -> Vec<Vec<u8>> {
+    let handle = match endpoint {
+        EndpointHandle::Name(n) => n.to_string(),
+        EndpointHandle::Mac(m) => m.to_string(),
+        EndpointHandle::Random => return Vec::new(),
+    };
+    let text = format!("dhcpnet:{}:{PLUGIN_SCOPE}/{handle}", parent_mac.hex());
+    vec![
+        crate::dhcp::message::legacy_text_client_id(&text)
+            .unwrap_or_else(|| crate::dhcp::message::text_client_id(&text)),
+    ]
+}
+
+/// The client ids `ipvlan_client_id` gives a named container now and gave
+/// it before (a long name cut with FNV-1a by older dhcpnet).
+pub fn ipvlan_client_ids(network: &str, parent_mac: Mac, container: &str) -> Vec<Vec<u8>> {
+    let text = format!("dhcpnet:{}:{network}/{container}", parent_mac.hex());
+    let mut ids = vec![crate::dhcp::message::text_client_id(&text)];
+    ids.extend(crate::dhcp::message::legacy_text_client_id(&text));
+    ids
 }
 
 /// How the endpoint of a client id `ipvlan_plugin_identity` made was
@@ -123,7 +179,8 @@ pub enum PluginHandle {
     Endpoint,
 }
 
-/// The handle of option 61 `id` if `ipvlan_plugin_identity` made it.
+/// The handle of option 61 `id` if `ipvlan_plugin_identity` (or an older
+/// dhcpnet's) made it.
 pub fn plugin_handle(id: &[u8]) -> Option<PluginHandle> {
     let (0, text) = id.split_first()? else {
         return None;
@@ -135,7 +192,18 @@ pub fn plugin_handle(id: &[u8]) -> Option<PluginHandle> {
     if mac.len() != 12 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let endpoint = rest.strip_prefix(PLUGIN_SCOPE)?.strip_prefix('/')?;
+    let rest = rest.strip_prefix(PLUGIN_SCOPE)?;
+    if let Some(tagged) = rest.strip_prefix(':') {
+        let (kind, handle) = tagged.split_once('/')?;
+        return match kind {
+            _ if handle.is_empty() => None,
+            "name" => Some(PluginHandle::Name),
+            "mac" | "random" => Some(PluginHandle::Endpoint),
+            _ => None,
+        };
+    }
+    // Older dhcpnet's form: the kind told by the handle's look.
+    let endpoint = rest.strip_prefix('/')?;
     if endpoint.is_empty() {
         None
     } else if endpoint.starts_with('~') || endpoint.parse::<Mac>().is_ok() {
@@ -583,28 +651,60 @@ mod tests {
     }
 
     #[test]
-    fn a_plugin_endpoint_on_a_shared_mac_pool_has_the_parent_mac_and_a_client_id_naming_its_endpoint()
+    fn a_plugin_endpoint_on_a_shared_mac_pool_has_the_parent_mac_and_a_client_id_naming_its_endpoint_and_its_kind()
      {
         let parent = Mac([0x02, 0x42, 0xac, 0x11, 0, 2]);
         let endpoint = Mac([0x02, 0x42, 0x0a, 0x4d, 0, 7]);
-        let handle = endpoint.to_string();
-        let id = ipvlan_plugin_identity(parent, Some(&handle));
+        let id = ipvlan_plugin_identity(parent, EndpointHandle::Mac(endpoint));
         assert_eq!(id.mac, parent);
         assert_eq!(
             id.client_id,
-            b"\0dhcpnet:0242ac110002:plugin/02:42:0a:4d:00:07".to_vec()
+            b"\0dhcpnet:0242ac110002:plugin:mac/02:42:0a:4d:00:07".to_vec()
         );
-        assert_eq!(ipvlan_plugin_identity(parent, Some(&handle)), id, "stable");
-        let other = ipvlan_plugin_identity(parent, Some("02:42:0a:4d:00:08"));
+        assert_eq!(
+            ipvlan_plugin_identity(parent, EndpointHandle::Mac(endpoint)),
+            id,
+            "stable"
+        );
+        let other =
+            ipvlan_plugin_identity(parent, EndpointHandle::Mac(Mac([2, 0x42, 10, 0x4d, 0, 8])));
         assert_ne!(other.client_id, id.client_id);
         assert!(is_plugin_client_id(&id.client_id));
         // By the container's name, stable; with no handle, random.
-        let web = ipvlan_plugin_identity(parent, Some("web"));
-        assert_eq!(web.client_id, b"\0dhcpnet:0242ac110002:plugin/web".to_vec());
+        let web = ipvlan_plugin_identity(parent, EndpointHandle::Name("web"));
+        assert_eq!(
+            web.client_id,
+            b"\0dhcpnet:0242ac110002:plugin:name/web".to_vec()
+        );
         assert!(is_plugin_client_id(&web.client_id));
-        let anon = ipvlan_plugin_identity(parent, None);
-        assert_ne!(anon, ipvlan_plugin_identity(parent, None));
+        let anon = ipvlan_plugin_identity(parent, EndpointHandle::Random);
+        assert_ne!(anon, ipvlan_plugin_identity(parent, EndpointHandle::Random));
         assert!(is_plugin_client_id(&anon.client_id));
+        assert!(
+            anon.client_id
+                .starts_with(b"\0dhcpnet:0242ac110002:plugin:random/")
+        );
+        // No `dhcpnet run` container's id is a plugin endpoint's: not even
+        // on a network named "plugin" (the kind follows a ':', which no
+        // network name holds).
+        let run = ipvlan_client_id("plugin", parent, Some("web"));
+        assert_ne!(run, web.client_id);
+        // Older dhcpnet's untagged ids are still known for what they are.
+        let old = legacy_plugin_client_ids(parent, EndpointHandle::Name("web"));
+        assert_eq!(old, vec![b"\0dhcpnet:0242ac110002:plugin/web".to_vec()]);
+        assert_eq!(plugin_handle(&old[0]), Some(PluginHandle::Name));
+        let old = legacy_plugin_client_ids(parent, EndpointHandle::Mac(endpoint));
+        assert_eq!(plugin_handle(&old[0]), Some(PluginHandle::Endpoint));
+        assert!(legacy_plugin_client_ids(parent, EndpointHandle::Random).is_empty());
+        // A long name: cut with SHA-256 now; the FNV-1a cut of before is
+        // the legacy id.
+        let long = "n".repeat(300);
+        let now = ipvlan_plugin_identity(parent, EndpointHandle::Name(&long)).client_id;
+        let before = &legacy_plugin_client_ids(parent, EndpointHandle::Name(&long))[0];
+        assert_eq!((now.len(), before.len()), (255, 255));
+        assert_ne!(&now, before);
+        assert_eq!(plugin_handle(&now), Some(PluginHandle::Name));
+        assert_eq!(plugin_handle(before), Some(PluginHandle::Name));
         // A name is a container's lasting identity; a MAC or a random id
         // names one endpoint.
         assert_eq!(plugin_handle(&web.client_id), Some(PluginHandle::Name));

@@ -7,9 +7,11 @@
 //! other's records; every write goes to a temporary file that is fsynced and
 //! renamed over the old one (then the directory is fsynced), so a crash
 //! leaves either the old or the new file, never half of one. Readers need no
-//! lock. A file that cannot be parsed, or that holds a record that fails its
-//! checks, is an error naming it (and the record); it is never replaced
-//! behind the user's back.
+//! lock. A single document (`read`, an old `leases.json`) that cannot be
+//! parsed, or that holds a record that fails its checks, is an error naming
+//! it (and the record); it is never replaced behind the user's back. One
+//! bad record file of a table is set aside instead, and the table serves
+//! the rest (see `table`).
 //!
 //! The directory is private: mode 0700, every file in it 0600 (lock files
 //! included, since `flock` works on a read-only descriptor), whatever the

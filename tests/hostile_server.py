@@ -302,6 +302,49 @@ def case_renew_ack_other_ip(r, req, arg):
         r.yiaddr = ip(arg)
 
 
+def two_letters(i):
+    return chr(ord("a") + i // 26) + chr(ord("a") + i % 26)
+
+
+def long_list_data(code):
+    """256 distinct entries of list option `code`."""
+    if code in (6, 42):
+        return b"".join(ip(f"10.78.{i // 250}.{i % 250 + 1}") for i in range(256))
+    if code == 15:
+        return b" ".join(two_letters(i).encode() for i in range(256))
+    if code == 119:
+        return b"".join(b"\x02" + two_letters(i).encode() + b"\x00" for i in range(256))
+    if code == 121:
+        # 252 default routes (width 0: no destination octets) through the
+        # subnet's hosts, and 4 half-Internet routes (width 1): 5 or 6
+        # octets each.
+        gws = [g for g in range(2, 255) if g != 60][:252]
+        routes = [b"\x00" + ip(f"10.77.0.{g}") for g in gws]
+        routes += [bytes([1, half]) + ip(f"10.77.0.{g}") for half in (0, 128) for g in (2, 3)]
+        return b"".join(routes)
+    raise SystemExit(f"long-list: no list option {code}")
+
+
+def case_long_list(r, req, arg):
+    """256 entries of list option `arg` (6, 15, 42, 119 or 121) in RFC 3396
+    pieces of at most 255 octets. For 121 (about 1,300 octets) the last
+    pieces go in `file` and `sname` (option 52 = 3) and the other list
+    options are left out, so that the reply stays within one frame."""
+    if r.kind == NAK:
+        return
+    code = int(arg)
+    data = long_list_data(code)
+    r.drop(code)
+    if code == 121:
+        for c in (3, 6, 15, 58, 59):
+            r.drop(c)
+        data, tail = data[:-188], data[-188:]
+        r.file = opt(121, tail[:126])
+        r.sname = opt(121, tail[126:])
+        r.set(52, b"\x03")
+    r.opts.extend((code, data[i : i + 255]) for i in range(0, len(data), 255))
+
+
 SPRAYED = [0]
 
 
@@ -353,6 +396,7 @@ CASES = {
     "renew-foreign-nak": case_renew_foreign_nak,
     "renew-ack-other-ip": case_renew_ack_other_ip,
     "spray": case_spray,
+    "long-list": case_long_list,
 }
 
 

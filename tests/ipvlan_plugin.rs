@@ -134,9 +134,16 @@ impl Drop for Daemon {
 
 /// Option 61 as dhcpnet records it (and dnsmasq lists it) for the plugin's
 /// endpoint `endpoint` on a shared-MAC pool of `parent`.
+/// The kind of handle is tagged (`name/`, `mac/`): a MAC has ':' in it, a
+/// container name never does.
 fn plugin_client_id(parent: &str, endpoint: &str) -> String {
+    let kind = if endpoint.contains(':') {
+        "mac"
+    } else {
+        "name"
+    };
     text_client_id(&format!(
-        "dhcpnet:{}:plugin/{endpoint}",
+        "dhcpnet:{}:plugin:{kind}/{endpoint}",
         parent.replace(':', "")
     ))
 }
@@ -410,7 +417,7 @@ fn the_dhcpnet_ipvlan_driver_asks_the_engine_for_no_mac_and_names_each_endpoint_
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{ips:?}");
-    let cid = |n: &str| text_client_id(&format!("dhcpnet:{}:plugin/{n}", parent.replace(':', "")));
+    let cid = |n: &str| plugin_client_id(&parent, n);
     let rows = server_rows(&lab, false);
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(rows.iter().all(|r| r.1 == parent), "{rows:?}");
@@ -426,7 +433,11 @@ fn the_dhcpnet_ipvlan_driver_asks_the_engine_for_no_mac_and_names_each_endpoint_
         .iter()
         .find(|r| r.0 == anon)
         .expect("the unnamed endpoint's lease");
-    assert!(anon_row.2.starts_with(&cid("~")), "{anon_row:?}");
+    let random = text_client_id(&format!(
+        "dhcpnet:{}:plugin:random/",
+        parent.replace(':', "")
+    ));
+    assert!(anon_row.2.starts_with(&random), "{anon_row:?}");
 
     // The container started again (same name): its own lease, same address.
     assert_eq!(d.lease_with(&pool, named("web")), web);

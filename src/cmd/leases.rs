@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::ListArgs;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lease::{self, Lease};
 use crate::output;
 
@@ -20,7 +20,27 @@ struct View {
 }
 
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
-    let leases = lease::load(&ctx.store)?;
+    let (leases, aside) = lease::load_noting(&ctx.store)?;
+    list(&leases, &a)?;
+    // The listing above is whole for the other records; the exit status
+    // says that some are missing from it (7), as for any damaged state.
+    if aside.is_empty() {
+        return Ok(());
+    }
+    super::note_set_aside(&aside, "is not listed");
+    Err(Error::state(
+        ctx.store.path(crate::store::table::QUARANTINE),
+        format!(
+            "{} lease record file(s) could not be read and are not listed (see above); the leases \
+             listed are all the others. Repair a file and move it back into {}/, or remove it once \
+             its lease is not needed: `dhcpnet leases` exits 7 while any is there",
+            aside.len(),
+            lease::DIR
+        ),
+    ))
+}
+
+fn list(leases: &[Lease], a: &ListArgs) -> Result<()> {
     let now = Utc::now();
     let views: Vec<View> = leases
         .iter()
@@ -46,7 +66,7 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
             "EXPIRES IN",
             "STATUS",
         ]);
-        for l in &leases {
+        for l in leases {
             let status = match l.shown_status(now) {
                 lease::Status::Lost => "lost (NAK)".to_string(),
                 lease::Status::Moved => format!(

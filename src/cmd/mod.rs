@@ -153,6 +153,29 @@ pub fn run(cli: Cli) -> Result<()> {
 pub use crate::output::step;
 
 /// The table of leases that `lease`, `release` and `leases` print.
+/// Say on stderr, one line each, which lease record files are set aside
+/// (or skipped) and so what the command leaves out (`what`: "is not
+/// renewed", ...).
+pub fn note_set_aside(aside: &[crate::store::table::SetAside], what: &str) {
+    for a in aside {
+        log::warn!(
+            "{} {} ({}): its lease {what}. {}",
+            a.path.display(),
+            if a.in_table {
+                "cannot be read and is skipped"
+            } else {
+                "was set aside"
+            },
+            a.why,
+            if a.in_table {
+                "The next dhcpnet that takes the lock moves it to quarantine/."
+            } else {
+                "Repair it and move it back into leases.d/, or remove it once its lease is not needed."
+            }
+        );
+    }
+}
+
 pub fn lease_table(leases: &[Lease]) -> String {
     let now = Utc::now();
     let mut t = output::table(&[

@@ -33,8 +33,23 @@ pub async fn run(ctx: &Ctx, a: ReleaseArgs) -> Result<()> {
     let sel = selector(a.mac, a.ip);
     let (iface, net) = (a.target.interface.as_deref(), a.target.network.as_deref());
     // Fail before touching anything when the selection is empty.
-    let current = lease::load(&ctx.store)?;
+    let (current, aside) = lease::load_noting(&ctx.store)?;
+    if a.all {
+        super::note_set_aside(&aside, "is not released");
+    }
     let picked = lease::select(&current, &sel, iface, net)?;
+    // Named on purpose, but still being requested: say so rather than
+    // report "nothing to release".
+    if !a.all && !picked.is_empty() && picked.iter().all(|l| lease::intent::in_flight(l)) {
+        let l = picked[0];
+        return Err(Error::Conflict(format!(
+            "{} ({}) is being requested right now by dhcpnet process {} (`dhcpnet lease`, or the \
+             daemon's plugin for a starting container): release it once that has finished",
+            l.ip,
+            l.mac,
+            l.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        )));
+    }
     // A shim's own lease goes with the shim: released under a broad
     // selection (an ipvlan shim's sits on the parent, with the parent's MAC,
     // beside the containers'), the link would keep an address the server

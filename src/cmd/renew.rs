@@ -12,7 +12,10 @@ use crate::output;
 
 pub async fn run(ctx: &Ctx, a: RenewArgs) -> Result<()> {
     let sel = selector(a.mac, a.ip);
-    let all = lease::load(&ctx.store)?;
+    let (all, aside) = lease::load_noting(&ctx.store)?;
+    if matches!(sel, lease::Selector::All) {
+        super::note_set_aside(&aside, "is not renewed");
+    }
     let targets: Vec<Lease> = lease::select(&all, &sel, None, None)?
         .into_iter()
         // Intents and releases on their way are not leases to renew.

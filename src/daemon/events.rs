@@ -23,6 +23,10 @@ use crate::net::mac::Mac;
 /// How long to wait before looking for the engine again.
 pub const ENGINE_RETRY: Duration = Duration::from_secs(15);
 
+/// Reads of the records tried before an event's work is given up (waiting
+/// 0.5 s, then twice as long each time: about 15 s in all).
+const READ_TRIES: u32 = 6;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub action: String,
@@ -237,6 +241,35 @@ impl Follower {
         Err("the engine closed the event stream".into())
     }
 
+    /// The recorded leases for `what` (said in errors). A read that fails
+    /// is logged and tried again (`READ_TRIES`), never taken for "no
+    /// leases": that would release nothing of a removed container, or
+    /// attach nothing. None when it still fails: `what` is given up, said
+    /// as an error with what does it later.
+    async fn leases(&self, what: &str) -> Option<Vec<Lease>> {
+        let mut wait = Duration::from_millis(500);
+        for attempt in 1..=READ_TRIES {
+            match lease::load(&self.shared.store) {
+                Ok(l) => return Some(l),
+                Err(e) if attempt < READ_TRIES => {
+                    log::error!(
+                        "{e}; {what}: reading the leases again in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    log::error!(
+                        "{e}; {what} is given up after {READ_TRIES} reads: the daemon does it at its \
+                         next start (reconciliation), `dhcpnet rm` for a removed container"
+                    );
+                }
+            }
+        }
+        None
+    }
+
     /// Release the leases of containers that no longer exist, and attach
     /// running containers to the leases of their MACs.
     async fn reconcile(&self) {
@@ -244,7 +277,9 @@ impl Follower {
             log::warn!("could not list containers; start-up reconciliation skipped");
             return;
         };
-        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        let Some(leases) = self.leases("start-up reconciliation").await else {
+            return;
+        };
         let gone: Vec<Lease> = orphans(&leases, &existing)
             .into_iter()
             .map(|i| leases[i].clone())
@@ -258,8 +293,17 @@ impl Follower {
                 .await;
         }
         // Member records of containers removed while the daemon was away.
-        let recorded: Vec<String> = crate::network::load(&self.shared.store)
-            .unwrap_or_default()
+        let nets = match crate::network::load(&self.shared.store) {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!(
+                    "{e}; the network records of containers removed while the daemon was away are \
+                     kept for now (`dhcpnet rm` forgets them)"
+                );
+                Vec::new()
+            }
+        };
+        let recorded: Vec<String> = nets
             .into_iter()
             .flat_map(|n| n.members.into_iter().filter_map(|m| m.container))
             .collect();
@@ -293,7 +337,13 @@ impl Follower {
     }
 
     async fn destroyed(&self, id: &str, name: Option<&str>) {
-        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        let what = format!(
+            "releasing the leases of removed container {}",
+            crate::docker::short_id(id)
+        );
+        let Some(leases) = self.leases(&what).await else {
+            return;
+        };
         if leases
             .iter()
             .any(|l| l.belongs_to(&ContainerRef { id, name }))
@@ -337,7 +387,13 @@ impl Follower {
     /// A container started: note it on the leases of its MACs, and send its
     /// hostname (option 12) where the lease was taken without one.
     async fn started(&self, id: &str) {
-        let leases = lease::load(&self.shared.store).unwrap_or_default();
+        let what = format!(
+            "noting started container {} on its leases",
+            crate::docker::short_id(id)
+        );
+        let Some(leases) = self.leases(&what).await else {
+            return;
+        };
         if leases.is_empty() {
             return;
         }
@@ -643,8 +699,8 @@ mod tests {
         let mut l = with_container(None);
         l.ip = std::net::Ipv4Addr::new(10, 0, 0, ip);
         l.mac = Mac([2, 0xaa, 0, 0, 0, 1]);
-        let handle = Mac([2, 0x42, 0, 0, 0, endpoint]).to_string();
-        let id = crate::network::ipvlan_plugin_identity(l.mac, Some(&handle));
+        let handle = crate::network::EndpointHandle::Mac(Mac([2, 0x42, 0, 0, 0, endpoint]));
+        let id = crate::network::ipvlan_plugin_identity(l.mac, handle);
         l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         l
     }

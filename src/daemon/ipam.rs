@@ -473,15 +473,23 @@ pub fn address_ask(r: &AddressRequest, pool: &PoolId) -> Result<AddressAsk, Stri
                 .map_err(|e| format!("the engine's MAC address: {e}"))
         })
         .transpose()?;
-    // A name that cannot be a container's is no handle (the MAC, or a
-    // random one, serves instead).
+    // A name outside Docker's own pattern is no handle: ignored, not
+    // refused (the MAC, or a random one, serves instead), since the
+    // container can still get its address; but Docker never sends such a
+    // name, so it is not taken as anyone's lasting identity.
     let name = opts
         .get(ENDPOINT_NAME_OPTION)
+        .filter(|n| !n.is_empty())
         .filter(|n| {
-            !n.is_empty()
-                && n.len() <= 255
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            let ok = crate::docker::is_container_name(n);
+            if !ok {
+                log::warn!(
+                    "plugin: the engine's endpoint name {:?} is not a Docker container name \
+                     ([a-zA-Z0-9][a-zA-Z0-9_.-]+); ignored: the endpoint is known by its MAC or at random",
+                    crate::dhcp::reply::clean_text(n.as_bytes())
+                );
+            }
+            ok
         })
         .cloned();
     if pool.shared_mac {
@@ -892,19 +900,33 @@ lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
                 requested: None
             }
         );
-        // A name no container can have is no handle.
-        named.insert(ENDPOINT_NAME_OPTION.to_string(), "a/b".to_string());
-        let bad = AddressRequest {
+        // A name outside Docker's own pattern is no handle.
+        for not_a_name in ["a/b", "x", "-web", ".web", "_web", "web:1", "we b", "wéb"] {
+            named.insert(ENDPOINT_NAME_OPTION.to_string(), not_a_name.to_string());
+            let bad = AddressRequest {
+                options: Some(named.clone()),
+                ..AddressRequest::default()
+            };
+            assert!(
+                matches!(
+                    address_ask(&bad, &shared).unwrap(),
+                    AddressAsk::SharedLease {
+                        name: None,
+                        mac: Some(_),
+                        ..
+                    }
+                ),
+                "{not_a_name:?}"
+            );
+        }
+        named.insert(ENDPOINT_NAME_OPTION.to_string(), "w1.a_b-c".to_string());
+        let good = AddressRequest {
             options: Some(named),
             ..AddressRequest::default()
         };
         assert!(matches!(
-            address_ask(&bad, &shared).unwrap(),
-            AddressAsk::SharedLease {
-                name: None,
-                mac: Some(_),
-                ..
-            }
+            address_ask(&good, &shared).unwrap(),
+            AddressAsk::SharedLease { name: Some(_), .. }
         ));
         let mut g = HashMap::new();
         g.insert(ADDRESS_TYPE_OPTION.to_string(), GATEWAY_TYPE.to_string());

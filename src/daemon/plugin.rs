@@ -491,30 +491,42 @@ impl Plugin {
             &endpoint,
             Endpoint::Shared { name: Some(_), .. } | Endpoint::Mac { name: Some(_), .. }
         );
-        let (shared, fresh, who) = match endpoint {
-            Endpoint::Mac { mac, name: None } => (None, Identity::new(mac), mac.to_string()),
+        let (shared, fresh, legacy, who) = match endpoint {
+            Endpoint::Mac { mac, name: None } => {
+                (None, Identity::new(mac), Vec::new(), mac.to_string())
+            }
             Endpoint::Mac {
                 mac,
                 name: Some(name),
             } => {
-                let mut fresh = crate::network::ipvlan_plugin_identity(iface.mac, Some(&name));
+                let handle = crate::network::EndpointHandle::Name(&name);
+                let mut fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle);
                 fresh.mac = mac;
                 let who = format!(
                     "container {name} ({mac}, client id {})",
                     readable_client_id(&fresh.client_id)
                 );
-                (None, fresh, who)
+                let legacy = crate::network::legacy_plugin_client_ids(iface.mac, handle);
+                (None, fresh, legacy, who)
             }
             Endpoint::Shared { name, mac } => {
-                let handle = name.or(mac.map(|m| m.to_string()));
-                let fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle.as_deref());
+                let handle = match (&name, mac) {
+                    (Some(n), _) => crate::network::EndpointHandle::Name(n),
+                    (None, Some(m)) => crate::network::EndpointHandle::Mac(m),
+                    (None, None) => crate::network::EndpointHandle::Random,
+                };
+                let fresh = crate::network::ipvlan_plugin_identity(iface.mac, handle);
+                let legacy = crate::network::legacy_plugin_client_ids(iface.mac, handle);
                 let who = format!(
                     "endpoint {} (as {}, client id {})",
-                    handle.as_deref().unwrap_or("of unknown name"),
+                    name.clone()
+                        .or(mac.map(|m| m.to_string()))
+                        .as_deref()
+                        .unwrap_or("of unknown name"),
                     iface.mac,
                     readable_client_id(&fresh.client_id)
                 );
-                (Some(iface.mac), fresh, who)
+                (Some(iface.mac), fresh, legacy, who)
             }
         };
         let place = Place {
@@ -527,7 +539,7 @@ impl Plugin {
         // same client id and hostname. Else the one address parked for a
         // restart on this interface: the same lease (same client id, so the
         // server keeps one lease) for the endpoint. Else a new one.
-        let own = own_record(&records, &pool.iface, shared.is_some(), &fresh);
+        let own = own_record(&records, &pool.iface, shared.is_some(), &fresh, &legacy);
         // A container named by the engine has an identity of its own: a
         // lease kept for another one is not its to take.
         let reclaimed = match (&own, requested) {
@@ -797,14 +809,30 @@ fn own_record(
     iface: &str,
     shared: bool,
     fresh: &Identity,
+    legacy: &[Vec<u8>],
 ) -> Option<crate::lease::Lease> {
     let key = crate::lease::LeaseKey::of(iface, fresh);
     let by_mac = || records.iter().find(|l| l.is_of(fresh.mac, iface));
+    // A lease granted under the id an older dhcpnet gave this endpoint: a
+    // record of the plugin's own (no network), on this interface.
+    let by_legacy = || {
+        let ids: Vec<String> = legacy
+            .iter()
+            .map(|c| crate::dhcp::message::format_client_id(c))
+            .collect();
+        records.iter().find(|l| {
+            l.interface == iface
+                && l.network.is_none()
+                && (!shared || l.mac == fresh.mac)
+                && ids.contains(&l.client_id)
+        })
+    };
     let found = match (shared, &key.client_id) {
-        (true, _) => records.iter().find(|l| l.has_key(&key)),
+        (true, _) => records.iter().find(|l| l.has_key(&key)).or_else(by_legacy),
         (false, Some(id)) => records
             .iter()
             .find(|l| l.interface == iface && l.key().client_id.as_ref() == Some(id))
+            .or_else(by_legacy)
             .or_else(by_mac),
         (false, None) => by_mac(),
     };
@@ -1012,7 +1040,7 @@ mod reclaim_tests {
         l.mac = PARENT;
         let id = crate::network::ipvlan_plugin_identity(
             PARENT,
-            Some(&endpoint_mac(endpoint).to_string()),
+            crate::network::EndpointHandle::Mac(endpoint_mac(endpoint)),
         );
         l.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         l
@@ -1030,15 +1058,18 @@ mod reclaim_tests {
         use super::{own_record, readable_client_id};
         let records = [shared(5, 1), shared(6, 2), lease(7, 3600, None, None)];
         let id = |n: u8| {
-            crate::network::ipvlan_plugin_identity(PARENT, Some(&endpoint_mac(n).to_string()))
+            crate::network::ipvlan_plugin_identity(
+                PARENT,
+                crate::network::EndpointHandle::Mac(endpoint_mac(n)),
+            )
         };
-        let found = |n| own_record(&records, "eth0", true, &id(n)).map(|l| l.ip);
+        let found = |n| own_record(&records, "eth0", true, &id(n), &[]).map(|l| l.ip);
         assert_eq!(found(1), Some(records[0].ip));
         assert_eq!(found(2), Some(records[1].ip));
         // A new endpoint owns none of them, though all have the parent's MAC.
         assert_eq!(found(3), None);
         // On another interface: not here.
-        assert!(own_record(&records, "eth1", true, &id(1)).is_none());
+        assert!(own_record(&records, "eth1", true, &id(1), &[]).is_none());
         // With a MAC per container, the MAC's own record, as before.
         let mac7 = records[2].mac;
         assert_eq!(
@@ -1046,16 +1077,63 @@ mod reclaim_tests {
                 &records,
                 "eth0",
                 false,
-                &crate::dhcp::message::Identity::new(mac7)
+                &crate::dhcp::message::Identity::new(mac7),
+                &[]
             )
             .map(|l| l.ip),
             Some(records[2].ip)
         );
         assert_eq!(
             readable_client_id(&id(1).client_id),
-            "dhcpnet:02aa00000001:plugin/02:42:0a:4d:00:01"
+            "dhcpnet:02aa00000001:plugin:mac/02:42:0a:4d:00:01"
         );
         assert_eq!(readable_client_id(&[1, 2, 0xff]), "01:02:ff");
+    }
+
+    #[test]
+    fn a_named_container_s_lease_granted_under_an_older_dhcpnet_s_client_id_is_still_its_own() {
+        use super::own_record;
+        use crate::network::{EndpointHandle, ipvlan_plugin_identity, legacy_plugin_client_ids};
+        let long = format!("web-{}", "x".repeat(300));
+        for name in ["web", long.as_str()] {
+            // As older dhcpnet made the record: `plugin/<name>`, a long one
+            // cut with FNV-1a (64 bits) and written out here independently.
+            let text = format!("dhcpnet:{}:plugin/{name}", PARENT.hex());
+            let old_id: Vec<u8> = if text.len() < 255 {
+                std::iter::once(0).chain(text.bytes()).collect()
+            } else {
+                let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+                });
+                let tail = format!("~{h:016x}");
+                std::iter::once(0)
+                    .chain(text.bytes().take(254 - tail.len()))
+                    .chain(tail.bytes())
+                    .collect()
+            };
+            let handle = EndpointHandle::Name(name);
+            assert_eq!(
+                legacy_plugin_client_ids(PARENT, handle),
+                vec![old_id.clone()]
+            );
+            let mut old = shared(5, 1);
+            old.client_id = crate::dhcp::message::format_client_id(&old_id);
+            let records = [old.clone(), shared(6, 2)];
+            let fresh = ipvlan_plugin_identity(PARENT, handle);
+            assert_ne!(fresh.client_id, old_id, "{name}: the id changed");
+            let legacy = legacy_plugin_client_ids(PARENT, handle);
+            let got = own_record(&records, "eth0", true, &fresh, &legacy);
+            assert_eq!(
+                got.map(|l| l.client_id),
+                Some(old.client_id.clone()),
+                "{name}"
+            );
+            // Not a record another tool made with that id (`dhcpnet run` on
+            // a network named "plugin": it names its network).
+            let mut run = old.clone();
+            run.network = Some("plugin".into());
+            assert!(own_record(&[run], "eth0", true, &fresh, &legacy).is_none());
+        }
     }
 
     #[test]
@@ -1080,7 +1158,10 @@ mod reclaim_tests {
         // Nor a lease kept for a container the engine named: it comes back
         // under its name.
         let mut named = kept(shared(5, 1));
-        let id = crate::network::ipvlan_plugin_identity(PARENT, Some("web"));
+        let id = crate::network::ipvlan_plugin_identity(
+            PARENT,
+            crate::network::EndpointHandle::Name("web"),
+        );
         named.client_id = crate::dhcp::message::format_client_id(&id.client_id);
         assert!(reclaimable("eth0", &[named], now, window, Some(PARENT)).is_none());
         // And a shared-MAC pool never takes a lease with a MAC of its own.
@@ -1133,7 +1214,11 @@ mod reclaim_tests {
         // So does a name the engine sent.
         let mut named = kept(3600);
         named.client_id = crate::dhcp::message::format_client_id(
-            &crate::network::ipvlan_plugin_identity(named.mac, Some("web")).client_id,
+            &crate::network::ipvlan_plugin_identity(
+                named.mac,
+                crate::network::EndpointHandle::Name("web"),
+            )
+            .client_id,
         );
         assert!(!super::kept_for_nobody(&named, now, window));
     }

@@ -104,6 +104,95 @@ impl Clock {
     }
 }
 
+/// Leases whose record file was set aside (unreadable, see
+/// `store::table`) while this loop held them: nothing renews them any
+/// more. Said as an error when that is seen, and as LEASE LOST when one
+/// runs out.
+#[derive(Default)]
+struct Orphans {
+    /// The records of the last look, by key.
+    known: HashMap<lease::LeaseKey, Lease>,
+    /// When the last look was.
+    last: Option<std::time::SystemTime>,
+    /// Set aside and not yet run out: the lease, and where its file is.
+    lapsing: Vec<(Lease, std::path::PathBuf)>,
+}
+
+impl Orphans {
+    fn observe(&mut self, store: &crate::store::Store, leases: &[Lease]) {
+        let here = std::time::SystemTime::now();
+        let keys: std::collections::HashSet<lease::LeaseKey> =
+            leases.iter().map(Lease::key).collect();
+        let vanished: Vec<&Lease> = self
+            .known
+            .values()
+            .filter(|l| l.status.is_held() && !keys.contains(&l.key()))
+            .collect();
+        if !vanished.is_empty() {
+            let t = store.table::<Lease>();
+            let aside = t.set_aside().unwrap_or_default();
+            // Set aside since the last look (a rename sets ctime), not a
+            // file of the same name set aside long ago.
+            let since = self
+                .last
+                .and_then(|l| l.checked_sub(Duration::from_secs(2)))
+                .unwrap_or(std::time::UNIX_EPOCH);
+            for l in vanished {
+                let name = crate::store::Table::<Lease>::name_of(&l.key());
+                let recent = aside.iter().rev().find(|a| {
+                    use std::os::unix::fs::MetadataExt;
+                    a.name == name
+                        && std::fs::metadata(&a.path).is_ok_and(|m| {
+                            std::time::UNIX_EPOCH
+                                + Duration::from_secs(u64::try_from(m.ctime()).unwrap_or(0))
+                                >= since
+                        })
+                });
+                if let Some(a) = recent {
+                    log::error!(
+                        "{} ({}) on {}: its record was set aside ({}), so it is no longer renewed; \
+                         the lease runs out {} unless the file is repaired and moved back into {}/",
+                        l.ip,
+                        l.mac,
+                        l.interface,
+                        a.path.display(),
+                        fmt_expiry(l),
+                        lease::DIR
+                    );
+                    self.lapsing.push(((*l).clone(), a.path.clone()));
+                }
+            }
+        }
+        // Moved back (or leased again): renewed as any other.
+        self.lapsing.retain(|(l, _)| !keys.contains(&l.key()));
+        self.known = leases.iter().map(|l| (l.key(), l.clone())).collect();
+        self.last = Some(here);
+    }
+
+    /// Say LEASE LOST for those run out; how long until the next one does.
+    fn lapse(&mut self, now: DateTime<Utc>) -> Option<Duration> {
+        self.lapsing.retain(|(l, path)| {
+            if !l.is_expired(now) {
+                return true;
+            }
+            log::error!(
+                "LEASE LOST: {} for {} on {} expired: its record was set aside as unreadable ({}) \
+                 and nothing renewed it; the server may give the address to another client",
+                l.ip,
+                l.mac,
+                l.interface,
+                path.display()
+            );
+            false
+        });
+        self.lapsing
+            .iter()
+            .filter_map(|(l, _)| l.seconds_left(now))
+            .min()
+            .map(|s| Duration::from_secs(u64::try_from(s.max(0)).unwrap_or(0) + 1))
+    }
+}
+
 /// What became of one due lease.
 #[derive(Debug)]
 enum Fate {
@@ -119,6 +208,7 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
     let mut watch_at = tokio::time::Instant::now();
     let mut backoff: HashMap<Key, Backoff> = HashMap::new();
     let mut clock = Clock::default();
+    let mut orphans = Orphans::default();
     let mut first = true;
     loop {
         // The watcher is (re)started here: at start-up, and a while after
@@ -150,6 +240,8 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
         };
         backoff.retain(|k, _| leases.iter().any(|l| schedule::key(l) == *k));
         clock.observe(&leases);
+        orphans.observe(&shared.store, &leases);
+        let lapse = orphans.lapse(Utc::now());
         let plan = schedule::plan_by(&leases, &backoff, clock.judge());
         if first {
             log::info!(
@@ -185,7 +277,8 @@ pub async fn run(shared: &Shared, opts: Options) -> Result<()> {
             .wait
             .map(|w| w.to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+            .min(MAX_SLEEP)
+            .min(lapse.unwrap_or(MAX_SLEEP));
         log::debug!("next renewal in {:.1} s", sleep.as_secs_f64());
         match &mut watch {
             Some(w) => {

@@ -110,17 +110,26 @@ pub fn parse_client_id(s: &str) -> Result<Vec<u8>, String> {
 
 /// Option 61 as type 0 (not a hardware address) followed by `text`; a text
 /// longer than the option holds is cut and ends in `~` and a hash of the
-/// whole (FNV-1a: stable across versions and hosts, as ids must be).
+/// whole (`cut`: SHA-256, stable across versions and hosts, as ids must
+/// be, and not open to crafted collisions).
 pub fn text_client_id(text: &str) -> Vec<u8> {
-    const MAX: usize = 255;
+    text_id(text, crate::cut::tail)
+}
+
+/// The id an older dhcpnet made of `text` when that differs from
+/// `text_client_id`'s (a text cut with FNV-1a): leases granted under it
+/// are still recognised as `text`'s.
+pub fn legacy_text_client_id(text: &str) -> Option<Vec<u8>> {
+    (text.len() > TEXT_ID_MAX).then(|| text_id(text, crate::cut::legacy_tail))
+}
+
+/// The longest text of a type-0 client id: the option's 255 octets less
+/// the type.
+const TEXT_ID_MAX: usize = 254;
+
+fn text_id(text: &str, tail: fn(&[u8]) -> String) -> Vec<u8> {
     let mut id = vec![0u8];
-    if text.len() < MAX {
-        id.extend_from_slice(text.as_bytes());
-        return id;
-    }
-    let tail = format!("~{:016x}", crate::fnv::fnv1a(text.as_bytes()));
-    id.extend_from_slice(&text.as_bytes()[..MAX - 1 - tail.len()]);
-    id.extend_from_slice(tail.as_bytes());
+    id.extend(crate::cut::cut(text.as_bytes(), TEXT_ID_MAX, tail));
     id
 }
 

@@ -48,6 +48,25 @@ pub const MIN_PREFIX: u8 = 8;
 /// Longest server text (option 56, hostnames) kept.
 const MAX_TEXT: usize = 255;
 
+/// The most DNS servers (option 6) kept from one reply. A resolver uses
+/// three (glibc's MAXNS); the rest are dropped with one warning per reply.
+pub const MAX_DNS: usize = 8;
+/// The most NTP servers (option 42) kept from one reply.
+pub const MAX_NTP: usize = 8;
+/// The most search domains kept from one reply: option 15's names and
+/// option 119's together (more than any LAN's resolvers need; each is a
+/// query per lookup that fails).
+pub const MAX_SEARCH: usize = 32;
+/// The most classless static routes (option 121) kept from one reply.
+pub const MAX_ROUTES: usize = 64;
+/// Names of option 119 read at most (valid or not, duplicates included):
+/// past `MAX_SEARCH` kept, the rest are counted, not decoded.
+const MAX_NAMES_READ: usize = 4 * MAX_SEARCH;
+/// Compression pointers followed at most in one name of option 119: a
+/// name has at most 127 labels, and a chain of pointers to pointers is no
+/// name, only work.
+const MAX_JUMPS: usize = 127;
+
 /// A BOOTREPLY as received, header fields decoded and options gathered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bootreply {
@@ -282,41 +301,54 @@ impl Bootreply {
             prefix_len == 32
                 || (u32::from(a) & u32::from(netmask)) == (u32::from(ip) & u32::from(netmask))
         };
-        let router_ok = |a: Ipv4Addr, what: &str, warnings: &mut Vec<String>| -> bool {
-            let why = if !is_unicast(a) {
-                "is not a unicast address"
+        // Why a router is refused, if it is.
+        let router_fault = |a: Ipv4Addr| -> Option<&'static str> {
+            if !is_unicast(a) {
+                Some("is not a unicast address")
             } else if a == ip {
-                "is the leased address itself"
+                Some("is the leased address itself")
             } else if !in_subnet(a) {
-                "is outside the subnet"
+                Some("is outside the subnet")
             } else if prefix_len <= 30
                 && (u32::from(a) & !u32::from(netmask) == 0
                     || u32::from(a) | u32::from(netmask) == u32::MAX)
             {
-                "is the subnet's network or broadcast address"
+                Some("is the subnet's network or broadcast address")
             } else {
-                return true;
-            };
-            warnings.push(format!("{what} {a} {why}: dropped"));
-            false
+                None
+            }
         };
+        // Lists longer than dhcpnet keeps: said together, in one warning.
+        let mut over: Vec<String> = Vec::new();
 
         let mut routes = Vec::new();
         if let Some(v) = self.option(121) {
             match decode_classless_routes(v) {
                 Some(rs) => {
+                    let mut refused = Refused::default();
                     for (net, plen, gw) in rs {
                         // RFC 3442: a router of 0.0.0.0 means "on link".
                         if !gw.is_unspecified()
-                            && !router_ok(gw, "the classless route's router", &mut warnings)
+                            && let Some(why) = router_fault(gw)
                         {
+                            refused.note(format!("{gw} {why}"));
                             continue;
                         }
-                        routes.push(Route {
+                        let r = Route {
                             destination: ipnet::Ipv4Net::new_assert(net, plen),
                             gateway: gw,
-                        });
+                        };
+                        if !routes.contains(&r) {
+                            routes.push(r);
+                        }
                     }
+                    refused.warn("classless route router", &mut warnings);
+                    cap(
+                        &mut routes,
+                        MAX_ROUTES,
+                        "classless routes (option 121)",
+                        &mut over,
+                    );
                 }
                 None => warnings.push("option 121 (classless routes) is malformed: dropped".into()),
             }
@@ -331,7 +363,13 @@ impl Bootreply {
             match self.option(3) {
                 Some(v) if !v.is_empty() && v.len().is_multiple_of(4) => {
                     let first = ip_at(v, 0);
-                    router_ok(first, "the router", &mut warnings).then_some(first)
+                    match router_fault(first) {
+                        None => Some(first),
+                        Some(why) => {
+                            warnings.push(format!("the router {first} {why}: dropped"));
+                            None
+                        }
+                    }
                 }
                 Some(_) => {
                     warnings.push("option 3 (router) is malformed: dropped".into());
@@ -340,15 +378,23 @@ impl Bootreply {
                 None => None,
             }
         };
-        let dns = address_list(self.option(6), "DNS server", &mut warnings);
-        let ntp = address_list(self.option(42), "NTP server", &mut warnings);
+        let mut dns = address_list(self.option(6), "DNS server", &mut warnings);
+        cap(&mut dns, MAX_DNS, "DNS servers (option 6)", &mut over);
+        let mut ntp = address_list(self.option(42), "NTP server", &mut warnings);
+        cap(&mut ntp, MAX_NTP, "NTP servers (option 42)", &mut over);
 
         let mut domain = None;
         let mut search = Vec::new();
         if let Some(v) = self.option(15) {
             match domain_list(v) {
-                Ok(names) => {
+                Ok(mut names) => {
                     if names.len() > 1 {
+                        cap(
+                            &mut names,
+                            MAX_SEARCH,
+                            "names in option 15 (domain name)",
+                            &mut over,
+                        );
                         warnings.push(format!(
                             "option 15 (domain name) holds {} names; using {} as the domain and all as search domains",
                             names.len(),
@@ -362,16 +408,31 @@ impl Bootreply {
             }
         }
         if let Some(v) = self.option(119) {
-            match decode_search_list(v) {
-                Some(names) => {
-                    for n in names {
-                        if !search.contains(&n) {
-                            search.push(n);
-                        }
+            match decode_search_names(v) {
+                Some((names, more)) => {
+                    let mut fresh: Vec<String> =
+                        names.into_iter().filter(|n| !search.contains(n)).collect();
+                    let room = MAX_SEARCH.saturating_sub(search.len());
+                    let total = fresh.len() + more;
+                    if total > room {
+                        fresh.truncate(room);
+                        over.push(format!(
+                            "{} of {total} search domains (option 119)",
+                            total - fresh.len()
+                        ));
                     }
+                    search.extend(fresh);
                 }
                 None => warnings.push("option 119 (domain search) is malformed: dropped".into()),
             }
+        }
+        if !over.is_empty() {
+            warnings.push(format!(
+                "the reply carries more than dhcpnet keeps; dropped {}. dhcpnet keeps at most \
+                 {MAX_DNS} DNS servers, {MAX_NTP} NTP servers, {MAX_SEARCH} search domains and \
+                 {MAX_ROUTES} classless routes from a reply",
+                over.join(", ")
+            ));
         }
         let lease_time = match self.option(51) {
             Some(v) if v.len() == 4 => u32_of(v).unwrap_or(DEFAULT_LEASE_TIME),
@@ -470,17 +531,49 @@ fn address_list(v: Option<&[u8]>, what: &str, warnings: &mut Vec<String>) -> Vec
         return Vec::new();
     }
     let mut out = Vec::new();
+    let mut refused = Refused::default();
     for c in v.chunks_exact(4) {
         let a = ip_at(c, 0);
-        if is_unicast(a) {
-            if !out.contains(&a) {
-                out.push(a);
-            }
-        } else {
-            warnings.push(format!("{what} {a} is not a unicast address: dropped"));
+        if !is_unicast(a) {
+            refused.note(format!("{a} is not a unicast address"));
+        } else if !out.contains(&a) {
+            out.push(a);
         }
     }
+    refused.warn(what, warnings);
     out
+}
+
+/// Entries of one list refused for what they hold: one warning for all,
+/// naming the first.
+#[derive(Default)]
+struct Refused {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Refused {
+    fn note(&mut self, why: String) {
+        self.count += 1;
+        self.first.get_or_insert(why);
+    }
+
+    fn warn(self, what: &str, warnings: &mut Vec<String>) {
+        match (self.count, self.first) {
+            (1, Some(why)) => warnings.push(format!("the {what} {why}: dropped")),
+            (n, Some(why)) => warnings.push(format!("{n} {what}s were dropped (the first: {why})")),
+            _ => {}
+        }
+    }
+}
+
+/// Keep the first `max` of `list`; what is cut is noted in `over` (as
+/// "N of M WHAT").
+fn cap<T>(list: &mut Vec<T>, max: usize, what: &str, over: &mut Vec<String>) {
+    if list.len() > max {
+        over.push(format!("{} of {} {what}", list.len() - max, list.len()));
+        list.truncate(max);
+    }
 }
 
 /// Text from a server, safe to print and store: invalid UTF-8 replaced,
@@ -571,10 +664,23 @@ pub fn decode_classless_routes(v: &[u8]) -> Option<Vec<(Ipv4Addr, u8, Ipv4Addr)>
 /// into the option's own data. None when malformed; invalid names are
 /// skipped. Pointers must point backwards, so a loop cannot form.
 pub fn decode_search_list(v: &[u8]) -> Option<Vec<String>> {
+    decode_search_names(v).map(|(names, _)| names)
+}
+
+/// `decode_search_list` within bounds: at most `MAX_SEARCH` distinct names,
+/// and how many more names there were past them (not decoded, counted:
+/// names read are bounded by `MAX_NAMES_READ`, so a long option costs no
+/// more than a short one).
+fn decode_search_names(v: &[u8]) -> Option<(Vec<String>, usize)> {
     let mut names = Vec::new();
+    let mut read = 0;
     let mut i = 0;
     while i < v.len() {
+        if names.len() >= MAX_SEARCH || read >= MAX_NAMES_READ {
+            return Some((names, count_names(&v[i..])));
+        }
         let (labels, next) = read_name(v, i)?;
+        read += 1;
         i = next;
         if let Some(d) = valid_domain(&labels.join("."))
             && !names.contains(&d)
@@ -582,7 +688,28 @@ pub fn decode_search_list(v: &[u8]) -> Option<Vec<String>> {
             names.push(d);
         }
     }
-    Some(names)
+    Some((names, 0))
+}
+
+/// About how many names `rest` holds: its name ends (a zero length or a
+/// pointer), counted without following anything; at least one.
+fn count_names(rest: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(&len) = rest.get(i) {
+        match len {
+            0 => {
+                n += 1;
+                i += 1;
+            }
+            0xc0..=0xff => {
+                n += 1;
+                i += 2;
+            }
+            _ => i += 1 + len as usize,
+        }
+    }
+    n.max(1)
 }
 
 /// Read one DNS name starting at `start`; returns its labels and where the
@@ -592,6 +719,7 @@ fn read_name(v: &[u8], start: usize) -> Option<(Vec<String>, usize)> {
     let mut pos = start;
     let mut end = None;
     let mut total = 0usize;
+    let mut jumps = 0;
     loop {
         let len = *v.get(pos)?;
         match len {
@@ -612,6 +740,10 @@ fn read_name(v: &[u8], start: usize) -> Option<(Vec<String>, usize)> {
                 let target = (((len & 0x3f) as usize) << 8) | lo as usize;
                 if target >= pos {
                     return None; // forward or self pointer: could loop
+                }
+                jumps += 1;
+                if jumps > MAX_JUMPS {
+                    return None;
                 }
                 end.get_or_insert(pos + 2);
                 pos = target;
@@ -937,6 +1069,159 @@ mod tests {
         );
         assert_eq!(decode_classless_routes(&v[..7]), None);
         assert_eq!(decode_classless_routes(&[33, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+    }
+
+    /// Option `code` holding `data`, split into RFC 3396 pieces of at most
+    /// 255 octets each (joined again by the reader).
+    fn pieces(code: u8, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in data.chunks(255) {
+            out.push(code);
+            out.push(c.len() as u8);
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    /// `n` distinct unicast addresses 10.1.x.y, as option data.
+    fn addresses(n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| [10, 1, (i / 250) as u8, (i % 250 + 1) as u8])
+            .collect()
+    }
+
+    /// The one warning about lists over their caps, if any.
+    fn over_warning(c: &Checked) -> Vec<&String> {
+        c.warnings
+            .iter()
+            .filter(|w| w.contains("more than dhcpnet keeps"))
+            .collect()
+    }
+
+    #[test]
+    fn two_hundred_fifty_six_dns_servers_in_rfc_3396_pieces_are_cut_to_the_cap_with_one_warning() {
+        let dns = pieces(6, &addresses(256));
+        assert!(dns.len() > 1024, "more than one piece: {}", dns.len());
+        let c = params_of(&bytes([10, 0, 0, 50], &[ACK, MASK24, SRV, L600, &dns])).unwrap();
+        assert_eq!(c.params.dns.len(), MAX_DNS);
+        assert_eq!(c.params.dns[0], Ipv4Addr::new(10, 1, 0, 1));
+        assert_eq!(c.params.dns[7], Ipv4Addr::new(10, 1, 0, 8));
+        let w = over_warning(&c);
+        assert_eq!(w.len(), 1, "{:?}", c.warnings);
+        assert!(w[0].contains("248 of 256 DNS servers (option 6)"), "{w:?}");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn every_list_option_is_cut_to_its_cap_and_one_warning_names_them_all() {
+        let ntp = pieces(42, &addresses(40));
+        // 100 routes to 10.2.N.0/24 via the server.
+        let routes: Vec<u8> = (0..100u8)
+            .flat_map(|n| [24, 10, 2, n, 10, 0, 0, 1])
+            .collect();
+        let routes = pieces(121, &routes);
+        // 60 names a0.example .. a59.example, in DNS wire format.
+        let mut names = Vec::new();
+        for n in 0..60 {
+            let l = format!("a{n}");
+            names.push(l.len() as u8);
+            names.extend_from_slice(l.as_bytes());
+            names.extend_from_slice(&[7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]);
+        }
+        let search = pieces(119, &names);
+        let c = params_of(&bytes(
+            [10, 0, 0, 50],
+            &[ACK, MASK24, SRV, L600, &ntp, &routes, &search],
+        ))
+        .unwrap();
+        assert_eq!(c.params.ntp.len(), MAX_NTP);
+        assert_eq!(c.params.routes.len(), MAX_ROUTES);
+        assert_eq!(c.params.search.len(), MAX_SEARCH);
+        assert_eq!(c.params.search[0], "a0.example");
+        let w = over_warning(&c);
+        assert_eq!(w.len(), 1, "{:?}", c.warnings);
+        for part in [
+            "32 of 40 NTP servers (option 42)",
+            "36 of 100 classless routes (option 121)",
+            "28 of 60 search domains (option 119)",
+        ] {
+            assert!(w[0].contains(part), "{part}: {w:?}");
+        }
+        // Option 15 with a list of names counts towards the same cap.
+        let list: String = (0..50).map(|n| format!("d{n}.example ")).collect();
+        let o15 = pieces(15, list.as_bytes());
+        let c = params_of(&bytes(
+            [10, 0, 0, 50],
+            &[ACK, MASK24, SRV, L600, &o15, &search],
+        ))
+        .unwrap();
+        assert_eq!(c.params.search.len(), MAX_SEARCH);
+        assert_eq!(c.params.domain.as_deref(), Some("d0.example"));
+        let w = over_warning(&c);
+        assert!(w[0].contains("18 of 50 names in option 15"), "{w:?}");
+        assert!(
+            w[0].contains("60 of 60 search domains (option 119)"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn many_refused_list_entries_make_one_warning_not_one_each() {
+        let mut bad = [224, 0, 0, 1].repeat(200);
+        bad.extend_from_slice(&[10, 0, 0, 2]);
+        let c = params_of(&bytes(
+            [10, 0, 0, 50],
+            &[ACK, MASK24, SRV, L600, &pieces(6, &bad)],
+        ))
+        .unwrap();
+        assert_eq!(c.params.dns, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains(
+                "200 DNS servers were dropped (the first: 224.0.0.1 is not a unicast address)"
+            ),
+            "{:?}",
+            c.warnings
+        );
+        let routes: Vec<u8> = (0..50u8)
+            .flat_map(|n| [24, 10, 2, n, 192, 168, 0, 1])
+            .collect();
+        let c = params_of(&bytes(
+            [10, 0, 0, 50],
+            &[ACK, MASK24, SRV, L600, &pieces(121, &routes)],
+        ))
+        .unwrap();
+        assert!(c.params.routes.is_empty());
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    /// "a." then `n` pointers, each to the one before it (the first to
+    /// "a."): the name at pointer k takes k jumps to read.
+    fn pointer_chain(n: usize) -> Vec<u8> {
+        let mut v = vec![1, b'a', 0];
+        let mut prev = 0usize;
+        for _ in 0..n {
+            let at = v.len();
+            v.extend_from_slice(&[0xc0 | (prev >> 8) as u8, prev as u8]);
+            prev = at;
+        }
+        v
+    }
+
+    #[test]
+    fn a_search_list_of_pointer_chains_is_bounded_work_and_a_chain_longer_than_a_name_is_refused() {
+        let chain = pointer_chain(200);
+        assert!(read_name(&chain, 3).is_some(), "one jump");
+        assert!(read_name(&chain, 3 + 2 * 126).is_some(), "127 jumps");
+        assert!(read_name(&chain, 3 + 2 * 127).is_none(), "128 jumps");
+        // 900 names each one jump longer than the last: bounded by the
+        // names read, whatever the option's size.
+        let long = pointer_chain(900);
+        let t = std::time::Instant::now();
+        let (names, more) = decode_search_names(&long).expect("decodes");
+        assert!(t.elapsed() < std::time::Duration::from_millis(200));
+        assert_eq!(names, vec!["a".to_string()]);
+        assert!(more > 700, "{more}");
     }
 
     proptest::proptest! {

@@ -64,6 +64,8 @@ pub async fn acquire(
         .iter()
         .map(|j| lease::LeaseKey::of(&place.iface.name, &j.id))
         .collect();
+    // Until this returns, its intents are its own: `release` leaves them.
+    let _in_flight = intent::InFlight::new(&ids_keys);
     let mut granted = Vec::new();
     let mut failed = Vec::new();
     let mut jobs = jobs;
@@ -142,7 +144,10 @@ pub async fn acquire(
         keep_distinct(ledger, place, &mut granted, &mut failed)?;
     }
     if !granted.is_empty() {
-        record(ledger, place, &granted).await?;
+        refuse_unloadable(place, &mut granted, &mut failed).await;
+    }
+    if !granted.is_empty() {
+        record(ledger, place, &mut granted, &mut failed).await?;
         ledger.changed(&place.iface.name).await;
     }
     // Intents that did not become leases: NAKed, unanswered, interrupted.
@@ -291,32 +296,135 @@ fn exhausted(place: &Place) -> Error {
     ))
 }
 
-/// Store the leases; if that fails, give them back so that no address is
-/// held at the server without dhcpnet knowing.
-async fn record(ledger: &Ledger, place: &Place, granted: &[Lease]) -> Result<()> {
+/// Give back the granted leases whose records would fail their own checks
+/// (a reply the parser let through that the record refuses: a bug, never a
+/// reason to hold an address nobody records), each failed with why.
+async fn refuse_unloadable(
+    place: &Place,
+    granted: &mut Vec<Lease>,
+    failed: &mut Vec<(Identity, Error)>,
+) {
+    let (bad, good): (Vec<Lease>, Vec<Lease>) = std::mem::take(granted)
+        .into_iter()
+        .partition(|l| l.check().is_err());
+    *granted = good;
+    if bad.is_empty() {
+        return;
+    }
+    let all: Vec<_> = bad.iter().map(Lease::release_of).collect();
+    let released = transport::release_all(&place.iface, &all).await;
+    for l in bad {
+        let why = l.check().err().unwrap_or_default();
+        failed.push((
+            l.identity(),
+            Error::Refused(format!(
+                "the DHCP server {} granted {}, but its reply makes a record that fails dhcpnet's \
+                 checks ({why}); {}",
+                l.server_id,
+                l.ip,
+                match &released {
+                    Ok(()) => "the address was released again".to_string(),
+                    Err(e) => format!(
+                        "releasing it failed too ({e}): the server holds it until it expires"
+                    ),
+                }
+            )),
+        ));
+    }
+}
+
+/// Store the leases, each only while its intent is still recorded (this
+/// process's `requesting` record, or the lease it replaces): a `release`
+/// may have removed it meanwhile, and the server then holds an address
+/// nobody asked for any more. Those are released again and failed
+/// (Conflict). If the write fails, give them all back so that no address
+/// is held at the server without dhcpnet knowing.
+async fn record(
+    ledger: &Ledger,
+    place: &Place,
+    granted: &mut Vec<Lease>,
+    failed: &mut Vec<(Identity, Error)>,
+) -> Result<()> {
+    let me = std::process::id();
     // Only the granted leases' records are read and written: the cost does
     // not grow with the number of leases recorded.
     let keys: Vec<lease::LeaseKey> = granted.iter().map(Lease::key).collect();
     let res = ledger.store.lock().and_then(|lock| {
         lease::update_keys(&ledger.store, &lock, &keys, |some| {
-            for l in granted {
-                some.retain(|o| !l.has_key(&o.key()));
+            let (mut gone, mut theirs) = (Vec::new(), Vec::new());
+            for l in granted.iter() {
+                let key = l.key();
+                match some.iter().find(|o| o.has_key(&key)) {
+                    Some(o)
+                        if o.status.is_held()
+                            || (o.status == lease::Status::Requesting && o.pid == Some(me)) => {}
+                    // Another acquisition of the same client (one lease at
+                    // the server): its to record; a RELEASE would end it.
+                    Some(o) if o.status == lease::Status::Requesting => {
+                        theirs.push(l.clone());
+                        continue;
+                    }
+                    _ => {
+                        gone.push(l.clone());
+                        continue;
+                    }
+                }
+                some.retain(|o| !o.has_key(&key));
                 some.push(l.clone());
             }
-            Ok(())
+            Ok((gone, theirs))
         })
     });
-    if let Err(e) = res {
-        let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
-        if let Err(re) = transport::release_all(&place.iface, &all).await {
-            log::error!("could not release the leases just granted either: {re}");
+    let (gone, theirs) = match res {
+        Ok(x) => x,
+        Err(e) => {
+            let all: Vec<_> = granted.iter().map(Lease::release_of).collect();
+            if let Err(re) = transport::release_all(&place.iface, &all).await {
+                log::error!("could not release the leases just granted either: {re}");
+            }
+            return Err(Error::state(
+                ledger.store.path(lease::FILE),
+                format!(
+                    "{e}; the {} lease(s) just granted were released again",
+                    granted.len()
+                ),
+            ));
         }
-        return Err(Error::state(
-            ledger.store.path(lease::FILE),
-            format!(
-                "{e}; the {} lease(s) just granted were released again",
-                granted.len()
-            ),
+    };
+    granted.retain(|l| !gone.iter().chain(&theirs).any(|g| g.same_key(l)));
+    for l in theirs {
+        failed.push((
+            l.identity(),
+            Error::Conflict(format!(
+                "{} was granted to {}, but another dhcpnet process is asking for the same lease \
+                 (same MAC and client id) and records it; `dhcpnet leases` shows it",
+                l.ip, l.mac
+            )),
+        ));
+    }
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<_> = gone.iter().map(Lease::release_of).collect();
+    let released = transport::release_all(&place.iface, &all).await;
+    for l in gone {
+        failed.push((
+            l.identity(),
+            Error::Conflict(format!(
+                "{} was granted to {}, but its request was released meanwhile (`dhcpnet release`, \
+                 or the daemon for a removed container), so it is not recorded; {}",
+                l.ip,
+                l.mac,
+                match &released {
+                    Ok(()) => {
+                        "the address was released again: ask for a lease again if it is still wanted"
+                            .to_string()
+                    }
+                    Err(e) => format!(
+                        "releasing it failed too ({e}): the server holds it until it expires"
+                    ),
+                }
+            )),
         ));
     }
     Ok(())

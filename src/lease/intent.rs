@@ -8,10 +8,16 @@
 //! record dropped. A process killed with SIGKILL (or a power loss) leaves
 //! the records, so `dhcpnet leases` shows them, `dhcpnet release` frees
 //! them and the daemon resolves them at start (`resolve`).
+//!
+//! An intent whose process is alive is that process's to resolve: nothing
+//! else releases it (`in_flight`), and the acquirer records the ACK only if
+//! its intent is still there (`acquire::record`), else it gives the address
+//! back. Within one process (the daemon's plugin) the intents in flight are
+//! known by key; across processes by the live pid.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
@@ -22,6 +28,61 @@ use crate::error::Result;
 use crate::lease::{self, Lease, Status};
 use crate::net::iface::Interface;
 use crate::store::Store;
+
+/// The keys of the acquisitions running in this process (how many for
+/// each: the plugin may run two for one key at once).
+static IN_FLIGHT: Mutex<BTreeMap<lease::LeaseKey, usize>> = Mutex::new(BTreeMap::new());
+
+/// Whether the `requesting` record `l` belongs to an acquisition still
+/// running: in a live dhcpnet process, or in this one (by key: a pid of a
+/// dead process may come back as this one's after a reboot).
+pub fn in_flight(l: &Lease) -> bool {
+    if l.status != Status::Requesting {
+        return false;
+    }
+    match l.pid {
+        Some(p) if p == std::process::id() => IN_FLIGHT
+            .lock()
+            .map(|s| s.contains_key(&l.key()))
+            .unwrap_or(true),
+        Some(p) => alive(p),
+        None => false,
+    }
+}
+
+/// Holds this process's intents of one acquisition as in flight until
+/// dropped.
+pub struct InFlight {
+    keys: Vec<lease::LeaseKey>,
+}
+
+impl InFlight {
+    pub fn new(keys: &[lease::LeaseKey]) -> InFlight {
+        if let Ok(mut s) = IN_FLIGHT.lock() {
+            for k in keys {
+                *s.entry(k.clone()).or_default() += 1;
+            }
+        }
+        InFlight {
+            keys: keys.to_vec(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut s) = IN_FLIGHT.lock() {
+            for k in &self.keys {
+                if let Some(n) = s.get_mut(k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        s.remove(k);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Writes the intents of one acquisition on one interface.
 pub struct IntentLog {

@@ -44,6 +44,22 @@ pub async fn release_leases_or(
     let lock = ledger.store.lock()?;
     let all = lease::load(&ledger.store)?;
     let (picked, mut kept): (Vec<Lease>, Vec<Lease>) = all.into_iter().partition(|l| pick(l));
+    // A request still on its way is its acquirer's: released here, the
+    // server would free an address the acquirer then records and uses.
+    let (busy, picked): (Vec<Lease>, Vec<Lease>) =
+        picked.into_iter().partition(super::intent::in_flight);
+    for l in &busy {
+        log::warn!(
+            "left {} ({}) on {} alone: dhcpnet process {} is requesting it right now (`dhcpnet \
+             lease`, or the daemon's plugin for a starting container); release it once that has \
+             finished",
+            l.ip,
+            l.mac,
+            l.interface,
+            l.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    kept.extend(busy);
     if picked.is_empty() {
         return Ok(Vec::new());
     }

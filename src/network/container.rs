@@ -68,14 +68,16 @@ fn picker(
             (None, Some(p)) => l.container().is_some_and(|c| c.starts_with(p.as_str())),
             _ => false,
         };
+        // The id it has now, or the one an older dhcpnet cut with FNV-1a.
         let by_client_id = || {
             l.network.as_ref().is_some_and(|n| named.contains(n))
-                && l.client_id
-                    == crate::dhcp::message::format_client_id(&network::ipvlan_client_id(
-                        l.network.as_deref().unwrap_or_default(),
-                        l.mac,
-                        Some(&name),
-                    ))
+                && network::ipvlan_client_ids(
+                    l.network.as_deref().unwrap_or_default(),
+                    l.mac,
+                    &name,
+                )
+                .iter()
+                .any(|id| l.client_id == crate::dhcp::message::format_client_id(id))
         };
         by_id
             || macs

@@ -12,11 +12,19 @@
 //! store's lock (`Store::lock`); readers need none. A batch of many records
 //! (an `update` that changes hundreds) writes them all, syncs the file
 //! system once (syncfs(2)) and then renames them, instead of one fsync
-//! per record.
+//! per record. Every record is checked (`Record::check`) before it is
+//! written: nothing dhcpnet writes can fail to load.
 //!
-//! A file that cannot be parsed, that holds a record failing its checks, or
-//! whose name is not its record's key is an error naming it (exit 7); it is
-//! never replaced behind the user's back.
+//! One bad file never takes the table down. A file that cannot be parsed,
+//! that holds a record failing its checks, that a newer dhcpnet wrote, or
+//! whose name is not its record's key is skipped by readers, which serve
+//! the rest; the first process that holds the lock while it meets the file
+//! (a writer, or a reader that finds the lock free) sets it aside: moves it
+//! to `quarantine/<table>/` in the state directory (never deletes it) and
+//! logs that once. `set_aside` lists what is there, with the reason, for
+//! `dhcpnet leases` and `doctor`. A record that loads only after a repair
+//! (`Record::repair`) is rewritten repaired by the same first process, and
+//! the repair is logged once.
 //!
 //! Older dhcpnet kept each table in one file (`leases.json`). Such a file
 //! found at first use is converted under the lock (its records written as
@@ -24,7 +32,9 @@
 //! and then renamed to `leases.json.migrated`, which is kept. Readers that
 //! cannot take the lock at that moment read the old file and the directory
 //! together, with the same precedence, so they see what the conversion
-//! will produce.
+//! will produce. Older dhcpnet also cut long file names with FNV-1a; such a
+//! file is read as its record's, and renamed by the first process holding
+//! the lock.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -46,6 +56,8 @@ const BATCH: usize = 16;
 const MAX_STEM: usize = 200;
 const EXT: &str = ".json";
 const TMP: &str = ".tmp";
+/// The state directory's folder for record files set aside.
+pub const QUARANTINE: &str = "quarantine";
 
 /// A kind of record kept in a table.
 pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
@@ -55,6 +67,10 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
     const DIR: &'static str;
     /// The single file older dhcpnet kept all records in, e.g. `leases.json`.
     const LEGACY: &'static str;
+    /// What it means that a record file of this kind was set aside, and
+    /// what to do (said with the file's name).
+    const SET_ASIDE: &'static str = "dhcpnet no longer reads that record; repair the file and move \
+         it back, or remove it once it is not needed";
 
     fn key(&self) -> Self::Key;
     /// The file name (without `.json`) of the record of `key`; made
@@ -64,8 +80,12 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
     fn check(&self) -> std::result::Result<(), String>;
     /// How an error message names the record (quoted, never raw).
     fn label(&self) -> String;
-    /// Repairs made on load (logged); `path` names the file.
-    fn repair(&mut self, _path: &Path) {}
+    /// Repairs made on load, each said in a few words (none: nothing a
+    /// person needs to hear of). A repaired record is written back by the
+    /// first process that holds the lock, which logs them once.
+    fn repair(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// The records of an old single file of these bytes, each checked.
     fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<Vec<Self>>;
 }
@@ -86,15 +106,28 @@ pub fn file_safe(s: &str) -> String {
 }
 
 /// A stem no longer than `MAX_STEM`: a longer one keeps its start and ends
-/// in `~` and a hash of the whole (FNV-1a, 64 bits). `~` never appears in
-/// `file_safe` output, so a cut stem cannot equal an uncut one.
-fn bounded(stem: String) -> String {
-    if stem.len() <= MAX_STEM {
-        return stem;
-    }
-    let h = crate::fnv::fnv1a(stem.as_bytes());
+/// in `~` and a hash of the whole (`crate::cut`: SHA-256). `~` never
+/// appears in `file_safe` output, so a cut stem cannot equal an uncut one.
+fn bounded(stem: &str) -> String {
     // file_safe output is ASCII: any cut is on a character boundary.
-    format!("{}~{h:016x}", &stem[..MAX_STEM - 17])
+    String::from_utf8_lossy(&crate::cut::cut(
+        stem.as_bytes(),
+        MAX_STEM,
+        crate::cut::tail,
+    ))
+    .into_owned()
+}
+
+/// The name older dhcpnet gave a stem it cut (FNV-1a), if it cut it.
+fn legacy_bounded(stem: &str) -> Option<String> {
+    (stem.len() > MAX_STEM).then(|| {
+        String::from_utf8_lossy(&crate::cut::cut(
+            stem.as_bytes(),
+            MAX_STEM,
+            crate::cut::legacy_tail,
+        ))
+        .into_owned()
+    })
 }
 
 #[derive(Serialize)]
@@ -109,9 +142,15 @@ struct InFile<R> {
     record: R,
 }
 
-/// The record in a record file's bytes, checked (`path` names the file in
-/// errors). Does not check that the file name fits the key.
+/// The record in a record file's bytes, repaired and checked (`path`
+/// names the file in errors). Does not check that the file name fits the
+/// key.
 pub fn parse_record<R: Record>(path: &Path, bytes: &[u8]) -> Result<R> {
+    parse_repaired(path, bytes).map(|(r, _)| r)
+}
+
+/// `parse_record`, and the repairs it made.
+fn parse_repaired<R: Record>(path: &Path, bytes: &[u8]) -> Result<(R, Vec<String>)> {
     let file: InFile<R> = match serde_json::from_slice(bytes) {
         Ok(f) => f,
         Err(e) => {
@@ -132,7 +171,7 @@ pub fn parse_record<R: Record>(path: &Path, bytes: &[u8]) -> Result<R> {
         return Err(newer(path, file.version));
     }
     let mut r = file.record;
-    r.repair(path);
+    let repairs = r.repair();
     if let Err(why) = r.check() {
         return Err(Error::state(
             path,
@@ -142,7 +181,21 @@ pub fn parse_record<R: Record>(path: &Path, bytes: &[u8]) -> Result<R> {
             ),
         ));
     }
-    Ok(r)
+    Ok((r, repairs))
+}
+
+/// A record file's bytes as a table writes them, after the record's own
+/// checks: what is written always loads back (`parse_record`).
+pub fn encode_record<R: Record>(r: &R) -> std::result::Result<Vec<u8>, String> {
+    r.check()
+        .map_err(|why| format!("the record ({}) fails its checks: {why}", r.label()))?;
+    let mut data = serde_json::to_vec_pretty(&OutFile {
+        version: FORMAT_VERSION,
+        record: r,
+    })
+    .map_err(|e| format!("cannot encode: {e}"))?;
+    data.push(b'\n');
+    Ok(data)
 }
 
 fn newer(path: &Path, v: u32) -> Error {
@@ -152,6 +205,33 @@ fn newer(path: &Path, v: u32) -> Error {
             "format version {v} was written by a newer dhcpnet; this one reads version {FORMAT_VERSION}"
         ),
     )
+}
+
+/// What reading one record file gave.
+enum Read1<R> {
+    /// The record, as it is in the file.
+    Good(R),
+    /// The record after repairs (said in a few words): to be written back.
+    Repaired(R, Vec<String>),
+    /// The record, in a file of the name older dhcpnet cut: to be renamed.
+    OldName(R),
+    /// Not a record this dhcpnet can use: why.
+    Bad(String),
+}
+
+/// A record file that was set aside (or that readers skip, until a
+/// process holding the lock sets it aside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// Its name in the table (where it came from).
+    pub name: String,
+    /// Why it was set aside.
+    pub why: String,
+    /// Whether it is still in the table's directory (no process could set
+    /// it aside yet).
+    pub in_table: bool,
 }
 
 /// The records of one kind in a store. Cheap to make: `store.table()`.
@@ -194,51 +274,94 @@ impl<R: Record> Table<'_, R> {
         self.dir().join(Self::name_of(key))
     }
 
-    fn name_of(key: &R::Key) -> String {
+    fn stem_of(key: &R::Key) -> String {
         let stem = R::stem(key);
         // `%` alone is never `file_safe` output (it writes `%XX`).
-        let stem = if stem.is_empty() { "%".into() } else { stem };
-        format!("{}{EXT}", bounded(stem))
+        if stem.is_empty() { "%".into() } else { stem }
+    }
+
+    /// The file name of the record of `key`.
+    pub fn name_of(key: &R::Key) -> String {
+        format!("{}{EXT}", bounded(&Self::stem_of(key)))
+    }
+
+    /// The file name older dhcpnet gave the record of `key`, where it
+    /// differs from `name_of`'s (a long key cut with FNV-1a).
+    fn old_name_of(key: &R::Key) -> Option<String> {
+        legacy_bounded(&Self::stem_of(key)).map(|s| format!("{s}{EXT}"))
     }
 
     fn legacy(&self) -> PathBuf {
         self.store.path(R::LEGACY)
     }
 
-    /// The record of `key`, if there is one. No lock needed.
+    /// Where this table's files are set aside.
+    pub fn quarantine(&self) -> PathBuf {
+        self.store.path(QUARANTINE).join(R::DIR)
+    }
+
+    /// The record of `key`, if there is one. No lock needed. A bad file
+    /// there counts as none (and is set aside when the lock is free).
     pub fn get(&self, key: &R::Key) -> Result<Option<R>> {
+        self.get_with(key, None)
+    }
+
+    /// `get`, by a caller holding `lock` (`None`: the lock is taken if free
+    /// when the file needs tending).
+    fn get_with(&self, key: &R::Key, lock: Option<&Lock>) -> Result<Option<R>> {
         if !self.store.secure(false)? {
             return Ok(None);
         }
-        let old = self.pending_legacy()?;
-        let p = self.path_of(key);
-        match read_file(&p)? {
-            Some(bytes) => {
-                let r: R = parse_record(&p, &bytes)?;
-                self.check_name(&p, &r)?;
-                Ok(Some(r))
+        // A caller holding the lock converted any old file first.
+        let old = match lock {
+            Some(_) => None,
+            None => self.pending_legacy()?,
+        };
+        let mut names = vec![Self::name_of(key)];
+        names.extend(Self::old_name_of(key));
+        for name in names {
+            let p = self.dir().join(&name);
+            let Some(bytes) = read_file(&p)? else {
+                continue;
+            };
+            let got = self.examine(&name, &bytes);
+            let r = match &got {
+                Read1::Good(r) | Read1::Repaired(r, _) | Read1::OldName(r) => Some(r.clone()),
+                Read1::Bad(_) => None,
+            };
+            if !matches!(got, Read1::Good(_)) {
+                self.tend(lock, vec![(name, got)])?;
             }
-            None => Ok(old.and_then(|old| old.into_values().find(|r| r.key() == *key))),
+            if r.as_ref().is_some_and(|r| r.key() == *key) {
+                return Ok(r);
+            }
+            if r.is_none() {
+                return Ok(None);
+            }
         }
+        Ok(old.and_then(|old| old.into_values().find(|r| r.key() == *key)))
     }
 
-    /// Every record, in key order. No lock needed; reads every file.
+    /// Every record, in key order. No lock needed; reads every file. Bad
+    /// files are skipped (and set aside when the lock is free).
     pub fn list(&self) -> Result<Vec<R>> {
-        Ok(self.map()?.into_values().collect())
+        Ok(self.list_noting()?.0)
     }
 
-    /// Every record by key.
-    fn map(&self) -> Result<BTreeMap<R::Key, R>> {
+    /// `list`, and the bad files it skipped that are still in the table
+    /// (no process could set them aside yet: the lock was held).
+    pub fn list_noting(&self) -> Result<(Vec<R>, Vec<SetAside>)> {
         if !self.store.secure(false)? {
-            return Ok(BTreeMap::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         // The old file first: should a conversion run meanwhile, the
         // directory read after it holds everything the file held.
         let mut all = self.pending_legacy()?.unwrap_or_default();
-        for (k, r) in self.read_dir(false)? {
+        let (records, skipped) = self.read_dir(None)?;
+        for (k, r) in records {
             all.insert(k, r);
         }
-        Ok(all)
+        Ok((all.into_values().collect(), skipped))
     }
 
     /// An old single file that is still there: converted now when the lock
@@ -258,13 +381,15 @@ impl<R: Record> Table<'_, R> {
         }
     }
 
-    /// The records of the directory; with `clean` (lock held), leftover
-    /// temporary files are removed.
-    fn read_dir(&self, clean: bool) -> Result<Vec<(R::Key, R)>> {
+    /// The records of the directory, and the bad files skipped that are
+    /// still there. With `lock` held, leftover temporary files are removed
+    /// and files that need it are tended at once; without, they are tended
+    /// if the lock is free.
+    fn read_dir(&self, lock: Option<&Lock>) -> Result<(Keyed<R>, Vec<SetAside>)> {
         let dir = self.dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
             Err(e) => return Err(Error::state(&dir, format!("cannot list: {e}"))),
         };
         let mut names = Vec::new();
@@ -276,7 +401,7 @@ impl<R: Record> Table<'_, R> {
                 continue;
             };
             if name.starts_with('.') {
-                if clean && name.ends_with(TMP) {
+                if lock.is_some() && name.ends_with(TMP) {
                     let _ = fs::remove_file(dir.join(name));
                 }
                 continue;
@@ -290,60 +415,261 @@ impl<R: Record> Table<'_, R> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 4);
-        if names.len() < 512 || threads == 1 {
-            return self.read_records(&dir, &names);
+        let read: Examined<R> = if names.len() < 512 || threads == 1 {
+            self.read_records(&dir, &names)?
+        } else {
+            let chunk = names.len().div_ceil(threads);
+            let parts: Vec<Result<Examined<R>>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = names
+                    .chunks(chunk)
+                    .map(|part| sc.spawn(|| self.read_records(&dir, part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::state(&dir, "a reader thread failed")))
+                    })
+                    .collect()
+            });
+            let mut out = Vec::with_capacity(names.len());
+            for p in parts {
+                out.extend(p?);
+            }
+            out
+        };
+        let mut out = Vec::with_capacity(read.len());
+        let mut old_named = Vec::new();
+        let mut tend = Vec::new();
+        for (name, got) in read {
+            match got {
+                Read1::Good(r) => out.push((r.key(), r)),
+                Read1::Repaired(r, why) => {
+                    out.push((r.key(), r.clone()));
+                    tend.push((name, Read1::Repaired(r, why)));
+                }
+                Read1::OldName(r) => {
+                    old_named.push((r.key(), r.clone()));
+                    tend.push((name, Read1::OldName(r)));
+                }
+                bad @ Read1::Bad(_) => tend.push((name, bad)),
+            }
         }
-        let chunk = names.len().div_ceil(threads);
-        let parts: Vec<Result<Keyed<R>>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = names
-                .chunks(chunk)
-                .map(|part| sc.spawn(|| self.read_records(&dir, part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::state(&dir, "a reader thread failed")))
+        // A record in an old-named file and in a new one: the new one wins
+        // (it was written since).
+        if !old_named.is_empty() {
+            let have: std::collections::BTreeSet<R::Key> =
+                out.iter().map(|(k, _)| k.clone()).collect();
+            out.extend(old_named.into_iter().filter(|(k, _)| !have.contains(k)));
+        }
+        let mut skipped = Vec::new();
+        if !tend.is_empty() {
+            let bad: Vec<SetAside> = tend
+                .iter()
+                .filter_map(|(name, t)| match t {
+                    Read1::Bad(why) => Some(SetAside {
+                        path: dir.join(name),
+                        name: name.clone(),
+                        why: why.clone(),
+                        in_table: true,
+                    }),
+                    _ => None,
                 })
-                .collect()
-        });
+                .collect();
+            if !self.tend(lock, tend)? {
+                skipped = bad;
+            }
+        }
+        Ok((out, skipped))
+    }
+
+    fn read_records(&self, dir: &Path, names: &[String]) -> Result<Examined<R>> {
         let mut out = Vec::with_capacity(names.len());
-        for p in parts {
-            out.extend(p?);
+        for name in names {
+            // Removed since the listing: not a record any more.
+            let Some(bytes) = read_file(&dir.join(name))? else {
+                continue;
+            };
+            out.push((name.clone(), self.examine(name, &bytes)));
         }
         Ok(out)
     }
 
-    fn read_records(&self, dir: &Path, names: &[String]) -> Result<Keyed<R>> {
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let p = dir.join(name);
-            // Removed since the listing: not a record any more.
+    /// What the file `name` of the table holding `bytes` is.
+    fn examine(&self, name: &str, bytes: &[u8]) -> Read1<R> {
+        let p = self.dir().join(name);
+        let (r, repairs) = match parse_repaired::<R>(&p, bytes) {
+            Ok(x) => x,
+            Err(Error::State { msg, .. }) => return Read1::Bad(msg),
+            Err(e) => return Read1::Bad(e.to_string()),
+        };
+        let key = r.key();
+        if name != Self::name_of(&key) {
+            if Self::old_name_of(&key).as_deref() == Some(name) {
+                return Read1::OldName(r);
+            }
+            return Read1::Bad(format!(
+                "holds the record of {}, which belongs in {}",
+                r.label(),
+                Self::name_of(&key)
+            ));
+        }
+        if repairs.is_empty() {
+            Read1::Good(r)
+        } else {
+            Read1::Repaired(r, repairs)
+        }
+    }
+
+    /// Files met while reading that need a process holding the lock: set
+    /// aside, written back repaired, renamed. Done at once with `lock`,
+    /// else if the lock is free, else left to the next one (said at debug
+    /// level: whoever holds the lock meets them too). Whether it was done.
+    fn tend(&self, lock: Option<&Lock>, files: Vec<(String, Read1<R>)>) -> Result<bool> {
+        let taken;
+        let lock = match lock {
+            Some(l) => l,
+            None => match self.store.try_lock()? {
+                Some(l) => {
+                    taken = l;
+                    &taken
+                }
+                None => {
+                    for (name, _) in &files {
+                        log::debug!(
+                            "{}: needs tending, left to the process that holds the lock",
+                            self.dir().join(name).display()
+                        );
+                    }
+                    return Ok(false);
+                }
+            },
+        };
+        for (name, _) in files {
+            // Read again under the lock: a writer may have replaced it.
+            let p = self.dir().join(&name);
             let Some(bytes) = read_file(&p)? else {
                 continue;
             };
-            let r: R = parse_record(&p, &bytes)?;
-            self.check_name(&p, &r)?;
-            out.push((r.key(), r));
+            match self.examine(&name, &bytes) {
+                Read1::Good(_) => {}
+                Read1::Bad(why) => self.set_aside_file(lock, &name, &why)?,
+                Read1::Repaired(r, repairs) => {
+                    self.apply(lock, &[&r], &[])?;
+                    log::warn!(
+                        "{}: the record ({}) was repaired: {}",
+                        p.display(),
+                        r.label(),
+                        repairs.join("; ")
+                    );
+                }
+                Read1::OldName(r) => {
+                    let to = self.path_of(&r.key());
+                    if fs::symlink_metadata(&to).is_ok() {
+                        self.set_aside_file(
+                            lock,
+                            &name,
+                            &format!(
+                                "an older copy of the record ({}) in {}, the name older dhcpnet \
+                                 gave it",
+                                r.label(),
+                                Self::name_of(&r.key())
+                            ),
+                        )?;
+                    } else {
+                        fs::rename(&p, &to)
+                            .and_then(|()| sync_dir(&self.dir()))
+                            .map_err(|e| Error::state(&p, format!("cannot rename: {e}")))?;
+                        log::info!(
+                            "{}: renamed to {} (long names are now cut with SHA-256)",
+                            p.display(),
+                            to.display()
+                        );
+                    }
+                }
+            }
         }
-        Ok(out)
+        Ok(true)
     }
 
-    fn check_name(&self, p: &Path, r: &R) -> Result<()> {
-        let want = Self::name_of(&r.key());
-        if p.file_name().and_then(|n| n.to_str()) != Some(want.as_str()) {
-            return Err(Error::state(
-                p,
-                format!(
-                    "holds the record of {}, which belongs in {want}; the file was left as it is: \
-                     rename or remove it",
-                    r.label()
-                ),
-            ));
+    /// Move the table's file `name` to the quarantine folder (never over
+    /// another file there) and say so once. Lock held.
+    fn set_aside_file(&self, _lock: &Lock, name: &str, why: &str) -> Result<()> {
+        let from = self.dir().join(name);
+        let q = self.quarantine();
+        let io = |e: std::io::Error| Error::state(&from, format!("cannot set it aside: {e}"));
+        for d in [self.store.path(QUARANTINE), q.clone()] {
+            match fs::DirBuilder::new().mode(DIR_MODE).create(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
         }
+        let mut to = q.join(name);
+        let mut n = 1;
+        while fs::symlink_metadata(&to).is_ok() {
+            to = q.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        fs::rename(&from, &to).map_err(io)?;
+        sync_dir(&q)
+            .and_then(|()| sync_dir(&self.dir()))
+            .map_err(io)?;
+        log::error!(
+            "{}: {why}. It was moved to {}; the other records are read as before. {} \
+             (`dhcpnet doctor` lists the files set aside)",
+            from.display(),
+            to.display(),
+            R::SET_ASIDE
+        );
         Ok(())
     }
 
+    /// The files of this table set aside (in the quarantine folder), each
+    /// with the reason (read again for it). No lock needed.
+    pub fn set_aside(&self) -> Result<Vec<SetAside>> {
+        let mut out = Vec::new();
+        if !self.store.secure(false)? {
+            return Ok(out);
+        }
+        let q = self.quarantine();
+        let mut names: Vec<String> = match fs::read_dir(&q) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect(),
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::state(&q, format!("cannot list: {e}"))),
+        };
+        names.sort();
+        for file in names {
+            let p = q.join(&file);
+            // Its name in the table: without the `.N` of a second one.
+            let name = match file.rsplit_once('.') {
+                Some((stem, n)) if n.bytes().all(|b| b.is_ascii_digit()) && stem.ends_with(EXT) => {
+                    stem.to_string()
+                }
+                _ => file.clone(),
+            };
+            let why = match read_file(&p) {
+                Ok(Some(bytes)) => match self.examine(&name, &bytes) {
+                    Read1::Bad(why) => why,
+                    _ => "it reads as a good record now: move it back if it is still wanted, \
+                          else remove it"
+                        .into(),
+                },
+                Ok(None) => continue,
+                Err(e) => e.to_string(),
+            };
+            out.push(SetAside {
+                path: p,
+                name,
+                why,
+                in_table: false,
+            });
+        }
+        Ok(out)
+    }
     /// Convert an old single file, if there is one (see the module doc).
     pub fn migrate(&self, lock: &Lock) -> Result<()> {
         let p = self.legacy();
@@ -351,7 +677,7 @@ impl<R: Record> Table<'_, R> {
             return Ok(());
         };
         let old = keyed(R::parse_legacy(&p, &bytes)?);
-        let have: BTreeMap<R::Key, R> = self.read_dir(true)?.into_iter().collect();
+        let have: BTreeMap<R::Key, R> = self.read_dir(Some(lock))?.0.into_iter().collect();
         let count = old.len();
         let fresh: Vec<&R> = old
             .values()
@@ -380,7 +706,22 @@ impl<R: Record> Table<'_, R> {
     /// Write one record (replacing the record of its key). Lock held.
     pub fn put(&self, lock: &Lock, r: &R) -> Result<()> {
         self.migrate(lock)?;
+        self.guard(lock, std::slice::from_ref(&r.key()))?;
         self.apply(lock, &[r], &[])
+    }
+
+    /// Set aside the bad files that writing the records of `keys` would
+    /// replace (a writer that did not read them first): nothing is lost.
+    fn guard(&self, lock: &Lock, keys: &[R::Key]) -> Result<()> {
+        for k in keys {
+            let name = Self::name_of(k);
+            if let Some(bytes) = read_file(&self.dir().join(&name))?
+                && let Read1::Bad(why) = self.examine(&name, &bytes)
+            {
+                self.set_aside_file(lock, &name, &why)?;
+            }
+        }
+        Ok(())
     }
 
     /// Write several records in one durable step (each replacing the
@@ -388,6 +729,8 @@ impl<R: Record> Table<'_, R> {
     pub fn put_many(&self, lock: &Lock, records: &[R]) -> Result<()> {
         self.migrate(lock)?;
         let last: BTreeMap<R::Key, &R> = records.iter().map(|r| (r.key(), r)).collect();
+        let keys: Vec<R::Key> = last.keys().cloned().collect();
+        self.guard(lock, &keys)?;
         let refs: Vec<&R> = last.into_values().collect();
         self.apply(lock, &refs, &[])
     }
@@ -395,8 +738,9 @@ impl<R: Record> Table<'_, R> {
     /// Remove the record of `key`; whether there was one. Lock held.
     pub fn remove(&self, lock: &Lock, key: &R::Key) -> Result<bool> {
         self.migrate(lock)?;
-        let p = self.path_of(key);
-        if fs::symlink_metadata(&p).is_err() {
+        let old = Self::old_name_of(key).map(|n| self.dir().join(n));
+        let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+        if !exists(&self.path_of(key)) && !old.as_deref().is_some_and(exists) {
             return Ok(false);
         }
         self.apply(lock, &[], std::slice::from_ref(key))?;
@@ -408,7 +752,7 @@ impl<R: Record> Table<'_, R> {
     pub fn load_locked(&self, lock: &Lock) -> Result<Vec<R>> {
         self.migrate(lock)?;
         let mut all = BTreeMap::new();
-        for (k, r) in self.read_dir(true)? {
+        for (k, r) in self.read_dir(Some(lock))?.0 {
             all.insert(k, r);
         }
         Ok(all.into_values().collect())
@@ -459,7 +803,7 @@ impl<R: Record> Table<'_, R> {
         let mut before = BTreeMap::new();
         for k in keys {
             if !before.contains_key(k)
-                && let Some(r) = self.get(k)?
+                && let Some(r) = self.get_with(k, Some(lock))?
             {
                 before.insert(k.clone(), r);
             }
@@ -526,12 +870,10 @@ impl<R: Record> Table<'_, R> {
             let p = dir.join(&name);
             let tmp = dir.join(format!(".{name}{TMP}"));
             let io = |e: std::io::Error| Error::state(&p, format!("cannot write: {e}"));
-            let mut data = serde_json::to_vec_pretty(&OutFile {
-                version: FORMAT_VERSION,
-                record: *r,
-            })
-            .map_err(|e| Error::state(&p, format!("cannot encode: {e}")))?;
-            data.push(b'\n');
+            // What fails its checks would fail to load: never written.
+            let data = encode_record(*r).map_err(|why| {
+                Error::state(&p, format!("{why}; it was not written (dhcpnet refuses to write a record it could not read back)"))
+            })?;
             let mut f = OpenOptions::new()
                 .create(true)
                 .truncate(true)
@@ -560,8 +902,16 @@ impl<R: Record> Table<'_, R> {
         for (tmp, p) in &renames {
             fs::rename(tmp, p).map_err(|e| Error::state(p, format!("cannot write: {e}")))?;
         }
-        for k in gone {
-            let p = self.path_of(k);
+        // A record in the file of the name older dhcpnet cut is superseded
+        // by the one just written (or removed with its key).
+        let old_names = puts
+            .iter()
+            .map(|r| r.key())
+            .chain(gone.iter().cloned())
+            .filter_map(|k| Self::old_name_of(&k));
+        let gone_names = gone.iter().map(Self::name_of).chain(old_names);
+        for name in gone_names {
+            let p = dir.join(name);
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -575,6 +925,9 @@ impl<R: Record> Table<'_, R> {
 
 /// Records with their keys, as read.
 type Keyed<R> = Vec<(<R as Record>::Key, R)>;
+
+/// Record files by name, with what reading each gave.
+type Examined<R> = Vec<(String, Read1<R>)>;
 
 /// Records by key, the last of a key winning.
 fn keyed<R: Record>(records: Vec<R>) -> BTreeMap<R::Key, R> {
@@ -801,49 +1154,168 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_or_invalid_or_misnamed_record_file_is_exit_7_naming_it_and_kept() {
+    fn a_corrupt_invalid_newer_or_misnamed_record_file_is_skipped_and_set_aside_whole_and_the_rest_served()
+     {
         let (_d, s) = setup();
         let t = s.table::<Item>();
         t.put(&s.lock().unwrap(), &item("a", 1)).unwrap();
-        let cases: [(&str, &[u8], &str); 5] = [
-            ("b.json", b"{not json", "cannot parse"),
+        let cases: [(&[u8], &str); 6] = [
+            (b"{not json", "cannot parse"),
             (
-                "b.json",
                 br#"{"version": 1, "record": {"name": "b", "n": 5000}}"#,
                 "over 999",
             ),
             (
-                "b.json",
                 br#"{"version": 2, "record": {"name": "b", "n": 1}}"#,
                 "newer dhcpnet",
             ),
             (
-                "b.json",
                 br#"{"version": 1, "record": {"name": "c", "n": 1}}"#,
                 "belongs in c.json",
             ),
+            (br#"{"record": {"name": "b", "n": 1}}"#, "cannot parse"),
             (
-                "b.json",
-                br#"{"record": {"name": "b", "n": 1}}"#,
+                br#"{"version": 1, "record": {"name": "b", "#,
                 "cannot parse",
             ),
         ];
-        for (name, bytes, why) in cases {
-            let p = s.path("items.d").join(name);
+        for (i, (bytes, why)) in cases.into_iter().enumerate() {
+            let p = s.path("items.d/b.json");
             fs::write(&p, bytes).unwrap();
-            for e in [
-                t.list().unwrap_err(),
-                t.get(&"b".into()).unwrap_err(),
-                t.update(|_| Ok(())).unwrap_err(),
-            ] {
-                assert_eq!(e.exit_code(), crate::error::ExitCode::State, "{e}");
-                let m = e.to_string();
-                assert!(m.contains("items.d/b.json") && m.contains(why), "{m}");
+            // While another process holds the lock: skipped, left in place,
+            // and said to be there.
+            {
+                let _held = s.lock().unwrap();
+                let (got, skipped) = t.list_noting().unwrap();
+                assert_eq!(got, vec![item("a", 1)], "case {i}");
+                assert_eq!(skipped.len(), 1, "case {i}");
+                assert!(
+                    skipped[0].in_table && skipped[0].why.contains(why),
+                    "{skipped:?}"
+                );
+                assert_eq!(t.get(&"b".into()).unwrap(), None, "case {i}");
+                assert_eq!(fs::read(&p).unwrap(), bytes, "case {i}: left in place");
             }
-            assert_eq!(fs::read(&p).unwrap(), bytes, "kept as it is");
-            fs::remove_file(&p).unwrap();
+            // The first process that can take the lock sets it aside,
+            // whole: reader or writer alike.
+            if i % 2 == 0 {
+                assert_eq!(t.list().unwrap(), vec![item("a", 1)], "case {i}");
+            } else {
+                t.update(|all| {
+                    assert_eq!(all, &vec![item("a", 1)]);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert!(!p.exists(), "case {i}: set aside");
+            let aside = t.set_aside().unwrap();
+            let this = aside.last().expect("a file set aside");
+            assert_eq!(fs::read(&this.path).unwrap(), bytes, "case {i}: kept whole");
+            assert_eq!(this.name, "b.json");
+            assert!(
+                this.why.contains(why) && !this.in_table,
+                "case {i}: {this:?}"
+            );
+            assert!(
+                this.path.starts_with(s.path("quarantine/items.d")),
+                "{this:?}"
+            );
+            assert_eq!(aside.len(), i + 1, "never over another one: {aside:?}");
         }
         assert_eq!(t.list().unwrap(), vec![item("a", 1)]);
+        // The table's writers go on as before.
+        t.put(&s.lock().unwrap(), &item("b", 2)).unwrap();
+        assert_eq!(t.list().unwrap(), vec![item("a", 1), item("b", 2)]);
+    }
+
+    #[test]
+    fn a_record_failing_its_checks_is_never_written() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        t.put(&s.lock().unwrap(), &item("a", 1)).unwrap();
+        let e = t.put(&s.lock().unwrap(), &item("a", 5000)).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::ExitCode::State);
+        assert!(e.to_string().contains("over 999"), "{e}");
+        let e = t.update(|all| {
+            all.push(item("z", 7000));
+            Ok(())
+        });
+        assert!(e.is_err());
+        assert_eq!(t.list().unwrap(), vec![item("a", 1)]);
+        assert!(encode_record(&item("q", 1000)).is_err());
+        let bytes = encode_record(&item("q", 5)).unwrap();
+        assert_eq!(
+            parse_record::<Item>(Path::new("q.json"), &bytes).unwrap(),
+            item("q", 5)
+        );
+    }
+
+    #[test]
+    fn a_writer_that_did_not_read_first_sets_a_bad_file_aside_before_replacing_it() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        t.put(&s.lock().unwrap(), &item("a", 1)).unwrap();
+        let p = t.path_of(&"a".into());
+        fs::write(&p, b"{torn").unwrap();
+        let l = s.lock().unwrap();
+        t.put(&l, &item("a", 2)).unwrap();
+        assert_eq!(t.get(&"a".into()).unwrap(), Some(item("a", 2)));
+        let aside = t.set_aside().unwrap();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(fs::read(&aside[0].path).unwrap(), b"{torn");
+    }
+
+    #[test]
+    fn a_long_key_cut_by_an_older_dhcpnet_with_fnv_loads_and_is_renamed_to_its_sha_256_name() {
+        let (_d, s) = setup();
+        let t = s.table::<Item>();
+        let long = "k".repeat(300);
+        let key: String = long.clone();
+        let new = Table::<Item>::name_of(&key);
+        let old = Table::<Item>::old_name_of(&key).expect("a long key has an old name");
+        assert_ne!(new, old);
+        // As older dhcpnet wrote it: its name cut with FNV-1a.
+        // FNV-1a 64 as the code before SHA-256 computed it.
+        let h = long.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let fnv = format!("{}~{h:016x}.json", &long[..200 - 17]);
+        assert_eq!(old, fnv);
+        s.prepare().unwrap();
+        fs::create_dir_all(t.dir()).unwrap();
+        let rec = serde_json::json!({"version": 1, "record": item(&long, 3)});
+        fs::write(t.dir().join(&old), serde_json::to_vec(&rec).unwrap()).unwrap();
+        {
+            // Read as its record's while the lock is held elsewhere.
+            let _held = s.lock().unwrap();
+            assert_eq!(t.get(&key).unwrap(), Some(item(&long, 3)));
+            assert_eq!(t.list().unwrap(), vec![item(&long, 3)]);
+            assert!(t.dir().join(&old).exists());
+        }
+        // Renamed by the first that holds the lock.
+        assert_eq!(t.list().unwrap(), vec![item(&long, 3)]);
+        assert!(!t.dir().join(&old).exists() && t.dir().join(&new).exists());
+        // A writer of the key replaces the old-named file.
+        fs::rename(t.dir().join(&new), t.dir().join(&old)).unwrap();
+        t.put(&s.lock().unwrap(), &item(&long, 4)).unwrap();
+        assert!(!t.dir().join(&old).exists());
+        assert_eq!(t.list().unwrap(), vec![item(&long, 4)]);
+        assert!(t.set_aside().unwrap().is_empty());
+        // And a removal removes it too.
+        fs::rename(t.dir().join(&new), t.dir().join(&old)).unwrap();
+        assert!(t.remove(&s.lock().unwrap(), &key).unwrap());
+        assert!(t.list().unwrap().is_empty());
+        // Under both names: the new one wins, the old copy is set aside.
+        t.put(&s.lock().unwrap(), &item(&long, 5)).unwrap();
+        let stale = serde_json::json!({"version": 1, "record": item(&long, 6)});
+        fs::write(t.dir().join(&old), serde_json::to_vec(&stale).unwrap()).unwrap();
+        {
+            let _held = s.lock().unwrap();
+            assert_eq!(t.list().unwrap(), vec![item(&long, 5)]);
+        }
+        assert_eq!(t.list().unwrap(), vec![item(&long, 5)]);
+        assert!(!t.dir().join(&old).exists());
+        assert_eq!(t.set_aside().unwrap().len(), 1);
     }
 
     #[test]
