@@ -405,3 +405,299 @@ fn no_handed_over_descriptor_nor_listen_variable_reaches_the_docker_cli_the_daem
     assert!(log.contains("one socket too many"), "{log}");
     assert_eq!(d.stop(), Some(0));
 }
+
+// ---- Floods (item 4) ----
+
+/// The forged replies each flood sends.
+const FLOOD: usize = 20_000;
+/// `FLOOD`, or `DHCPNET_FLOOD` for a longer run by hand.
+fn flood_size() -> usize {
+    std::env::var("DHCPNET_FLOOD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FLOOD)
+}
+
+/// Peak resident memory a flooded `watch` or `probe` may reach. Their
+/// baseline here is a few MiB; before the caps, 20,000 forged server ids
+/// grew `watch` (a map of them, and a list of all of them joined into each
+/// warning) and `probe` (every offer kept, compared with every other, all
+/// printed) well past this.
+const FLOOD_RSS_KIB: u64 = 12 * 1024;
+
+/// VmHWM (peak resident set) of process `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// tests/flood_replies.py in the lab's server namespace, on its veth.
+fn flooder(lab: &common::Lab, mode: &str) -> Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flood_replies.py");
+    let out = std::fs::File::create(lab.dir.path().join(format!("flood-{mode}.out"))).unwrap();
+    Command::new("ip")
+        .args(["netns", "exec", &lab.srv, "python3", script])
+        .args(["--iface", common::IFACE, "--mode", mode, "--count"])
+        .arg(flood_size().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tests/flood_replies.py")
+}
+
+fn flood_said(lab: &common::Lab, mode: &str) -> String {
+    std::fs::read_to_string(lab.dir.path().join(format!("flood-{mode}.out"))).unwrap_or_default()
+}
+
+/// Wait for `child` to end (up to `limit`), sampling its peak memory.
+fn wait_sampling(child: &mut Child, limit: Duration) -> (Option<std::process::ExitStatus>, u64) {
+    let t = Instant::now();
+    let mut peak = 0;
+    while t.elapsed() < limit {
+        if let Some(k) = peak_rss_kib(child.id()) {
+            peak = peak.max(k);
+        }
+        if let Ok(Some(s)) = child.try_wait() {
+            return (Some(s), peak);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (None, peak)
+}
+
+#[test]
+fn a_flood_of_forged_server_ids_costs_watch_bounded_memory_and_a_few_warnings() {
+    let Some(lab) = common::Lab::new(&["python3"]) else {
+        return;
+    };
+    let err = lab.dir.path().join("watch.err");
+    let mut watch = Command::new("ip")
+        .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+        .args(["-v", "watch", common::IFACE, "--output", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+        .spawn()
+        .expect("dhcpnet watch");
+    let listening = wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&err)
+            .ok()?
+            .contains("watching DHCP")
+            .then_some(())
+    });
+    assert!(
+        listening.is_some(),
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    let baseline = peak_rss_kib(watch.id()).unwrap_or(0);
+    let mut flood = flooder(&lab, "watch");
+    let (sent, mut peak) = wait_sampling(&mut flood, Duration::from_secs(120));
+    assert!(
+        sent.is_some_and(|s| s.success()),
+        "{}",
+        flood_said(&lab, "watch")
+    );
+    // Let it read what is queued.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        peak = peak.max(peak_rss_kib(watch.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    peak = peak.max(peak_rss_kib(watch.id()).unwrap_or(0));
+    let alive = matches!(watch.try_wait(), Ok(None));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let said = std::fs::read_to_string(&err).unwrap_or_default();
+    let warnings = said.lines().filter(|l| l.contains("warning:")).count();
+    eprintln!(
+        "watch under a flood of {} forged replies: peak RSS {peak} KiB (at start {baseline} KiB), \
+         {warnings} warnings, {} bytes on stderr",
+        flood_size(),
+        said.len()
+    );
+    assert!(alive, "watch ended under the flood:\n{said}");
+    assert!(
+        said.contains("more than 64 DHCP server ids heard"),
+        "{}",
+        &said[..said.len().min(4000)]
+    );
+    assert!(
+        warnings <= 12 && said.len() < 16 * 1024,
+        "{warnings} warnings, {} bytes:\n{}",
+        said.len(),
+        &said[..said.len().min(4000)]
+    );
+    assert!(peak < FLOOD_RSS_KIB, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn a_flood_of_forged_offers_costs_probe_bounded_memory_time_output_and_warnings() {
+    let Some(lab) = common::Lab::new(&["python3"]) else {
+        return;
+    };
+    let mut flood = flooder(&lab, "probe");
+    let ready = wait_for(Duration::from_secs(10), || {
+        flood_said(&lab, "probe")
+            .contains("listening")
+            .then_some(())
+    });
+    assert!(ready.is_some(), "the flooder did not start");
+    let (out, err) = (
+        lab.dir.path().join("probe.out"),
+        lab.dir.path().join("probe.err"),
+    );
+    let started = Instant::now();
+    let mut probe = Command::new("ip")
+        .args(["netns", "exec", &lab.cli, env!("CARGO_BIN_EXE_dhcpnet")])
+        .args([
+            "probe",
+            common::IFACE,
+            "--timeout",
+            "10",
+            "--output",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+        .spawn()
+        .expect("dhcpnet probe");
+    let (status, peak) = wait_sampling(&mut probe, Duration::from_secs(90));
+    let took = started.elapsed();
+    let _ = flood.kill();
+    let _ = flood.wait();
+    let said = std::fs::read_to_string(&err).unwrap_or_default();
+    let json = std::fs::read_to_string(&out).unwrap_or_default();
+    let warnings = said.lines().filter(|l| l.contains("warning:")).count();
+    eprintln!(
+        "probe under a flood of {} forged offers: peak RSS {peak} KiB, {:.1} s, {warnings} \
+         warnings, {} bytes on stderr, {} bytes of JSON ({})",
+        flood_size(),
+        took.as_secs_f64(),
+        said.len(),
+        json.len(),
+        flood_said(&lab, "probe").trim()
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        &said[..said.len().min(4000)]
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).expect("probe's JSON");
+    let offers = v["offers"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(offers, 32, "kept offers, each from another server");
+    assert!(
+        said.contains("more offers were ignored"),
+        "{}",
+        &said[..said.len().min(4000)]
+    );
+    assert!(
+        warnings <= 14 && said.len() < 16 * 1024,
+        "{warnings} warnings, {} bytes:\n{}",
+        said.len(),
+        &said[..said.len().min(4000)]
+    );
+    assert!(peak < FLOOD_RSS_KIB, "peak RSS {peak} KiB");
+}
+
+// ---- The shim's second packet socket (item 7) ----
+
+#[test]
+fn a_forged_ack_on_another_interface_is_ignored_when_the_shim_renews_its_own_lease() {
+    let Some(mut lab) = common::Lab::new(&["dnsmasq", "python3"]) else {
+        return;
+    };
+    lab.start_dnsmasq(&[]);
+    // A second segment between the same two namespaces: x0 on the client
+    // (up, no address), x1 on the server side, where the forger sends.
+    common::must(&[
+        "ip", "link", "add", "x0", "netns", &lab.cli, "type", "veth", "peer", "name", "x1",
+        "netns", &lab.srv,
+    ]);
+    common::must(&["ip", "-n", &lab.cli, "link", "set", "x0", "up"]);
+    common::must(&["ip", "-n", &lab.srv, "link", "set", "x1", "up"]);
+    let mac_of = |ns: &str, dev: &str| {
+        common::text(&common::sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            &format!("/sys/class/net/{dev}/address"),
+        ]))
+        .trim()
+        .to_string()
+    };
+    let x0 = mac_of(&lab.cli, "x0");
+    let server_mac = mac_of(&lab.srv, common::IFACE);
+    let mac = "02:42:0a:4d:00:97";
+    let v = common::ok(&lab.dhcpnet(&["shim", "add", common::IFACE, "--mac", mac, "-o", "json"]));
+    let ip = v["ip"].as_str().expect("shim ip").to_string();
+    // Waits for the shim's renewal on veth0 and answers it first (dnsmasq
+    // ARPs before it answers), on x1, to x0's MAC.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flood_replies.py");
+    let said = lab.dir.path().join("forger.out");
+    let forger = Command::new("ip")
+        .args(["netns", "exec", &lab.srv, "python3", script])
+        .args([
+            "--iface",
+            common::IFACE,
+            "--mode",
+            "elsewhere",
+            "--send-iface",
+            "x1",
+        ])
+        .args(["--dst-mac", &x0])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&said).unwrap()))
+        .spawn()
+        .expect("start the forger");
+    lab.servers.push(forger);
+    let forger_said = || std::fs::read_to_string(&said).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(10), || forger_said()
+            .contains("listening")
+            .then_some(()))
+        .is_some(),
+        "the forger did not start"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let o = lab.dhcpnet(&["renew", "--all", "--timeout", "6", "-o", "json", "-v"]);
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        wait_for(Duration::from_secs(5), || forger_said()
+            .contains("forged an ACK")
+            .then_some(()))
+        .is_some(),
+        "the forger saw no renewal: {}\n{stderr}",
+        forger_said()
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("renew output is not JSON ({e}): {stderr}"));
+    let mine = r
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["mac"] == mac))
+        .unwrap_or_else(|| panic!("no result for the shim's lease: {r}"));
+    assert_eq!(mine["result"], "renewed", "{r}\n{stderr}");
+    let leases = common::ok(&lab.dhcpnet(&["leases", "-o", "json"]));
+    let lease = leases
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["mac"] == mac && l["ip"] == ip.as_str()))
+        .unwrap_or_else(|| panic!("the shim's lease is not recorded: {leases}"))
+        .clone();
+    assert_eq!(
+        lease["server_mac"].as_str(),
+        Some(server_mac.as_str()),
+        "the server's MAC was taken from a reply on x0: {lease}\n{stderr}"
+    );
+    assert_ne!(
+        lease["lease_time"], 7777,
+        "the forged ACK was recorded: {lease}"
+    );
+}
