@@ -147,7 +147,8 @@ fn the_systemd_units_pass_systemd_analyze_verify_and_the_service_needs_the_socke
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
-        "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_PACKET AF_INET",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
+        "ExecStart=/usr/bin/dhcpnet daemon",
         "StateDirectory=dhcpnet",
     ] {
         assert!(service.lines().any(|l| l == line), "service lacks {line}");
@@ -170,7 +171,7 @@ fn the_systemd_units_pass_systemd_analyze_verify_and_the_service_needs_the_socke
     std::fs::write(
         dir.path().join("dhcpnet.service"),
         service.replace(
-            "ExecStart=dhcpnet ",
+            "ExecStart=/usr/bin/dhcpnet ",
             &format!("ExecStart={} ", env!("CARGO_BIN_EXE_dhcpnet")),
         ),
     )
