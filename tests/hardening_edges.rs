@@ -3,7 +3,8 @@
 //! descriptor handed over by socket activation is said and survived, and
 //! none leaks into children; floods of forged replies cost bounded memory
 //! and log lines; the shim's second packet socket hears only its parent;
-//! acquisitions end cleanly on SIGHUP and SIGQUIT.
+//! acquisitions end cleanly on SIGHUP and SIGQUIT; the unit's sandbox holds
+//! (by hand on the host, and under systemd booted in user-mode-linux).
 //!
 //! Daemons here run `--no-docker` (or with a stand-in docker CLI) in a
 //! network namespace of their own (`unshare -n`), or in a lab: nothing
@@ -942,5 +943,178 @@ fn the_units_security_score_is_the_one_readme_records() {
     assert!(
         readme.contains(&format!("scores the unit **{score} (OK)**")),
         "README records another score than {score}"
+    );
+}
+
+/// The plugin requests of the check inside UML (python3, stdlib).
+const UML_PLUGIN_CLIENT: &str = r#"
+import socket, json
+def post(path, body):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(30)
+    s.connect("/run/docker/plugins/dhcpnet.sock")
+    b = json.dumps(body).encode()
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (path.encode(), len(b)) + b)
+    out = b""
+    while True:
+        c = s.recv(4096)
+        if not c: break
+        out += c
+    return out.decode().split("\r\n\r\n", 1)[-1]
+print("@@@ activate", post("/Plugin.Activate", {}))
+p = json.loads(post("/IpamDriver.RequestPool", {"Pool": "10.88.0.0/24", "Options": {"dhcp_interface": "v0"}}))
+a = json.loads(post("/IpamDriver.RequestAddress", {"PoolID": p.get("PoolID"), "Address": "", "Options": {"com.docker.network.endpoint.macaddress": "02:42:0a:58:00:07"}}))
+print("@@@ address", a.get("Address"), a.get("Err"))
+ip = (a.get("Address") or "").split("/")[0]
+print("@@@ release", post("/IpamDriver.ReleaseAddress", {"PoolID": p.get("PoolID"), "Address": ip}))
+"#;
+
+#[test]
+fn under_systemd_in_user_mode_linux_the_hardened_unit_starts_by_socket_activation_and_leases() {
+    let Some(modules) = common::uml::available() else {
+        return;
+    };
+    if !require(&["python3", "timeout"]) {
+        return;
+    }
+    if !Path::new("/lib/systemd/systemd").exists() {
+        common::skip("no /lib/systemd/systemd (package systemd)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let units = d.join("units");
+    std::fs::create_dir(&units).unwrap();
+    // The unit as shipped, but for the binary under test (copied to /run
+    // inside UML) and the network target, which this boot does not have.
+    let service = std::fs::read_to_string(root.join("contrib/dhcpnet.service"))
+        .unwrap()
+        .replace(
+            "ExecStart=/usr/bin/dhcpnet daemon",
+            "ExecStart=/run/check/dhcpnet -v daemon --docker /usr/bin/docker",
+        )
+        .replace(
+            "After=network-online.target dhcpnet.socket",
+            "After=dhcpnet.socket",
+        )
+        .replace("Wants=network-online.target\n", "");
+    assert!(
+        service.contains("ExecStart=/run/check/dhcpnet"),
+        "{service}"
+    );
+    std::fs::write(units.join("dhcpnet.service"), service).unwrap();
+    std::fs::copy(
+        root.join("contrib/dhcpnet.socket"),
+        units.join("dhcpnet.socket"),
+    )
+    .unwrap();
+    std::fs::write(
+        units.join("check.target"),
+        "[Unit]\nDescription=dhcpnet unit check\nRequires=check.service\n",
+    )
+    .unwrap();
+    std::fs::write(
+        units.join("check.service"),
+        "[Unit]\nRequires=dhcpnet.socket\nAfter=dhcpnet.socket\n[Service]\nType=oneshot\n\
+         StandardOutput=tty\nStandardError=tty\nTTYPath=/dev/console\n\
+         ExecStart=/bin/sh /run/check/check.sh\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("client.py"), UML_PLUGIN_CLIENT).unwrap();
+    std::fs::write(
+        d.join("check.sh"),
+        r#"#!/bin/sh
+echo "@@@ check begins"
+stat -c '@@@ mode %n %a %U' /run/docker/plugins/dhcpnet.sock /run/docker/plugins/dhcpnet-ipvlan.sock
+python3 /run/check/client.py
+P=$(systemctl show -p MainPID --value dhcpnet.service)
+echo "@@@ service $(systemctl show -p ActiveState --value dhcpnet.service) restarts $(systemctl show -p NRestarts --value dhcpnet.service)"
+grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/$P/status | sed 's/^/@@@ /'
+awk '$5 == "/" || $5 == "/var/lib/dhcpnet" || $5 == "/run/docker/plugins" {print "@@@ mount", $5, $6}' /proc/$P/mountinfo
+echo "@@@ journal"; journalctl -u dhcpnet.service --no-pager -o cat
+echo "@@@ check done"
+systemctl poweroff --force --force
+"#,
+    )
+    .unwrap();
+    let m = format!("/usr/lib/uml/modules/{modules}/kernel");
+    let init = format!(
+        r#"#!/bin/sh
+# PID 1 of user-mode-linux: a lab, then systemd on a writable overlay of
+# the host's (read-only) files; nothing written reaches the host.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /run
+mkdir -p /run/netns /run/systemd/system /run/docker/plugins /run/check
+cp {d}/units/* /run/systemd/system/
+cp {d}/check.sh {d}/client.py /run/check/
+cp {bin} /run/check/dhcpnet
+for x in drivers/net/veth.ko fs/overlayfs/overlay.ko; do busybox insmod {m}/$x || echo "@@@ insmod-failed $x"; done
+ip netns add srv
+ip link add v0 type veth peer name v1 netns srv
+ip link set lo up; ip link set v0 up
+ip -n srv link set lo up; ip -n srv link set v1 up
+ip -n srv addr add 10.88.0.1/24 dev v1
+ip netns exec srv dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=v1 --bind-interfaces \
+  --no-ping --dhcp-range=10.88.0.50,10.88.0.150,255.255.255.0,300 --dhcp-leasefile=/run/srv.leases 2>/dev/null &
+mount -t tmpfs tmp /mnt
+mkdir -p /mnt/u /mnt/w /mnt/root
+mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/u,workdir=/mnt/w /mnt/root || echo "@@@ overlay-failed"
+for x in proc sys run dev; do mount --move /$x /mnt/root/$x 2>/dev/null; done
+cd /mnt/root && mkdir -p oldroot && pivot_root . oldroot || echo "@@@ pivot-failed"
+echo "@@@ systemd"
+exec chroot . /lib/systemd/systemd --unit=check.target
+"#,
+        d = d.display(),
+        bin = env!("CARGO_BIN_EXE_dhcpnet"),
+    );
+    let init_path = common::executable(&d.join("init.sh"), &init);
+    let out = Command::new("timeout")
+        .args([
+            "-k",
+            "5",
+            "240",
+            "linux",
+            "mem=512M",
+            "rootfstype=hostfs",
+            "rootflags=/",
+            "ro",
+        ])
+        .arg(format!("init={}", init_path.display()))
+        .args(["con=null", "con0=fd:0,fd:1", "systemd.unit=check.target"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("user-mode-linux");
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    let said = |what: &str| console.lines().any(|l| l.starts_with(what));
+    assert!(
+        said("@@@ check done"),
+        "the check did not finish:\n{console}"
+    );
+    for want in [
+        // Socket activation, the sockets as the socket unit makes them.
+        "@@@ mode /run/docker/plugins/dhcpnet.sock 600 root",
+        "@@@ activate {\"Implements\":[\"IpamDriver\"]}",
+        // A lease from dnsmasq through the plugin, and its release.
+        "@@@ address 10.88.0.",
+        "@@@ release {}",
+        "@@@ service active restarts 0",
+        // The unit's sandbox, as the kernel reports it for the daemon.
+        "@@@ CapEff:\t0000000000003000",
+        "@@@ CapBnd:\t0000000000003000",
+        "@@@ NoNewPrivs:\t1",
+        "@@@ Seccomp:\t2",
+        "@@@ mount / ro,",
+        "@@@ mount /var/lib/dhcpnet rw,",
+        "@@@ mount /run/docker/plugins rw,",
+    ] {
+        assert!(said(want), "missing {want:?}:\n{console}");
+    }
+    assert!(
+        console.contains("handed over by the service manager (socket activation)")
+            && console.contains("Docker events on"),
+        "{console}"
     );
 }

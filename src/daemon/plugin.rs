@@ -311,8 +311,26 @@ async fn refuse(mut s: UnixStream, uid: Option<u32>) -> std::io::Result<()> {
         )),
     )
     .await?;
-    s.shutdown().await
+    s.shutdown().await?;
+    // Read (and drop) what the peer sent, briefly and boundedly, before
+    // closing: a unix socket closed with unread data resets the peer, who
+    // would then lose the answer above and see only ECONNRESET.
+    let mut sink = [0u8; 4096];
+    let mut left = REFUSED_READ_MAX;
+    let until = tokio::time::Instant::now() + REFUSED_LINGER;
+    while left > 0 {
+        match tokio::time::timeout_at(until, s.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+    Ok(())
 }
+
+/// How long, and how much, a refused peer's request is read before the
+/// connection closes (see `refuse`).
+const REFUSED_LINGER: Duration = Duration::from_secs(1);
+const REFUSED_READ_MAX: usize = 64 * 1024;
 
 /// The pause after the `n`th failed accept() in a row: 10 ms, doubling, at
 /// most `MAX_ACCEPT_BACKOFF`.
