@@ -210,7 +210,7 @@ yaml\t''"
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s v -l verbose -d 'More messages on stderr (-v info, -vv debug, -vvv trace)'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s q -l quiet -d 'Only errors on stderr'
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand restore" -s h -l help -d 'Print help'
-complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`)' -r -F
+complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l plugin-socket -d 'Unix socket for Docker\'s IPAM plugin API (`--ipam-driver dhcpnet`); made mode 0600, and only root is served' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l ipvlan-plugin-socket -d 'Unix socket of the dhcpnet-ipvlan IPAM driver (`--ipam-driver dhcpnet-ipvlan`, for ipvlan networks: every container leases under the parent\'s MAC) [default: NAME-ipvlan.sock beside --plugin-socket\'s NAME.sock]' -r -F
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l docker -d 'Docker CLI used to follow events (honours DOCKER_HOST) [default: $DHCPNET_DOCKER, else docker on PATH]' -r
 complete -c dhcpnet -n "__fish_dhcpnet_using_subcommand daemon" -l timeout -d 'Give up on one DHCP exchange after this many seconds (retried later)' -r

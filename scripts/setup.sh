@@ -3,12 +3,13 @@
 # dnsmasq and kea (real DHCP servers), busybox (udhcpc for the benchmark and
 # the root of test images), iproute2/ping/nftables (labs), user-mode-linux
 # (a kernel with 802.1Q for the VLAN tests), docker.io (a real engine),
-# python3 (the hostile DHCP responder of tests/hostile.rs); then a current
+# python3 (the hostile DHCP responder of tests/hostile.rs), python3-seccomp
+# (the unit's system call filter, tests/hardening_edges.rs); then a current
 # Docker Engine unpacked beside it (see below) and cargo-deb
 # (tests/package.rs). Safe to run again: what is already there is skipped.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(dnsmasq-base kea-dhcp4-server busybox-static iproute2 iputils-ping nftables user-mode-linux docker.io python3 debian-archive-keyring)
+pkgs=(dnsmasq-base kea-dhcp4-server busybox-static iproute2 iputils-ping nftables user-mode-linux docker.io python3 python3-seccomp debian-archive-keyring)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -320,7 +320,8 @@ pub enum Command {
     ///
     /// One line per message, every client's and server's: time, type, xid, client MAC, the
     /// address asked for or offered, server id, hostname, lease time. A reply from a second
-    /// server is flagged. Ctrl-C ends it (exit 0).
+    /// server is flagged, and a warning names it (at most 10 a minute; 64 server ids are
+    /// remembered). Ctrl-C or SIGTERM ends it (exit 0).
     ///
     /// Examples:
     ///   dhcpnet watch eth0
@@ -648,7 +649,7 @@ pub struct ShimAddArgs {
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`)
+    /// Unix socket for Docker's IPAM plugin API (`--ipam-driver dhcpnet`); made mode 0600, and only root is served
     #[arg(long, value_name = "PATH", default_value = crate::docker::PLUGIN_SOCKET)]
     pub plugin_socket: Option<PathBuf>,
     /// Unix socket of the dhcpnet-ipvlan IPAM driver (`--ipam-driver dhcpnet-ipvlan`, for ipvlan networks: every container leases under the parent's MAC) [default: NAME-ipvlan.sock beside --plugin-socket's NAME.sock]

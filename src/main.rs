@@ -2,6 +2,11 @@ use std::io::Write;
 
 fn main() {
     let cli = dhcpnet::cli::Cli::parse_args();
+    if matches!(cli.command, dhcpnet::cli::Command::Daemon(_)) {
+        // SAFETY: nothing but this thread exists yet (no runtime, no
+        // logger, no child), as `take_environment` requires.
+        unsafe { dhcpnet::daemon::activation::take_environment() };
+    }
     dhcpnet::logging::init(cli.global.verbose, cli.global.quiet);
     // One-shot commands hand their packet sockets' slow teardown to a child
     // (see net::packet::finish); a long-running process closes them itself.

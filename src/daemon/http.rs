@@ -157,6 +157,7 @@ pub fn response(status: u16, body: &serde_json::Value) -> Vec<u8> {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        403 => "Forbidden",
         405 => "Method Not Allowed",
         _ => "Internal Server Error",
     };

@@ -25,6 +25,7 @@
 //! connection closes that connection only; one in work sent to the
 //! blocking pool comes back as an error of that work.
 
+pub mod activation;
 mod events;
 pub mod http;
 pub mod ipam;

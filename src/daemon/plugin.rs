@@ -76,8 +76,16 @@ pub async fn bind(path: &Path) -> Result<UnixListener> {
             "root (to write /run/docker/plugins)",
         )
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // 0755 (less the umask), not 0777 less the umask: a plugin
+        // directory others can write lets them plant sockets the engine
+        // would take for plugins.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| fail("creating the directory of", e))?;
     }
     let refuse = |what: String| {
         Error::Conflict(format!(
@@ -122,7 +130,45 @@ pub async fn bind(path: &Path) -> Result<UnixListener> {
             return Err(refuse(format!("{what} is there, not a socket")));
         }
     }
-    UnixListener::bind(path).map_err(|e| fail("binding", e))
+    let l = bind_private(path).map_err(|e| fail("binding", e))?;
+    l.set_nonblocking(true)
+        .map_err(|e| fail("making non-blocking", e))?;
+    UnixListener::from_std(l).map_err(|e| fail("listening on", e))
+}
+
+/// Bind a unix socket at `path` that is mode 0600 from the moment it can be
+/// reached, whatever the umask.
+///
+/// bind(2) creates the socket file with 0777 less the umask, and a chmod
+/// afterwards leaves a window in which another user can connect (and keep
+/// that connection). Changing the umask around bind is no cure either: it
+/// is process-wide, and the runtime's other threads create files too. So
+/// the socket is bound inside a fresh directory of its own, 0700 (mkdir
+/// with 0700 can only lose bits to the umask), where nobody else can reach
+/// it; it is made 0600 there, then hard-linked to `path` (link(2) fails
+/// rather than replace whatever appeared there meanwhile) and the private
+/// name and directory are removed. The listening socket is the same inode
+/// under its new name.
+fn bind_private(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Short (sun_path holds 107 bytes) and unpredictable.
+    let private = dir.join(format!(".dn{:08x}", crate::net::mac::random_u32()));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let inner = private.join("s");
+    let bound = (|| {
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))?;
+        let l = std::os::unix::net::UnixListener::bind(&inner)?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::hard_link(&inner, path)?;
+        Ok(l)
+    })();
+    let _ = std::fs::remove_file(&inner);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
 
 /// Connections served at once; more wait in the listen backlog until one
@@ -156,6 +202,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut failures: u32 = 0;
     let mut said_full = false;
+    let mut refusals = crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_LOG_PERIOD);
     loop {
         if slots.available_permits() == 0 && !said_full {
             log::warn!("plugin: {MAX_CONNECTIONS} connections open; new ones wait until one ends");
@@ -175,6 +222,29 @@ pub async fn serve(
                     failures = 0;
                 }
                 said_full = false;
+                let peer = stream.peer_cred();
+                let uid = peer.as_ref().ok().map(|c| c.uid());
+                if !peer_allowed(uid) {
+                    if let Some(n) = refusals.allow() {
+                        log::warn!(
+                            "plugin: refused a connection from {} (pid {}): only root may use \
+                             the plugin socket{}",
+                            uid.map(|u| format!("uid {u}"))
+                                .unwrap_or_else(|| "an unknown uid".into()),
+                            peer.as_ref()
+                                .ok()
+                                .and_then(|c| c.pid())
+                                .map(|p| p.to_string())
+                                .unwrap_or_else(|| "?".into()),
+                            crate::logging::left_out_note(n)
+                        );
+                    }
+                    tokio::task::spawn_local(async move {
+                        let _slot = slot;
+                        let _ = refuse(stream, uid).await;
+                    });
+                    continue;
+                }
                 let p = plugin.clone();
                 tokio::task::spawn_local(async move {
                     let _slot = slot;
@@ -210,6 +280,57 @@ pub async fn serve(
         }
     }
 }
+
+/// Refused connections logged per `REFUSAL_LOG_PERIOD` (the rest are
+/// counted, and the next line logged says how many).
+pub const REFUSALS_LOGGED: u32 = 5;
+pub const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(60);
+
+/// Who may use the plugin: root (the engine), or the daemon's own uid
+/// (which can control the daemon anyway). Every other local user could
+/// otherwise lease without limit (exhausting the LAN's pool), run DHCP on
+/// any interface, or release and take other containers' leases; the socket
+/// file's mode keeps them out too, but a socket handed over or a directory
+/// made by someone else may not.
+fn peer_allowed(uid: Option<u32>) -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let own = unsafe { libc::geteuid() };
+    uid.is_some_and(|u| u == 0 || u == own)
+}
+
+/// Tell a refused peer why, without reading its request.
+async fn refuse(mut s: UnixStream, uid: Option<u32>) -> std::io::Result<()> {
+    let who = uid
+        .map(|u| format!("uid {u}"))
+        .unwrap_or_else(|| "an unknown uid".into());
+    answer(
+        &mut s,
+        403,
+        &ipam::error(format!(
+            "dhcpnet plugin: only root may use this socket, not {who}"
+        )),
+    )
+    .await?;
+    s.shutdown().await?;
+    // Read (and drop) what the peer sent, briefly and boundedly, before
+    // closing: a unix socket closed with unread data resets the peer, who
+    // would then lose the answer above and see only ECONNRESET.
+    let mut sink = [0u8; 4096];
+    let mut left = REFUSED_READ_MAX;
+    let until = tokio::time::Instant::now() + REFUSED_LINGER;
+    while left > 0 {
+        match tokio::time::timeout_at(until, s.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// How long, and how much, a refused peer's request is read before the
+/// connection closes (see `refuse`).
+const REFUSED_LINGER: Duration = Duration::from_secs(1);
+const REFUSED_READ_MAX: usize = 64 * 1024;
 
 /// The pause after the `n`th failed accept() in a row: 10 ms, doubling, at
 /// most `MAX_ACCEPT_BACKOFF`.

@@ -58,18 +58,13 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
     // over; requests made meanwhile wait in its backlog. The socket is then
     // systemd's: it stays when the daemon stops.
     let activated = if a.no_plugin {
-        Vec::new()
+        super::activation::Activated::default()
     } else {
-        activated_listeners()?
+        super::activation::listeners()
     };
     // Which handed-over socket serves which driver: the engine names a
     // driver after its socket's file, so `...-ipvlan.sock` (or the one
     // --ipvlan-plugin-socket names) is `dhcpnet-ipvlan`'s.
-    let path_of = |l: &tokio::net::UnixListener| {
-        l.local_addr()
-            .ok()
-            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
-    };
     let is_ipvlan = |p: &Option<PathBuf>| match (p, &a.ipvlan_plugin_socket) {
         (Some(p), Some(explicit)) => p == explicit,
         (Some(p), None) => p
@@ -78,8 +73,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         (None, _) => false,
     };
     let (mut listener, mut ipvlan_listener, mut main_path) = (None, None, None);
-    for l in activated {
-        let p = path_of(&l);
+    for (l, p) in activated.listeners {
         let shown = p
             .as_ref()
             .map(|p| p.display().to_string())
@@ -101,7 +95,10 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         }
     }
     // A socket handed over is systemd's: it stays when the daemon stops.
-    let own_socket = listener.is_none() && !a.no_plugin;
+    // One refused (logged already) leaves its driver off: its path is the
+    // service manager's, and binding another socket there would fail.
+    let may_bind = !a.no_plugin && activated.refused == 0;
+    let own_socket = listener.is_none() && may_bind;
     if own_socket {
         listener = Some(plugin::bind(&socket).await?);
     }
@@ -112,7 +109,7 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         a.ipvlan_plugin_socket.as_ref(),
         main_path.as_deref().unwrap_or(&socket),
     );
-    let own_ipvlan_socket = ipvlan_listener.is_none() && !a.no_plugin;
+    let own_ipvlan_socket = ipvlan_listener.is_none() && may_bind;
     if own_ipvlan_socket {
         ipvlan_listener = Some(plugin::bind(&ipvlan_socket).await?);
     }
@@ -124,10 +121,14 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
         if a.no_plugin {
             "off".to_string()
         } else {
+            let shown = |l: &Option<tokio::net::UnixListener>, p: &Path| match l {
+                Some(_) => p.display().to_string(),
+                None => "off (the socket handed over was refused)".into(),
+            };
             format!(
                 "{} (dhcpnet-ipvlan: {})",
-                socket.display(),
-                ipvlan_socket.display()
+                shown(&listener, &socket),
+                shown(&ipvlan_listener, &ipvlan_socket)
             )
         },
         if a.no_docker { "off" } else { "on" },
@@ -145,9 +146,6 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                 })
             };
             let plugin = async {
-                let (Some(l), Some(il)) = (listener, ipvlan_listener) else {
-                    return std::future::pending().await;
-                };
                 let server = |l: tokio::net::UnixListener, ipvlan_driver: bool, name: &'static str| {
                     let (l, s, o) = (Rc::new(l), shared.clone(), opts.clone());
                     let c = plugin::Config {
@@ -159,9 +157,23 @@ pub async fn run(store: &Store, a: &Settings) -> Result<()> {
                         plugin::serve(s.clone(), l.clone(), o.clone(), c.clone())
                     })
                 };
+                // Either may be off (a handed-over socket refused): the
+                // other is served all the same.
+                let main = async {
+                    match listener {
+                        Some(l) => server(l, false, "IPAM plugin server").await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let second = async {
+                    match ipvlan_listener {
+                        Some(l) => server(l, true, "dhcpnet-ipvlan IPAM plugin server").await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    e = server(l, false, "IPAM plugin server") => e,
-                    e = server(il, true, "dhcpnet-ipvlan IPAM plugin server") => e,
+                    e = main => e,
+                    e = second => e,
                 }
             };
             let follower = async {
@@ -272,89 +284,4 @@ fn single_instance(store: &Store) -> Result<std::fs::File> {
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::state(&p, format!("cannot lock: {e}"))),
     }
-}
-
-/// The sockets passed by systemd's socket activation (sd_listen_fds:
-/// LISTEN_PID is this process, LISTEN_FDS of them from file descriptor 3),
-/// as listeners; none when nothing was passed. A descriptor that is not a
-/// listening unix stream socket is an error.
-fn activated_listeners() -> Result<Vec<tokio::net::UnixListener>> {
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        == Some(std::process::id());
-    let count = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    if !ours {
-        return Ok(Vec::new());
-    }
-    // Two are served (the two drivers); more would be a unit of someone
-    // else's making, and a limit keeps fds beyond them alone.
-    (0..count.min(2))
-        .map(|i| activated_listener(3 + i as std::os::fd::RawFd))
-        .collect()
-}
-
-/// File descriptor `FD`, passed by the service manager, as a listener.
-#[allow(non_snake_case)]
-fn activated_listener(FD: std::os::fd::RawFd) -> Result<tokio::net::UnixListener> {
-    let bad = |what: String| {
-        Error::Other(format!(
-            "socket activation: file descriptor {FD} {what}; the socket unit must be \
-             ListenStream=/run/docker/plugins/dhcpnet.sock (and ...-ipvlan.sock)"
-        ))
-    };
-    // SAFETY: fstat/getsockopt/fcntl on the fd only read its kind or set
-    // its flags, with pointers to locals of the right size.
-    let (kind, listening) = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(FD, &mut st) != 0 {
-            return Err(bad(format!(
-                "cannot be inspected ({})",
-                std::io::Error::last_os_error()
-            )));
-        }
-        let mut domain: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        let is_unix = (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
-            && libc::getsockopt(
-                FD,
-                libc::SOL_SOCKET,
-                libc::SO_DOMAIN,
-                (&mut domain as *mut libc::c_int).cast(),
-                &mut len,
-            ) == 0
-            && domain == libc::AF_UNIX;
-        let mut acc: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        let listening = libc::getsockopt(
-            FD,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut acc as *mut libc::c_int).cast(),
-            &mut len,
-        ) == 0
-            && acc != 0;
-        // Not inherited by the docker CLI the event follower runs.
-        libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC);
-        (is_unix, listening)
-    };
-    if !kind {
-        return Err(bad("is not a unix socket".into()));
-    }
-    if !listening {
-        return Err(bad("is not a listening stream socket".into()));
-    }
-    // SAFETY: the fd was passed to this process by the service manager for
-    // it to own (LISTEN_PID is ours), it is a listening unix socket (checked
-    // above), and nothing else in this process uses it.
-    let std_listener =
-        unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(FD) };
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| bad(format!("cannot be made non-blocking ({e})")))?;
-    tokio::net::UnixListener::from_std(std_listener)
-        .map_err(|e| bad(format!("cannot be used ({e})")))
 }

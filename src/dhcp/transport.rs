@@ -223,11 +223,11 @@ pub async fn run(
             accept_mac(&sock, iface, j.id.mac)?;
         }
     }
-    let elsewhere = listener_elsewhere(iface, jobs)?;
+    let elsewhere = listener_elsewhere(iface, jobs).await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     let socks = Sockets {
         own: &sock,
-        elsewhere: elsewhere.as_ref(),
+        elsewhere: elsewhere.as_ref().map(|(s, p)| (s, *p)),
     };
     let failure = drive(&socks, iface, jobs, opts, &mut outcomes, &mut on_done)
         .await
@@ -257,9 +257,16 @@ pub async fn run(
 /// every interface of the segment (the weak host model, `arp_ignore` 0),
 /// each with its own MAC, and the parent's answer comes first: dnsmasq then
 /// sends its ACK to the parent's MAC, where a socket on the shim never sees
-/// it. For such runs, a second socket listens on every interface of the
-/// namespace, for replies addressed to this host that come in elsewhere.
-fn listener_elsewhere(iface: &Interface, jobs: &[Job]) -> Result<Option<PacketSocket>> {
+/// it. For such runs on a macvlan or ipvlan link, a second socket listens
+/// on its parent (the lower device), for replies addressed to this host
+/// that come in there. Only there: a socket on every interface would take a
+/// forged reply from any other segment the host is on, and record its
+/// source MAC as the server's (later RENEWs would go to a MAC not on this
+/// segment).
+async fn listener_elsewhere(
+    iface: &Interface,
+    jobs: &[Job],
+) -> Result<Option<(PacketSocket, u32)>> {
     let local = crate::net::iface::local_ipv4s();
     let held_here = jobs.iter().find_map(|j| match j.goal {
         Goal::Renew { ip, .. } | Goal::Rebind { ip } if local.contains(&ip) => Some(ip),
@@ -268,15 +275,33 @@ fn listener_elsewhere(iface: &Interface, jobs: &[Job]) -> Result<Option<PacketSo
     let Some(ip) = held_here else {
         return Ok(None);
     };
+    let link = crate::net::link::Netlink::connect()?
+        .get_index(iface.index)
+        .await?;
+    let parent = link.and_then(|l| match (l.kind.as_deref(), l.parent_index) {
+        (Some("macvlan" | "macvtap" | "ipvlan" | "ipvtap"), Some(p))
+            if p != iface.index && p != 0 =>
+        {
+            Some(p)
+        }
+        _ => None,
+    });
+    let Some(parent) = parent else {
+        log::debug!(
+            "{ip} is an address of this host on {}, which has no parent link: its own socket hears the answer",
+            iface.name
+        );
+        return Ok(None);
+    };
     log::debug!(
-        "{ip} is an address of this host: listening for its server's answer on every interface, not only {}",
+        "{ip} is an address of this host: listening for its server's answer on the parent of {} (link #{parent}) too",
         iface.name
     );
-    PacketSocket::open_any_interface(false)
-        .map(Some)
+    PacketSocket::open(parent, false)
+        .map(|s| Some((s, parent)))
         .map_err(|e| {
             Error::from_os(
-                "opening a packet socket on every interface",
+                &format!("opening a packet socket on the parent of {}", iface.name),
                 e,
                 "CAP_NET_RAW",
             )
@@ -285,18 +310,19 @@ fn listener_elsewhere(iface: &Interface, jobs: &[Job]) -> Result<Option<PacketSo
 
 /// The sockets of a run: the interface's own (it sends, and receives
 /// everything on the interface) and, for renewals of this host's own
-/// addresses, one on every interface (`listener_elsewhere`).
+/// addresses, one on the interface's parent (`listener_elsewhere`).
 struct Sockets<'a> {
     own: &'a PacketSocket,
-    elsewhere: Option<&'a PacketSocket>,
+    elsewhere: Option<(&'a PacketSocket, u32)>,
 }
 
 impl Sockets<'_> {
     /// The next frame for the run: from the interface's own socket, or a
-    /// frame addressed to this host (PACKET_HOST) that came in on another
-    /// interface (what comes in on `index` the own socket sees already).
-    async fn recv(&self, index: u32, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(other) = self.elsewhere else {
+    /// frame addressed to this host (PACKET_HOST) that came in on the
+    /// parent (the socket there is bound to it; the index is checked all
+    /// the same).
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some((other, parent)) = self.elsewhere else {
             return self.own.recv(buf).await;
         };
         let mut spare = vec![0u8; buf.len()];
@@ -307,7 +333,7 @@ impl Sockets<'_> {
             };
             match got {
                 Err(n) => return Ok(n),
-                Ok((n, from, kind)) if kind == libc::PACKET_HOST && from != index => {
+                Ok((n, from, kind)) if kind == libc::PACKET_HOST && from == parent => {
                     let n = n.min(buf.len());
                     buf[..n].copy_from_slice(&spare[..n]);
                     return Ok(n);
@@ -427,7 +453,7 @@ async fn drive(
                 );
                 break;
             }
-            r = socks.recv(iface.index, &mut buf) => {
+            r = socks.recv(&mut buf) => {
                 let n = r.map_err(|e| Error::from_os(&format!("receiving on {}", iface.name), e, "CAP_NET_RAW"))?;
                 let frame_bytes = &buf[..n];
                 if let Some(arp) = frame::parse_arp(frame_bytes) {
@@ -916,6 +942,11 @@ pub async fn probe_listening(
     let mut retransmit_at = begin + super::retransmit::rfc_delay(0, jitter_from(random_u32()));
     let second_at = begin + PROBE_SECOND_DISCOVER;
     let mut offers: Vec<Offer> = Vec::new();
+    // Server ids heard (a retransmission's second answer is no new offer):
+    // a set, since a flood of forged OFFERs must not cost n^2 comparisons.
+    let mut heard: HashSet<Ipv4Addr> = HashSet::new();
+    let mut beyond_cap: u64 = 0;
+    let mut warnings = crate::logging::Throttle::new(PROBE_WARNINGS, Duration::from_secs(60));
     let mut buf = vec![0u8; 2048];
     loop {
         let timer = if offers.is_empty() {
@@ -939,18 +970,27 @@ pub async fn probe_listening(
                 let params = match m.params(udp.src_ip) {
                     Ok(c) => {
                         for w in &c.warnings {
-                            log::warn!("the offer from {} ({}): {w}", udp.src_ip, udp.src_mac);
+                            if let Some(n) = warnings.allow() {
+                                log::warn!("the offer from {} ({}): {w}{}", udp.src_ip, udp.src_mac, crate::logging::left_out_note(n));
+                            }
                         }
                         c.params
                     }
                     Err(why) => {
-                        log::warn!("ignored a DHCPOFFER from {} ({}): {why}", udp.src_ip, udp.src_mac);
+                        if let Some(n) = warnings.allow() {
+                            log::warn!("ignored a DHCPOFFER from {} ({}): {why}{}", udp.src_ip, udp.src_mac, crate::logging::left_out_note(n));
+                        }
                         continue;
                     }
                 };
-                if offers.iter().any(|o| o.params.server_id == params.server_id) {
+                if heard.contains(&params.server_id) {
                     continue; // the same server answering a retransmission
                 }
+                if offers.len() >= MAX_PROBE_OFFERS {
+                    beyond_cap = beyond_cap.saturating_add(1);
+                    continue;
+                }
+                heard.insert(params.server_id);
                 if offers.is_empty() {
                     deadline = deadline.min(Instant::now() + collect);
                 }
@@ -968,5 +1008,27 @@ pub async fn probe_listening(
             }
         }
     }
+    if warnings.left_out() > 0 {
+        log::warn!(
+            "{} more warnings about offers on {} were left out",
+            warnings.left_out(),
+            iface.name
+        );
+    }
+    if beyond_cap > 0 {
+        log::warn!(
+            "more than {MAX_PROBE_OFFERS} DHCP servers answered on {}: {beyond_cap} more offers were \
+             ignored (a flood of forged replies?)",
+            iface.name
+        );
+    }
     Ok((offers, begin.elapsed()))
 }
+
+/// Offers one probe keeps, each from another server id: a segment has one
+/// or two servers, and a flood of forged OFFERs (the DISCOVER's xid is in
+/// the clear) must not grow memory, the output or the time to compare them.
+pub const MAX_PROBE_OFFERS: usize = 32;
+/// Warnings about bad offers logged per minute of one probe (the rest are
+/// counted and said in one line at the end).
+pub const PROBE_WARNINGS: u32 = 10;

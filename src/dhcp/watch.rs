@@ -131,35 +131,94 @@ pub fn decode(frame_bytes: &[u8], time: String) -> Option<Seen> {
     Some(seen)
 }
 
-/// The servers a watch has heard, to flag a second one.
+/// Server ids a watch remembers. Past this many, further ones are neither
+/// remembered nor warned about one by one (a flood of forged replies with
+/// random server ids must not grow memory or the log): one warning says so,
+/// and their replies are still printed, flagged as from another server.
+pub const MAX_SERVERS: usize = 64;
+
+/// What a reply says about the servers heard so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// Not a server's reply, or a server already heard.
+    Known,
+    /// The first server heard on this watch.
+    First,
+    /// A server not heard before while another was (the `n`th).
+    New(usize),
+    /// A server id not among the `MAX_SERVERS` remembered; `first` for the
+    /// first such reply of the watch.
+    Untracked { first: bool },
+}
+
+/// The servers a watch has heard, to flag a second one (at most
+/// `MAX_SERVERS`).
 #[derive(Debug, Default)]
 pub struct Servers {
     seen: BTreeMap<Ipv4Addr, Mac>,
+    first: Option<(Ipv4Addr, Mac)>,
+    overflowed: bool,
 }
 
 impl Servers {
-    /// Note a reply; true when it comes from a server not heard before
-    /// while another one was (said once per new server id).
-    pub fn note(&mut self, s: &Seen) -> bool {
+    /// Note a reply: whether it comes from a server not heard before.
+    pub fn note(&mut self, s: &Seen) -> Heard {
         if s.from != "server" {
-            return false;
+            return Heard::Known;
         }
-        let Some(id) = s.server_id else { return false };
+        let Some(id) = s.server_id else {
+            return Heard::Known;
+        };
         if self.seen.contains_key(&id) {
-            return false;
+            return Heard::Known;
+        }
+        if self.seen.len() >= MAX_SERVERS {
+            let first = !self.overflowed;
+            self.overflowed = true;
+            return Heard::Untracked { first };
         }
         let first = self.seen.is_empty();
+        if first {
+            self.first = Some((id, s.src_mac));
+        }
         self.seen.insert(id, s.src_mac);
-        !first
+        if first {
+            Heard::First
+        } else {
+            Heard::New(self.seen.len())
+        }
     }
 
-    /// Every server heard, "ADDRESS (MAC)".
-    pub fn list(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .map(|(ip, mac)| format!("{ip} ({mac})"))
-            .collect()
+    /// The first server heard, "ADDRESS (MAC)".
+    pub fn first(&self) -> Option<String> {
+        self.first.map(|(ip, mac)| format!("{ip} ({mac})"))
     }
+
+    /// How many servers are remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// Warnings about new servers logged per `NEW_SERVER_LOG_PERIOD` (more are
+/// counted, and the next one logged says how many were left out).
+pub const NEW_SERVER_WARNINGS: u32 = 10;
+pub const NEW_SERVER_LOG_PERIOD: Duration = Duration::from_secs(60);
+
+/// "2nd", "3rd", "11th" ...
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// When to stop watching.
@@ -186,6 +245,7 @@ pub async fn watch(
     })?;
     let end = limits.timeout.map(|t| Instant::now() + t);
     let mut servers = Servers::default();
+    let mut warnings = crate::logging::Throttle::new(NEW_SERVER_WARNINGS, NEW_SERVER_LOG_PERIOD);
     let mut buf = vec![0u8; 65536];
     let mut n = 0u64;
     loop {
@@ -207,16 +267,34 @@ pub async fn watch(
         let Some(mut seen) = buf.get(..len).and_then(|f| decode(f, now)) else {
             continue;
         };
-        if servers.note(&seen) {
-            seen.new_server = true;
-            log::warn!(
-                "another DHCP server answers on {}: {} ({}); servers heard: {}. More than one \
-                 server on a segment is often a rogue one",
-                iface.name,
-                seen.server_id.map(|i| i.to_string()).unwrap_or_default(),
-                seen.src_mac,
-                servers.list().join(", ")
-            );
+        match servers.note(&seen) {
+            Heard::Known | Heard::First => {}
+            Heard::New(n) => {
+                seen.new_server = true;
+                if let Some(left_out) = warnings.allow() {
+                    log::warn!(
+                        "another DHCP server answers on {}: {} ({}), the {} heard (the first: {}). \
+                         More than one server on a segment is often a rogue one{}",
+                        iface.name,
+                        seen.server_id.map(|i| i.to_string()).unwrap_or_default(),
+                        seen.src_mac,
+                        ordinal(n),
+                        servers.first().unwrap_or_default(),
+                        crate::logging::left_out_note(left_out)
+                    );
+                }
+            }
+            Heard::Untracked { first } => {
+                seen.new_server = true;
+                if first {
+                    log::warn!(
+                        "more than {MAX_SERVERS} DHCP server ids heard on {}: a flood of forged \
+                         replies? Further server ids are not remembered or warned about (their \
+                         replies are still shown, flagged as from another server)",
+                        iface.name
+                    );
+                }
+            }
         }
         on_seen(&seen)?;
         n += 1;
@@ -277,11 +355,49 @@ mod tests {
             message: None,
             new_server: false,
         };
-        assert!(!srv.note(&mk([10, 0, 0, 1])));
-        assert!(!srv.note(&mk([10, 0, 0, 1])));
-        assert!(srv.note(&mk([10, 0, 0, 9])));
-        assert!(!srv.note(&mk([10, 0, 0, 9])));
-        assert_eq!(srv.list().len(), 2);
+        assert_eq!(srv.note(&mk([10, 0, 0, 1])), Heard::First);
+        assert_eq!(srv.note(&mk([10, 0, 0, 1])), Heard::Known);
+        assert_eq!(srv.note(&mk([10, 0, 0, 9])), Heard::New(2));
+        assert_eq!(srv.note(&mk([10, 0, 0, 9])), Heard::Known);
+        assert_eq!(srv.len(), 2);
+        assert_eq!(srv.first().as_deref(), Some("10.0.0.1 (02:00:00:00:00:01)"));
+    }
+
+    #[test]
+    fn a_flood_of_server_ids_is_remembered_up_to_the_cap_and_said_once() {
+        let mut srv = Servers::default();
+        let mut untracked = 0;
+        let mut firsts = 0;
+        for i in 0..10_000u32 {
+            let ip = Ipv4Addr::from(0x0a00_0000 + i);
+            let s = Seen {
+                time: String::new(),
+                kind: "OFFER".into(),
+                from: "server",
+                xid: String::new(),
+                client_mac: None,
+                src_mac: Mac([2, 0, 0, 0, 0, 1]),
+                src_ip: ip,
+                dst_ip: Ipv4Addr::BROADCAST,
+                requested_ip: None,
+                offered_ip: None,
+                server_id: Some(ip),
+                hostname: None,
+                lease_time: None,
+                message: None,
+                new_server: false,
+            };
+            if let Heard::Untracked { first } = srv.note(&s) {
+                untracked += 1;
+                firsts += usize::from(first);
+            }
+        }
+        assert_eq!(srv.len(), MAX_SERVERS);
+        assert_eq!(untracked, 10_000 - MAX_SERVERS);
+        assert_eq!(firsts, 1);
+        assert_eq!(ordinal(2), "2nd");
+        assert_eq!(ordinal(13), "13th");
+        assert_eq!(ordinal(23), "23rd");
     }
 
     proptest! {

@@ -42,10 +42,10 @@ pub async fn acquire(
     } else {
         None
     };
-    // Every REQUEST's intent is on disk before it goes out; SIGINT and
-    // SIGTERM end the exchanges, then what was granted is recorded and the
-    // rest released (`intent`).
-    let signals = opts.stop.is_none().then(intent::on_signals);
+    // Every REQUEST's intent is on disk before it goes out; SIGINT,
+    // SIGTERM, SIGHUP and SIGQUIT end the exchanges, then what was granted
+    // is recorded and the rest released (`intent`).
+    let signals = opts.stop.is_none().then(on_signals);
     let intent_log = Arc::new(IntentLog::new(
         ledger.store.clone(),
         place.iface.name.clone(),
@@ -187,11 +187,7 @@ pub async fn acquire(
             msg: format!(
                 "interrupted ({}): {} lease(s) granted are recorded{}; {} address(es) requested but \
                  not granted were released{}; nothing else is held for this run",
-                if sig == libc::SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                },
+                signal_name(sig),
                 granted.len(),
                 if granted.is_empty() {
                     String::new()
@@ -428,4 +424,66 @@ async fn record(
         ));
     }
     Ok(())
+}
+
+/// The signals that end an acquisition cleanly: Ctrl-C, a stop, the
+/// terminal going away (an ssh session closed under a `dhcpnet lease`) and
+/// Ctrl-\. Left to their default action, SIGHUP and SIGQUIT would kill the
+/// process between a REQUEST and its record, leaving the server holding
+/// addresses only the next `release --all` or daemon start gives back.
+const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+fn signal_name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "SIGINT",
+    }
+}
+
+/// Handle `STOP_SIGNALS`: the first turns `stop` true and is noted in
+/// `got` (the exit code is 128 + it); later ones are swallowed, so that a
+/// second signal does not kill the process while it records.
+fn on_signals() -> intent::Signals {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let got = Arc::new(AtomicI32::new(0));
+    let mut streams = Vec::new();
+    for sig in STOP_SIGNALS {
+        match signal(SignalKind::from_raw(sig)) {
+            Ok(s) => streams.push((sig, s)),
+            Err(e) => log::debug!(
+                "cannot handle {}: {e}; it ends the process at once",
+                signal_name(sig)
+            ),
+        }
+    }
+    if !streams.is_empty() {
+        let g = got.clone();
+        // Ends when the receiver goes (the operation finished).
+        tokio::spawn(async move {
+            let mut noted = false;
+            loop {
+                let next = futures::future::select_all(
+                    streams
+                        .iter_mut()
+                        .map(|(sig, s)| Box::pin(async move { s.recv().await.map(|_| *sig) })),
+                );
+                let sig = tokio::select! {
+                    (r, _, _) = next => r,
+                    _ = tx.closed() => return,
+                };
+                // None: the runtime's signal driver is gone; nothing more comes.
+                let Some(sig) = sig else { return };
+                if !noted {
+                    noted = true;
+                    g.store(sig, Ordering::SeqCst);
+                    let _ = tx.send(true);
+                }
+            }
+        });
+    }
+    intent::Signals { stop: rx, got }
 }

@@ -16,7 +16,7 @@
 //! known by key; across processes by the live pid.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -166,41 +166,6 @@ impl IntentLog {
 pub struct Signals {
     pub stop: tokio::sync::watch::Receiver<bool>,
     pub got: Arc<AtomicI32>,
-}
-
-pub fn on_signals() -> Signals {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let got = Arc::new(AtomicI32::new(0));
-    let g = got.clone();
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            // Ends when the receiver goes (the operation finished).
-            tokio::spawn(async move {
-                let n = tokio::select! {
-                    _ = int.recv() => libc::SIGINT,
-                    _ = term.recv() => libc::SIGTERM,
-                    _ = tx.closed() => return,
-                };
-                g.store(n, Ordering::SeqCst);
-                let _ = tx.send(true);
-                // Keep the handlers: a second signal must not kill the
-                // process while it records.
-                loop {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = tx.closed() => return,
-                    }
-                }
-            });
-        }
-        _ => log::debug!("cannot handle SIGINT/SIGTERM; an interruption ends at once"),
-    }
-    Signals { stop: rx, got }
 }
 
 /// Whether process `pid` is a live dhcpnet (other than this one).

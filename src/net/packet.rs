@@ -296,13 +296,6 @@ impl PacketSocket {
         })
     }
 
-    /// Open a packet socket bound to no interface: it receives DHCP replies
-    /// (and ARP if `arp`) arriving on every interface of the network
-    /// namespace; `recv_from` says where each came in. Needs CAP_NET_RAW.
-    pub fn open_any_interface(arp: bool) -> io::Result<PacketSocket> {
-        Self::open_filtered(0, &dhcp_filter(arp))
-    }
-
     /// Ask the interface to accept frames sent to `mac` (PACKET_MR_UNICAST).
     /// A real NIC filters unicast MACs it does not own; this membership adds
     /// `mac` to its filter for as long as the socket lives, and the kernel
