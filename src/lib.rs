@@ -31,6 +31,7 @@ pub mod cli;
 pub mod cmd;
 pub mod daemon;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod docker;
 pub mod doctor;
 pub mod error;
