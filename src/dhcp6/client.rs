@@ -968,3 +968,821 @@ fn why_nothing(c: &Checked) -> String {
         None => "it grants no usable address".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp6::message::code;
+    use crate::dhcp6::reply::tests::{
+        SERVER_DUID, a, ia, iaaddr, ident, msg, opt, reply_granting, status,
+    };
+    use proptest::prelude::*;
+
+    const SERVER_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
+    const OTHER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 9];
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// A fixed random sequence: every word different, RAND varied.
+    fn rng() -> impl FnMut() -> u32 {
+        let mut n = 0u32;
+        move || {
+            n = n.wrapping_add(0x9e37_79b9);
+            n
+        }
+    }
+
+    fn feed(x: &mut Exchange, b: &[u8], now: Duration) -> Step {
+        let parsed = Reply6::parse(b).expect("a DHCPv6 message");
+        x.on_reply(
+            &Reply {
+                msg: &parsed,
+                src_mac: SERVER_MAC,
+                src_ip: a("fe80::1"),
+            },
+            now,
+            &mut rng(),
+        )
+    }
+
+    fn sent(step: Step) -> Outgoing {
+        match step {
+            Step::Send(o) => o,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    /// An ADVERTISE or REPLY from `server` for `ident()`.
+    fn answer(t: u8, xid: u32, server: &[u8], extra: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut opts = vec![
+            (code::CLIENTID, ident().duid.as_bytes().to_vec()),
+            (code::SERVERID, server.to_vec()),
+        ];
+        opts.extend_from_slice(extra);
+        msg(t, xid, &opts)
+    }
+
+    fn grant(addr: &str) -> (u16, Vec<u8>) {
+        (
+            code::IA_NA,
+            ia(ident().iaid, 0, 0, &[iaaddr(a(addr), 600, 900, &[])]),
+        )
+    }
+
+    fn ia_status(c: u16) -> (u16, Vec<u8>) {
+        (
+            code::IA_NA,
+            ia(
+                ident().iaid,
+                0,
+                0,
+                &[opt(code::STATUS_CODE, &status(c, ""))],
+            ),
+        )
+    }
+
+    fn acquiring(rapid_commit: bool) -> (Exchange, Outgoing) {
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Acquire {
+                hint: None,
+                rapid_commit,
+            },
+        )
+        .without_initial_delay();
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        (x, o)
+    }
+
+    fn held() -> Held {
+        Held {
+            addrs: vec![a("2001:db8:77::150")],
+            server_id: Duid::from_bytes(&SERVER_DUID).unwrap(),
+            unicast: None,
+        }
+    }
+
+    #[test]
+    fn solicit_advertise_request_reply_binds() {
+        let (mut x, sol) = acquiring(false);
+        assert_eq!(sol.msg.msg_type, MessageType::Solicit);
+        assert_eq!(sol.dest, Dest::Multicast);
+        let adv = answer(2, x.xid(), &SERVER_DUID, &[grant("2001:db8:77::150")]);
+        assert_eq!(
+            feed(&mut x, &adv, secs(0)),
+            Step::Wait,
+            "collecting until the first RT"
+        );
+        assert_eq!(x.advertised().len(), 1);
+        let solicit_xid = x.xid();
+        let due = x.deadline().unwrap();
+        assert!(
+            due > secs(1) && due <= Duration::from_millis(1100),
+            "{due:?}"
+        );
+        let req = sent(x.on_timer(due, &mut rng()));
+        assert_eq!(req.msg.msg_type, MessageType::Request);
+        assert_ne!(
+            req.msg.xid, solicit_xid,
+            "a new message, a new transaction id"
+        );
+        assert_eq!(req.msg.option(code::SERVERID), Some(&SERVER_DUID[..]));
+        assert_eq!(x.requesting().map(|s| s.server_mac), Some(SERVER_MAC));
+        let reply = answer(7, req.msg.xid, &SERVER_DUID, &[grant("2001:db8:77::150")]);
+        let Step::Bound(b) = feed(&mut x, &reply, due + secs(1)) else {
+            panic!("not bound")
+        };
+        assert_eq!(b.params.ip(), Some(a("2001:db8:77::150")));
+        assert_eq!(
+            (b.how, b.server_mac, b.sent_at),
+            (How::Requested, SERVER_MAC, due)
+        );
+        assert_eq!((b.params.t1, b.params.t2), (300, 480));
+        assert!(x.is_done() && x.deadline().is_none());
+        assert_eq!(b.held().server_id.as_bytes(), &SERVER_DUID);
+    }
+
+    #[test]
+    fn preference_255_ends_the_wait_at_once() {
+        let (mut x, _) = acquiring(false);
+        let adv = answer(
+            2,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8:77::150"), (code::PREFERENCE, vec![255])],
+        );
+        let req = sent(feed(&mut x, &adv, secs(0)));
+        assert_eq!(req.msg.msg_type, MessageType::Request);
+    }
+
+    #[test]
+    fn the_highest_preference_wins_and_the_first_among_equals() {
+        let (mut x, _) = acquiring(false);
+        let xid = x.xid();
+        let s3: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 3];
+        feed(
+            &mut x,
+            &answer(
+                2,
+                xid,
+                &SERVER_DUID,
+                &[grant("2001:db8::1"), (code::PREFERENCE, vec![5])],
+            ),
+            secs(0),
+        );
+        feed(
+            &mut x,
+            &answer(
+                2,
+                xid,
+                &OTHER_DUID,
+                &[grant("2001:db8::2"), (code::PREFERENCE, vec![9])],
+            ),
+            secs(0),
+        );
+        feed(
+            &mut x,
+            &answer(
+                2,
+                xid,
+                &s3,
+                &[grant("2001:db8::3"), (code::PREFERENCE, vec![9])],
+            ),
+            secs(0),
+        );
+        assert_eq!(choose(x.advertised()), Some(1));
+        let req = sent(x.on_timer(x.deadline().unwrap(), &mut rng()));
+        assert_eq!(req.msg.option(code::SERVERID), Some(&OTHER_DUID[..]));
+        assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn an_advertise_without_addresses_is_ignored_but_its_sol_max_rt_counts() {
+        let (mut x, _) = acquiring(false);
+        let xid = x.xid();
+        let noaddr = answer(
+            2,
+            xid,
+            &SERVER_DUID,
+            &[
+                ia_status(2),
+                (code::SOL_MAX_RT, 60u32.to_be_bytes().to_vec()),
+            ],
+        );
+        assert_eq!(feed(&mut x, &noaddr, secs(0)), Step::Wait);
+        assert!(x.advertised().is_empty());
+        assert!(
+            x.last_refusal().is_some_and(|r| r.contains("NoAddrsAvail")),
+            "{:?}",
+            x.last_refusal()
+        );
+        let top = answer(
+            2,
+            xid,
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(2, "pool empty"))],
+        );
+        assert_eq!(feed(&mut x, &top, secs(0)), Step::Wait);
+        assert!(x.advertised().is_empty());
+        // With no ADVERTISE the SOLICIT is sent again, RT capped by the
+        // server's 60 s.
+        let mut now = x.deadline().unwrap();
+        for _ in 0..12 {
+            let o = sent(x.on_timer(now, &mut rng()));
+            assert_eq!((o.msg.msg_type, o.msg.xid), (MessageType::Solicit, xid));
+            let next = x.deadline().unwrap();
+            assert!(next - now <= secs(66), "{:?}", next - now);
+            now = next;
+        }
+    }
+
+    #[test]
+    fn replies_for_another_transaction_or_client_or_without_a_client_id_are_not_ours() {
+        let (mut x, _) = acquiring(true);
+        let xid = x.xid();
+        let good = answer(
+            7,
+            xid,
+            &SERVER_DUID,
+            &[grant("2001:db8::1"), (code::RAPID_COMMIT, vec![])],
+        );
+        let mut other_xid = good.clone();
+        other_xid[3] ^= 1;
+        assert_eq!(feed(&mut x, &other_xid, secs(0)), Step::Wait);
+        let theirs = msg(
+            7,
+            xid,
+            &[
+                (code::CLIENTID, OTHER_DUID.to_vec()),
+                (code::SERVERID, SERVER_DUID.to_vec()),
+                grant("2001:db8::1"),
+                (code::RAPID_COMMIT, vec![]),
+            ],
+        );
+        assert_eq!(feed(&mut x, &theirs, secs(0)), Step::Wait);
+        let anonymous = msg(
+            7,
+            xid,
+            &[
+                (code::SERVERID, SERVER_DUID.to_vec()),
+                grant("2001:db8::1"),
+                (code::RAPID_COMMIT, vec![]),
+            ],
+        );
+        assert_eq!(feed(&mut x, &anonymous, secs(0)), Step::Wait);
+        let mut request = good.clone();
+        request[0] = 3;
+        assert_eq!(
+            feed(&mut x, &request, secs(0)),
+            Step::Wait,
+            "a client's message"
+        );
+        assert!(
+            x.last_refusal().is_none(),
+            "none of these was even addressed to us"
+        );
+        assert!(matches!(feed(&mut x, &good, secs(0)), Step::Bound(_)));
+    }
+
+    #[test]
+    fn rapid_commit_binds_only_when_asked() {
+        let (mut x, sol) = acquiring(true);
+        assert!(sol.msg.option(code::RAPID_COMMIT).is_some());
+        let rc = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8::1"), (code::RAPID_COMMIT, vec![])],
+        );
+        let Step::Bound(b) = feed(&mut x, &rc, secs(0)) else {
+            panic!("not bound")
+        };
+        assert_eq!(b.how, How::RapidCommit);
+
+        let (mut x, sol) = acquiring(false);
+        assert!(sol.msg.option(code::RAPID_COMMIT).is_none());
+        let rc = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8::1"), (code::RAPID_COMMIT, vec![])],
+        );
+        assert_eq!(feed(&mut x, &rc, secs(0)), Step::Wait);
+        assert!(x.last_refusal().is_some_and(|r| r.contains("not asked")));
+        let plain = answer(7, x.xid(), &SERVER_DUID, &[grant("2001:db8::1")]);
+        assert_eq!(feed(&mut x, &plain, secs(0)), Step::Wait);
+        assert!(x.is_selecting());
+    }
+
+    /// An exchange REQUESTing from SERVER_DUID with OTHER_DUID as fallback.
+    fn requesting() -> Exchange {
+        let (mut x, _) = acquiring(false);
+        let xid = x.xid();
+        feed(
+            &mut x,
+            &answer(
+                2,
+                xid,
+                &SERVER_DUID,
+                &[grant("2001:db8::1"), (code::PREFERENCE, vec![9])],
+            ),
+            secs(0),
+        );
+        feed(
+            &mut x,
+            &answer(2, xid, &OTHER_DUID, &[grant("2001:db8::2")]),
+            secs(0),
+        );
+        sent(x.on_timer(x.deadline().unwrap(), &mut rng()));
+        x
+    }
+
+    #[test]
+    fn while_requesting_a_reply_from_another_server_is_refused() {
+        let mut x = requesting();
+        let rogue = answer(7, x.xid(), &OTHER_DUID, &[grant("2001:db8::66")]);
+        assert_eq!(feed(&mut x, &rogue, secs(2)), Step::Wait);
+        assert!(x.last_refusal().is_some_and(|r| r.contains("not")));
+        let genuine = answer(7, x.xid(), &SERVER_DUID, &[grant("2001:db8::1")]);
+        assert!(matches!(feed(&mut x, &genuine, secs(2)), Step::Bound(_)));
+    }
+
+    #[test]
+    fn no_addrs_avail_in_a_reply_moves_on_to_the_next_server_then_fails() {
+        let mut x = requesting();
+        let none = answer(7, x.xid(), &SERVER_DUID, &[ia_status(2)]);
+        let req = sent(feed(&mut x, &none, secs(2)));
+        assert_eq!(req.msg.option(code::SERVERID), Some(&OTHER_DUID[..]));
+        let none = answer(
+            7,
+            x.xid(),
+            &OTHER_DUID,
+            &[(code::STATUS_CODE, status(2, "no more"))],
+        );
+        assert_eq!(
+            feed(&mut x, &none, secs(3)),
+            Step::Failed(Failure::NoAddrsAvail {
+                message: Some("no more".into())
+            })
+        );
+        assert!(x.is_done());
+    }
+
+    #[test]
+    fn a_request_nobody_answers_is_sent_ten_times_then_the_next_server_is_asked() {
+        let mut x = requesting();
+        let first = x.xid();
+        let mut sends = 1;
+        let next = loop {
+            let o = sent(x.on_timer(x.deadline().unwrap(), &mut rng()));
+            if o.msg.xid != first {
+                break o;
+            }
+            sends += 1;
+        };
+        assert_eq!(sends, 10);
+        assert_eq!(next.msg.option(code::SERVERID), Some(&OTHER_DUID[..]));
+    }
+
+    #[test]
+    fn retransmissions_keep_the_transaction_id_and_count_the_elapsed_time() {
+        let (mut x, sol) = acquiring(false);
+        let due = x.deadline().unwrap();
+        let again = sent(x.on_timer(due, &mut rng()));
+        assert_eq!(again.msg.xid, sol.msg.xid);
+        let cs = crate::dhcp6::message::elapsed_centis(due).to_be_bytes();
+        assert_eq!(again.msg.option(code::ELAPSED_TIME), Some(&cs[..]));
+        assert_eq!(x.on_timer(due, &mut rng()), Step::Wait, "not due yet");
+    }
+
+    #[test]
+    fn the_first_solicit_waits_a_random_delay_of_at_most_a_second() {
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Acquire {
+                hint: None,
+                rapid_commit: false,
+            },
+        );
+        let start = secs(100);
+        assert_eq!(x.start(start, &mut rng()), Step::Wait);
+        let due = x.deadline().unwrap();
+        assert!(due >= start && due <= start + secs(1), "{due:?}");
+        assert_eq!(x.on_timer(start, &mut rng()), Step::Wait);
+        let o = sent(x.on_timer(due, &mut rng()));
+        assert_eq!(o.msg.msg_type, MessageType::Solicit);
+        assert!(x.deadline().unwrap() > due + secs(1));
+    }
+
+    fn renewing() -> Exchange {
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Renew {
+                held: held(),
+                rebind_after: secs(180),
+                expire_after: secs(300),
+            },
+        );
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        assert_eq!(o.msg.msg_type, MessageType::Renew);
+        assert_eq!(o.msg.option(code::SERVERID), Some(&SERVER_DUID[..]));
+        x
+    }
+
+    #[test]
+    fn a_renewal_is_taken_only_from_the_leases_server() {
+        let mut x = renewing();
+        let rogue = answer(7, x.xid(), &OTHER_DUID, &[grant("2001:db8:77::150")]);
+        assert_eq!(feed(&mut x, &rogue, secs(1)), Step::Wait);
+        assert!(
+            x.last_refusal()
+                .is_some_and(|r| r.contains("granted the lease"))
+        );
+        let ok = answer(7, x.xid(), &SERVER_DUID, &[grant("2001:db8:77::150")]);
+        let Step::Bound(b) = feed(&mut x, &ok, secs(1)) else {
+            panic!("not renewed")
+        };
+        assert_eq!(b.how, How::Renewed);
+    }
+
+    #[test]
+    fn a_renew_unanswered_until_t2_becomes_a_rebind_to_any_server_until_expiry() {
+        let mut x = renewing();
+        let renew_xid = x.xid();
+        let rebind = loop {
+            let o = sent(x.on_timer(x.deadline().unwrap(), &mut rng()));
+            if o.msg.msg_type != MessageType::Renew {
+                break o;
+            }
+            assert_eq!(o.msg.xid, renew_xid);
+        };
+        assert_eq!(rebind.msg.msg_type, MessageType::Rebind);
+        assert!(rebind.msg.option(code::SERVERID).is_none());
+        assert_ne!(rebind.msg.xid, renew_xid);
+        // Any server may extend a lease being rebound.
+        let mut y = x.clone();
+        let other = answer(7, y.xid(), &OTHER_DUID, &[grant("2001:db8:77::150")]);
+        let Step::Bound(b) = feed(&mut y, &other, secs(200)) else {
+            panic!("not rebound")
+        };
+        assert_eq!(
+            (b.how, b.params.server_id.as_bytes()),
+            (How::Rebound, &OTHER_DUID[..])
+        );
+        // Unanswered, it ends at the valid lifetime.
+        let end = loop {
+            match x.on_timer(x.deadline().unwrap(), &mut rng()) {
+                Step::Send(_) => assert!(x.deadline().unwrap() <= secs(300)),
+                other => break other,
+            }
+        };
+        assert_eq!(end, Step::Failed(Failure::Expired));
+    }
+
+    #[test]
+    fn no_binding_on_renew_requests_the_addresses_again() {
+        let mut x = renewing();
+        let nb = answer(7, x.xid(), &SERVER_DUID, &[ia_status(3)]);
+        let req = sent(feed(&mut x, &nb, secs(1)));
+        assert_eq!(req.msg.msg_type, MessageType::Request);
+        assert_eq!(req.msg.option(code::SERVERID), Some(&SERVER_DUID[..]));
+        assert!(
+            req.msg
+                .option(code::IA_NA)
+                .is_some_and(|v| v.windows(16).any(|w| w == a("2001:db8:77::150").octets())),
+            "the held address is asked for"
+        );
+        let ok = answer(7, req.msg.xid, &SERVER_DUID, &[grant("2001:db8:77::150")]);
+        let Step::Bound(b) = feed(&mut x, &ok, secs(2)) else {
+            panic!("not bound")
+        };
+        assert_eq!(b.how, How::Requested);
+    }
+
+    #[test]
+    fn not_on_link_sends_the_client_back_to_solicit() {
+        let mut x = renewing();
+        let nol = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(4, ""))],
+        );
+        let o = sent(feed(&mut x, &nol, secs(1)));
+        assert_eq!(o.msg.msg_type, MessageType::Solicit);
+        assert!(x.is_selecting());
+        let mut x = requesting();
+        let nol = answer(7, x.xid(), &SERVER_DUID, &[ia_status(4)]);
+        assert_eq!(
+            sent(feed(&mut x, &nol, secs(1))).msg.msg_type,
+            MessageType::Solicit
+        );
+    }
+
+    #[test]
+    fn use_multicast_resends_the_same_message_multicast() {
+        let mut h = held();
+        h.unicast = Some((a("2001:db8:77::1"), SERVER_MAC));
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Renew {
+                held: h,
+                rebind_after: secs(100),
+                expire_after: secs(200),
+            },
+        );
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        assert_eq!(
+            o.dest,
+            Dest::Unicast {
+                dst_ip: a("2001:db8:77::1"),
+                dst_mac: SERVER_MAC
+            }
+        );
+        let um = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(5, ""))],
+        );
+        let again = sent(feed(&mut x, &um, secs(1)));
+        assert_eq!((again.dest, again.msg.xid), (Dest::Multicast, o.msg.xid));
+        assert_eq!(feed(&mut x, &um, secs(1)), Step::Wait, "already multicast");
+    }
+
+    #[test]
+    fn a_renewal_that_withdraws_the_address_is_not_an_extension() {
+        let mut x = renewing();
+        let gone = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(
+                code::IA_NA,
+                ia(
+                    ident().iaid,
+                    0,
+                    0,
+                    &[iaaddr(a("2001:db8:77::150"), 0, 0, &[])],
+                ),
+            )],
+        );
+        assert_eq!(
+            feed(&mut x, &gone, secs(1)),
+            Step::Failed(Failure::NotExtended {
+                withdrawn: vec![a("2001:db8:77::150")],
+                status: None
+            })
+        );
+    }
+
+    #[test]
+    fn unspec_fail_keeps_the_retransmissions_going() {
+        let mut x = renewing();
+        let uf = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(1, "busy"))],
+        );
+        assert_eq!(feed(&mut x, &uf, secs(1)), Step::Wait);
+        assert!(!x.is_done() && x.last_refusal().is_some_and(|r| r.contains("busy")));
+    }
+
+    #[test]
+    fn a_release_ends_on_any_reply_of_its_server_or_after_four_sends() {
+        let mut x = Exchange::new(ident(), Goal::Release { held: held() });
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        assert_eq!(o.msg.msg_type, MessageType::Release);
+        let other = answer(7, x.xid(), &OTHER_DUID, &[]);
+        assert_eq!(feed(&mut x, &other, secs(0)), Step::Wait);
+        let r = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(3, ""))],
+        );
+        assert_eq!(feed(&mut x, &r, secs(0)), Step::Finished { answered: true });
+
+        let mut x = Exchange::new(ident(), Goal::Release { held: held() });
+        x.start(Duration::ZERO, &mut rng());
+        let mut sends = 1;
+        loop {
+            match x.on_timer(x.deadline().unwrap(), &mut rng()) {
+                Step::Send(_) => sends += 1,
+                other => {
+                    assert_eq!(other, Step::Finished { answered: false });
+                    break;
+                }
+            }
+        }
+        assert_eq!(sends, 4);
+    }
+
+    #[test]
+    fn after_dad_fails_the_address_is_declined_then_never_taken_again() {
+        let (mut x, _) = acquiring(true);
+        let rc = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8::1"), (code::RAPID_COMMIT, vec![])],
+        );
+        let Step::Bound(b) = feed(&mut x, &rc, secs(0)) else {
+            panic!("not bound")
+        };
+        let dec = sent(x.on_dad_failure(&b, &[a("2001:db8::1")], secs(2), &mut rng()));
+        assert_eq!(dec.msg.msg_type, MessageType::Decline);
+        assert_eq!(dec.msg.option(code::SERVERID), Some(&SERVER_DUID[..]));
+        let done = answer(7, x.xid(), &SERVER_DUID, &[]);
+        let sol = sent(feed(&mut x, &done, secs(3)));
+        assert_eq!(sol.msg.msg_type, MessageType::Solicit);
+        // The same address offered again is not taken; another one is.
+        let same = answer(
+            2,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8::1"), (code::PREFERENCE, vec![255])],
+        );
+        assert_eq!(feed(&mut x, &same, secs(3)), Step::Wait);
+        let other = answer(
+            2,
+            x.xid(),
+            &SERVER_DUID,
+            &[grant("2001:db8::2"), (code::PREFERENCE, vec![255])],
+        );
+        assert_eq!(
+            sent(feed(&mut x, &other, secs(3))).msg.msg_type,
+            MessageType::Request
+        );
+    }
+
+    #[test]
+    fn a_confirm_is_done_on_success_and_solicits_on_not_on_link() {
+        let addrs = vec![a("2001:db8:77::150")];
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Confirm {
+                addrs: addrs.clone(),
+            },
+        )
+        .without_initial_delay();
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        assert_eq!(o.msg.msg_type, MessageType::Confirm);
+        let ok = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(0, "all on link"))],
+        );
+        assert_eq!(
+            feed(&mut x, &ok, secs(0)),
+            Step::Finished { answered: true }
+        );
+        let mut x = Exchange::new(
+            ident(),
+            Goal::Confirm {
+                addrs: addrs.clone(),
+            },
+        )
+        .without_initial_delay();
+        x.start(Duration::ZERO, &mut rng());
+        let nol = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::STATUS_CODE, status(4, ""))],
+        );
+        assert_eq!(
+            sent(feed(&mut x, &nol, secs(0))).msg.msg_type,
+            MessageType::Solicit
+        );
+        let mut x = Exchange::new(ident(), Goal::Confirm { addrs }).without_initial_delay();
+        x.start(Duration::ZERO, &mut rng());
+        let end = loop {
+            match x.on_timer(x.deadline().unwrap(), &mut rng()) {
+                Step::Send(_) => {}
+                other => break other,
+            }
+        };
+        assert_eq!(end, Step::Finished { answered: false });
+    }
+
+    #[test]
+    fn an_information_request_is_answered_with_dns_and_no_address() {
+        let mut x = Exchange::new(ident(), Goal::Information).without_initial_delay();
+        let o = sent(x.start(Duration::ZERO, &mut rng()));
+        assert_eq!(o.msg.msg_type, MessageType::InformationRequest);
+        let r = answer(
+            7,
+            x.xid(),
+            &SERVER_DUID,
+            &[(code::DNS_SERVERS, a("2001:db8::53").octets().to_vec())],
+        );
+        let Step::Informed(p) = feed(&mut x, &r, secs(0)) else {
+            panic!("not informed")
+        };
+        assert_eq!(p.dns, vec![a("2001:db8::53")]);
+    }
+
+    #[test]
+    fn a_reply_granting_a_link_local_address_never_binds() {
+        let (mut x, _) = acquiring(true);
+        let b = reply_granting(7, x.xid(), a("fe80::5"), 60, 120);
+        let mut b = b;
+        put_rapid(&mut b);
+        assert_eq!(feed(&mut x, &b, secs(0)), Step::Wait);
+        assert!(x.last_refusal().is_some());
+    }
+
+    fn put_rapid(b: &mut Vec<u8>) {
+        crate::dhcp6::message::put_option(b, code::RAPID_COMMIT, &[]);
+    }
+
+    fn any_reply(xid: u32) -> impl Strategy<Value = Vec<u8>> {
+        let addr = prop_oneof![
+            Just(a("2001:db8::1")),
+            Just(a("fe80::1")),
+            Just(a("ff02::1")),
+            any::<[u8; 16]>().prop_map(Ipv6Addr::from),
+        ];
+        (
+            prop_oneof![Just(2u8), Just(7u8), any::<u8>()],
+            prop_oneof![
+                Just(SERVER_DUID.to_vec()),
+                Just(OTHER_DUID.to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..8)
+            ],
+            addr,
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(0u16..8),
+            any::<bool>(),
+            any::<u32>(),
+            any::<u32>(),
+        )
+            .prop_map(move |(t, server, addr, pref, valid, st, rapid, t1, t2)| {
+                let mut inner = vec![iaaddr(addr, pref, valid, &[])];
+                if let Some(c) = st {
+                    inner.push(opt(code::STATUS_CODE, &status(c, "x")));
+                }
+                let mut opts = vec![
+                    (code::CLIENTID, ident().duid.as_bytes().to_vec()),
+                    (code::SERVERID, server),
+                    (code::IA_NA, ia(ident().iaid, t1, t2, &inner)),
+                ];
+                if rapid {
+                    opts.push((code::RAPID_COMMIT, vec![]));
+                }
+                msg(t, xid, &opts)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn any_sequence_of_replies_and_timers_never_panics_and_binds_only_sane_leases(
+            goal in 0u8..5,
+            events in proptest::collection::vec((any_reply(0), any::<bool>(), 0u64..5000), 1..12),
+        ) {
+            let goal = match goal {
+                0 => Goal::Acquire { hint: None, rapid_commit: true },
+                1 => Goal::Acquire { hint: None, rapid_commit: false },
+                2 => Goal::Renew { held: held(), rebind_after: secs(60), expire_after: secs(120) },
+                3 => Goal::Rebind { held: held(), expire_after: secs(60) },
+                _ => Goal::Release { held: held() },
+            };
+            let renewing_from = matches!(goal, Goal::Renew { .. });
+            let mut x = Exchange::new(ident(), goal).without_initial_delay();
+            let mut r = rng();
+            let mut now = Duration::ZERO;
+            x.start(now, &mut r);
+            for (mut b, timer, dt) in events {
+                now += Duration::from_millis(dt);
+                // Address the reply to the current transaction.
+                b[1..4].copy_from_slice(&x.xid().to_be_bytes()[1..]);
+                let step = if timer {
+                    x.on_timer(now, &mut r)
+                } else {
+                    feed(&mut x, &b, now)
+                };
+                if let Step::Bound(bd) = &step {
+                    prop_assert!(!bd.params.addrs.is_empty());
+                    for ad in &bd.params.addrs {
+                        prop_assert!(crate::dhcp6::reply::is_lease_address(ad.addr));
+                    }
+                    if renewing_from && bd.how == How::Renewed {
+                        prop_assert_eq!(bd.params.server_id.as_bytes(), &SERVER_DUID[..]);
+                    }
+                }
+                if x.is_done() {
+                    prop_assert!(x.deadline().is_none());
+                    break;
+                }
+                prop_assert!(x.deadline().is_some());
+            }
+        }
+    }
+}
