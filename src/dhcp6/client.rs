@@ -1247,6 +1247,35 @@ mod tests {
     }
 
     #[test]
+    fn keas_rapid_commit_reply_binds_and_its_release_reply_finishes() {
+        use crate::dhcp6::reply::tests::{KEA_RAPID_REPLY, KEA_RELEASE_REPLY, unhex};
+        let id = Identity::new(Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x03]));
+        let mut x = Exchange::new(
+            id.clone(),
+            Goal::Acquire {
+                hint: None,
+                rapid_commit: true,
+            },
+        )
+        .without_initial_delay();
+        x.start(Duration::ZERO, &mut rng());
+        let mut b = unhex(KEA_RAPID_REPLY);
+        b[1..4].copy_from_slice(&x.xid().to_be_bytes()[1..]);
+        let Step::Bound(bound) = feed(&mut x, &b, secs(0)) else {
+            panic!("kea's rapid commit REPLY did not bind")
+        };
+        assert_eq!(
+            (bound.how, bound.params.ip()),
+            (How::RapidCommit, Some(a("2001:db8:77::200")))
+        );
+        let mut x = Exchange::new(id, Goal::Release { held: bound.held() });
+        x.start(Duration::ZERO, &mut rng());
+        let mut b = unhex(KEA_RELEASE_REPLY);
+        b[1..4].copy_from_slice(&x.xid().to_be_bytes()[1..]);
+        assert_eq!(feed(&mut x, &b, secs(0)), Step::Finished { answered: true });
+    }
+
+    #[test]
     fn rapid_commit_binds_only_when_asked() {
         let (mut x, sol) = acquiring(true);
         assert!(sol.msg.option(code::RAPID_COMMIT).is_some());

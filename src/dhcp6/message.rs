@@ -407,6 +407,9 @@ mod tests {
         "2001:db8:77::150".parse().unwrap()
     }
 
+    /// These bytes (with other transaction ids) are what dnsmasq 2.90 and
+    /// kea-dhcp6 2.2 answered with an ADVERTISE in the namespace lab, and
+    /// both registered the name "web-1" (see `reply::tests`).
     #[test]
     fn a_solicit_has_these_bytes() {
         let b = solicit(0x0abcde, &ident(), None, false).encode();

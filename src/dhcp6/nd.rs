@@ -587,6 +587,44 @@ mod tests {
         );
     }
 
+    /// The RA dnsmasq 2.90 (`--enable-ra`, the FIELD-NOTES DHCPv6 lab) sent
+    /// in answer to `router_solicitation`, unicast to the soliciting
+    /// link-local address once the lab's driver answered dnsmasq's Neighbor
+    /// Solicitation for it; captured on the client's veth.
+    const DNSMASQ_RA: &str = concat!(
+        "0242ac1100021e5621da9b9286dd6c002b6100703afffe800000000000001c5621fffeda9b92",
+        "fe800000000000000042acfffe1100028600160940c007080000000000000000030440800000",
+        "0708000007080000000020010db800770000000000000000000005010000000005dc01011e56",
+        "21da9b921f03000000000708036c6162076578616d706c6500000000190300000000070820010d",
+        "b8007700000000000000000053"
+    );
+
+    #[test]
+    fn dnsmasqs_ra_reads_as_it_was_seen_in_the_lab() {
+        let b = crate::dhcp6::reply::tests::unhex(DNSMASQ_RA);
+        let ra = parse(&b).unwrap();
+        assert!(ra.warnings.is_empty(), "{:?}", ra.warnings);
+        assert_eq!(
+            (ra.managed, ra.other, ra.router_lifetime),
+            (true, true, 1800)
+        );
+        assert_eq!(ra.router, a("fe80::1c56:21ff:feda:9b92"));
+        assert_eq!(
+            ra.on_link_prefixes(),
+            vec!["2001:db8:77::/64".parse::<Ipv6Net>().unwrap()]
+        );
+        assert!(!ra.prefixes[0].autonomous, "a DHCPv6 range: no SLAAC");
+        assert_eq!(ra.mtu, Some(1500));
+        assert_eq!(
+            ra.rdnss,
+            vec![Rdnss {
+                addr: a("2001:db8:77::53"),
+                lifetime: 1800
+            }]
+        );
+        assert_eq!(ra.dnssl, vec!["lab.example"]);
+    }
+
     #[test]
     fn an_ra_that_was_forwarded_or_not_from_a_link_local_address_is_refused() {
         assert!(parse(&ra_frame(a("fe80::1"), 64, 0, &[])).is_err());

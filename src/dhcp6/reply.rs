@@ -806,6 +806,129 @@ pub(crate) mod tests {
         Reply6::parse(b).unwrap().check(ident().iaid).unwrap()
     }
 
+    pub fn unhex(h: &str) -> Vec<u8> {
+        (0..h.len() / 2)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// What dnsmasq 2.90 (the FIELD-NOTES lab: range 2001:db8:77::100-1ff,
+    /// 600 s, DNS 2001:db8:77::53, search lab.example) answered to the
+    /// SOLICIT of `message::tests::a_solicit_has_these_bytes` (xid ed26f6)
+    /// for MAC 02:42:ac:11:00:02, captured on the client's veth.
+    pub const DNSMASQ_ADVERTISE: &str = concat!(
+        "02ed26f6",
+        "0001000a000300010242ac110002",
+        "0002000e0001000132a5dae2e2ba98632212",
+        "00030028ac1100020000012c0000020d",
+        "0005001820010db800770000000000000000012d0000025800000258",
+        "000d0009000073756363657373",
+        "0007000100",
+        "0018000d036c6162076578616d706c6500",
+        "0017001020010db8007700000000000000000053",
+        "0027000701057765622d31"
+    );
+
+    /// What kea-dhcp6 2.2 (2001:db8:77::200-2ff, preferred 400 s, valid
+    /// 600 s, T1 100 s, T2 200 s, rapid commit on, DDNS off) answered to a
+    /// SOLICIT with rapid commit (xid e2fc6e) for MAC 02:42:ac:11:00:03.
+    pub const KEA_RAPID_REPLY: &str = concat!(
+        "07e2fc6e",
+        "0001000a000300010242ac110003",
+        "0002000e0001000132a5dbfab64227b1903a",
+        "00030028ac11000300000064000000c8",
+        "0005001820010db80077000000000000000002000000019000000258",
+        "000e0000",
+        "0017001020010db8007700000000000000000053",
+        "0018000d036c6162076578616d706c6500",
+        "0027000806057765622d3100"
+    );
+
+    /// kea's answer to a RELEASE of that lease.
+    pub const KEA_RELEASE_REPLY: &str = concat!(
+        "0776c544",
+        "0001000a000300010242ac110003",
+        "0002000e0001000132a5dbfab64227b1903a",
+        "0003003fac1100030000000000000000",
+        "000d002f00004c656173652072656c65617365642e205468616e6b20796f752c20706c6561736520636f6d6520616761696e2e",
+        "000d0029000053756d6d6172792073746174757320666f7220616c6c2070726f6365737365642049415f4e4173"
+    );
+
+    #[test]
+    fn dnsmasqs_advertise_reads_as_it_was_seen_in_the_lab() {
+        let r = Reply6::parse(&unhex(DNSMASQ_ADVERTISE)).unwrap();
+        assert_eq!(
+            (r.message_type(), r.xid),
+            (Some(MessageType::Advertise), 0xed26f6)
+        );
+        assert_eq!(r.client_id(), Some(ident().duid.as_bytes()));
+        let c = r.check(ident().iaid).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.failure().is_none());
+        let p = c.params;
+        assert_eq!(
+            p.server_id.to_string(),
+            "00:01:00:01:32:a5:da:e2:e2:ba:98:63:22:12"
+        );
+        assert_eq!(
+            p.addrs,
+            vec![Address6 {
+                addr: a("2001:db8:77::12d"),
+                preferred: 600,
+                valid: 600
+            }]
+        );
+        assert_eq!((p.t1, p.t2), (300, 525), "dnsmasq's own T1/T2 are kept");
+        assert_eq!(
+            (p.dns, p.search),
+            (vec![a("2001:db8:77::53")], vec!["lab.example".to_string()])
+        );
+        assert_eq!(
+            p.fqdn,
+            Some(ServerFqdn {
+                flags: 1,
+                name: Some("web-1".into())
+            }),
+            "S kept: the name is registered"
+        );
+    }
+
+    #[test]
+    fn keas_rapid_commit_reply_and_release_reply_read_as_they_were_seen_in_the_lab() {
+        let mac3 = Mac([0x02, 0x42, 0xac, 0x11, 0x00, 0x03]);
+        let id = Identity::new(mac3);
+        let r = Reply6::parse(&unhex(KEA_RAPID_REPLY)).unwrap();
+        assert!(r.rapid_commit());
+        let c = r.check(id.iaid).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            c.params.addrs,
+            vec![Address6 {
+                addr: a("2001:db8:77::200"),
+                preferred: 400,
+                valid: 600
+            }]
+        );
+        assert_eq!((c.params.t1, c.params.t2), (100, 200));
+        // DDNS off: kea overrides S (O) and says it does no update (N);
+        // it answers the partial name as the full "web-1.".
+        assert_eq!(
+            c.params.fqdn,
+            Some(ServerFqdn {
+                flags: 6,
+                name: Some("web-1".into())
+            })
+        );
+        let r = Reply6::parse(&unhex(KEA_RELEASE_REPLY)).unwrap();
+        let c = r.check(id.iaid).unwrap();
+        assert_eq!(c.status.map(|s| s.code), Some(StatusCode::Success));
+        assert_eq!(
+            c.ia_status.map(|s| s.message),
+            Some("Lease released. Thank you, please come again.".into())
+        );
+        assert!(c.params.addrs.is_empty());
+    }
+
     #[test]
     fn a_sane_reply_gives_every_parameter() {
         let id = ident();
