@@ -828,7 +828,10 @@ impl Exchange {
             return Step::Wait; // the same server answering a retransmission
         }
         if advertised.len() == MAX_ADVERTISES {
-            return Step::Wait;
+            return self.refuse(
+                r,
+                format!("more than {MAX_ADVERTISES} servers advertised: dropped"),
+            );
         }
         let urgent = ad.params.preference == 255 || !*collecting;
         advertised.push(ad);
