@@ -12,7 +12,7 @@
 //! - `retransmit`: RFC 8415 §15 timing with an injected random source;
 //! - `nd`: Router Solicitation out, Router Advertisements in (M/O flags,
 //!   prefixes, RDNSS), Neighbor Solicitation/Advertisement for the
-//!   transport to answer for the addresses it speaks for;
+//!   transport to answer for the addresses it speaks for, and DAD probes;
 //! - `frame`: Ethernet + IPv6 + UDP/ICMPv6 frames and link-local addresses.
 //!
 //! The transport that drives these over a packet socket comes later, on

@@ -398,14 +398,32 @@ pub fn parse_neighbor_advert(f: &Icmp6Frame<'_>) -> Option<NeighborAdvert> {
     })
 }
 
-/// A Neighbor Advertisement from `mac` saying it holds `target`: the answer
-/// to `ns` (solicited, unicast back to the asker), or, without one, an
-/// unsolicited one to all nodes (after DAD, or when a lease moves).
-pub fn neighbor_advert(mac: Mac, target: Ipv6Addr, ns: Option<&NeighborSolicit>) -> Vec<u8> {
-    let (dst_ip, dst_mac, solicited) = match ns {
-        Some(n) if !n.is_dad() => (n.src_ip, n.source_ll.unwrap_or(n.src_mac), true),
-        _ => (ALL_NODES, multicast_mac(ALL_NODES), false),
-    };
+/// The Neighbor Advertisement that answers `ns` for `mac` (solicited,
+/// unicast back to the asker), or None when `ns` is another node's
+/// Duplicate Address Detection probe. Those are never answered: the
+/// address asked about may be the container's own link-local address,
+/// which its kernel is checking right now, and an answer would make that
+/// check fail (the container would lose its link-local address).
+pub fn answer_solicit(mac: Mac, ns: &NeighborSolicit) -> Option<Vec<u8>> {
+    if ns.is_dad() {
+        return None;
+    }
+    Some(advert(
+        mac,
+        ns.target,
+        ns.src_ip,
+        ns.source_ll.unwrap_or(ns.src_mac),
+        true,
+    ))
+}
+
+/// An unsolicited Neighbor Advertisement to all nodes: `mac` now holds
+/// `target` (after a lease moved to another MAC, say).
+pub fn unsolicited_advert(mac: Mac, target: Ipv6Addr) -> Vec<u8> {
+    advert(mac, target, ALL_NODES, multicast_mac(ALL_NODES), false)
+}
+
+fn advert(mac: Mac, target: Ipv6Addr, dst_ip: Ipv6Addr, dst_mac: Mac, solicited: bool) -> Vec<u8> {
     // Override: this MAC is the one to use for `target`.
     let flags = 0x20 | if solicited { 0x40 } else { 0 };
     let mut body = vec![flags, 0, 0, 0];
@@ -722,7 +740,7 @@ mod tests {
             (ns.target, ns.source_ll, ns.is_dad()),
             (target, Some(ROUTER_MAC), false)
         );
-        let na = neighbor_advert(MAC, target, Some(&ns));
+        let na = answer_solicit(MAC, &ns).expect("an answer");
         let f = parse_icmp6(&na).unwrap();
         assert_eq!(
             (f.dst_mac, f.dst_ip, f.src_ip),
@@ -757,8 +775,11 @@ mod tests {
         let theirs = dad_probe(other, target);
         assert!(claims(&parse_icmp6(&theirs).unwrap(), MAC, target));
         assert!(!claims(&f, MAC, target), "our own probe");
-        // An unsolicited NA (a DAD defence) goes to all nodes.
-        let na = neighbor_advert(other, target, Some(&ns));
+        // Another node's DAD probe is never answered (it may be the
+        // container's kernel checking its own address).
+        assert_eq!(answer_solicit(other, &ns), None);
+        // An unsolicited NA goes to all nodes.
+        let na = unsolicited_advert(other, target);
         let g = parse_icmp6(&na).unwrap();
         assert_eq!(g.dst_ip, ALL_NODES);
         assert!(claims(&g, MAC, target));
