@@ -32,6 +32,7 @@ pub mod cmd;
 pub mod cut;
 pub mod daemon;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod docker;
 pub mod doctor;
 pub mod error;

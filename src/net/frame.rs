@@ -15,8 +15,9 @@ const ETH_LEN: usize = 14;
 const IP_LEN: usize = 20;
 const UDP_LEN: usize = 8;
 
-/// Internet checksum (RFC 1071) over `data`, starting from `sum`.
-fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
+/// Internet checksum (RFC 1071) over `data`, starting from `sum` (also used
+/// by the IPv6 frames of `dhcp6::frame`).
+pub(crate) fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
         sum += u16::from_be_bytes([c[0], c[1]]) as u32;
@@ -27,7 +28,8 @@ fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
     sum
 }
 
-fn checksum_fold(mut sum: u32) -> u16 {
+/// Fold a running sum into the final (complemented) checksum.
+pub(crate) fn checksum_fold(mut sum: u32) -> u16 {
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
