@@ -42,6 +42,8 @@
 //! it from finding the attachment's record: no container id, interface or
 //! network name, or a bad `ipam.stateDir`.
 
+pub mod config;
 pub mod env;
 pub mod error;
+pub mod result;
 pub mod version;
