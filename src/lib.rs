@@ -29,6 +29,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod cni;
 pub mod cut;
 pub mod daemon;
 pub mod dhcp;
