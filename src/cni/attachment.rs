@@ -302,7 +302,11 @@ mod tests {
         let mac: crate::net::mac::Mac = "02:42:ac:11:00:02".parse().unwrap();
         let docker = [
             crate::network::ipvlan_client_id("lan", mac, Some("web")),
-            crate::network::ipvlan_plugin_identity(mac, Some("web")).client_id,
+            crate::network::ipvlan_plugin_identity(
+                mac,
+                crate::network::EndpointHandle::Name("web"),
+            )
+            .client_id,
             crate::links::shim::ipvlan_identity(mac, "shim0").client_id,
             message::default_client_id(mac),
         ];
